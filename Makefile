@@ -1,0 +1,35 @@
+# Two commands set everything up: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/*/pyproject.toml))
+# The CPU wheel of torch lies on these machines; the packages' own requirement stays a range.
+TORCH_PIN := torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench reference-predictors clean
+
+$(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS)) requirements-dev.txt Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_PIN)
+	$(BIN)/python -m pip install -q $(TORCH_PIN) -e . $(addprefix -e ,$(PLUGIN_DIRS)) -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/irene plugins
+	$(BIN)/python scripts/demo.py
+
+test: install
+	bash scripts/run-tests.sh
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+reference-predictors: install
+	$(BIN)/python scripts/train_reference_predictors.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,8 @@
+"""IrEne core: the model-tree schema, plugin system, predictors and the ``irene`` CLI."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("irene")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0"

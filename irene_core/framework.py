@@ -1,0 +1,56 @@
+"""The framework-tracer contract (kind ``framework``): model → tree with model features, and replay."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from irene_core.tree import TreeRecord
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What replaying one node gave: how many calls ran, in what wall time (s)."""
+
+    calls: int
+    seconds: float
+
+    @property
+    def mean_latency(self) -> float:
+        return self.seconds / self.calls if self.calls else float("nan")
+
+
+class TracedModel(ABC):
+    """A model traced at one input size: its tree, and the captured inputs to replay any node."""
+
+    record: TreeRecord
+
+    @abstractmethod
+    def replay(self, node_id: str, *, calls: int | None = None, seconds: float | None = None) -> ReplayResult:
+        """Run node ``node_id`` alone on its captured inputs ``calls`` times, or for ``seconds``."""
+
+
+class Framework(ABC):
+    """A tracer for one ML framework."""
+
+    kind: ClassVar[str] = "framework"
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    @abstractmethod
+    def presets(self) -> list[str]:
+        """Model names this framework can build with no download."""
+
+    @abstractmethod
+    def trace(
+        self,
+        model: str,
+        batch_size: int,
+        seq_len: int,
+        *,
+        device: str = "cpu",
+        attention: str = "eager",
+        meta: bool = False,
+    ) -> TracedModel:
+        """Build ``model`` and trace one forward pass at (batch_size, seq_len)."""

@@ -1,0 +1,1 @@
+"""IrEne feature plugin: model features (batch, sequence, flops, memory, parameters)."""

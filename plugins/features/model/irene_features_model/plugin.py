@@ -1,0 +1,9 @@
+"""Entry point of this plugin (group ``irene``)."""
+
+from irene_core.hookspecs import hookimpl
+from irene_features_model.extractor import TreeModelFeatures
+
+
+@hookimpl
+def irene_feature_extractors():
+    return [TreeModelFeatures()]

@@ -1,0 +1,1 @@
+"""IrEne feature plugin: resource features sampled while a node runs."""

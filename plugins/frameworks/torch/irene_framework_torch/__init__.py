@@ -1,0 +1,1 @@
+"""IrEne framework plugin: PyTorch / transformers tracer, model features and node replay."""

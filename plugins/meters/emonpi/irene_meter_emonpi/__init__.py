@@ -1,0 +1,1 @@
+"""IrEne meter plugin: emonPi energy monitor over a serial port."""

@@ -1,0 +1,1 @@
+"""IrEne meter plugin: NVIDIA GPU energy through NVML."""

@@ -1,0 +1,1 @@
+"""IrEne meter plugin: Intel/AMD RAPL through Linux powercap."""

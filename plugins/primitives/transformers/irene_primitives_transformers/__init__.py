@@ -1,0 +1,1 @@
+"""IrEne primitive plugin: per-primitive energy regressors for transformer ML primitives."""
