@@ -133,4 +133,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Command groups that live in their own modules register themselves on ``cli`` when imported.
-from irene_core import cli_meter, cli_predictor, cli_run, cli_serve  # noqa: E402,F401
+from irene_core import cli_meter, cli_predictor, cli_run, cli_serve, cli_trace  # noqa: E402,F401
