@@ -29,3 +29,20 @@ def device1_records(device1_dir):
     from irene_core.csv_import import import_csv_dir
 
     return import_csv_dir(device1_dir)
+
+
+@pytest.fixture
+def cli_run():
+    """Run the installed ``irene`` console script; returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    irene = Path(sys.executable).with_name("irene")
+
+    def run(*args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.run([str(irene), *args], capture_output=True, text=True, env=env, timeout=600)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"irene {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    return run

@@ -118,7 +118,7 @@ class PluginRegistry:
         by_kind: dict[str, dict[str, Contribution]] = {kind: {} for kind in HOOK_KINDS.values()}
         for hook_name, kind in HOOK_KINDS.items():
             hook = getattr(self.pm.hook, hook_name)
-            for impl in reversed(hook.get_hookimpls()):  # registration order
+            for impl in hook.get_hookimpls():  # registration order
                 info = self._info(impl.plugin_name)
                 try:
                     objects = impl.function() or []

@@ -1,0 +1,77 @@
+import csv
+from collections import Counter
+
+import pytest
+
+from irene_core.csv_import import LEVEL_FILES, import_csv_dir
+from irene_core.errors import IreneError
+
+
+def _csv_counts(directory):
+    """Rows per (model, batch, seq) and CSV level."""
+    counts: Counter = Counter()
+    for level, name in LEVEL_FILES.items():
+        with open(directory / name, newline="") as handle:
+            for row in csv.DictReader(handle):
+                counts[(row["model_name"], int(float(row["batch_size"])), int(float(row["seq_len"])), level)] += 1
+    return counts
+
+
+def test_one_tree_per_csv_key_with_csv_node_counts(device1_dir, device1_records):
+    counts = _csv_counts(device1_dir)
+    keys = {k[:3] for k in counts if k[3] == "model"}
+    assert {r.key for r in device1_records} == keys and len(device1_records) == len(keys) == 193
+    for rec in device1_records:
+        levels = Counter(n.level for n in rec.nodes())
+        assert levels["model"] == counts[(*rec.key, "model")] == 1
+        assert levels["module"] == counts[(*rec.key, "module")]
+        assert levels["ml"] == counts[(*rec.key, "ml1")] + counts[(*rec.key, "ml2")]
+
+
+def test_paper_tree_shapes(device1_records):
+    sizes = {r.model_name: sum(1 for _ in r.nodes()) for r in device1_records}
+    assert sizes["bert-base-uncased"] == sizes["roberta-base"] == 214
+    assert (sizes["distilbert-base-uncased"], sizes["gpt2"], sizes["openai-gpt"], sizes["distilgpt2"]) == (90, 148, 147, 76)
+    bert = next(r for r in device1_records if r.key == ("bert-base-uncased", 8, 32))
+    leaf_types = Counter(n.type for n in bert.root.leaves())
+    assert leaf_types == {"Linear": 73, "LayerNorm": 25, "MatMul": 24, "Softmax": 12, "Embedding": 3, "Tanh": 1}
+    assert bert.root.type == "BertModel" and bert.root.ground_truth_energy == pytest.approx(4.038110785714286)
+
+
+def test_parents_follow_longest_scope_prefix(device1_records):
+    bert = next(r for r in device1_records if r.key == ("bert-base-uncased", 8, 32))
+    encoder = bert.root.find("encoder")
+    # encoder.layer (a ModuleList) has no row: its layers hang under the encoder
+    assert [c.scope for c in encoder.children] == [f"encoder.layer.{i}" for i in range(12)]
+    self_attn = bert.root.find("encoder.layer.3.attention.self")
+    assert [(c.type, c.id) for c in self_attn.children if c.type == "MatMul"] == [
+        ("MatMul", "encoder.layer.3.attention.self:MatMul"), ("MatMul", "encoder.layer.3.attention.self:MatMul#2")]
+    assert {c.scope for c in self_attn.children} == {"encoder.layer.3.attention.self",
+                                                      *(f"encoder.layer.3.attention.self.{k}" for k in ("query", "key", "value"))}
+    gpt2 = next(r for r in device1_records if r.model_name == "gpt2")
+    assert {c.scope for c in gpt2.root.find("h.0").children} == {"h.0.ln_1", "h.0.attn", "h.0.ln_2", "h.0.mlp"}
+    assert {c.scope for c in gpt2.root.children} >= {"wte", "wpe", "ln_f", "h.0", "h.11"}
+
+
+def test_missing_columns_name_file_and_columns(tmp_path, device1_dir):
+    for name in LEVEL_FILES.values():
+        (tmp_path / name).write_text((device1_dir / name).read_text())
+    broken = tmp_path / LEVEL_FILES["ml1"]
+    lines = broken.read_text().splitlines()
+    header = lines[0].split(",")
+    drop = [header.index("flops"), header.index("energy_mean")]
+    broken.write_text("\n".join(",".join(v for i, v in enumerate(l.split(",")) if i not in drop) for l in lines[:5]))
+    with pytest.raises(IreneError, match=rf"{broken}: missing columns: flops, energy_mean"):
+        import_csv_dir(tmp_path)
+
+
+def test_bad_number_names_file_and_line(tmp_path, device1_dir):
+    for name in LEVEL_FILES.values():
+        lines = (device1_dir / name).read_text().splitlines()[:4]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    model = tmp_path / LEVEL_FILES["model"]
+    lines = model.read_text().splitlines()
+    lines[2] = lines[2].replace(lines[2].split(",")[12], "-3.0", 1)
+    model.write_text("\n".join(lines) + "\n")
+    with pytest.raises(IreneError, match=rf"{model}:3: non-finite or negative"):
+        import_csv_dir(tmp_path)

@@ -1,0 +1,29 @@
+import pytest
+
+from irene_core.errors import IreneError
+from irene_core.evaluate import evaluate
+from irene_core.tree import Node, TreeRecord
+
+
+def _rec(model: str, pred: dict[str, float] | None = None, seq: int = 8) -> TreeRecord:
+    pred = pred or {}
+    mk = lambda i, lvl, gt, kids=(): Node(id=i, scope=i, type="T", level=lvl, ground_truth_energy=gt,  # noqa: E731
+                                        predicted_energy=pred.get(i), children=list(kids))
+    root = mk("r", "model", 10.0, [mk("m", "module", 4.0, [mk("a", "ml", 1.0), mk("b", "ml", 2.0)])])
+    return TreeRecord(model_name=model, batch_size=1, seq_len=seq, root=root)
+
+
+def test_percent_errors_per_level_and_model():
+    truth = [_rec("x"), _rec("y")]
+    pred = [_rec("x", {"r": 11, "m": 4, "a": 1.5, "b": 2}), _rec("y", {"r": 10, "m": 3, "a": 1, "b": 1})]
+    report = evaluate(truth, pred)
+    assert report["models"]["x"] == {"ml": 25.0, "module": 0.0, "model": 10.0, "trees": 1}
+    assert report["models"]["y"] == {"ml": 25.0, "module": 25.0, "model": 0.0, "trees": 1}
+    assert report["overall"] == {"ml": 25.0, "module": 12.5, "model": 5.0}
+
+
+def test_missing_prediction_is_an_error():
+    with pytest.raises(IreneError, match="node 'a' has no predicted energy"):
+        evaluate([_rec("x")], [_rec("x", {"r": 1, "m": 1})])
+    with pytest.raises(IreneError, match="no prediction for x batch 1 seq 8"):
+        evaluate([_rec("x")], [_rec("x", seq=16)])
