@@ -20,10 +20,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def fmt_pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="irene")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
@@ -84,20 +80,14 @@ def import_csv_cmd(directory: Path, output: Path, device: str | None, models: st
 def evaluate_cmd(truth: Path, pred: Path, as_json: bool) -> None:
     """Mean percentage error 100·|pred−gt|/gt per level, per model and overall."""
     from irene_core.dataset import read_records
+    from irene_core.energy_view import error_table
     from irene_core.evaluate import evaluate
 
     report = evaluate(read_records(truth), read_records(pred))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    table = Table(title="% error (mean of 100·|pred−gt|/gt)")
-    for col in ("model", "trees", "ml", "module", "model level"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for model, m in sorted(report["models"].items()):
-        table.add_row(model, str(m["trees"]), fmt_pct(m["ml"]), fmt_pct(m["module"]), fmt_pct(m["model"]))
-    o = report["overall"]
-    table.add_row("overall (mean of models)", "", fmt_pct(o.get("ml")), fmt_pct(o.get("module")), fmt_pct(o.get("model")), style="bold")
-    console.print(table)
+    console.print(error_table(report))
 
 
 def _add_plugin_commands() -> None:

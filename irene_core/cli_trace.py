@@ -1,5 +1,125 @@
-"""CLI command: trace (registered on :data:`irene_core.cli.cli`)."""
+"""CLI command: trace (registered on :data:`irene_core.cli.cli`).
+
+``irene trace MODEL`` asks a framework plugin for the model tree at one input size and prints it
+with the model features of every node, or writes it as one record of the IrEne JSONL format.
+"""
 
 from __future__ import annotations
 
-from irene_core.cli import cli  # noqa: F401
+from pathlib import Path
+
+import click
+
+from irene_core.cli import cli, console
+from irene_core.tree import Node, TreeRecord
+
+
+def _count(node: Node) -> int:
+    return sum(1 for _ in node.walk(include_synthetic=False))
+
+
+def _rows(node: Node, depth: int, max_depth: int | None, parent_scope: str = ""):
+    """(node, depth, label, hidden descendants) in pre-order, down to ``max_depth``.
+
+    The label is the node id with the parent's scope taken off (``attention.self:MatMul#2``
+    under ``encoder.layer.0``), so the indented tree stays narrow.
+    """
+    prefix = f"{parent_scope}." if parent_scope else ""
+    relative = node.scope[len(prefix):] if prefix and node.scope.startswith(prefix) else node.scope
+    if depth and node.scope == parent_scope:
+        relative = ""
+    label = relative + node.id[len(node.scope):]
+    if max_depth is not None and depth == max_depth:
+        yield node, depth, label, _count(node) - 1
+        return
+    yield node, depth, label, 0
+    for child in node.real_children():
+        yield from _rows(child, depth + 1, max_depth, node.scope)
+
+
+def _params(value: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.2f}{unit}"
+    return f"{value:.0f}"
+
+
+def print_tree(record: TreeRecord, max_depth: int | None) -> None:
+    """The tree as an indented table: one row per node with flops, parameters and memory."""
+    from rich.table import Table
+
+    nodes = list(record.nodes())
+    meta = record.meta
+    title = (
+        f"{record.model_name} · batch {record.batch_size} · seq {record.seq_len} · {record.device} · "
+        f"{len(nodes)} nodes" + (f" · attention {meta['attention']}" if "attention" in meta else "")
+    )
+    table = Table(title=title, show_lines=False, pad_edge=False)
+    table.add_column("node (scope:type, relative to its parent)", no_wrap=True)
+    table.add_column("level")
+    table.add_column("MFLOPs", justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("MiB", justify="right")
+    styles = {"model": "bold", "module": "cyan", "ml": ""}
+    for node, depth, label, hidden in _rows(record.root, 0, max_depth):
+        f = node.features
+        label = "  " * depth + label + (f" [dim](+{hidden} below)[/]" if hidden else "")
+        table.add_row(
+            label,
+            node.level,
+            f"{f.get('flops', 0.0):,.2f}",
+            _params(f.get("num_parameters", 0.0)),
+            f"{f.get('mem_bytes', 0.0):,.2f}",
+            style=styles[node.level],
+        )
+    console.print(table)
+    levels = record.by_level()
+    console.print(
+        f"{len(levels['module'])} module nodes, {len(levels['ml'])} ml leaves; "
+        f"total {record.root.features.get('flops', 0.0):,.1f} MFLOPs, "
+        f"{record.root.features.get('mem_bytes', 0.0):,.1f} MiB moved, "
+        f"{_params(record.root.features.get('num_parameters', 0.0))} parameters",
+        highlight=False,
+    )
+
+
+@cli.command("trace")
+@click.argument("model", required=False)
+@click.option("--framework", default="torch", show_default=True, help="Framework plugin that traces the model.")
+@click.option("-b", "--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("-s", "--seq-len", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (cuda:N).")
+@click.option("--attention", type=click.Choice(["eager", "sdpa"]), default="eager", show_default=True,
+              help="eager shows MatMul/Softmax leaves; sdpa one fused attention leaf.")
+@click.option("--meta", is_flag=True, help="Build on the meta device: structure and model features, no kernel runs.")
+@click.option("--presets", "list_presets", is_flag=True, help="List the framework's model presets and exit.")
+@click.option("--depth", type=click.IntRange(min=0), default=None, help="Print the tree down to this depth.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record as one JSON line (IrEne JSONL format).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the record to this JSONL file (replaced atomically).")
+def trace_cmd(model: str | None, framework: str, batch_size: int, seq_len: int, device: str, attention: str,
+              meta: bool, list_presets: bool, depth: int | None, as_json: bool, output: Path | None) -> None:
+    """Trace MODEL at one input size: the model tree with flops, parameters and memory per node.
+
+    MODEL is a preset (``irene trace --presets`` lists them), a config.json or model directory, or a
+    hub id already in the local Hugging Face cache.
+    """
+    from irene_core.dataset import record_to_line, write_records
+    from irene_core.plugins import get_registry
+
+    tracer = get_registry().get("framework", framework)
+    if list_presets:
+        click.echo("\n".join(tracer.presets()))
+        return
+    if model is None:
+        raise click.UsageError("missing argument MODEL (or --presets)")
+    traced = tracer.trace(model, batch_size, seq_len, device=device, attention=attention, meta=meta)
+    record = traced.record
+    if output is not None:
+        write_records(output, [record])
+    if as_json:
+        click.echo(record_to_line(record))
+        return
+    print_tree(record, depth)
+    if output is not None:
+        console.print(f"wrote 1 record → {output}", highlight=False)

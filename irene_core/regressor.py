@@ -1,35 +1,68 @@
-"""The per-primitive regressor contract (kind ``primitive``)."""
+"""The per-primitive regressor contract (kind ``primitive``).
+
+A plugin contributes one :class:`RegressorSpec` per primitive type through the
+``irene_primitive_regressors`` hook.  The predictor calls ``spec.factory(feature_names, **params)``
+to make a fresh regressor for that type, fits it on the type's training leaves and saves its
+``get_state()`` (JSON values and numpy arrays, never pickles).  ``params`` comes from the predictor
+config (today: ``method="auto"`` or ``"ols"``); a factory should accept and may ignore it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 
+@runtime_checkable
 class PrimitiveRegressor(Protocol):
-    """scikit-learn style: ``fit``/``predict`` on a feature matrix, plain constructor parameters,
-    and a JSON/array state for artifacts (never pickled)."""
+    """scikit-learn style: plain constructor parameters, ``fit``/``predict`` on raw feature rows
+    (columns in the order of the ``feature_names`` given to the factory), energies in J."""
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> PrimitiveRegressor: ...
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        groups: np.ndarray | None = None,
+        sample_weight: np.ndarray | None = None,
+    ) -> PrimitiveRegressor:
+        """Fit on rows ``X`` with energies ``y`` > 0; ``groups`` (model names) allow grouped
+        cross-validation of hyperparameters inside the training data."""
 
-    def predict(self, X: np.ndarray) -> np.ndarray: ...
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Energies (J, >= 0) for rows ``X``."""
 
-    def get_state(self) -> dict[str, Any]: ...
+    def get_state(self) -> dict[str, Any]:
+        """Everything ``set_state`` needs: JSON values and numpy arrays (nested dicts allowed)."""
 
-    def set_state(self, state: dict[str, Any]) -> PrimitiveRegressor: ...
+    def set_state(self, state: dict[str, Any]) -> PrimitiveRegressor:
+        """Restore a fitted regressor from ``get_state()`` output."""
+
+
+RegressorFactory = Callable[..., PrimitiveRegressor]
 
 
 @dataclass(frozen=True)
 class RegressorSpec:
-    """A regressor for one primitive type, as contributed by a plugin."""
+    """A regressor for one primitive type, as contributed by a plugin.
+
+    ``name`` is the canonical primitive name (``Linear``, ``MatMul``); ``aliases`` are other leaf
+    types that share its regressor (``bmm`` → ``MatMul``).  ``replaces=True`` lets a later plugin
+    take over a name.  ``needs_data=False`` marks regressors that are usable untrained (Dropout,
+    which costs nothing in inference).
+    """
 
     kind: ClassVar[str] = "primitive"
     name: str
-    factory: Callable[[], PrimitiveRegressor]
+    factory: RegressorFactory
     aliases: tuple[str, ...] = ()
     description: str = ""
     replaces: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    needs_data: bool = True
+
+
+def make_regressor(factory: RegressorFactory, feature_names: Sequence[str], params: dict[str, Any]) -> PrimitiveRegressor:
+    """Call a factory with the predictor's feature names and regressor parameters."""
+    return factory(tuple(feature_names), **params)

@@ -1,8 +1,10 @@
-"""Entry point of this plugin (group irene)."""
+"""Entry point of this plugin (group ``irene``)."""
 
 from irene_core.hookspecs import hookimpl
 
 
 @hookimpl
 def irene_feature_extractors():
-    return []
+    from irene_features_resource.sampler import ProcResourceSampler
+
+    return [ProcResourceSampler()]

@@ -1,8 +1,13 @@
-"""Entry point of this plugin (group irene)."""
+"""Entry point of this plugin (group ``irene``): contributes the ``torch`` framework.
+
+Kept light: torch and transformers are imported only when a model is traced.
+"""
 
 from irene_core.hookspecs import hookimpl
+
+from irene_framework_torch.framework import TorchFramework
 
 
 @hookimpl
 def irene_frameworks():
-    return []
+    return [TorchFramework()]

@@ -1,8 +1,10 @@
-"""Entry point of this plugin (group irene)."""
+"""Entry point of this plugin (group ``irene``); nothing here imports NVML."""
 
 from irene_core.hookspecs import hookimpl
 
 
 @hookimpl
 def irene_meters():
-    return []
+    from irene_meter_nvml.meter import NvmlMeter
+
+    return [NvmlMeter]

@@ -1,8 +1,10 @@
-"""Entry point of this plugin (group irene)."""
+"""Entry point of this plugin (group ``irene``); the meter module is imported only when asked for."""
 
 from irene_core.hookspecs import hookimpl
 
 
 @hookimpl
 def irene_meters():
-    return []
+    from irene_meter_rapl.meter import RaplMeter
+
+    return [RaplMeter]

@@ -1,0 +1,233 @@
+"""Aggregators: from the leaves' estimates to a raw estimate for every inner node.
+
+- ``own-ops`` (default): an inner node costs the sum of its children times an own-ops factor,
+  ``E = S·exp(f(φ))``, where ``S`` is the sum of the children's estimates and ``f`` a ridge regression
+  (log space, penalty chosen by leave-one-model-out inside the training data) on features that
+  describe the node *relative to its children*: the flops, bytes and parameters it has beyond its
+  children, its time and GPU energy over its children's, its utilisation minus theirs, the share of
+  each primitive kind among its children, batch, sequence length and fan-out.  None of them is a
+  module class name, so a model whose module types were never seen is predicted like any other.
+  Trained on ground-truth children sums; clipped to the range of own-ops factors seen in training.
+- ``predicted-sum``: the sum of the children (own ops = 0).
+- ``unstructured``: one linear regressor over each inner node's own features, no tree (ablation).
+- ``end2end`` / ``stepwise``: the paper's weighted sums, in :mod:`irene_core.paper_aggregator`.
+
+Whatever the aggregator, :mod:`irene_core.reconcile` then makes the output tree add up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from irene_core.errors import IreneError
+from irene_core.estimators import RelativeLinear, Ridge, group_folds
+from irene_core.feature_sets import has_power_terms, power_terms
+from irene_core.tree_table import TreeTable
+
+_TINY = 1e-12
+_PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
+_CLOCKS = ("gpu_clk", "gpu_mem_clk")
+
+
+@dataclass
+class NodeData:
+    """What an aggregator sees: the table, the used raw features, and each node's primitive kind
+    (canonical primitive name for leaves, ``"module"`` for inner nodes)."""
+
+    table: TreeTable
+    X: np.ndarray
+    names: tuple[str, ...]
+    kinds: np.ndarray
+
+    def col(self, name: str) -> np.ndarray | None:
+        return self.X[:, self.names.index(name)] if name in self.names else None
+
+
+def bottom_up(table: TreeTable, leaf_estimates: np.ndarray, combine: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Estimates for all nodes: leaves as given, inner nodes deepest first by
+    ``combine(indices, estimates_so_far)``."""
+    E = np.where(table.is_leaf, leaf_estimates, 0.0)
+    for idx in table.inner_by_depth:
+        if len(idx):
+            E[idx] = combine(idx, E)
+    return E
+
+
+def teacher_mask(table: TreeTable) -> np.ndarray:
+    """Inner nodes usable for supervised training: positive truth on the node and all children."""
+    good = table.truth > 0
+    good_children = table.children_sum(good.astype(float))
+    return ~table.is_leaf & good & (good_children == table.n_children)
+
+
+class Aggregator:
+    """Base: ``fit`` on training data, ``predict`` raw estimates, state for artifacts."""
+
+    name: ClassVar[str]
+
+    def fit(self, data: NodeData, leaf_estimates: np.ndarray) -> dict[str, Any]:
+        return {}
+
+    def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_state(self) -> dict[str, Any]:
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> Aggregator:
+        return self
+
+
+class PredictedSum(Aggregator):
+    """Every inner node is the sum of its children."""
+
+    name = "predicted-sum"
+
+    def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
+        return bottom_up(data.table, leaf_estimates, lambda idx, E: data.table.children_sum(E)[idx])
+
+
+class OwnOpsAggregator(Aggregator):
+    """``E = S·exp(f(φ))`` (see the module docstring)."""
+
+    name = "own-ops"
+
+    def __init__(self, alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)):
+        self.alphas = tuple(alphas)
+        self.kinds_: list[str] = []
+        self.power_: RelativeLinear | None = None
+        self.model_: Ridge | None = None
+        self.bounds_: tuple[float, float] = (0.0, 0.0)
+
+    # -- features ---------------------------------------------------------------------------------
+    def _static(self, data: NodeData) -> np.ndarray:
+        t = data.table
+        cols = []
+        for name in ("flops", "mem_bytes", "num_parameters"):
+            own = data.col(name)
+            if own is not None:
+                extra = np.maximum(own - t.children_sum(own), 0.0)
+                cols += [np.log1p(extra), extra / (np.abs(own) + 1e-3)]
+        cols += [np.log(t.column("batch_size")), np.log(t.column("seq_len"))]
+        cols += [np.log1p(t.n_children), np.log1p(t.children_sum(t.is_leaf.astype(float))), (t.parent < 0).astype(float)]
+        time = data.col("times_mean")
+        if time is not None:
+            child_time = np.maximum(t.children_sum(time), _TINY)
+            cols.append(np.log(np.maximum(time, _TINY) / child_time))
+            for name, unit in [(n, 100.0) for n in _PERCENT] + [(n, 1000.0) for n in _CLOCKS]:
+                value = data.col(name)
+                if value is not None:
+                    cols.append((value - t.children_sum(value * time) / child_time) / unit)
+        gpu_energy = data.col("gpu_energy_mean")
+        if gpu_energy is not None:
+            cols.append(np.log(np.maximum(gpu_energy, _TINY) / np.maximum(t.children_sum(gpu_energy), _TINY)))
+        return np.column_stack(cols)
+
+    def _dynamic(self, data: NodeData, idx: np.ndarray, E: np.ndarray, S: np.ndarray, power: np.ndarray | None) -> np.ndarray:
+        t = data.table
+        safe = np.maximum(S, _TINY)
+        cols = [t.children_sum(np.where(data.kinds == kind, E, 0.0))[idx] / safe for kind in self.kinds_]
+        known = np.isin(data.kinds, self.kinds_)
+        cols.append(t.children_sum(np.where(known, 0.0, E))[idx] / safe)  # kinds never seen in training
+        if power is not None:
+            cols.append(np.log(np.maximum(power[idx], _TINY) / safe))
+        return np.column_stack(cols)
+
+    def _power(self, data: NodeData) -> np.ndarray | None:
+        return None if self.power_ is None else self.power_.predict(power_terms(data.X, data.names))
+
+    # -- fit / predict ----------------------------------------------------------------------------
+    def fit(self, data: NodeData, leaf_estimates: np.ndarray) -> dict[str, Any]:
+        t = data.table
+        rows = teacher_mask(t)
+        if not rows.any():
+            raise IreneError("no inner node with ground truth on itself and all its children: cannot train the own-ops model")
+        truth = np.where(t.truth > 0, t.truth, 0.0)
+        child_kinds = data.kinds[(t.parent >= 0) & teacher_mask(t)[np.maximum(t.parent, 0)]]
+        self.kinds_ = sorted(set(child_kinds))
+        self.power_ = None
+        if has_power_terms(data.names):
+            self.power_ = RelativeLinear(1e-8).fit(power_terms(data.X[rows], data.names), t.truth[rows])
+        power = self._power(data)
+        S = t.children_sum(truth)
+        idx = np.flatnonzero(rows)
+        phi = np.hstack([self._static(data)[idx], self._dynamic(data, idx, truth, S[idx], power)])
+        y = np.log(t.truth[idx] / S[idx])
+        groups = t.model_name[idx]
+        alpha = self._choose_alpha(phi, y, groups)
+        self.model_ = Ridge(alpha).fit(phi, y)
+        self.bounds_ = (float(y.min() - 0.1), float(y.max() + 0.1))
+        return {"inner_rows": int(len(idx)), "alpha": alpha, "kinds": self.kinds_}
+
+    def _choose_alpha(self, phi: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
+        scores = {a: [] for a in self.alphas}
+        for train, valid in group_folds(groups):
+            for a in self.alphas:
+                pred = Ridge(a).fit(phi[train], y[train]).predict(phi[valid])
+                scores[a].append(float(np.mean(np.abs(np.expm1(pred - y[valid])))))
+        if not scores[self.alphas[0]]:
+            return self.alphas[len(self.alphas) // 2]
+        return min(self.alphas, key=lambda a: np.mean(scores[a]))
+
+    def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
+        static = self._static(data)
+        power = self._power(data)
+        low, high = self.bounds_
+
+        def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
+            S = data.table.children_sum(E)[idx]
+            phi = np.hstack([static[idx], self._dynamic(data, idx, E, S, power)])
+            return S * np.exp(np.clip(self.model_.predict(phi), low, high))
+
+        return bottom_up(data.table, leaf_estimates, combine)
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "alphas": list(self.alphas),
+            "kinds": self.kinds_,
+            "power": None if self.power_ is None else self.power_.get_state(),
+            "model": self.model_.get_state(),
+            "bounds": list(self.bounds_),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> OwnOpsAggregator:
+        self.alphas = tuple(float(a) for a in state["alphas"])
+        self.kinds_ = list(state["kinds"])
+        self.power_ = None if state["power"] is None else RelativeLinear.from_state(state["power"])
+        self.model_ = Ridge.from_state(state["model"])
+        self.bounds_ = (float(state["bounds"][0]), float(state["bounds"][1]))
+        return self
+
+
+class Unstructured(Aggregator):
+    """One linear regressor (relative loss) over every inner node's own raw features."""
+
+    name = "unstructured"
+
+    def __init__(self) -> None:
+        self.model_: RelativeLinear | None = None
+
+    def _design(self, data: NodeData) -> np.ndarray:
+        return np.hstack([data.X, np.ones((len(data.X), 1))])
+
+    def fit(self, data: NodeData, leaf_estimates: np.ndarray) -> dict[str, Any]:
+        rows = ~data.table.is_leaf & (data.table.truth > 0)
+        if not rows.any():
+            raise IreneError("no inner node with a positive ground truth: cannot train the unstructured regressor")
+        self.model_ = RelativeLinear(1e-8).fit(self._design(data)[rows], data.table.truth[rows])
+        return {"inner_rows": int(rows.sum())}
+
+    def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
+        direct = np.maximum(self.model_.predict(self._design(data)), 0.0)
+        return np.where(data.table.is_leaf, leaf_estimates, direct)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"model": self.model_.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> Unstructured:
+        self.model_ = RelativeLinear.from_state(state["model"])
+        return self

@@ -1,0 +1,170 @@
+"""One ``irene run``: plugins opened, the grid profiled tree by tree, each tree predicted and
+appended durably, and a summary printed. Ctrl-C or a meter failure keeps every finished tree."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from irene_core.dataset import append_record, read_records
+from irene_core.energy_view import bottleneck_table, energy_tree, error_table
+from irene_core.errors import IreneError
+from irene_core.evaluate import evaluate
+from irene_core.plugins import get_registry
+from irene_core.run import MeterFailure, Profiler, RunSettings, host_label
+from irene_core.tree import TreeRecord
+
+
+@dataclass
+class RunPlan:
+    framework: str
+    grid: list[tuple[str, int, int]]
+    meter: str | None
+    meter_options: dict[str, str]
+    predictor_dir: Path | None
+    output: Path
+    resume: bool
+    window_seconds: float
+    rounds: int
+    cooldown_seconds: float
+    idle_seconds: float
+    interval_ms: float
+    device: str
+    attention: str
+    html: Path | None
+    depth: int
+
+
+def open_meter(name: str, options: dict[str, str]):
+    """Open meter ``name`` with string options; unusable here → one-line error with the reason."""
+    factory = get_registry().get("meter", name)
+    try:
+        meter = factory(**options)
+    except TypeError as exc:
+        raise IreneError(f"meter '{name}': bad --option ({exc})") from None
+    ok, reason = meter.available()
+    if not ok:
+        meter.close()
+        raise IreneError(f"meter '{name}' is not usable here: {reason}")
+    return meter
+
+
+def done_keys(path: Path) -> set[tuple[str, int, int]]:
+    return {r.key for r in read_records(path)} if path.exists() else set()
+
+
+class RunSession:
+    def __init__(self, plan: RunPlan, console: Console, err_console: Console):
+        self.plan = plan
+        self.console = console
+        self.err = err_console
+        self.finished: list[TreeRecord] = []
+
+    def _todo(self) -> list[tuple[str, int, int]]:
+        done = done_keys(self.plan.output) if self.plan.resume else set()
+        if not self.plan.resume and self.plan.output.exists() and done_keys(self.plan.output) & set(self.plan.grid):
+            raise IreneError(
+                f"{self.plan.output} already holds trees of this grid; pass --resume to skip them or -o another file"
+            )
+        todo = [key for key in self.plan.grid if key not in done]
+        if len(todo) < len(self.plan.grid):
+            self.err.print(f"resuming: {len(self.plan.grid) - len(todo)} of {len(self.plan.grid)} trees already in {self.plan.output}")
+        return todo
+
+    @contextlib.contextmanager
+    def _instruments(self) -> Iterator[tuple[object, object]]:
+        registry = get_registry()
+        sampler = registry.get("features", "resource").configured(interval_s=self.plan.interval_ms / 1000.0)
+        meter = open_meter(self.plan.meter, self.plan.meter_options) if self.plan.meter else None
+        sampler.start()
+        try:
+            yield sampler, meter
+        finally:
+            sampler.stop()
+            if meter is not None:
+                meter.close()
+
+    def _predictor(self):
+        from irene_core.predictor import Predictor, load_reference_predictor
+
+        predictor = Predictor.load(self.plan.predictor_dir) if self.plan.predictor_dir else load_reference_predictor("model")
+        self.err.print(f"predictor: {self.plan.predictor_dir or 'shipped reference (model features)'} — figures stand for {predictor.hardware}")
+        return predictor
+
+    def run(self) -> None:
+        plan = self.plan
+        todo = self._todo()
+        framework = get_registry().get("framework", plan.framework)
+        predictor = self._predictor()
+        settings = RunSettings(plan.window_seconds, plan.rounds, plan.cooldown_seconds, plan.idle_seconds)
+        label = host_label(plan.device)
+        current: str | None = None
+        try:
+            with self._instruments() as (sampler, meter), self._progress() as progress:
+                profiler = Profiler(settings, sampler, meter)
+                idle = profiler.idle_power()
+                trees = progress.add_task("trees", total=len(todo))
+                nodes = progress.add_task("nodes", total=None)
+                for model, batch, seq in todo:
+                    current = f"{model} batch {batch} seq {seq}"
+                    progress.update(nodes, description=f"{model} b{batch} s{seq}", completed=0, total=None)
+                    traced = framework.trace(model, batch, seq, device=plan.device, attention=plan.attention)
+                    progress.update(nodes, total=sum(1 for _ in traced.record.nodes()))
+                    measured = profiler.profile(traced, on_node=lambda _n: progress.advance(nodes))
+                    measured.device = label
+                    measured.meta.update({"framework": plan.framework, "idle_power_w": idle, "meter_options": plan.meter_options})
+                    (predicted,) = predictor.predict([measured])
+                    append_record(plan.output, predicted)
+                    self.finished.append(predicted)
+                    progress.advance(trees)
+                current = None
+        except KeyboardInterrupt:
+            self._stopped("interrupted", current)
+            raise SystemExit(130) from None
+        except MeterFailure as exc:
+            self._stopped(str(exc), current)
+            raise IreneError(f"{exc}; {len(self.finished)} finished trees kept in {plan.output}; rerun with --resume") from None
+        for warning in sorted(set(profiler.warnings))[:10]:
+            self.err.print(f"[yellow]warning:[/] {warning}")
+        self._summary()
+
+    def _progress(self) -> Progress:
+        return Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), console=self.err, transient=True,
+        )
+
+    def _stopped(self, why: str, current: str | None) -> None:
+        where = f" while profiling {current}" if current else ""
+        self.err.print(
+            f"{why}{where}: {len(self.finished)} finished trees are in {self.plan.output}; "
+            f"run the same command with --resume to continue"
+        )
+
+    def _summary(self) -> None:
+        plan = self.plan
+        if not self.finished:
+            self.console.print("nothing to do: every tree of the grid is already in the output")
+            return
+        last = self.finished[-1]
+        self.console.print(energy_tree(last, depth=plan.depth))
+        self.console.print(bottleneck_table(last))
+        if plan.meter:
+            self.console.print(self._comparison())
+        if plan.html:
+            from irene_core.viz.report import render_html
+            from irene_core.atomic import atomic_write
+
+            with atomic_write(plan.html) as handle:
+                handle.write(render_html(self.finished, title=f"IrEne run: {last.model_name}"))
+            self.console.print(f"HTML report: {plan.html}")
+        self.console.print(f"{len(self.finished)} trees appended to {plan.output}")
+
+    def _comparison(self) -> Table:
+        return error_table(evaluate(self.finished, self.finished), "measured vs predicted: % error (mean of 100·|pred−gt|/gt)")

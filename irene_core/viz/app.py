@@ -1,0 +1,147 @@
+"""The IrEne-viz web app: the page, and a read-only JSON API described at ``/openapi.json``."""
+
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, Query as Q, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from irene_core import __version__
+from irene_core.errors import IreneError
+from irene_core.viz.config import ServeConfig
+from irene_core.viz.energy_service import EnergyService, Query, Unavailable
+from irene_core.viz.schemas import ApiError, EnergyView, FieldError, ModelsView, StatusView, TreeView
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/@+\-]*$"
+MAX_NAME = 200
+#: The page loads only its own files and talks only to this server.
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+ERRORS = {
+    422: {"model": ApiError, "description": "Invalid or unknown parameter, or a bound exceeded"},
+    503: {"model": ApiError, "description": "The tracer or predictor plugin this needs is not installed"},
+}
+
+
+def _error(status: int, detail: str, errors: list[FieldError] | None = None) -> JSONResponse:
+    return JSONResponse(ApiError(detail=detail, errors=errors or []).model_dump(), status_code=status)
+
+
+def _json(body: bytes, cached: bool, request: Request) -> Response:
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Irene-Cache": "hit" if cached else "miss"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _host_name(header: str) -> str:
+    """``[::1]:8000`` → ``::1``; ``localhost:8000`` → ``localhost``."""
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def create_app(config: ServeConfig, service: EnergyService | None = None) -> FastAPI:
+    """A FastAPI app serving ``config``'s data; ``service`` is created from ``config`` when not given."""
+    svc = service if service is not None else EnergyService(config)
+    limits = config.limits
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if config.warm_up:
+            svc.warm_up()
+        yield
+        svc.close()
+
+    app = FastAPI(
+        title="IrEne-viz",
+        version=__version__,
+        description="Read-only API of IrEne: a transformer's energy tree, predicted (and measured) node by node.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = svc
+    hosts = None if "*" in config.allowed_hosts else frozenset(config.allowed_hosts)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
+        if hosts is not None and _host_name(request.headers.get("host", "")) not in hosts:
+            return _error(400, "invalid Host header (this server answers only to its own address)")
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if not request.url.path.startswith("/api/"):
+            response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [FieldError(loc=[p for p in e.get("loc", ()) if isinstance(p, (str, int))], msg=e.get("msg", ""))
+                  for e in exc.errors()]
+        detail = "; ".join(f"{e.loc[-1] if e.loc else 'request'}: {e.msg}" for e in errors) or "invalid request"
+        return _error(422, detail, errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    Model = Annotated[str, Q(min_length=1, max_length=MAX_NAME, pattern=NAME_PATTERN, examples=["bert-base-uncased"],
+                             description="a preset, a local model dir of the data dir, or a model of `dataset`")]
+    Batch = Annotated[int, Q(ge=1, le=limits.max_batch_size, examples=[8], description="batch size")]
+    Seq = Annotated[int, Q(ge=1, le=limits.max_seq_len, examples=[128], description="sequence length (tokens)")]
+    Dataset = Annotated[str | None, Q(min_length=1, max_length=MAX_NAME, pattern=NAME_PATTERN,
+                                      description="a JSONL file of the data dir to read the record from")]
+    Predictor = Annotated[str | None, Q(min_length=1, max_length=MAX_NAME, pattern=NAME_PATTERN,
+                                        description="'reference' (default) or a predictor dir of the data dir")]
+
+    async def answer(query: Query, request: Request) -> Response:
+        try:
+            body, cached = await svc.answer(query)
+        except Unavailable as exc:
+            return _error(503, str(exc))
+        except IreneError as exc:
+            return _error(422, str(exc))
+        return _json(body, cached, request)
+
+    @app.get("/api/models", response_model=ModelsView, responses=ERRORS)
+    async def models() -> ModelsView:
+        """Presets, local model dirs, datasets with their models and sizes, predictors, and the bounds."""
+        return await asyncio.to_thread(svc.models)
+
+    @app.get("/api/energy", response_model=EnergyView, responses=ERRORS)
+    async def energy(request: Request, model: Model, batch_size: Batch, seq_len: Seq,
+                     predictor: Predictor = None, dataset: Dataset = None) -> Response:
+        """The tree with predicted energy (J per call) on every node, measured energy where the record has it,
+        and every node's features."""
+        return await answer(Query("energy", model, batch_size, seq_len, predictor, dataset), request)
+
+    @app.get("/api/tree", response_model=TreeView, responses=ERRORS)
+    async def tree(request: Request, model: Model, batch_size: Batch, seq_len: Seq,
+                   dataset: Dataset = None) -> Response:
+        """The tree's structure with model features only (no energy)."""
+        return await answer(Query("tree", model, batch_size, seq_len, None, dataset), request)
+
+    @app.get("/api/status", response_model=StatusView)
+    async def status() -> StatusView:
+        """Version and cache counters."""
+        return svc.status()
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    return app

@@ -1,0 +1,304 @@
+"""Answers of the viz API: trace or read a tree, predict it, cache the JSON.
+
+A request is first *planned* on the event loop (names checked against the known models, datasets and
+predictors; a cache key made from them and their fingerprints). A cache miss runs the work on one
+worker thread, off the event loop; identical requests that arrive meanwhile await the same
+computation instead of starting their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib.metadata as md
+import json
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from irene_core import __version__
+from irene_core.errors import IreneError
+from irene_core.plugins import get_registry
+from irene_core.tree import MODEL_FEATURES, Node, TreeRecord
+from irene_core.viz.cache import CACHE_SCHEMA_VERSION, ResultCache
+from irene_core.viz.catalog import Catalog, FileEntry
+from irene_core.viz.config import ServeConfig
+from irene_core.viz.schemas import (
+    DatasetEntry,
+    EnergyView,
+    LimitsView,
+    ModelEntry,
+    ModelsView,
+    PredictorEntry,
+    Source,
+    StatusView,
+    TreeView,
+)
+
+#: Name of the shipped model-features predictor in the API.
+REFERENCE = "reference"
+
+
+class Unavailable(IreneError):
+    """The server cannot answer this kind of request at all (a plugin is missing): HTTP 503."""
+
+
+@dataclass(frozen=True)
+class Query:
+    kind: Literal["energy", "tree"]
+    model: str
+    batch_size: int
+    seq_len: int
+    predictor: str | None = None
+    dataset: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    query: Query
+    source: Source
+    entry: FileEntry | None  # dataset file or local model dir
+    predictor: str | None
+    key: str
+
+
+class EnergyService:
+    """Plans, computes and caches the answers of ``/api/energy`` and ``/api/tree``."""
+
+    def __init__(self, config: ServeConfig, cache: ResultCache | None = None):
+        self.config = config
+        self.catalog = Catalog(config.data_dir)
+        self.cache = cache if cache is not None else ResultCache(config.cache_path)
+        self.computations = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="irene-viz")
+        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._predictors: dict[tuple[str, str], Any] = {}
+        self._predictor_lock = threading.Lock()
+        self._reference_fingerprint: str | None = None
+        self.framework, self.framework_error, self._framework_version = self._load_framework(config.framework)
+        self.presets: frozenset[str] = frozenset(self.framework.presets()) if self.framework else frozenset()
+
+    @staticmethod
+    def _load_framework(name: str) -> tuple[Any, str | None, str]:
+        registry = get_registry()
+        try:
+            framework = registry.get("framework", name)
+        except IreneError as exc:
+            return None, str(exc), ""
+        dist = registry.contributions("framework")[name].distribution
+        try:
+            version = md.version(dist)
+        except md.PackageNotFoundError:
+            version = "?"
+        return framework, None, f"{dist}=={version}"
+
+    def warm_up(self) -> None:
+        """Queue a small trace and the reference predictor's load on the worker (imports take seconds)."""
+
+        def work() -> None:
+            with contextlib.suppress(IreneError):
+                self._predictor(REFERENCE)
+            if self.presets:
+                with contextlib.suppress(IreneError):
+                    self.framework.trace(sorted(self.presets)[0], 1, 8, meta=True)
+
+        self._executor.submit(work)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.cache.close()
+
+    # -- planning (on the event loop: cheap, no parsing) -------------------------------------------
+
+    def plan(self, query: Query) -> Plan:
+        """Check the names in ``query`` and make its cache key; raise IreneError if one is unknown."""
+        snapshot = self.catalog.snapshot()
+        entry: FileEntry | None = None
+        if query.dataset is not None:
+            source: Source = "dataset"
+            entry = self.catalog.dataset(query.dataset)
+        elif query.model in self.presets:
+            source = "preset"
+        elif query.model in snapshot.local_models:
+            source, entry = "local", snapshot.local_models[query.model]
+        else:
+            raise IreneError(self._unknown_model(query.model))
+        if source != "dataset" and self.framework is None:
+            raise Unavailable(f"cannot trace '{query.model}': {self.framework_error}")
+        predictor = self._plan_predictor(query.predictor) if query.kind == "energy" else None
+        parts = [
+            CACHE_SCHEMA_VERSION, __version__, query.kind, source, query.model, query.batch_size, query.seq_len,
+            entry.name if entry else None, entry.fingerprint if entry else None,
+            self._framework_version if source != "dataset" else None,
+            predictor, self._predictor_fingerprint(predictor) if predictor else None,
+        ]
+        key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+        return Plan(query, source, entry, predictor, key)
+
+    def _unknown_model(self, model: str) -> str:
+        presets = ", ".join(sorted(self.presets)[:8]) + (", …" if len(self.presets) > 8 else "")
+        local = ", ".join(sorted(self.catalog.snapshot().local_models)) or "none"
+        return (
+            f"unknown model '{model}': use a preset ({presets or 'no tracer installed'}), a model directory of the "
+            f"data dir ({local}), or pass dataset= to read a record (see /api/models)"
+        )
+
+    def _plan_predictor(self, name: str | None) -> str:
+        if name is None or name == REFERENCE:
+            return REFERENCE
+        if name in self.catalog.snapshot().predictors:
+            return name
+        known = ", ".join([REFERENCE, *sorted(self.catalog.snapshot().predictors)])
+        raise IreneError(f"unknown predictor '{name}' (predictors: {known})")
+
+    def _predictor_fingerprint(self, name: str) -> str:
+        if name != REFERENCE:
+            return self.catalog.snapshot().predictors[name].fingerprint
+        if self._reference_fingerprint is None:
+            self._reference_fingerprint = _reference_fingerprint()
+        return self._reference_fingerprint
+
+    # -- answering ---------------------------------------------------------------------------------
+
+    async def answer(self, query: Query) -> tuple[bytes, bool]:
+        """The JSON answer and whether it came from the cache; identical misses share one computation."""
+        plan = self.plan(query)
+        cached = self.cache.get(plan.key)
+        if cached is not None:
+            return cached, True
+        task = self._inflight.get(plan.key)
+        if task is None:
+            loop = asyncio.get_running_loop()
+            task = asyncio.ensure_future(loop.run_in_executor(self._executor, self._compute_and_store, plan))
+            self._inflight[plan.key] = task
+            task.add_done_callback(lambda t, key=plan.key: self._finished(key, t))
+        return await asyncio.shield(task), False
+
+    def _finished(self, key: str, task: asyncio.Future[bytes]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here so that no waiter left means no "never retrieved" noise
+
+    def _compute_and_store(self, plan: Plan) -> bytes:
+        self.computations += 1
+        view = self.compute(plan)
+        body = view.model_dump_json(exclude_none=False).encode()
+        self.cache.put(plan.key, body)
+        return body
+
+    def compute(self, plan: Plan) -> TreeView:
+        """The answer of one planned request (runs in the worker thread)."""
+        q = plan.query
+        record = self._source_record(plan)
+        count = sum(1 for _ in record.nodes(include_synthetic=True))
+        limit = self.config.limits.max_tree_nodes
+        if count > limit:
+            raise IreneError(f"the tree of '{q.model}' has {count} nodes, more than the server's limit of {limit}")
+        common = dict(source=plan.source, dataset=q.dataset, model_name=record.model_name, batch_size=record.batch_size,
+                      seq_len=record.seq_len, device=record.device, meta=record.meta)
+        if q.kind == "tree":
+            root = _structure(record.root)
+            return TreeView(root=root, node_count=sum(1 for _ in root.walk()), **common)
+        predictor = self._predictor(plan.predictor or REFERENCE)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            (predicted,) = predictor.predict([record])
+        meta = {**record.meta, "warnings": sorted({str(w.message) for w in caught})} if caught else record.meta
+        common["meta"] = meta
+        return EnergyView(root=predicted.root, node_count=sum(1 for _ in predicted.root.walk()),
+                          predictor=plan.predictor, hardware=getattr(predictor, "hardware", None), **common)
+
+    def _source_record(self, plan: Plan) -> TreeRecord:
+        q = plan.query
+        if plan.source == "dataset":
+            assert plan.entry is not None
+            return self.catalog.record(plan.entry, q.model, q.batch_size, q.seq_len)
+        target = str(plan.entry.path) if plan.source == "local" and plan.entry else q.model
+        record = self.framework.trace(target, q.batch_size, q.seq_len, device="cpu", meta=True).record
+        if plan.source == "local":
+            record = record.model_copy(update={"model_name": q.model})
+        return record
+
+    def _predictor(self, name: str) -> Any:
+        fingerprint = self._predictor_fingerprint(name)
+        with self._predictor_lock:
+            found = self._predictors.get((name, fingerprint))
+            if found is None:
+                found = _load_predictor(name, self.catalog.snapshot().predictors.get(name))
+                self._predictors = {k: v for k, v in self._predictors.items() if k[0] != name}
+                self._predictors[(name, fingerprint)] = found
+            return found
+
+    # -- listings ----------------------------------------------------------------------------------
+
+    def models(self) -> ModelsView:
+        """Everything that can be asked for (parses dataset files: call it off the event loop)."""
+        snapshot = self.catalog.snapshot()
+        models = [ModelEntry(name=m, source="preset") for m in sorted(self.presets)]
+        models += [ModelEntry(name=m, source="local") for m in sorted(snapshot.local_models)]
+        datasets = []
+        for entry in snapshot.datasets.values():
+            try:
+                index = self.catalog.index(entry)
+            except OSError as exc:
+                datasets.append(DatasetEntry(name=entry.name, records=0, error=f"{entry.name}: {exc.strerror or exc}"))
+                continue
+            datasets.append(DatasetEntry(name=entry.name, records=len(index.offsets), error=index.error))
+            sizes: dict[str, list[tuple[int, int]]] = {}
+            for model, b, s in sorted(index.offsets):
+                sizes.setdefault(model, []).append((b, s))
+            models += [
+                ModelEntry(name=m, source="dataset", dataset=entry.name, sizes=sz, measured=m in index.measured)
+                for m, sz in sizes.items()
+            ]
+        predictors, error = [], None
+        for name in [REFERENCE, *sorted(snapshot.predictors)]:
+            try:
+                hardware = getattr(self._predictor(name), "hardware", None)
+            except IreneError as exc:
+                error = error or str(exc)
+                continue
+            predictors.append(PredictorEntry(name=name, hardware=hardware, default=name == REFERENCE))
+        limits = self.config.limits
+        return ModelsView(
+            framework=self.config.framework if self.framework else None, framework_error=self.framework_error,
+            models=models, datasets=datasets, predictors=predictors, predictor_error=error,
+            limits=LimitsView(max_batch_size=limits.max_batch_size, max_seq_len=limits.max_seq_len,
+                              max_tree_nodes=limits.max_tree_nodes),
+        )
+
+    def status(self) -> StatusView:
+        return StatusView(version=__version__, cache_path=str(self.cache.path), cache_entries=len(self.cache),
+                          cache_hits=self.cache.hits, cache_misses=self.cache.misses,
+                          computations=self.computations, inflight=len(self._inflight))
+
+
+def _structure(node: Node) -> Node:
+    """A copy with model features only, no energies and no OwnOps pseudo-children."""
+    return Node(
+        id=node.id, scope=node.scope, type=node.type, level=node.level,
+        features={k: v for k, v in node.features.items() if k in MODEL_FEATURES},
+        children=[_structure(c) for c in node.children if not c.synthetic],
+    )
+
+
+def _load_predictor(name: str, entry: FileEntry | None) -> Any:
+    try:
+        from irene_core.predictor import Predictor, load_reference_predictor
+    except ImportError as exc:
+        raise Unavailable(f"no predictor is installed ({exc})") from None
+    if name == REFERENCE:
+        return load_reference_predictor(features="model")
+    assert entry is not None
+    return Predictor.load(entry.path)
+
+
+def _reference_fingerprint() -> str:
+    """Changes when the shipped predictor files do (their sizes and mtimes)."""
+    data = Path(__file__).resolve().parent.parent / "data"
+    files = sorted(p for p in data.rglob("*") if p.is_file()) if data.is_dir() else []
+    return ";".join(f"{p.relative_to(data)}={p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files) or "none"

@@ -1,0 +1,60 @@
+"""Running the viz app: a listening socket, uvicorn in the foreground or in a background thread."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from irene_core.errors import IreneError
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket, or a one-line error naming the flags."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        raise IreneError(f"--host {host} --port {port}: cannot listen ({exc.strerror or exc})") from None
+    return sock
+
+
+def _server(app: FastAPI) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+
+
+def serve(app: FastAPI, sock: socket.socket) -> None:
+    """Serve until Ctrl-C / SIGTERM."""
+    try:
+        _server(app).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0) -> Iterator[str]:
+    """Serve ``app`` from a background thread; yields the base URL and stops the server on exit."""
+    sock = listen(host, port)
+    server = _server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="irene-viz-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise IreneError(f"the viz server on {host}:{sock.getsockname()[1]} did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{sock.getsockname()[1]}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout)
+        sock.close()

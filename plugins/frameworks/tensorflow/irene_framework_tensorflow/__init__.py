@@ -1,0 +1,1 @@
+"""IrEne framework plugin: Keras 3 (TensorFlow backend) tracer, model features and node replay."""

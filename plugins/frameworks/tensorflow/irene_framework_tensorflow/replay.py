@@ -1,0 +1,97 @@
+"""Replay one node alone under ``tf.function``: a layer on its captured inputs, or a functional op
+(``MatMul``, ``Softmax``…) on random tensors of its traced shapes and dtypes, N times or for T seconds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from irene_core.errors import IreneError
+from irene_core.framework import ReplayResult
+
+
+def layer_step(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any], device: str) -> Callable[[], Any]:
+    """``layer.call(*args, **kwargs)`` compiled once; tensors are arguments, the rest stays as traced."""
+    import tensorflow as tf
+
+    flat = tf.nest.flatten((args, kwargs))
+    positions = [i for i, item in enumerate(flat) if isinstance(item, tf.Tensor)]
+    with tf.device(device):
+        tensors = [tf.identity(flat[i]) for i in positions]
+
+    def run(*values: Any) -> Any:
+        items = list(flat)
+        for i, value in zip(positions, values):
+            items[i] = value
+        call_args, call_kwargs = tf.nest.pack_sequence_as((args, kwargs), items)
+        return layer.call(*call_args, **call_kwargs)
+
+    compiled = tf.function(run)
+    return lambda: compiled(*tensors)
+
+
+def op_step(op: Any, device: str) -> Callable[[], Any]:
+    """The graph op ``op`` re-created through ``tf.raw_ops`` on random inputs, compiled once."""
+    import tensorflow as tf
+
+    op_def = op.op_def
+    inferred = {name for arg in op_def.input_arg for name in (arg.type_attr, arg.number_attr, arg.type_list_attr)}
+    attrs = {a.name: op.get_attr(a.name) for a in op_def.attr if a.name not in inferred}
+    groups: list[tuple[str, int, bool]] = []  # (argument name, how many inputs, is a list)
+    for arg in op_def.input_arg:
+        if arg.number_attr:
+            groups.append((arg.name, op.get_attr(arg.number_attr), True))
+        elif arg.type_list_attr:
+            groups.append((arg.name, len(op.get_attr(arg.type_list_attr)), True))
+        else:
+            groups.append((arg.name, 1, False))
+    raw = getattr(tf.raw_ops, op.type)
+    with tf.device(device):
+        inputs = [_random_like(t.shape.as_list(), t.dtype) for t in op.inputs]
+
+    def run(*values: Any) -> Any:
+        kwargs, start = dict(attrs), 0
+        for name, count, is_list in groups:
+            kwargs[name] = list(values[start:start + count]) if is_list else values[start]
+            start += count
+        return raw(**kwargs)
+
+    compiled = tf.function(run)
+    return lambda: compiled(*inputs)
+
+
+def _random_like(shape: list[int], dtype: Any) -> Any:
+    import tensorflow as tf
+
+    if dtype.is_floating:
+        return tf.random.normal(shape, dtype=dtype)
+    return tf.zeros(shape, dtype)
+
+
+def device_sync(device: str) -> Callable[[], None]:
+    """What waits until queued work on ``device`` has finished (GPUs run asynchronously; CPU does not)."""
+    import tensorflow as tf
+
+    return tf.test.experimental.sync_devices if "GPU" in device.upper() else (lambda: None)
+
+
+def run_replay(
+    step: Callable[[], Any], calls: int | None, seconds: float | None, sync: Callable[[], None]
+) -> ReplayResult:
+    """One untimed warm-up call (compiles), then ``calls`` calls or as many as fit in ``seconds``."""
+    if (calls is None) == (seconds is None):
+        raise IreneError("replay: give exactly one of calls or seconds")
+    if (calls is not None and calls <= 0) or (seconds is not None and not seconds > 0):
+        raise IreneError(f"replay: calls and seconds must be positive, got calls={calls}, seconds={seconds}")
+    step()
+    sync()
+    done = 0
+    start = time.perf_counter()
+    while True:
+        step()
+        sync()
+        done += 1
+        elapsed = time.perf_counter() - start
+        if (calls is not None and done >= calls) or (seconds is not None and elapsed >= seconds):
+            return ReplayResult(calls=done, seconds=elapsed)

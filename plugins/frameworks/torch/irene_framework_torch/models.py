@@ -1,0 +1,182 @@
+"""Models by name, offline: presets, local configs, the local Hugging Face cache; random weights.
+
+Nothing is downloaded: presets build configs in code, local paths and cached hub ids are read
+with ``local_files_only=True``, and ``trust_remote_code`` is never enabled.  Weights are random
+(energy does not depend on weight values; the paper's models are built with their exact hub
+architectures).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from irene_core.errors import IreneError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from transformers import PretrainedConfig
+
+#: The paper's six models: transformers model type and config overrides (reference notes §3).
+PAPER_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "bert-base-uncased": ("bert", {}),
+    "distilbert-base-uncased": ("distilbert", {}),
+    "roberta-base": ("roberta", {"max_position_embeddings": 514, "type_vocab_size": 1, "layer_norm_eps": 1e-5}),
+    "gpt2": ("gpt2", {}),
+    "distilgpt2": ("gpt2", {"n_layer": 6}),
+    "openai-gpt": ("openai-gpt", {}),
+}
+#: The 24 BERT miniatures of Turc et al. (2019): L layers, H hidden, H/64 heads, 4H intermediate.
+MINIATURE_LAYERS = (2, 4, 6, 8, 10, 12)
+MINIATURE_HIDDEN = (128, 256, 512, 768)
+MINIATURE_PATTERN = "bert-L{2,4,6,8,10,12}-H{128,256,512,768}"
+WEIGHT_SEED = 0
+
+
+def _miniatures() -> dict[str, tuple[str, dict[str, Any]]]:
+    out = {}
+    for layers in MINIATURE_LAYERS:
+        for hidden in MINIATURE_HIDDEN:
+            spec = ("bert", {
+                "num_hidden_layers": layers,
+                "hidden_size": hidden,
+                "num_attention_heads": hidden // 64,
+                "intermediate_size": 4 * hidden,
+            })
+            out[f"bert-L{layers}-H{hidden}"] = spec
+            out[f"google/bert_uncased_L-{layers}_H-{hidden}_A-{hidden // 64}"] = spec
+    return out
+
+
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {**PAPER_PRESETS, **_miniatures()}
+
+
+def preset_names() -> list[str]:
+    """The paper's six models, then the miniatures by their short names."""
+    return [name for name in PRESETS if not name.startswith("google/")]
+
+
+def _unknown(name: str, why: str = "") -> IreneError:
+    return IreneError(
+        f"unknown model '{name}'{why}: use a preset ({', '.join(PAPER_PRESETS)}, {MINIATURE_PATTERN}), "
+        "a path to a config.json or a model directory holding one, or a hub id already in the local "
+        "Hugging Face cache (nothing is downloaded)"
+    )
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model config and where it came from (``preset``, ``local`` or ``hf-cache``)."""
+
+    name: str
+    config: PretrainedConfig
+    source: str
+
+
+def resolve(name: str) -> ResolvedModel:
+    """The config for ``name``: a preset, a local config.json / directory, or a cached hub id."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoConfig
+
+    if name in PRESETS:
+        model_type, overrides = PRESETS[name]
+        return ResolvedModel(name, AutoConfig.for_model(model_type, **overrides), "preset")
+    path = Path(name).expanduser()
+    if path.exists():
+        if path.is_dir() and not (path / "config.json").is_file():
+            raise IreneError(f"{path}: a model directory must hold a config.json")
+        if path.is_file() and path.suffix != ".json":
+            raise IreneError(f"{path}: name a config.json or the model directory that holds it")
+        return ResolvedModel(name, _load_config(str(path), name), "local")
+    if name.count("/") > 1 or name.startswith((".", "/", "~")):
+        raise _unknown(name, f" (no such path: {path})")
+    try:
+        return ResolvedModel(name, _load_config(name, name), "hf-cache")
+    except OSError:
+        raise _unknown(name) from None
+
+
+def _load_config(location: str, name: str) -> PretrainedConfig:
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(location, local_files_only=True, trust_remote_code=False)
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "trust_remote_code" in str(exc) or "custom code" in str(exc):
+            raise IreneError(f"{name}: needs custom code (trust_remote_code), which IrEne never runs") from None
+        raise IreneError(f"{name}: unusable config: {first}") from None
+
+
+def build(
+    resolved: ResolvedModel, attention: str, device: torch.device, meta: bool
+) -> torch.nn.Module:
+    """The base model (``AutoModel``) in eval mode: random weights on ``device``, or on meta."""
+    import torch
+    from transformers import AutoModel
+    from transformers.initialization import no_init_weights
+
+    try:
+        with torch.device("meta" if meta else device), no_init_weights():
+            model = AutoModel.from_config(resolved.config, attn_implementation=attention)
+    except (ValueError, ImportError) as exc:
+        first = str(exc).strip().splitlines()[0].split(". ")[0]
+        raise IreneError(f"{resolved.name}: cannot build the model with --attention {attention}: {first}") from None
+    if not meta:
+        _random_weights(model, device)
+    return model.eval()
+
+
+def _random_weights(model: torch.nn.Module, device: torch.device) -> None:
+    """Deterministic random weights: N(0, 0.02) matrices, unit norm scales, zero biases."""
+    import torch
+
+    generator = torch.Generator(device=device).manual_seed(WEIGHT_SEED)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.dim() >= 2:
+                param.normal_(0.0, 0.02, generator=generator)
+            elif name.endswith("weight"):
+                param.fill_(1.0)
+            else:
+                param.zero_()
+
+
+def example_inputs(model: torch.nn.Module, batch_size: int, seq_len: int, device: torch.device) -> dict[str, Any]:
+    """Keyword inputs for one forward pass: random token ids (and decoder ids for encoder-decoders).
+
+    No attention mask (the models build an all-ones one), no cache (``use_cache=False``), so that
+    every replay of a node does the same work.
+    """
+    import torch
+
+    parameters = inspect.signature(model.forward).parameters
+    if "input_ids" not in parameters:
+        raise IreneError(f"{type(model).__name__} takes no input_ids: IrEne's torch tracer handles text models")
+    vocab = int(getattr(model.config, "vocab_size", 0) or 0)
+    if vocab < 1:
+        raise IreneError(f"{type(model).__name__}: its config has no vocab_size")
+    limit = _max_positions(model.config)
+    if limit is not None and seq_len > limit:
+        raise IreneError(f"--seq-len {seq_len} exceeds the model's {limit} positions")
+    generator = torch.Generator().manual_seed(WEIGHT_SEED)
+    ids = torch.randint(0, vocab, (batch_size, seq_len), generator=generator).to(device)
+    inputs: dict[str, Any] = {"input_ids": ids}
+    if "decoder_input_ids" in parameters:
+        inputs["decoder_input_ids"] = ids.clone()
+    if "use_cache" in parameters:
+        inputs["use_cache"] = False
+    return inputs
+
+
+def _max_positions(config: PretrainedConfig) -> int | None:
+    if getattr(config, "position_embedding_type", "absolute") != "absolute":
+        return None
+    for key in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value - (2 if config.model_type == "roberta" else 0)
+    return None

@@ -1,0 +1,261 @@
+"""Flops and bytes of every aten op, charged to the tree node that is running when the op runs.
+
+Flops have two parts (docs/torch-tracer.md lists every cost):
+- *matmul flops*: the formulas of ``torch.utils.flop_counter`` (mm, addmm, bmm, baddbmm,
+  convolution, fused attention), plus the CPU flash-attention kernel that it leaves at zero;
+- *other flops*: elementwise arithmetic (1 per output element), transcendental activations,
+  softmax (5 per element), layer norm (8 per element), reductions, and the bias add of
+  addmm/baddbmm: the conventions of the paper's data, so LayerNorm, Softmax, Tanh and GELU
+  leaves have non-zero flops as in the CSV release.
+Bytes are what each op reads plus what it writes (inputs, outputs, parameters); views move no
+data, gathers (embedding, index_select) read only the rows they return, and a broadcast input
+(stride 0) is read once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.nn.attention import SDPBackend
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry, sdpa_flop_count
+
+from irene_core.errors import IreneError
+
+aten = torch.ops.aten
+
+
+@dataclass
+class OpTotals:
+    """Work done by a set of aten ops."""
+
+    matmul_flops: int = 0
+    other_flops: int = 0
+    bytes: int = 0
+
+    @property
+    def flops(self) -> int:
+        return self.matmul_flops + self.other_flops
+
+    def add(self, other: OpTotals) -> None:
+        self.matmul_flops += other.matmul_flops
+        self.other_flops += other.other_flops
+        self.bytes += other.bytes
+
+
+def _cpu_flash_attention_flop(query: Any, key: Any, value: Any, *args: Any, out_val: Any = None, **kwargs: Any) -> int:
+    return sdpa_flop_count(query.shape, key.shape, value.shape)
+
+
+#: aten op packet → matmul-flop formula (called with the op's arguments and ``out_val``).
+MATMUL_FORMULAS: dict[Any, Callable[..., int]] = {
+    **flop_registry,
+    aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flop,
+}
+
+#: Flops per output element (elementwise ops; in-place variants share their entry).
+PER_OUTPUT_ELEMENT: dict[str, int] = {
+    **dict.fromkeys(
+        ("add", "sub", "rsub", "mul", "div", "neg", "reciprocal", "sqrt", "rsqrt", "exp", "log", "abs", "relu",
+         "maximum", "minimum", "clamp", "clamp_min", "clamp_max", "square"),
+        1,
+    ),
+    **dict.fromkeys(("tanh", "sigmoid", "erf", "sin", "cos"), 4),
+    "silu": 5,
+    "gelu": 6,
+}
+#: Flops per input element (normalisations, softmax, reductions).
+PER_INPUT_ELEMENT: dict[str, int] = {
+    "_softmax": 5,
+    "_log_softmax": 5,
+    "_safe_softmax": 5,
+    "native_layer_norm": 8,
+    "_fused_rms_norm": 4,
+    "mean": 1,
+    "sum": 1,
+}
+#: Fused matmul + add ops: the add costs one flop per output element (unless beta == 0).
+MATMUL_PLUS_ADD = frozenset({"addmm", "baddbmm", "addbmm", "addmv"})
+#: Fused attention kernels: scale (1) + softmax (5) per score element, + 1 with an explicit mask.
+FUSED_ATTENTION = frozenset({
+    "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention",
+})
+#: Ops that read only the rows they return from their first argument (a table).
+GATHERS = frozenset({"embedding", "index_select", "gather", "take_along_dim"})
+#: Non-view ops that move no data.
+NO_DATA = frozenset({"_unsafe_view", "_reshape_alias", "detach", "alias", "lift_fresh", "_local_scalar_dense"})
+
+#: Dropouts: torch's Python decomposition clones in eval mode where the C++ kernel returns its input.
+_DROPOUTS = frozenset({aten.dropout.default, aten.feature_dropout.default, aten.alpha_dropout.default,
+                       aten.feature_alpha_dropout.default})
+#: Metadata queries that FlopCounterMode also passes through untouched.
+_METADATA_OPS = frozenset({
+    aten.is_contiguous.default,
+    aten.is_contiguous.memory_format,
+    aten.is_strides_like_format.default,
+    aten.is_non_overlapping_and_dense.default,
+    aten.size.default,
+    aten.sym_size.default,
+    aten.stride.default,
+    aten.sym_stride.default,
+    aten.storage_offset.default,
+    aten.sym_storage_offset.default,
+    aten.numel.default,
+    aten.sym_numel.default,
+    aten.dim.default,
+    torch.ops.prim.layout.default,
+})
+
+
+def stored_bytes(t: torch.Tensor) -> int:
+    """Bytes a kernel touches to read or write ``t`` once (broadcast dims, stride 0, count once)."""
+    n = t.element_size()
+    for size, stride in zip(t.shape, t.stride()):
+        if stride:
+            n *= size
+    return n
+
+
+def _tensors(values: Any) -> Iterator[torch.Tensor]:
+    """Tensors among op arguments or outputs (one level into lists and tuples)."""
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            yield v
+        elif isinstance(v, (list, tuple)):
+            yield from (x for x in v if isinstance(x, torch.Tensor))
+
+
+def _base_name(func: torch._ops.OpOverload) -> str:
+    name = func._overloadpacket.__name__
+    return name[:-1] if name.endswith("_") and not name.endswith("__") else name
+
+
+def _pow_cost(args: tuple[Any, ...]) -> int:
+    exponent = args[1] if len(args) > 1 else None
+    if isinstance(exponent, (int, float)) and float(exponent).is_integer() and exponent >= 2:
+        return int(exponent) - 1
+    return 1
+
+
+def other_flops(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
+    """Non-matmul flops of one op (see the module docstring)."""
+    name = _base_name(func)
+    if name in PER_OUTPUT_ELEMENT or name == "pow":
+        first = next(_tensors((out,)), None)
+        cost = _pow_cost(args) if name == "pow" else PER_OUTPUT_ELEMENT[name]
+        return cost * first.numel() if first is not None else 0
+    if name in PER_INPUT_ELEMENT:
+        return PER_INPUT_ELEMENT[name] * args[0].numel()
+    if name in MATMUL_PLUS_ADD:
+        return 0 if kwargs.get("beta", 1) == 0 else next(_tensors((out,))).numel()
+    if name in FUSED_ATTENTION:
+        query, key = args[0], args[1]
+        scores = query.numel() // query.shape[-1] * key.shape[-2]
+        has_mask = any(t.dim() >= 2 for t in _tensors(list(args[3:]) + list(kwargs.values())))
+        return scores * (7 if has_mask else 6)
+    return 0
+
+
+def op_bytes(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
+    """Bytes read plus bytes written by one op."""
+    name = _base_name(func)
+    if func.is_view or name in NO_DATA:
+        return 0
+    written = sum(stored_bytes(t) for t in _tensors(out if isinstance(out, (tuple, list)) else (out,)))
+    inputs = list(_tensors(args)) + list(_tensors(kwargs.values()))
+    if name in GATHERS and inputs:
+        return written + sum(stored_bytes(t) for t in inputs[1:]) + written
+    return written + sum(stored_bytes(t) for t in inputs)
+
+
+@functools.cache
+def _written_arguments(func: torch._ops.OpOverload) -> tuple[tuple[int, str], ...]:
+    """(position, name) of the arguments ``func`` writes in place."""
+    return tuple(
+        (i, a.name)
+        for i, a in enumerate(func._schema.arguments)
+        if a.alias_info is not None and a.alias_info.is_write
+    )
+
+
+class OpCounter(TorchDispatchMode):
+    """Counts every aten op and adds it to ``sink()``, the totals of the node running now.
+
+    ``before_write(tensor)`` is called before an op writes ``tensor`` in place (the replay store
+    uses it to keep captured inputs intact).  On the meta device, a data-dependent boolean check
+    (``bool(mask.all())``) answers True, the answer real all-ones masks and unpacked inputs give;
+    any other read of tensor values fails with an IreneError; fused attention takes the kernel the
+    CPU would take, so meta and CPU traces agree.
+    """
+
+    def __init__(self, sink: Callable[[], OpTotals], before_write: Callable[[torch.Tensor], None] | None = None):
+        super().__init__()
+        self.sink = sink
+        self.before_write = before_write
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's signature
+        kwargs = kwargs or {}
+        if func in _METADATA_OPS:
+            return NotImplemented
+        if func in _DROPOUTS and not args[2]:
+            return args[0]
+        if func is aten.scaled_dot_product_attention.default and args[0].is_meta:
+            return self._meta_attention(*args, **kwargs)
+        if func is not torch.ops.prim.device.default:
+            with self:
+                decomposed = func.decompose(*args, **kwargs)
+            if decomposed is not NotImplemented:
+                return decomposed
+        if func is aten._local_scalar_dense.default and args[0].is_meta:
+            return self._meta_scalar(args[0])
+        if self.before_write is not None:
+            for position, name in _written_arguments(func):
+                target = args[position] if position < len(args) else kwargs.get(name)
+                if isinstance(target, torch.Tensor):
+                    self.before_write(target)
+        out = func(*args, **kwargs)
+        totals = self.sink()
+        formula = MATMUL_FORMULAS.get(func._overloadpacket)
+        if formula is not None:
+            totals.matmul_flops += formula(*args, **kwargs, out_val=out)
+        totals.other_flops += other_flops(func, args, kwargs, out)
+        totals.bytes += op_bytes(func, args, kwargs, out)
+        return out
+
+    def _meta_attention(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: torch.Tensor | None = None,
+        dropout_p: float = 0.0, is_causal: bool = False, *, scale: float | None = None, enable_gqa: bool = False,
+    ) -> torch.Tensor:
+        """SDPA on meta tensors takes the kernel the CPU would pick (meta alone always picks math)."""
+
+        def stand_in(t: torch.Tensor | None) -> torch.Tensor | None:  # a CPU tensor of t's shape, one row of memory
+            return None if t is None else torch.empty(t.shape[-1], dtype=t.dtype).expand(t.shape)
+
+        choice = torch._fused_sdp_choice(
+            stand_in(query), stand_in(key), stand_in(value), stand_in(attn_mask), dropout_p, is_causal,
+            scale=scale, enable_gqa=enable_gqa,
+        )
+        with self:
+            if choice == int(SDPBackend.FLASH_ATTENTION):
+                return aten._scaled_dot_product_flash_attention_for_cpu(
+                    query, key, value, dropout_p, is_causal, attn_mask=attn_mask, scale=scale
+                )[0]
+            return aten.scaled_dot_product_attention.default.decompose(
+                query, key, value, attn_mask, dropout_p, is_causal, scale=scale, enable_gqa=enable_gqa
+            )
+
+    @staticmethod
+    def _meta_scalar(tensor: torch.Tensor) -> bool:
+        if tensor.dtype == torch.bool:
+            return True
+        raise IreneError(
+            f"meta mode: the model reads the value of a {tensor.dtype} tensor during its forward pass "
+            "(data-dependent control flow); trace it without --meta"
+        )

@@ -1,0 +1,114 @@
+"""Simulated GPUs behind the real ``pynvml`` binding, for tests and demos without a driver.
+
+``patch_nvml(monkeypatch, [SimulatedGpu(power_w=150.0)])`` replaces the binding's functions that
+IrEne calls (``pynvml.nvmlInit``, ``nvmlDeviceGetPowerUsage``...) so NVML sees these GPUs; the
+product code runs unchanged above them.  ``monkeypatch`` is pytest's fixture (anything with
+``setattr(target, name, value)`` works).
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from irene_core.step_profile import StepProfile
+
+
+class SimulatedGpu:
+    """One GPU: power (W, changeable), a total-energy counter updated every ``counter_period_s``
+    (absent on pre-Volta parts), utilisation and clocks."""
+
+    def __init__(
+        self,
+        name: str = "NVIDIA Simulated GPU",
+        power_w: float = 100.0,
+        energy_counter: bool = True,
+        counter_period_s: float = 0.01,
+        utilization: tuple[float, float] = (50.0, 30.0),
+        clocks_mhz: tuple[float, float] = (1500.0, 5000.0),
+    ):
+        self.name = name
+        self.energy_counter = energy_counter
+        self.counter_period_s = counter_period_s
+        self.utilization = utilization
+        self.clocks_mhz = clocks_mhz
+        self.lost = False
+        self.power = StepProfile(power_w)
+
+    def set_power(self, watts: float) -> float:
+        """Change the power draw from now on; returns the time of the change."""
+        return self.power.set(watts)
+
+    def energy_j(self, begin: float, end: float) -> float:
+        """The exact energy drawn between two ``time.monotonic()`` times."""
+        return self.power.integral(begin, end)
+
+    def counter_mj(self) -> int:
+        """The counter as NVML shows it: the energy up to its last update."""
+        now = time.monotonic()
+        updated = now - (now - self.power.t0) % self.counter_period_s
+        return int(1000 * self.power.integral(self.power.t0, updated))
+
+
+def patch_nvml(monkeypatch: Any, gpus: list[SimulatedGpu]) -> SimpleNamespace:
+    """Make the ``pynvml`` binding see ``gpus``; returns a state with the init reference count."""
+    import pynvml
+
+    state = SimpleNamespace(initialized=0)
+
+    def error(code: int) -> pynvml.NVMLError:
+        return pynvml.NVMLError(code)
+
+    def check(gpu: SimulatedGpu) -> SimulatedGpu:
+        if state.initialized <= 0:
+            raise error(pynvml.NVML_ERROR_UNINITIALIZED)
+        if gpu.lost:
+            raise error(pynvml.NVML_ERROR_GPU_IS_LOST)
+        return gpu
+
+    def init() -> None:
+        state.initialized += 1
+
+    def shutdown() -> None:
+        if state.initialized <= 0:
+            raise error(pynvml.NVML_ERROR_UNINITIALIZED)
+        state.initialized -= 1
+
+    def count() -> int:
+        if state.initialized <= 0:
+            raise error(pynvml.NVML_ERROR_UNINITIALIZED)
+        return len(gpus)
+
+    def handle(index: int) -> SimulatedGpu:
+        if not 0 <= index < count():
+            raise error(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        return gpus[index]
+
+    def total_energy(gpu: SimulatedGpu) -> int:
+        if not check(gpu).energy_counter:
+            raise error(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return gpu.counter_mj()
+
+    def clock(gpu: SimulatedGpu, kind: int) -> int:
+        sm, mem = check(gpu).clocks_mhz
+        return int({pynvml.NVML_CLOCK_SM: sm, pynvml.NVML_CLOCK_MEM: mem}[kind])
+
+    def utilization(gpu: SimulatedGpu) -> SimpleNamespace:
+        compute, memory = check(gpu).utilization
+        return SimpleNamespace(gpu=compute, memory=memory)
+
+    functions = {
+        "nvmlInit": init,
+        "nvmlShutdown": shutdown,
+        "nvmlDeviceGetCount": count,
+        "nvmlDeviceGetHandleByIndex": handle,
+        "nvmlDeviceGetName": lambda gpu: check(gpu).name,
+        "nvmlDeviceGetTotalEnergyConsumption": total_energy,
+        "nvmlDeviceGetPowerUsage": lambda gpu: int(1000 * check(gpu).power.at(time.monotonic())),
+        "nvmlDeviceGetUtilizationRates": utilization,
+        "nvmlDeviceGetClockInfo": clock,
+    }
+    for name, function in functions.items():
+        monkeypatch.setattr(pynvml, name, function)
+    return state

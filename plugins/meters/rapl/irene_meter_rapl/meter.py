@@ -1,0 +1,65 @@
+"""The RAPL meter: CPU package, core, uncore, DRAM and platform energy from Linux powercap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from irene_core.counter_meter import CounterEngine, EnergyCounter
+from irene_core.errors import IreneError
+from irene_core.meter import Meter, MeterOption
+from irene_meter_rapl.powercap import Zone, check_summed, default_summed, discover
+
+#: RAPL counters update about every millisecond.
+RESOLUTION_S = 0.001
+
+
+def _domain_list(text: str) -> list[str]:
+    labels = [part.strip() for part in text.split(",") if part.strip()]
+    if not labels:
+        raise ValueError("expected 'auto' or a comma-separated list of zones")
+    return labels
+
+
+class RaplMeter(Meter):
+    """Intel/AMD RAPL energy counters (``energy_uj``) read at the window edges."""
+
+    name = "rapl"
+    description = "Intel/AMD RAPL energy counters through Linux powercap (CPU package, DRAM, platform)"
+    options = {
+        "root": MeterOption("/sys/class/powercap", "the powercap directory"),
+        "domains": MeterOption(
+            "auto",
+            "zones whose energy is summed: 'auto' (psys if present, else every package plus DRAM) or a "
+            "comma-separated list such as 'package-0,package-0/dram'",
+            lambda text: text if text == "auto" else _domain_list(text),
+        ),
+    }
+
+    @property
+    def root(self) -> Path:
+        return Path(self.config["root"])
+
+    def _zones(self) -> tuple[list[Zone], list[str]]:
+        zones = discover(self.root)
+        if not zones:
+            raise IreneError(
+                f"no RAPL zones under {self.root} (not an Intel or AMD CPU, the intel_rapl_msr "
+                f"module is not loaded, or a VM or container hides powercap)"
+            )
+        summed = default_summed(zones) if self.config["domains"] == "auto" else self.config["domains"]
+        check_summed(zones, summed)
+        return zones, summed
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            zones, summed = self._zones()
+            for zone in zones:
+                zone.read_energy_uj()
+        except IreneError as exc:
+            return False, str(exc)
+        return True, f"zones {', '.join(z.label for z in zones)}; summing {' + '.join(summed)}"
+
+    def _open(self) -> CounterEngine:
+        zones, summed = self._zones()
+        counters = [EnergyCounter(z.label, z.read_energy_uj, 1e-6, z.max_energy_range_uj()) for z in zones]
+        return CounterEngine(self.name, counters, summed, RESOLUTION_S)
