@@ -23,6 +23,7 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 test: install
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	bash scripts/run-tests.sh
 
 bench: install

@@ -54,24 +54,26 @@ def print_tree(record: TreeRecord, max_depth: int | None) -> None:
         f"{record.model_name} · batch {record.batch_size} · seq {record.seq_len} · {record.device} · "
         f"{len(nodes)} nodes" + (f" · attention {meta['attention']}" if "attention" in meta else "")
     )
-    table = Table(title=title, show_lines=False, pad_edge=False)
-    table.add_column("node (scope:type, relative to its parent)", no_wrap=True)
-    table.add_column("level")
-    table.add_column("MFLOPs", justify="right")
-    table.add_column("params", justify="right")
-    table.add_column("MiB", justify="right")
-    styles = {"model": "bold", "module": "cyan", "ml": ""}
+    rows = []
     for node, depth, label, hidden in _rows(record.root, 0, max_depth):
         f = node.features
-        label = "  " * depth + label + (f" [dim](+{hidden} below)[/]" if hidden else "")
-        table.add_row(
-            label,
+        rows.append((
+            "  " * depth + label + (f" [dim](+{hidden} below)[/]" if hidden else ""),
             node.level,
             f"{f.get('flops', 0.0):,.2f}",
             _params(f.get("num_parameters", 0.0)),
             f"{f.get('mem_bytes', 0.0):,.2f}",
-            style=styles[node.level],
-        )
+        ))
+    widths = [max(len(name), *(len(r[i]) for r in rows)) for i, name in enumerate(("level", "MFLOPs", "params", "MiB"), 1)]
+    room = console.width - sum(widths) - 3 * (len(widths) + 1) - 1  # what the numbers leave to the names
+    table = Table(title=title, pad_edge=False)
+    table.add_column("node (scope:type, relative to its parent)", overflow="ellipsis", no_wrap=True,
+                     max_width=max(room, 24))
+    for i, (name, width) in enumerate(zip(("level", "MFLOPs", "params", "MiB"), widths)):
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True, min_width=width)
+    styles = {"model": "bold", "module": "cyan", "ml": ""}
+    for row in rows:
+        table.add_row(*row, style=styles[row[1]])
     console.print(table)
     levels = record.by_level()
     console.print(

@@ -140,15 +140,19 @@ class Predictor:
                 f"needs; {int(bad.any(axis=1).sum())} node(s) lack features (use a predictor trained with fewer features)"
             )
 
-    def predict_table(self, table: TreeTable) -> tuple[np.ndarray, np.ndarray]:
-        """``(energies, own_ops)`` for every node of ``table``; energies add up."""
+    def raw_estimates(self, table: TreeTable) -> np.ndarray:
+        """Every node's estimate from the leaf regressors and the aggregator, before the tree is
+        made to add up."""
         if not self.is_fitted:
             raise IreneError("the predictor is not trained (call fit or load one)")
         X = self._matrix(table)
         self._check_features(table, X)
         leaf_estimates = self._leaf_estimates(table, X, warn=True)
-        raw = self.aggregator_.predict(self._data(table, X), leaf_estimates)
-        return reconcile(table, raw, self.config.reconcile)
+        return self.aggregator_.predict(self._data(table, X), leaf_estimates)
+
+    def predict_table(self, table: TreeTable) -> tuple[np.ndarray, np.ndarray]:
+        """``(energies, own_ops)`` for every node of ``table``; energies add up."""
+        return reconcile(table, self.raw_estimates(table), self.config.reconcile)
 
     def predict(self, records: Sequence[TreeRecord]) -> list[TreeRecord]:
         """Deep copies of ``records`` with ``predicted_energy`` on every node and an ``OwnOps``

@@ -33,8 +33,8 @@ class PredictorConfig(BaseModel):
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # The paper's method: OLS per primitive, end2end weighted sums (tau 10, degree-3 features, Adam
-    # lr 1e-3, 8 epochs); its outputs are made to add up by raising parents (``max``).
-    "paper": {"aggregator": "end2end", "leaf_method": "ols", "reconcile": "max"},
+    # lr 1e-3, 8 epochs); like every predictor, its output tree is then made to add up (``qp``).
+    "paper": {"aggregator": "end2end", "leaf_method": "ols"},
 }
 
 

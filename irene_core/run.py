@@ -127,7 +127,7 @@ class Profiler:
             calls += result.calls
             seconds += result.seconds
             if self.sampler is not None:
-                feature_rounds.append(self.sampler.window(t0, t1))
+                feature_rounds.append(self.sampler.window(t0, t1, calls=result.calls))
         for name in {k for f in feature_rounds for k in f}:
             values = [f[name] for f in feature_rounds if name in f]
             node.features[name] = float(statistics.fmean(values))

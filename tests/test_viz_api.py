@@ -212,5 +212,5 @@ def test_cache_evicts_the_oldest_entries(tmp_path):
     cache = ResultCache(tmp_path / "c.sqlite", max_entries=3)
     for i in range(5):
         cache.put(f"k{i}", b"v%d" % i)
-    assert len(cache) == 3 and cache.get("k0") is None and cache.get("k4") == b"v4"
+    assert len(cache) == 3 and cache.get("k0") is None and cache.get("k4").body == b"v4"
     cache.close()

@@ -2,7 +2,6 @@
 
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,11 +11,14 @@ from fastapi import FastAPI, Query as Q, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from irene_core import __version__
 from irene_core.errors import IreneError
 from irene_core.viz.config import ServeConfig
+from irene_core.viz.cache import Entry
 from irene_core.viz.energy_service import EnergyService, Query, Unavailable
 from irene_core.viz.schemas import ApiError, EnergyView, FieldError, ModelsView, StatusView, TreeView
 
@@ -38,12 +40,39 @@ def _error(status: int, detail: str, errors: list[FieldError] | None = None) -> 
     return JSONResponse(ApiError(detail=detail, errors=errors or []).model_dump(), status_code=status)
 
 
-def _json(body: bytes, cached: bool, request: Request) -> Response:
-    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Irene-Cache": "hit" if cached else "miss"}
-    if request.headers.get("if-none-match") == etag:
+def _json(entry: Entry, cached: bool, request: Request) -> Response:
+    headers = {"ETag": entry.etag, "Cache-Control": "no-cache", "X-Irene-Cache": "hit" if cached else "miss"}
+    if request.headers.get("if-none-match") == entry.etag:
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(entry.body, media_type="application/json", headers=headers)
+
+
+class Guard:
+    """ASGI middleware: refuse foreign Host headers (DNS rebinding) and add security headers."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str] | None):
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.hosts is not None and _host_name(Headers(scope=scope).get("host", "")) not in self.hosts:
+            await _error(400, "invalid Host header (this server answers only to its own address)")(scope, receive, send)
+            return
+        page = not scope["path"].startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if page:
+                    headers.setdefault("Content-Security-Policy", PAGE_CSP)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _host_name(header: str) -> str:
@@ -74,18 +103,7 @@ def create_app(config: ServeConfig, service: EnergyService | None = None) -> Fas
         redoc_url=None,
     )
     app.state.service = svc
-    hosts = None if "*" in config.allowed_hosts else frozenset(config.allowed_hosts)
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):  # type: ignore[no-untyped-def]
-        if hosts is not None and _host_name(request.headers.get("host", "")) not in hosts:
-            return _error(400, "invalid Host header (this server answers only to its own address)")
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if not request.url.path.startswith("/api/"):
-            response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
-        return response
+    app.add_middleware(Guard, hosts=None if "*" in config.allowed_hosts else frozenset(config.allowed_hosts))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -109,12 +127,12 @@ def create_app(config: ServeConfig, service: EnergyService | None = None) -> Fas
 
     async def answer(query: Query, request: Request) -> Response:
         try:
-            body, cached = await svc.answer(query)
+            entry, cached = await svc.answer(query)
         except Unavailable as exc:
             return _error(503, str(exc))
         except IreneError as exc:
             return _error(422, str(exc))
-        return _json(body, cached, request)
+        return _json(entry, cached, request)
 
     @app.get("/api/models", response_model=ModelsView, responses=ERRORS)
     async def models() -> ModelsView:

@@ -2,29 +2,47 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 from irene_core.errors import IreneError
 
-CACHE_SCHEMA_VERSION = 1
+CACHE_SCHEMA_VERSION = 2
 _APP_ID = 0x1E4E7715  # marks the file as an IrEne-viz cache (PRAGMA application_id)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cached answer and its HTTP entity tag."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes) -> Entry:
+        return cls(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
 
 
 class ResultCache:
     """Thread-safe get/put of answers; keeps at most ``max_entries`` (oldest evicted first).
 
-    A file at ``path`` that is not an IrEne-viz cache is refused (never overwritten); a cache of an
-    older schema version is emptied.
+    The ``memory_entries`` most recently used answers are also kept in memory, so hot answers cost
+    no database read. A file at ``path`` that is not an IrEne-viz cache is refused (never
+    overwritten); a cache of an older schema version is emptied.
     """
 
-    def __init__(self, path: str | Path, max_entries: int = 5000):
+    def __init__(self, path: str | Path, max_entries: int = 5000, memory_entries: int = 64):
         self.path = Path(path)
         self.max_entries = max_entries
+        self.memory_entries = memory_entries
         self.hits = 0
         self.misses = 0
+        self._memory: OrderedDict[str, Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -46,34 +64,53 @@ class ResultCache:
         if version != CACHE_SCHEMA_VERSION:
             db.execute("DROP TABLE IF EXISTS results")
             db.execute(f"PRAGMA user_version={CACHE_SCHEMA_VERSION}")
-        db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value BLOB NOT NULL, created REAL NOT NULL)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS results "
+            "(key TEXT PRIMARY KEY, value BLOB NOT NULL, etag TEXT NOT NULL, created REAL NOT NULL)"
+        )
         db.execute("CREATE INDEX IF NOT EXISTS results_created ON results(created)")
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> Entry | None:
         with self._lock:
-            row = self._db.execute("SELECT value FROM results WHERE key=?", (key,)).fetchone()
-            if row is None:
-                self.misses += 1
-                return None
+            entry = self._memory.get(key)
+            if entry is None:
+                row = self._db.execute("SELECT value, etag FROM results WHERE key=?", (key,)).fetchone()
+                if row is None:
+                    self.misses += 1
+                    return None
+                entry = Entry(bytes(row[0]), row[1])
+                self._remember(key, entry)
+            else:
+                self._memory.move_to_end(key)
             self.hits += 1
-            return bytes(row[0])
+            return entry
 
-    def put(self, key: str, value: bytes) -> None:
+    def _remember(self, key: str, entry: Entry) -> None:
+        self._memory[key] = entry
+        while len(self._memory) > self.memory_entries:
+            self._memory.popitem(last=False)
+
+    def put(self, key: str, value: bytes) -> Entry:
+        entry = Entry.of(value)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO results (key, value, created) VALUES (?, ?, ?)", (key, value, time.time())
+                    "INSERT OR REPLACE INTO results (key, value, etag, created) VALUES (?, ?, ?, ?)",
+                    (key, value, entry.etag, time.time()),
                 )
                 excess = self._count() - self.max_entries
                 if excess > 0:
-                    self._db.execute(
-                        "DELETE FROM results WHERE key IN (SELECT key FROM results ORDER BY created, rowid LIMIT ?)", (excess,)
-                    )
+                    old = [r[0] for r in self._db.execute("SELECT key FROM results ORDER BY created, rowid LIMIT ?", (excess,))]
+                    self._db.executemany("DELETE FROM results WHERE key=?", [(k,) for k in old])
+                    for k in old:
+                        self._memory.pop(k, None)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._remember(key, entry)
+        return entry
 
     def _count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]

@@ -24,7 +24,7 @@ from irene_core import __version__
 from irene_core.errors import IreneError
 from irene_core.plugins import get_registry
 from irene_core.tree import MODEL_FEATURES, Node, TreeRecord
-from irene_core.viz.cache import CACHE_SCHEMA_VERSION, ResultCache
+from irene_core.viz.cache import CACHE_SCHEMA_VERSION, Entry, ResultCache
 from irene_core.viz.catalog import Catalog, FileEntry
 from irene_core.viz.config import ServeConfig
 from irene_core.viz.schemas import (
@@ -75,7 +75,7 @@ class EnergyService:
         self.cache = cache if cache is not None else ResultCache(config.cache_path)
         self.computations = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="irene-viz")
-        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._inflight: dict[str, asyncio.Future[Entry]] = {}
         self._predictors: dict[tuple[str, str], Any] = {}
         self._predictor_lock = threading.Lock()
         self._reference_fingerprint: str | None = None
@@ -164,7 +164,7 @@ class EnergyService:
 
     # -- answering ---------------------------------------------------------------------------------
 
-    async def answer(self, query: Query) -> tuple[bytes, bool]:
+    async def answer(self, query: Query) -> tuple[Entry, bool]:
         """The JSON answer and whether it came from the cache; identical misses share one computation."""
         plan = self.plan(query)
         cached = self.cache.get(plan.key)
@@ -178,17 +178,14 @@ class EnergyService:
             task.add_done_callback(lambda t, key=plan.key: self._finished(key, t))
         return await asyncio.shield(task), False
 
-    def _finished(self, key: str, task: asyncio.Future[bytes]) -> None:
+    def _finished(self, key: str, task: asyncio.Future[Entry]) -> None:
         self._inflight.pop(key, None)
         if not task.cancelled():
             task.exception()  # retrieved here so that no waiter left means no "never retrieved" noise
 
-    def _compute_and_store(self, plan: Plan) -> bytes:
+    def _compute_and_store(self, plan: Plan) -> Entry:
         self.computations += 1
-        view = self.compute(plan)
-        body = view.model_dump_json(exclude_none=False).encode()
-        self.cache.put(plan.key, body)
-        return body
+        return self.cache.put(plan.key, self.compute(plan).model_dump_json().encode())
 
     def compute(self, plan: Plan) -> TreeView:
         """The answer of one planned request (runs in the worker thread)."""
@@ -207,8 +204,7 @@ class EnergyService:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             (predicted,) = predictor.predict([record])
-        meta = {**record.meta, "warnings": sorted({str(w.message) for w in caught})} if caught else record.meta
-        common["meta"] = meta
+        common["meta"] = {**predicted.meta, "warnings": sorted({str(w.message) for w in caught})} if caught else predicted.meta
         return EnergyView(root=predicted.root, node_count=sum(1 for _ in predicted.root.walk()),
                           predictor=plan.predictor, hardware=getattr(predictor, "hardware", None), **common)
 

@@ -33,6 +33,7 @@
     if (joules === null || joules === undefined) return '—';
     const mj = joules * 1000;
     const a = Math.abs(mj);
+    if (a === 0) return '0 mJ';
     return `${fmtNum(mj, a >= 100 ? 1 : a >= 1 ? 2 : a >= 0.01 ? 3 : 4)} mJ`;
   }
 
@@ -96,14 +97,20 @@
     return { view, info, total, hasPred, hasMeas, count: info.size };
   }
 
-  /** Energy per node type as % of the model (the paper's Tables 10 and 12); modules nested in a module
-   *  of the same type are not counted twice, and primitives include the OwnOps pseudo-children. */
-  function typeShares(prep, level) {
+  const isInnermost = (node) => node.level === 'module' && !node.children.some((c) => c.level === 'module');
+
+  /** Energy per node type as % of the model (the paper's Tables 10 and 12). Groupings: 'innermost'
+   *  modules (no module inside: attention, feed-forward… — they do not overlap), every 'module' type
+   *  (a module nested in one of its own type counts once), and primitives ('ml', with the OwnOps). */
+  function typeShares(prep, grouping) {
     const sums = new Map();
     if (!prep.total) return [];
+    const level = grouping === 'ml' ? 'ml' : 'module';
     const visit = (node, open) => {
       if (node.synthetic && level !== 'ml') return;
-      const counted = node.level === level && !open.has(node.type) && (level !== 'ml' || !node.children.length);
+      const counted = grouping === 'innermost'
+        ? isInnermost(node)
+        : node.level === level && !open.has(node.type) && (level !== 'ml' || !node.children.length);
       if (counted) {
         const e = energyOf(node);
         if (e !== null) {
@@ -321,7 +328,7 @@
       $('.pane-letter', this.root).textContent = 'AB'[index];
       this.tree = $('.tree', this.root);
       this.items = new Map();
-      this.chartLevel = 'module';
+      this.chartLevel = 'innermost';
       this.sort = { key: 'energy', dir: -1 };
       this.filter = '';
       this.prep = null;
@@ -448,12 +455,14 @@
         extra.push(h('span', { class: `meas ${Math.abs(err) > 10 ? 'bad' : ''}`, title: 'measured energy and prediction error' },
           `meas ${fmtMJ(measured)} · ${signedPct(err)}`));
       }
+      // A functional op carries its calling module's scope: its type is its name.
+      const isOp = !node.synthetic && rec.parent && rec.parent.scope === node.scope;
       const row = h('div', { class: `row${node.synthetic ? ' synthetic' : ''}` },
         h('span', { class: `caret${hasKids ? '' : ' leaf'}`, 'aria-hidden': 'true' }),
         swatch,
         h('span', { class: 'name' },
-          h('span', { class: 'short', text: nodeLabel(node, this.prep.view.model_name) }),
-          node.synthetic ? null : h('span', { class: 'type', text: node.type })),
+          h('span', { class: 'short', text: isOp ? node.type : nodeLabel(node, this.prep.view.model_name) }),
+          node.synthetic || isOp ? null : h('span', { class: 'type', text: node.type })),
         h('span', { class: 'bar', 'aria-hidden': 'true' }, fill),
         h('span', { class: 'energy', text: fmtMJ(e) }),
         h('span', { class: 'pct', text: fmtPct(rec.share === null ? null : 100 * rec.share) }),
@@ -576,11 +585,13 @@
           h('span', { class: 'val', text: fmtPct(s.share) }));
       }));
       const basis = this.prep.hasPred ? 'predicted' : 'measured';
-      $('.chart-note', r).textContent = !shares.length
-        ? 'No energy in this tree.'
-        : this.chartLevel === 'module'
-          ? `Share of the model's ${basis} energy per module type (nested modules overlap; a type inside itself counts once).`
-          : `Share of the model's ${basis} energy per primitive type, with the modules' own ops${this.prep.hasPred ? '; these add up to 100 %' : ''}.`;
+      const covered = shares.reduce((a, s) => a + s.share, 0);
+      const notes = {
+        innermost: `Share of the model's ${basis} energy per innermost module type (modules with no module inside); together they cover ${fmtPct(covered)}.`,
+        module: `Share of the model's ${basis} energy per module type; nested types overlap (a type inside itself counts once).`,
+        ml: `Share of the model's ${basis} energy per primitive type, with the modules' own ops${this.prep.hasPred ? '; these add up to 100 %' : ''}.`,
+      };
+      $('.chart-note', r).textContent = shares.length ? notes[this.chartLevel] : 'No energy in this tree.';
     }
 
     // -- sorted table
@@ -667,8 +678,8 @@
     const tb = b.prep.total;
     const title = (p) => `${p.view.model_name} ${p.view.batch_size}×${p.view.seq_len}`;
     const ratio = ta && tb ? tb / ta : null;
-    const sa = new Map(typeShares(a.prep, 'module').map((s) => [s.type, s]));
-    const sb = new Map(typeShares(b.prep, 'module').map((s) => [s.type, s]));
+    const sa = new Map(typeShares(a.prep, 'innermost').map((s) => [s.type, s]));
+    const sb = new Map(typeShares(b.prep, 'innermost').map((s) => [s.type, s]));
     const types = [...new Set([...sa.keys(), ...sb.keys()])]
       .sort((x, y) => Math.max(sb.get(y)?.share ?? 0, sa.get(y)?.share ?? 0) - Math.max(sb.get(x)?.share ?? 0, sa.get(x)?.share ?? 0))
       .slice(0, 10);

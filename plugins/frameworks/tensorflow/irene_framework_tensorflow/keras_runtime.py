@@ -39,7 +39,7 @@ def tf_device(device: str) -> str:
     tf, _ = import_keras()
     name = _DEVICES.get(device.lower(), device)
     if not name.startswith("/"):
-        raise IreneError(f"--device: unknown device '{device}' (use cpu, cuda or a TensorFlow name like /GPU:0)")
+        raise IreneError(f"--device {device}: not a device (use cpu, cuda or a TensorFlow name like /GPU:0)")
     kind = name.strip("/").split(":")[0].upper()
     if kind == "GPU" and not tf.config.list_physical_devices("GPU"):
         raise IreneError(f"--device {device}: TensorFlow sees no GPU on this machine")

@@ -17,13 +17,13 @@ import string
 from typing import Any
 
 #: Graph op types that become ML leaves of their own when a non-primitive layer runs them directly,
-#: with the leaf type (the torch tracer's name for the same functional op).
+#: with the leaf type (the torch tracer's name for the same functional op); see also ``Einsum`` in
+#: :func:`functional_leaf_type`.
 FUNCTIONAL_LEAVES: dict[str, str] = {
     "MatMul": "MatMul",
     "BatchMatMul": "MatMul",
     "BatchMatMulV2": "MatMul",
     "BatchMatMulV3": "MatMul",
-    "Einsum": "Einsum",
     "Softmax": "Softmax",
 }
 
@@ -91,17 +91,25 @@ def _matmul_flops(op: Any) -> int:
     return 2 * numel(op.outputs[0]) * (first[-2] if transposed else first[-1])
 
 
-def _einsum_flops(op: Any) -> int:
+def _einsum_sizes(op: Any) -> tuple[dict[str, int], set[str]] | None:
+    """Index sizes and contracted indices of a two-operand ``Einsum`` with static shapes, else None."""
     shapes = [dims(t) for t in op.inputs]
     out = dims(op.outputs[0])
     if len(shapes) != 2 or out is None or any(s is None for s in shapes):
-        return 0
+        return None
     lhs, out_labels = op.get_attr("equation").decode().replace(" ", "").split("->")
     sizes: dict[str, int] = {}
     for labels, shape in zip(lhs.split(","), shapes):
         for label, size in zip(_expand_ellipsis(labels, len(shape)), shape):
             sizes[label] = max(sizes.get(label, 1), size)
-    contracted = set(sizes) - set(_expand_ellipsis(out_labels, len(out)))
+    return sizes, set(sizes) - set(_expand_ellipsis(out_labels, len(out)))
+
+
+def _einsum_flops(op: Any) -> int:
+    found = _einsum_sizes(op)
+    if found is None:
+        return 0
+    sizes, contracted = found
     return (2 if contracted else 1) * math.prod(sizes.values())
 
 
@@ -160,7 +168,10 @@ def op_flops(op: Any) -> int:
 
 
 def functional_leaf_type(op: Any) -> str | None:
-    """The ML-leaf type of a functional op run directly by a module (None: part of the module's own work)."""
-    if op.type == "Einsum" and len(op.inputs) != 2:
-        return None
+    """The ML-leaf type of a functional op run directly by a module (None: part of the module's own work).
+
+    A two-operand ``Einsum`` that contracts an index is a (batched) matrix product: ``MatMul``."""
+    if op.type == "Einsum":
+        found = _einsum_sizes(op)
+        return "MatMul" if found is not None and found[1] else None
     return FUNCTIONAL_LEAVES.get(op.type)

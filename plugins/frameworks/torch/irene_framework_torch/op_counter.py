@@ -208,19 +208,20 @@ class OpCounter(TorchDispatchMode):
             return args[0]
         if func is aten.scaled_dot_product_attention.default and args[0].is_meta:
             return self._meta_attention(*args, **kwargs)
-        if func is not torch.ops.prim.device.default:
-            with self:
-                decomposed = func.decompose(*args, **kwargs)
-            if decomposed is not NotImplemented:
-                return decomposed
-        if func is aten._local_scalar_dense.default and args[0].is_meta:
-            return self._meta_scalar(args[0])
-        if self.before_write is not None:
-            for position, name in _written_arguments(func):
-                target = args[position] if position < len(args) else kwargs.get(name)
-                if isinstance(target, torch.Tensor):
-                    self.before_write(target)
-        out = func(*args, **kwargs)
+        with torch._C.DisableTorchFunction():  # Python kernels' torch calls are not the model's calls
+            if func is not torch.ops.prim.device.default:
+                with self:
+                    decomposed = func.decompose(*args, **kwargs)
+                if decomposed is not NotImplemented:
+                    return decomposed
+            if func is aten._local_scalar_dense.default and args[0].is_meta:
+                return self._meta_scalar(args[0])
+            if self.before_write is not None:
+                for position, name in _written_arguments(func):
+                    target = args[position] if position < len(args) else kwargs.get(name)
+                    if isinstance(target, torch.Tensor):
+                        self.before_write(target)
+            out = func(*args, **kwargs)
         totals = self.sink()
         formula = MATMUL_FORMULAS.get(func._overloadpacket)
         if formula is not None:

@@ -35,6 +35,7 @@ class SimulatedGpu:
         self.clocks_mhz = clocks_mhz
         self.lost = False
         self.power = StepProfile(power_w)
+        self.power_reads: list[float] = []  # when NVML was asked for this GPU's power
 
     def set_power(self, watts: float) -> float:
         """Change the power draw from now on; returns the time of the change."""
@@ -90,6 +91,11 @@ def patch_nvml(monkeypatch: Any, gpus: list[SimulatedGpu]) -> SimpleNamespace:
             raise error(pynvml.NVML_ERROR_NOT_SUPPORTED)
         return gpu.counter_mj()
 
+    def power_usage(gpu: SimulatedGpu) -> int:
+        now = time.monotonic()
+        check(gpu).power_reads.append(now)
+        return int(1000 * gpu.power.at(now))
+
     def clock(gpu: SimulatedGpu, kind: int) -> int:
         sm, mem = check(gpu).clocks_mhz
         return int({pynvml.NVML_CLOCK_SM: sm, pynvml.NVML_CLOCK_MEM: mem}[kind])
@@ -105,7 +111,7 @@ def patch_nvml(monkeypatch: Any, gpus: list[SimulatedGpu]) -> SimpleNamespace:
         "nvmlDeviceGetHandleByIndex": handle,
         "nvmlDeviceGetName": lambda gpu: check(gpu).name,
         "nvmlDeviceGetTotalEnergyConsumption": total_energy,
-        "nvmlDeviceGetPowerUsage": lambda gpu: int(1000 * check(gpu).power.at(time.monotonic())),
+        "nvmlDeviceGetPowerUsage": power_usage,
         "nvmlDeviceGetUtilizationRates": utilization,
         "nvmlDeviceGetClockInfo": clock,
     }

@@ -3,7 +3,7 @@
     with PowercapTree(tmp_path, {"package-0": 20.0, "package-0/core": 12.0, "package-0/dram": 3.0}) as tree:
         meter = RaplMeter(root=str(tree.root))
         ...
-        expected = tree.energy_j("package-0", m.t_begin, m.t_end)
+        expected = tree.counted_energy_j("package-0", m.t_begin, m.t_end)
 
 Top-level labels become ``intel-rapl:N``, ``parent/name`` labels ``intel-rapl:N:M``.  A thread
 rewrites every ``energy_uj`` each ``tick_s`` (atomically, as sysfs never shows a half value).
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_right
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,17 +32,23 @@ class SimulatedZone:
         self.range_uj = range_uj
         self.start_uj = start_uj
         self.power = StepProfile(watts)
+        self.updates: list[float] = []  # when the counter was rewritten
         self.mode = 0o444
         path.mkdir(parents=True)
         (path / "name").write_text(name + "\n")
         (path / "max_energy_range_uj").write_text(f"{range_uj}\n")
 
-    def write(self, now: float) -> None:
-        value = int(self.start_uj + 1e6 * self.power.integral(self.power.t0, now)) % self.range_uj
+    def write(self) -> None:
         tmp = self.path / ".energy_uj.tmp"
-        tmp.write_text(f"{value}\n")
+        now = time.monotonic()
+        tmp.write_text(f"{int(self.start_uj + 1e6 * self.power.integral(self.power.t0, now)) % self.range_uj}\n")
         os.chmod(tmp, self.mode)
         os.replace(tmp, self.path / "energy_uj")
+        self.updates.append(now)
+
+    def counter_time(self, t: float) -> float:
+        """When the counter read at ``t`` was last updated (a starved writer thread makes it stale)."""
+        return self.updates[max(0, bisect_right(self.updates, t) - 1)]
 
 
 class PowercapTree:
@@ -79,9 +86,8 @@ class PowercapTree:
         self._thread: PeriodicThread | None = None
 
     def _write(self) -> None:
-        now = time.monotonic()
         for zone in self.zones.values():
-            zone.write(now)
+            zone.write()
 
     def start(self) -> PowercapTree:
         self._thread = PeriodicThread(self._write, self.tick_s, "powercap-simulator").start()
@@ -105,6 +111,11 @@ class PowercapTree:
     def energy_j(self, label: str, begin: float, end: float) -> float:
         """The exact energy a zone spent between two ``time.monotonic()`` times."""
         return self.zones[label].power.integral(begin, end)
+
+    def counted_energy_j(self, label: str, begin: float, end: float) -> float:
+        """The energy a zone's counter shows between reads at ``begin`` and ``end``."""
+        zone = self.zones[label]
+        return zone.power.integral(zone.counter_time(begin), zone.counter_time(end))
 
     def make_unreadable(self, label: str) -> None:
         """Make a zone's ``energy_uj`` unreadable, like a kernel patched for CVE-2020-8694 for non-root."""

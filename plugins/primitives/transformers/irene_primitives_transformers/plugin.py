@@ -1,8 +1,21 @@
-"""Entry point of this plugin (group irene)."""
+"""Entry point of this plugin (group ``irene``): one regressor spec per transformer primitive."""
 
 from irene_core.hookspecs import hookimpl
+from irene_core.regressor import RegressorSpec
+
+from irene_primitives_transformers.primitives import PRIMITIVES
+from irene_primitives_transformers.regressors import ZeroEnergyRegressor, trainable_regressor
 
 
 @hookimpl
-def irene_primitive_regressors():
-    return []
+def irene_primitive_regressors() -> list[RegressorSpec]:
+    return [
+        RegressorSpec(
+            name=p.name,
+            factory=ZeroEnergyRegressor if p.free_in_inference else trainable_regressor,
+            aliases=p.aliases,
+            description=p.description,
+            needs_data=not p.free_in_inference,
+        )
+        for p in PRIMITIVES
+    ]

@@ -1,0 +1,120 @@
+"""Speed of the torch tracer: trace + model features of bert-base, and meta mode on a 1B model.
+
+Each case runs in a fresh process (so imports and peak RSS are its own), on all cores torch sees:
+- ``bert``: bert-base-uncased at batch 8, seq 128 on the CPU: import time, the first trace
+  (including transformers' lazy imports and random weights), a second trace, and one replay of
+  every node (what ``irene run`` does per node, minus the measuring window).
+- ``meta``: a Llama-style 1.1B-parameter config (TinyLlama's shape) on the meta device at batch 8,
+  seq 512: trace time and peak RSS of the process.
+Targets (issue 4): bert-base trace + features < 10 s on 2 cores; meta 1B < 10 s and < 2 GiB RSS.
+
+    python benchmarks/bench_tracer.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ONE_B_CONFIG = {
+    "model_type": "llama",
+    "hidden_size": 2048,
+    "intermediate_size": 5632,
+    "num_hidden_layers": 22,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 4,
+    "vocab_size": 32000,
+    "max_position_embeddings": 2048,
+}
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def case_bert() -> dict[str, float | int]:
+    start = time.perf_counter()
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    from irene_framework_torch.framework import TorchFramework
+
+    imported = time.perf_counter()
+    framework = TorchFramework()
+    traced = framework.trace("bert-base-uncased", 8, 128)
+    first = time.perf_counter()
+    traced = framework.trace("bert-base-uncased", 8, 128)
+    second = time.perf_counter()
+    nodes = list(traced.record.nodes())
+    for node in nodes:
+        traced.replay(node.id, calls=1)
+    replayed = time.perf_counter()
+    return {
+        "threads": torch.get_num_threads(),
+        "import_s": imported - start,
+        "first_trace_s": first - imported,
+        "second_trace_s": second - first,
+        "nodes": len(nodes),
+        "replay_every_node_once_s": replayed - second,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def case_meta() -> dict[str, float | int]:
+    start = time.perf_counter()
+    from irene_framework_torch.framework import TorchFramework
+
+    imported = time.perf_counter()
+    with tempfile.TemporaryDirectory() as directory:
+        (Path(directory) / "config.json").write_text(json.dumps(ONE_B_CONFIG))
+        traced = TorchFramework().trace(directory, 8, 512, meta=True)
+    done = time.perf_counter()
+    root = traced.record.root.features
+    return {
+        "import_s": imported - start,
+        "trace_s": done - imported,
+        "parameters": int(root["num_parameters"]),
+        "nodes": sum(1 for _ in traced.record.nodes()),
+        "tflops": root["flops"] / 1e6,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+CASES = {"bert": case_bert, "meta": case_meta}
+
+
+def run_case(name: str) -> dict[str, float | int]:
+    proc = subprocess.run([sys.executable, __file__, "--case", name], capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=sorted(CASES), help="run one case in this process and print JSON")
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(CASES[args.case]()))
+        return
+    bert = run_case("bert")
+    print(f"bert-base-uncased b8 s128 on the CPU ({bert['threads']} threads, {bert['nodes']} nodes):")
+    print(f"  import torch + transformers + plugin  {bert['import_s']:6.2f} s")
+    print(f"  first trace + features (cold)         {bert['first_trace_s']:6.2f} s   (target < 10 s)")
+    print(f"  second trace + features (warm)        {bert['second_trace_s']:6.2f} s")
+    print(f"  replay every node once                {bert['replay_every_node_once_s']:6.2f} s")
+    print(f"  peak RSS                              {bert['peak_rss_mib']:6.0f} MiB")
+    meta = run_case("meta")
+    print(f"Llama-style {meta['parameters'] / 1e9:.2f}B-parameter config on the meta device, b8 s512 "
+          f"({meta['nodes']} nodes, {meta['tflops']:.1f} TFLOPs):")
+    print(f"  import                                {meta['import_s']:6.2f} s")
+    print(f"  trace + features                      {meta['trace_s']:6.2f} s   (target < 10 s)")
+    print(f"  peak RSS of the process               {meta['peak_rss_mib']:6.0f} MiB (target < 2048 MiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""IrEne-viz: cold and cached `/api/energy` on loopback.
+
+Starts `irene serve` in its own process on a free loopback port with an empty cache, then measures:
+- cold requests for bert-base-uncased (the first one also imports torch and transformers);
+- cached answers under load: 50 concurrent keep-alive clients (the load generator runs in this
+  process, on the same 2 cores as the server) — requests/s and latency percentiles (target p99 < 100 ms).
+The server is stopped at the end (and killed after a time limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+CLIENTS = 50
+REQUESTS_PER_CLIENT = 60
+MODEL = "bert-base-uncased"
+START_TIMEOUT = 120.0
+
+
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, target: str) -> int:
+    """One keep-alive GET; returns the body size (raises on a non-200 answer)."""
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    body = await reader.readexactly(length)
+    if status != 200:
+        raise RuntimeError(f"GET {target}: HTTP {status}: {body[:200]!r}")
+    return length
+
+
+async def _timed_get(url: str, target: str, timeout: float = 600.0) -> tuple[float, int]:
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        t0 = time.perf_counter()
+        size = await asyncio.wait_for(_get(reader, writer, parts.netloc, target), timeout)
+        return time.perf_counter() - t0, size
+    finally:
+        writer.close()
+
+
+async def _load(url: str, target: str) -> tuple[list[float], float]:
+    parts = urlsplit(url)
+
+    async def client() -> list[float]:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        out = []
+        try:
+            for _ in range(REQUESTS_PER_CLIENT):
+                t0 = time.perf_counter()
+                await _get(reader, writer, parts.netloc, target)
+                out.append(time.perf_counter() - t0)
+        finally:
+            writer.close()
+        return out
+
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*(client() for _ in range(CLIENTS)))
+    return [x for r in results for x in r], time.perf_counter() - t0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def _start(tmp: Path) -> tuple[subprocess.Popen, str]:
+    irene = Path(sys.executable).with_name("irene")
+    cmd = [str(irene), "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp), "--cache", str(tmp / "cache.sqlite")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + START_TIMEOUT
+    line = proc.stdout.readline() if proc.stdout else ""
+    if "http://" not in line or time.monotonic() > deadline:
+        proc.kill()
+        raise RuntimeError(f"irene serve did not start: {line.strip()}")
+    url = line.split("IrEne-viz at ", 1)[1].split(" ", 1)[0]
+    return proc, url
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="irene-bench-viz-") as tmp:
+        proc, url = _start(Path(tmp))
+        try:
+            target = lambda s: "/api/energy?" + urlencode({"model": MODEL, "batch_size": 8, "seq_len": s})  # noqa: E731
+            first, size = asyncio.run(_timed_get(url, target(128)))
+            cold, _ = asyncio.run(_timed_get(url, target(256)))
+            latencies, wall = asyncio.run(_load(url, target(128)))
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    n = len(latencies)
+    p99 = _percentile(latencies, 99) * 1000
+    print("IrEne-viz /api/energy on loopback (server in its own process, 2 cores shared with the clients)")
+    print(f"  answer size: {size / 1024:.0f} KiB ({MODEL}, batch 8, seq 128, every node with features)")
+    print(f"  cold request, first after start (imports torch/transformers, traces, predicts): {first:.2f} s")
+    print(f"  cold request, another input size (trace on the meta device + predict):         {cold:.2f} s")
+    print(f"  cached, {CLIENTS} concurrent clients x {REQUESTS_PER_CLIENT} requests: {n / wall:.0f} requests/s")
+    print(f"  latency ms: p50 {statistics.median(latencies) * 1000:.1f}, p90 {_percentile(latencies, 90) * 1000:.1f}, "
+          f"p99 {p99:.1f} (target < 100: {'met' if p99 < 100 else 'MISSED'}), max {max(latencies) * 1000:.1f}")
+
+
+if __name__ == "__main__":
+    main()
