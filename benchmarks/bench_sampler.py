@@ -2,7 +2,8 @@
 
 Each configuration runs in a fresh process whose main thread only sleeps, so the process's CPU
 time is the sampler's: the steady-state CPU % over the window, and apart from it the one-time
-start-up (importing the plugin and NVML, the first readings).  RSS added includes those imports.  The paper's figure at 170 ms: < 0.5 % CPU and < 15 MB.
+start-up (importing the plugin and NVML, the first readings).  RSS added includes those imports.
+The paper's figure at 170 ms: < 0.5 % CPU and < 15 MB.
 
     python benchmarks/bench_sampler.py [--seconds 60]
 """
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(child(args.child, args.seconds)))
         return
     print(f"resource sampler overhead over {args.seconds:g} s windows (main thread idle)")
-    print(f"{'interval':>9} {'samples':>8} {'CPU % of a core':>16} {'µs/sample':>10} {'RSS added':>10} {'start-up CPU':>13}")
+    print(f"{'interval':>9} {'samples':>8} {'CPU % of a core':>16} {'µs/sample':>10} {'RSS added':>10} "
+          f"{'start-up CPU':>13}")
     gpu = ""
     for interval in INTERVALS_MS:
         out = subprocess.run(

@@ -41,8 +41,12 @@ def serve_cmd(host: str, port: int, data_dir: Path | None, cache_path: Path | No
         allowed_hosts=LOOPBACK_HOSTS if loopback else ("*",),
         warm_up=True,
     )
-    app = create_app(config)
     sock = listen(host, port)
+    try:
+        app = create_app(config)
+    except BaseException:
+        sock.close()
+        raise
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     if not loopback:

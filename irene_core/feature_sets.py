@@ -66,12 +66,20 @@ def transform(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return np.column_stack(cols) if cols else np.zeros((len(X), 0))
 
 
-def quadratic(Z: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """``Z`` plus all products of pairs of its columns; the products use ``Z`` clipped to
-    [low, high] (the training range), so predictions extrapolate linearly in log space."""
-    C = np.clip(Z, low, high)
+def bounded(Z: np.ndarray, low: np.ndarray, high: np.ndarray, degree: int) -> np.ndarray:
+    """The columns of a log-space model, safe outside the training range [low, high].
+
+    Below the range every column is held at ``low``: a smaller shape than any seen costs what the
+    smallest did (energy per call does not fall under the kernel-launch floor).  Above it the
+    linear terms keep growing (a power law) and, for ``degree`` 2, the products of pairs of columns
+    are held at the edge.
+    """
+    L = np.maximum(Z, low)
+    if degree == 1:
+        return L
+    C = np.minimum(L, high)
     iu, ju = np.triu_indices(Z.shape[1])
-    return np.hstack([Z, C[:, iu] * C[:, ju]])
+    return np.hstack([L, C[:, iu] * C[:, ju]])
 
 
 def has_power_terms(names: Sequence[str]) -> bool:

@@ -22,13 +22,22 @@ class ReplayResult:
 
 
 class TracedModel(ABC):
-    """A model traced at one input size: its tree, and the captured inputs to replay any node."""
+    """A model traced at one input size: its tree, and the captured inputs to replay any node.
+
+    ``record`` has the five model features (:data:`irene_core.tree.MODEL_FEATURES`) on every node;
+    its ids are the keys :meth:`replay` takes.
+    """
 
     record: TreeRecord
 
     @abstractmethod
     def replay(self, node_id: str, *, calls: int | None = None, seconds: float | None = None) -> ReplayResult:
-        """Run node ``node_id`` alone on its captured inputs ``calls`` times, or for ``seconds``."""
+        """Run node ``node_id`` alone on its captured inputs ``calls`` times, or for ``seconds``.
+
+        Exactly one of ``calls`` / ``seconds``; cheap to call many times (a run replays every node).
+        Raises :class:`~irene_core.errors.IreneError` for an unknown node, bad arguments, or a
+        trace that holds no tensors (``meta=True``).
+        """
 
 
 class Framework(ABC):
@@ -53,4 +62,9 @@ class Framework(ABC):
         attention: str = "eager",
         meta: bool = False,
     ) -> TracedModel:
-        """Build ``model`` and trace one forward pass at (batch_size, seq_len)."""
+        """Build ``model`` and trace one forward pass at (batch_size, seq_len).
+
+        ``attention``: ``eager`` (attention ops visible as leaves) or ``sdpa`` (one fused leaf);
+        ``meta``: structure and model features without running a kernel (the result cannot
+        replay).  Bad names or options raise :class:`~irene_core.errors.IreneError` (one line).
+        """

@@ -37,7 +37,7 @@ from irene_core.estimators import (
     mean_relative_error,
     smooth,
 )
-from irene_core.feature_sets import has_power_terms, power_terms, quadratic, shape_columns, transform
+from irene_core.feature_sets import bounded, has_power_terms, power_terms, shape_columns, transform
 
 METHODS = ("auto", "ols")
 
@@ -93,8 +93,7 @@ class LeafRegressor:
             return power_terms(X, self.feature_names)
         if candidate.kind == "ols":
             return np.hstack([X, self._input_size(X)])
-        Z = transform(X, self.feature_names)
-        return quadratic(Z, low, high) if candidate.degree == 2 else Z
+        return bounded(transform(X, self.feature_names), low, high, candidate.degree)
 
     def _input_size(self, X: np.ndarray) -> np.ndarray:
         """batch × sequence length (the paper's ``input_size``), if both are features."""

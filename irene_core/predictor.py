@@ -79,7 +79,7 @@ class Predictor:
     def fit_table(self, table: TreeTable) -> Predictor:
         if not table.records:
             raise IreneError("no training records")
-        wanted = feature_names(self.config.features)
+        wanted = tuple(f for f in feature_names(self.config.features) if f not in self.config.exclude_features)
         missing = {f: int(np.isnan(table.column(f)).sum()) for f in wanted}
         self.feature_names_ = tuple(f for f in wanted if missing[f] == 0)
         if not self.feature_names_:

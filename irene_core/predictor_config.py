@@ -19,6 +19,7 @@ class PredictorConfig(BaseModel):
     features: Literal["all", "model", "no-gpu-energy", "resource"] = Field("all", description="feature set")
     aggregator: Literal["own-ops", "predicted-sum", "unstructured", "end2end", "stepwise"] = "own-ops"
     leaf_method: Literal["auto", "ols"] = Field("auto", description="per-primitive regressor: ours or the paper's OLS")
+    exclude_features: list[str] = Field(default_factory=list, description="features of the set not to use")
     reconcile: Literal["qp", "max"] = Field("qp", description="how the output tree is made to add up")
     min_rows: int = Field(10, ge=2, description="primitive types with fewer training leaves use the generic regressor")
     own_ops_alphas: list[float] = Field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1], min_length=1)

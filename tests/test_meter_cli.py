@@ -15,7 +15,8 @@ from irene_meter_rapl.testing import PowercapTree
 
 def test_meter_measure_json_on_a_powercap_tree(tmp_path, capsys):
     with PowercapTree(tmp_path, {"package-0": 30.0, "package-0/dram": 5.0}):
-        code = main(["meter", "measure", "--meter", "rapl", "--option", f"root={tmp_path}", "--seconds", "0.5", "--json"])
+        code = main(["meter", "measure", "--meter", "rapl", "--option", f"root={tmp_path}", "--seconds", "0.5",
+                     "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert {"meter", "energy_j", "duration_s", "mean_power_w", "samples", "domains"} <= set(report)
@@ -36,7 +37,8 @@ def test_meter_measure_text(tmp_path, capsys):
         (["--meter", "rapl", "--option", "rooot=/x"], "meter 'rapl': unknown option 'rooot' (options: root, domains)"),
         (["--meter", "rapl", "--option", "root"], "--option 'root': expected key=value"),
         (["--meter", "emonpi", "--option", "baud=x"], "meter 'emonpi': option baud='x': expected a positive integer"),
-        (["--meter", "rapl", "--option", "root=/nonexistent"], "meter 'rapl' is not usable here: no RAPL zones under /nonexistent"),
+        (["--meter", "rapl", "--option", "root=/nonexistent"],
+         "meter 'rapl' is not usable here: no RAPL zones under /nonexistent"),
         (["--meter", "nope"], "no meter named 'nope' is installed (installed: emonpi, nvml, rapl)"),
     ],
 )
@@ -66,8 +68,8 @@ def test_meter_list_json(capsys):
 def test_sample_json(capsys):
     assert main(["sample", "--seconds", "0.3", "--interval-ms", "20", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["interval_ms"] == 20.0 and report["samples"] >= 10
-    assert {"cpu", "mem"} <= set(report["features"]) and 0 <= report["features"]["cpu"] <= 100
+    assert report["interval_ms"] == 20.0 and report["samples"] >= 10, report
+    assert {"cpu", "mem"} <= set(report["features"]) and 0 <= report["features"]["cpu"] <= 100, report
 
 
 def test_sample_refuses_intervals_below_10_ms(capsys):

@@ -132,6 +132,15 @@ def test_pick_a_model_explore_its_tree_tooltip_and_sorted_table(page, site, tmp_
     assert rows.first.locator("td").first.inner_text() == "BertModel"
     assert energies[0] == pytest.approx(1000 * api["root"]["predicted_energy"], rel=1e-3)
 
+    # The table is one tab stop; arrows move in it and Enter finds the row's node in the tree.
+    rows.first.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    third = rows.nth(2).get_attribute("data-id")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.getAttribute('role')") == "treeitem"
+    assert page.evaluate("document.activeElement.dataset.id") == third
+
     # The bottleneck chart shows module types' shares.
     bars = page.locator("#pane-0 .bars li")
     assert bars.count() >= 4 and "BertSelfAttention" in page.locator("#pane-0 .bars").inner_text()

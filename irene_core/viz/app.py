@@ -1,11 +1,15 @@
 """The IrEne-viz web app: the page, and a read-only JSON API described at ``/openapi.json``."""
 
-
+# No ``from __future__ import annotations`` here: FastAPI must see the parameter types that
+# ``create_app`` builds from the configured limits when the routes are declared.
 import asyncio
+import contextlib
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Query as Q, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,8 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from irene_core import __version__
 from irene_core.errors import IreneError
-from irene_core.viz.config import ServeConfig
 from irene_core.viz.cache import Entry
+from irene_core.viz.config import ServeConfig
 from irene_core.viz.energy_service import EnergyService, Query, Unavailable
 from irene_core.viz.schemas import ApiError, EnergyView, FieldError, ModelsView, StatusView, TreeView
 
@@ -40,11 +44,53 @@ def _error(status: int, detail: str, errors: list[FieldError] | None = None) -> 
     return JSONResponse(ApiError(detail=detail, errors=errors or []).model_dump(), status_code=status)
 
 
-def _json(entry: Entry, cached: bool, request: Request) -> Response:
+def _json(entry: Entry, cached: bool, if_none_match: str | None) -> Response:
     headers = {"ETag": entry.etag, "Cache-Control": "no-cache", "X-Irene-Cache": "hit" if cached else "miss"}
-    if request.headers.get("if-none-match") == entry.etag:
+    if if_none_match == entry.etag:
         return Response(status_code=304, headers=headers)
     return Response(entry.body, media_type="application/json", headers=headers)
+
+
+_FAST_ROUTES = {
+    "/api/energy": ("energy", frozenset({"model", "batch_size", "seq_len", "predictor", "dataset"})),
+    "/api/tree": ("tree", frozenset({"model", "batch_size", "seq_len", "dataset"})),
+}
+_PLAIN_INT = re.compile(r"[1-9][0-9]{0,8}")
+
+
+def _plain_query(scope: Scope) -> Query | None:
+    """The query of a GET of an answer route when it is plain (each parameter once, integers in decimal)."""
+    kind, allowed = _FAST_ROUTES[scope["path"]]
+    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    params = dict(pairs)
+    if len(params) != len(pairs) or not params.keys() <= allowed or not {"model", "batch_size", "seq_len"} <= params.keys():
+        return None
+    if not (_PLAIN_INT.fullmatch(params["batch_size"]) and _PLAIN_INT.fullmatch(params["seq_len"])):
+        return None
+    return Query(kind, params["model"], int(params["batch_size"]), int(params["seq_len"]),
+                 params.get("predictor"), params.get("dataset"))
+
+
+class CachedAnswers:
+    """ASGI middleware: answer an already computed query straight from the cache, before FastAPI's
+    parameter handling (about 1 ms a request). Anything else (a miss, an unknown name, an unusual
+    query) goes on to the validated routes; only answers of queries that passed them are ever cached."""
+
+    def __init__(self, app: ASGIApp, service: EnergyService):
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] in _FAST_ROUTES:
+            query = _plain_query(scope)
+            entry = None
+            if query is not None:
+                with contextlib.suppress(IreneError):
+                    entry = self.service.cache.get(self.service.plan(query).key, count_miss=False)
+            if entry is not None:
+                await _json(entry, True, Headers(scope=scope).get("if-none-match"))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class Guard:
@@ -102,7 +148,7 @@ def create_app(config: ServeConfig, service: EnergyService | None = None) -> Fas
         docs_url=None,
         redoc_url=None,
     )
-    app.state.service = svc
+    app.add_middleware(CachedAnswers, service=svc)
     app.add_middleware(Guard, hosts=None if "*" in config.allowed_hosts else frozenset(config.allowed_hosts))
 
     @app.exception_handler(RequestValidationError)
@@ -132,9 +178,9 @@ def create_app(config: ServeConfig, service: EnergyService | None = None) -> Fas
             return _error(503, str(exc))
         except IreneError as exc:
             return _error(422, str(exc))
-        return _json(entry, cached, request)
+        return _json(entry, cached, request.headers.get("if-none-match"))
 
-    @app.get("/api/models", response_model=ModelsView, responses=ERRORS)
+    @app.get("/api/models", response_model=ModelsView)
     async def models() -> ModelsView:
         """Presets, local model dirs, datasets with their models and sizes, predictors, and the bounds."""
         return await asyncio.to_thread(svc.models)

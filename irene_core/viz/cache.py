@@ -70,13 +70,13 @@ class ResultCache:
         )
         db.execute("CREATE INDEX IF NOT EXISTS results_created ON results(created)")
 
-    def get(self, key: str) -> Entry | None:
+    def get(self, key: str, count_miss: bool = True) -> Entry | None:
         with self._lock:
             entry = self._memory.get(key)
             if entry is None:
                 row = self._db.execute("SELECT value, etag FROM results WHERE key=?", (key,)).fetchone()
                 if row is None:
-                    self.misses += 1
+                    self.misses += count_miss
                     return None
                 entry = Entry(bytes(row[0]), row[1])
                 self._remember(key, entry)

@@ -23,7 +23,8 @@ PREDICTOR_MARKER = MANIFEST
 #: A directory holding this file (and no predictor marker) is a local model the tracer can build.
 MODEL_MARKER = "config.json"
 MAX_DEPTH = 4
-MAX_ENTRIES = 2000
+#: A scan stops after this many files (a data dir is meant to be small; a huge one is not walked whole).
+MAX_FILES = 20_000
 RESCAN_SECONDS = 2.0
 
 
@@ -111,7 +112,7 @@ class Catalog:
             except OSError:
                 continue  # vanished or unreadable while scanning: not listed
             count += len(filenames)
-            if count > MAX_ENTRIES * 10:
+            if count > MAX_FILES:
                 break
         return Snapshot(datasets, models, predictors)
 

@@ -347,6 +347,7 @@
         });
       }
       $('.filter', r).addEventListener('input', (e) => { this.filter = e.target.value.trim().toLowerCase(); this.renderTable(); });
+      $('tbody', r).addEventListener('keydown', (e) => this.onTableKey(e));
       this.tree.addEventListener('keydown', (e) => this.onTreeKey(e));
       this.tree.addEventListener('click', (e) => {
         const li = e.target.closest('[role=treeitem]');
@@ -652,14 +653,30 @@
           if (c.key === 'error' && row.error !== null && Math.abs(row.error) > 10) cell.classList.add('bad');
           return cell;
         });
-        const tr = h('tr', { tabindex: '0', 'data-id': row.id, class: row.node.synthetic ? 'synthetic' : null }, cells);
+        const tr = h('tr', { tabindex: '-1', 'data-id': row.id, class: row.node.synthetic ? 'synthetic' : null }, cells);
         tr.addEventListener('click', () => this.reveal(row.id));
-        tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); this.reveal(row.id); } });
         return tr;
       }));
+      if (body.firstElementChild) body.firstElementChild.tabIndex = 0; // one tab stop; arrows move within
       $('.table-note', r).textContent = rows.length > shown.length
-        ? `Showing ${shown.length} of ${rows.length} nodes; filter to narrow. Enter or click a row to find it in the tree.`
-        : `${rows.length} nodes. Enter or click a row to find it in the tree.`;
+        ? `Showing ${shown.length} of ${rows.length} nodes; filter to narrow. ↑/↓ move, Enter or a click finds a row in the tree.`
+        : `${rows.length} nodes. ↑/↓ move, Enter or a click finds a row in the tree.`;
+    }
+
+    onTableKey(e) {
+      const tr = e.target.closest('tr');
+      if (!tr) return;
+      const rows = $$('tr', tr.parentElement);
+      const i = rows.indexOf(tr);
+      const target = { ArrowDown: rows[i + 1], ArrowUp: rows[i - 1], Home: rows[0], End: rows[rows.length - 1],
+        PageDown: rows[Math.min(rows.length - 1, i + 10)], PageUp: rows[Math.max(0, i - 10)] }[e.key];
+      if (e.key === 'Enter') this.reveal(tr.dataset.id);
+      else if (target) {
+        tr.tabIndex = -1;
+        target.tabIndex = 0;
+        target.focus();
+      } else return;
+      e.preventDefault();
     }
 
     sortBy(key) {

@@ -69,7 +69,9 @@ class ProcResourceSampler(ResourceSampler):
         self, interval_s: float = DEFAULT_INTERVAL_S, *, proc: str = "/proc", gpus: str = "all", retain_s: float = 600.0
     ):
         if not interval_s >= MIN_INTERVAL_S:
-            raise IreneError(f"resource sampler: interval {1000 * interval_s:g} ms is below the {1000 * MIN_INTERVAL_S:g} ms minimum")
+            raise IreneError(
+                f"resource sampler: interval {1000 * interval_s:g} ms is below the {1000 * MIN_INTERVAL_S:g} ms minimum"
+            )
         self.interval_s = interval_s
         self.proc = proc
         self.gpus = gpus
@@ -126,7 +128,10 @@ class ProcResourceSampler(ResourceSampler):
         last_t, last_busy, last_total = self._last
         self._last = (t, busy, total)
         span = t - last_t
-        row = [(busy - last_busy) / span, (total - last_total) / span, mem]
+        # idle and iowait can step back on tickless kernels: keep 0 <= busy <= total per sample
+        d_busy = max(busy - last_busy, 0)
+        d_total = max(total - last_total, d_busy)
+        row = [d_busy / span, d_total / span, mem]
         if self._gpu is not None:
             row += self._gpu.read(t)
         self._series.append(t, row)  # type: ignore[union-attr]
@@ -176,7 +181,7 @@ class ProcResourceSampler(ResourceSampler):
         integral = self._integral(begin, end)
         features: dict[str, float] = {}
         if integral.totals["cpu_total"] > 0:
-            features["cpu"] = 100.0 * integral.totals["cpu_busy"] / integral.totals["cpu_total"]
+            features["cpu"] = min(100.0, 100.0 * integral.totals["cpu_busy"] / integral.totals["cpu_total"])
         features["mem"] = integral.mean("mem")
         if "gpu_power" in integral.totals:
             for name in GPU_FEATURES[:4]:

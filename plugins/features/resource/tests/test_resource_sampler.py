@@ -55,7 +55,8 @@ def test_cpu_and_memory_are_time_weighted_window_means(fake_proc, no_gpu):
 @pytest.mark.parametrize("energy_counter", [True, False], ids=["energy-counter", "polled-power"])
 def test_gpu_features_through_nvml(fake_proc, monkeypatch, energy_counter):
     gpus = [SimulatedGpu(power_w=100.0, energy_counter=energy_counter, utilization=(50.0, 30.0)),
-            SimulatedGpu(power_w=60.0, energy_counter=energy_counter, utilization=(70.0, 10.0), clocks_mhz=(1700.0, 5000.0))]
+            SimulatedGpu(power_w=60.0, energy_counter=energy_counter, utilization=(70.0, 10.0),
+                         clocks_mhz=(1700.0, 5000.0))]
     state = patch_nvml(monkeypatch, gpus)
     with ProcResourceSampler(INTERVAL, proc=str(fake_proc.root)) as sampler:
         t0 = time.monotonic()

@@ -23,12 +23,11 @@ class OpSpan:
 
 @dataclass
 class LayerCall:
-    """One call of one layer during the trace: its arguments, outputs and what it did, in order."""
+    """One call of one layer during the trace: its arguments and what it did, in order."""
 
     layer: Any
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    outputs: Any = None
     items: list[LayerCall | OpSpan] = field(default_factory=list)
 
     def calls(self) -> list[LayerCall]:
@@ -67,11 +66,10 @@ class CallRecorder:
             (self._stack[-1].items if self._stack else self.calls).append(record)
             self._stack.append(record)
             try:
-                record.outputs = original(*args, **kwargs)
+                return original(*args, **kwargs)
             finally:
                 self._flush()
                 self._stack.pop()
-            return record.outputs
 
         return call
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from irene_core.errors import IreneError
 from irene_core.framework import Framework
-
 from irene_framework_tensorflow.presets import ALIASES, MINIATURE_PATTERN, PAPER_PRESETS, PRESETS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,13 +30,13 @@ def _unknown(name: str) -> IreneError:
 
 def load_keras_file(path: Path) -> Any:
     """A model saved with ``model.save('x.keras')`` (safe mode: no arbitrary code from the file)."""
+    if not path.is_file():
+        raise IreneError(f"{path}: no such Keras model file")
     from irene_framework_tensorflow.keras_runtime import import_keras
 
     _, keras = import_keras()
     import keras_hub  # noqa: F401 - registers KerasHub's layers so saved backbones deserialize
 
-    if not path.is_file():
-        raise IreneError(f"{path}: no such Keras model file")
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line naming the file
@@ -101,8 +100,10 @@ class TensorFlowFramework(Framework):
                 f"--attention {attention}: the tensorflow framework supports only 'eager' "
                 "(TensorFlow runs attention as explicit matmul and softmax ops)"
             )
+        from irene_framework_tensorflow.keras_runtime import tf_device
         from irene_framework_tensorflow.tracer import trace_keras_model
 
+        tf_device(device)  # a bad --device fails before a model is built
         resolved = resolve(model, meta)
         return trace_keras_model(
             resolved.model, batch_size, seq_len, name=resolved.name, vocabulary_size=resolved.vocabulary_size,

@@ -41,7 +41,7 @@ def segment(layer: Any, taken: set[str]) -> str:
 
 def layer_scopes(model: Any) -> dict[int, str]:
     """``id(layer)`` → dotted scope for every layer reachable from ``model`` (``""`` for the model);
-    a layer reachable along several paths keeps the first one, depth first."""
+    a layer reachable along several paths keeps the first path found (parents before children)."""
     scopes = {id(model): ""}
     stack = [(model, "")]
     while stack:

@@ -26,7 +26,7 @@ def symbolic_inputs(model: Any) -> Any:
 
 def smallest_vocabulary(model: Any) -> int:
     """The smallest ``input_dim`` among the model's embedding layers (2 if it has none)."""
-    dims = [int(layer.input_dim) for layer in model._flatten_layers() if isinstance(getattr(layer, "input_dim", None), int)]
+    dims = [layer.input_dim for layer in model._flatten_layers() if isinstance(getattr(layer, "input_dim", None), int)]
     return min(dims, default=2)
 
 

@@ -99,8 +99,8 @@ def _einsum_sizes(op: Any) -> tuple[dict[str, int], set[str]] | None:
         return None
     lhs, out_labels = op.get_attr("equation").decode().replace(" ", "").split("->")
     sizes: dict[str, int] = {}
-    for labels, shape in zip(lhs.split(","), shapes):
-        for label, size in zip(_expand_ellipsis(labels, len(shape)), shape):
+    for labels, shape in zip(lhs.split(","), shapes, strict=True):
+        for label, size in zip(_expand_ellipsis(labels, len(shape)), shape, strict=True):
             sizes[label] = max(sizes.get(label, 1), size)
     return sizes, set(sizes) - set(_expand_ellipsis(out_labels, len(out)))
 

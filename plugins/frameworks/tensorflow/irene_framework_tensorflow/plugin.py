@@ -4,7 +4,6 @@ Kept light: TensorFlow, Keras and KerasHub are imported only when a model is tra
 """
 
 from irene_core.hookspecs import hookimpl
-
 from irene_framework_tensorflow.framework import TensorFlowFramework
 
 

@@ -22,7 +22,7 @@ def layer_step(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any], device
 
     def run(*values: Any) -> Any:
         items = list(flat)
-        for i, value in zip(positions, values):
+        for i, value in zip(positions, values, strict=True):
             items[i] = value
         call_args, call_kwargs = tf.nest.pack_sequence_as((args, kwargs), items)
         return layer.call(*call_args, **call_kwargs)

@@ -62,7 +62,7 @@ class KerasTracedModel(TracedModel):
 
 def _check_size(batch_size: int, seq_len: int) -> None:
     for flag, value in (("--batch-size", batch_size), ("--seq-len", seq_len)):
-        if not isinstance(value, int) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise IreneError(f"{flag}: expected a positive integer, got {value!r}")
 
 
@@ -96,8 +96,11 @@ def _record_calls(model: Any, x: Any, meta: bool) -> tuple[LayerCall, Any, list[
     returned: list[Any] = []
 
     def forward(inputs: Any, values: list[Any]) -> list[Any]:
-        weights = keras.StatelessScope(state_mapping=list(zip(variables, values)), initialize_variables=False)
-        with recorder, weights if meta else contextlib.nullcontext():
+        weights = (
+            keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True)), initialize_variables=False)
+            if meta else contextlib.nullcontext()
+        )
+        with recorder, weights:
             model(inputs, training=False)
         returned[:] = list(distinct_tensors([(c.args, c.kwargs) for c in _all_calls(recorder.calls)]))
         return returned
@@ -106,7 +109,9 @@ def _record_calls(model: Any, x: Any, meta: bool) -> tuple[LayerCall, Any, list[
     weight_specs = [tf.TensorSpec(v.shape, v.dtype) for v in variables]
     concrete = tf.function(forward).get_concrete_function(specs, weight_specs)
     if len(recorder.calls) != 1:
-        raise IreneError(f"model '{model.name}': expected one call of the model while tracing, saw {len(recorder.calls)}")
+        raise IreneError(
+            f"model '{model.name}': expected one call of the model while tracing, saw {len(recorder.calls)}"
+        )
     return recorder.calls[0], concrete, returned
 
 
@@ -124,9 +129,9 @@ def _capture_inputs(root: LayerCall, concrete: Any, x: Any, graph_tensors: list[
     """Run the traced graph once and swap each call's graph tensors for their values."""
     import tensorflow as tf
 
-    values = {id(t): v for t, v in zip(graph_tensors, concrete(x, []))}
+    values = {id(t): v for t, v in zip(graph_tensors, concrete(x, []), strict=True)}
     for call in _all_calls([root]):
-        call.args, call.kwargs = tf.nest.map_structure(lambda item: values.get(id(item), item), (call.args, call.kwargs))
+        call.args, call.kwargs = tf.nest.map_structure(lambda v: values.get(id(v), v), (call.args, call.kwargs))
 
 
 def trace_keras_model(
@@ -146,8 +151,8 @@ def trace_keras_model(
     ``inputs``: the model's inputs, or a function (batch_size, seq_len) → inputs; by default random
     inputs in the structure of ``model.input`` (see :mod:`model_inputs`).  ``meta=True`` computes the
     tree and features only: no forward pass runs, weights that were never initialised (a preset built
-    with ``meta``) stay unallocated, and replay is unavailable.  ``source`` is
-    recorded in the record's meta (preset, file, object).
+    with ``meta``) stay unallocated, and replay is unavailable.  ``source`` (preset, file, object) is
+    recorded in the record's meta.
     """
     tf, keras = import_keras()
     if not isinstance(model, keras.Model):

@@ -44,6 +44,7 @@ def tf_framework(keras_modules):
 def meta_trace(tf_framework):
     """``meta_trace(framework, model, batch, seq)`` → the record of a meta-mode trace, cached."""
     import torch
+
     from irene_core.plugins import get_registry
 
     torch.set_num_threads(1)

@@ -39,7 +39,8 @@ def test_plugin_is_listed_and_does_not_import_tensorflow():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert proc.stdout.split() == ["29", "False", "False"]
     listing = subprocess.run(
-        [sys.executable, "-m", "irene_core", "plugins", "--json"], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-m", "irene_core", "plugins", "--json"],
+        capture_output=True, text=True, check=True, timeout=120,
     )
     row = next(r for r in json.loads(listing.stdout) if r["name"] == "tensorflow")
     assert (row["status"], row["distribution"], row["contributes"]) == (

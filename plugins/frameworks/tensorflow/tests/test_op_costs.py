@@ -47,8 +47,8 @@ def test_convolution_and_elementwise_costs(keras_modules, graph_op):
     from irene_framework_tensorflow.op_costs import op_flops
 
     tf, _ = keras_modules
-    conv = graph_op(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"), [((1, 8, 8, 3), tf.float32), ((3, 3, 3, 4), tf.float32)],
-                    "Conv2D")
+    conv_specs = [((1, 8, 8, 3), tf.float32), ((3, 3, 3, 4), tf.float32)]
+    conv = graph_op(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"), conv_specs, "Conv2D")
     assert op_flops(conv) == 2 * (8 * 8 * 4) * (3 * 3 * 3)
     x = [((2, 5), tf.float32)]
     assert op_flops(graph_op(lambda a: tf.pow(a, 3.0), x, "Pow")) == 2 * 10

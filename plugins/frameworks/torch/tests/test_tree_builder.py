@@ -189,3 +189,29 @@ def test_forward_failure_names_the_node():
         trace_module(_CallsBoom(), {"x": torch.ones(1)}, model_name="m", batch_size=1, seq_len=1,
                      device=torch.device("cpu"))
     assert str(info.value) == "forward pass failed in inner:_Boom: ValueError: bad shape"
+
+
+class _Branches(nn.Module):
+    """Reads tensor values: a boolean check, then (optionally) an integer."""
+
+    def __init__(self, read_int: bool) -> None:
+        super().__init__()
+        self.read_int = read_int
+        self.when_true = nn.Linear(4, 4)
+        self.when_false = nn.Linear(4, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.read_int and int(x.sum()) > 0:
+            return x
+        return self.when_true(x) if bool((x > -1).all()) else self.when_false(x)
+
+
+def test_meta_mode_answers_boolean_checks_like_real_inputs_and_refuses_other_reads():
+    meta = torch.device("meta")
+    traced = trace_module(_Branches(read_int=False).to(meta), {"x": torch.ones(2, 4, device=meta)},
+                          model_name="branches", batch_size=2, seq_len=4, device=torch.device("cpu"), meta=True)
+    assert [c.id for c in traced.record.root.children] == ["when_true:Linear"]
+    with pytest.raises(IreneError, match=r"^meta mode: the model reads the value of a torch.float32 tensor .* "
+                                         r"trace it without --meta in \(model\):_Branches$"):
+        trace_module(_Branches(read_int=True).to(meta), {"x": torch.ones(2, 4, device=meta)},
+                     model_name="branches", batch_size=2, seq_len=4, device=torch.device("cpu"), meta=True)

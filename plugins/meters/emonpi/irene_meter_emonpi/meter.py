@@ -32,9 +32,13 @@ class EmonPiMeter(Meter):
     name = "emonpi"
     description = "emonPi energy monitor on a serial port (wall power; the IrEne paper's ground truth)"
     options = {
-        "port": MeterOption("/dev/ttyAMA0", "serial port: /dev/ttyAMA0 on the emonPi's Raspberry Pi, /dev/ttyUSB0 over USB"),
+        "port": MeterOption(
+            "/dev/ttyAMA0", "serial port: /dev/ttyAMA0 on the emonPi's Raspberry Pi, /dev/ttyUSB0 over USB"
+        ),
         "baud": MeterOption(
-            "38400", "baud rate: 38400 (170 ms and classic firmwares) or 115200 (continuous, emonPi2/emonTx4)", positive_int
+            "38400",
+            "baud rate: 38400 (170 ms and classic firmwares) or 115200 (continuous, emonPi2/emonTx4)",
+            positive_int,
         ),
         "channel": MeterOption("1", "CT channel to integrate, or a sum such as 1+2", parse_channels),
         "node": MeterOption("5", "node id of the OK packets to read (other nodes are ignored)", bounded(int, 0, 31)),
@@ -69,7 +73,8 @@ class EmonPiMeter(Meter):
         if problem:
             return False, problem
         channels = "+".join(f"power{c}" for c in self.config["channel"])
-        return True, f"serial port {self.port} at {self.config['baud']} baud, {channels} (data is checked when a window begins)"
+        baud = self.config["baud"]
+        return True, f"serial port {self.port} at {baud} baud, {channels} (data is checked when a window begins)"
 
     def _open(self) -> SampledEngine:
         import serial
@@ -87,7 +92,9 @@ class EmonPiMeter(Meter):
             on_close=self._close_port,
         )
         self._closing.clear()
-        self._reader = threading.Thread(target=self._read_lines, args=(engine,), name="irene-emonpi-reader", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read_lines, args=(engine,), name="irene-emonpi-reader", daemon=True
+        )
         self._reader.start()
         if not engine.wait_for(float("-inf"), self.config["timeout"]):
             reason = engine.failure or self._no_data_reason()
@@ -103,7 +110,8 @@ class EmonPiMeter(Meter):
                 f"firmwares, --option baud=115200 for the continuous-monitoring and emonPi2 ones)"
             )
         elif self._ignored:
-            reason += f" ({len(self._ignored)} lines were not readings of node {self.config['node']}, e.g. {self._ignored[-1]!r})"
+            node, example = self.config["node"], self._ignored[-1]
+            reason += f" ({len(self._ignored)} lines were not readings of node {node}, e.g. {example!r})"
         return reason
 
     def _read_lines(self, engine: SampledEngine) -> None:

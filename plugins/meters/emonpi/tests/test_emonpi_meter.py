@@ -46,8 +46,8 @@ def test_stock_firmware_formats_and_the_coarse_interval_warning(fmt):
     assert m.domains["power1"] == pytest.approx(200.0 * m.duration_s, rel=0.02)
     assert m.domains["power2"] == pytest.approx(50.0 * m.duration_s, rel=0.02)
     assert len(m.warnings) == 1
-    assert re.search(r"the sample interval \(0\.2\d+ s\) is coarse for a 1 s window: .* use windows of at least 2\.\d+ s$",
-                     m.warnings[0])
+    coarse = r"the sample interval \(0\.2\d* s\) is coarse for a 1(\.\d+)? s window: .* use windows of at least 2\.\d+ s$"
+    assert re.search(coarse, m.warnings[0])
 
 
 def test_disconnect_mid_window_invalidates_it_and_keeps_earlier_windows():
@@ -67,7 +67,8 @@ def test_disconnect_mid_window_invalidates_it_and_keeps_earlier_windows():
 
 def test_wrong_baud_rate_gives_a_hint():
     with EmonPiEmulator("170ms", garbage=True, interval_s=0.05) as emulator:
-        with pytest.raises(IreneError, match=r"no power data from .* within 0.5 s \(\d+ lines were not text: is the baud rate right\?"):
+        hint = r"no power data from .* within 0.5 s \(\d+ lines were not text: is the baud rate right\?"
+        with pytest.raises(IreneError, match=hint):
             EmonPiMeter(port=emulator.port, timeout="0.5").begin("w")
 
 
@@ -115,7 +116,8 @@ def test_port_not_permitted_hints_at_the_dialout_group():
             command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
         out = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
     available, error = out.strip().splitlines()
-    assert available.startswith("(False, ") and "permission denied on serial port" in available and "dialout" in available
+    assert available.startswith("(False, ") and "permission denied on serial port" in available
+    assert "dialout" in available
     assert error.startswith("IreneError meter 'emonpi': permission denied") and "usermod -aG dialout" in error
 
 
@@ -124,7 +126,8 @@ def test_bad_options_name_the_option_and_the_meter():
         EmonPiMeter(baud="fast")
     with pytest.raises(IreneError, match=r"meter 'emonpi': option channel='1\+1': expected distinct CT channels"):
         EmonPiMeter(channel="1+1")
-    with pytest.raises(IreneError, match=r"meter 'emonpi': unknown option 'baudrate' \(options: port, baud, channel, node, timeout\)"):
+    unknown = r"meter 'emonpi': unknown option 'baudrate' \(options: port, baud, channel, node, timeout\)"
+    with pytest.raises(IreneError, match=unknown):
         EmonPiMeter(baudrate="38400")
 
 

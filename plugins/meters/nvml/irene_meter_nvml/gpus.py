@@ -113,7 +113,8 @@ class NvmlGpus:
         try:
             return binding.nvmlDeviceGetTotalEnergyConsumption(self._handles[position])
         except binding.NVMLError as exc:
-            raise IreneError(f"reading the energy counter of GPU {self.indices[position]} failed: {describe(exc)}") from None
+            gpu = self.indices[position]
+            raise IreneError(f"reading the energy counter of GPU {gpu} failed: {describe(exc)}") from None
 
     def power_w(self) -> list[float]:
         """Each selected GPU's power draw (W)."""

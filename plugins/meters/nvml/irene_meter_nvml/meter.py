@@ -22,14 +22,18 @@ class NvmlMeter(Meter):
     name = "nvml"
     description = "NVIDIA GPU energy through NVML (total-energy counter on Volta+, else polled power)"
     options = {
-        "gpus": MeterOption("all", "GPU indices to measure (NVML order), e.g. 0 or 0,1; 'all' sums every GPU", parse_selection),
+        "gpus": MeterOption(
+            "all", "GPU indices to measure (NVML order), e.g. 0 or 0,1; 'all' sums every GPU", parse_selection
+        ),
         "mode": MeterOption(
             "auto",
             "counter (total-energy counter read at the window edges, Volta and newer), power (poll power and "
             "integrate) or auto (the counter where every selected GPU has it)",
             choice("auto", "counter", "power"),
         ),
-        "interval_ms": MeterOption("50", "power polling interval in power mode (10-100 ms: 10 Hz or faster)", bounded(float, 10, 100, " ms")),
+        "interval_ms": MeterOption(
+            "50", "power polling interval in power mode (10-100 ms: 10 Hz or faster)", bounded(float, 10, 100, " ms")
+        ),
     }
 
     def __init__(self, **options: str) -> None:
@@ -71,7 +75,11 @@ class NvmlMeter(Meter):
             return CounterEngine(self.name, counters, domains, COUNTER_RESOLUTION_S, on_close=gpus.close)
         interval = self.config["interval_ms"] / 1000.0
         engine = SampledEngine(
-            self.name, domains, nominal_interval_s=interval, timeout_s=max(2.0, 20 * interval), on_close=self._stop_polling
+            self.name,
+            domains,
+            nominal_interval_s=interval,
+            timeout_s=max(2.0, 20 * interval),
+            on_close=self._stop_polling,
         )
         poll = functools.partial(self._poll_power, gpus, engine)
         poll()  # the first reading marks where the samples start

@@ -19,7 +19,8 @@ def test_counter_path_sums_gpus_read_at_window_edges(monkeypatch):
     gpus = [SimulatedGpu(power_w=150.0), SimulatedGpu(power_w=60.0)]
     state = patch_nvml(monkeypatch, gpus)
     with NvmlMeter() as meter:
-        assert meter.available() == (True, "GPU 0 (NVIDIA Simulated GPU), GPU 1 (NVIDIA Simulated GPU); total-energy counter")
+        both = "GPU 0 (NVIDIA Simulated GPU), GPU 1 (NVIDIA Simulated GPU)"
+        assert meter.available() == (True, f"{both}; total-energy counter")
         meter.begin("w")
         time.sleep(0.5)
         gpus[0].set_power(250.0)
@@ -88,7 +89,8 @@ def test_gpu_lost_mid_window_invalidates_the_window(monkeypatch):
         meter.begin("second")
         time.sleep(0.05)
         gpu.lost = True
-        with pytest.raises(MeterError, match="window 'second': reading GPU power failed: the GPU fell off the bus") as err:
+        lost = "window 'second': reading GPU power failed: the GPU fell off the bus"
+        with pytest.raises(MeterError, match=lost) as err:
             meter.end("second")
     assert first.valid and first.energy_j > 0
     assert err.value.measurement is not None and not err.value.measurement.valid

@@ -3,7 +3,7 @@
     with PowercapTree(tmp_path, {"package-0": 20.0, "package-0/core": 12.0, "package-0/dram": 3.0}) as tree:
         meter = RaplMeter(root=str(tree.root))
         ...
-        expected = tree.counted_energy_j("package-0", m.t_begin, m.t_end)
+        low, high = tree.counted_energy_j("package-0", m.t_begin, m.t_end)
 
 Top-level labels become ``intel-rapl:N``, ``parent/name`` labels ``intel-rapl:N:M``.  A thread
 rewrites every ``energy_uj`` each ``tick_s`` (atomically, as sysfs never shows a half value).
@@ -46,9 +46,12 @@ class SimulatedZone:
         os.replace(tmp, self.path / "energy_uj")
         self.updates.append(now)
 
-    def counter_time(self, t: float) -> float:
-        """When the counter read at ``t`` was last updated (a starved writer thread makes it stale)."""
-        return self.updates[max(0, bisect_right(self.updates, t) - 1)]
+    def counter_times(self, t: float, slack: float) -> tuple[float, float]:
+        """The earliest and latest update a read within ``slack`` of ``t`` can have seen (the latest
+        update before ``t``, or the one before it while the file was being replaced)."""
+        latest = max(0, bisect_right(self.updates, t + slack) - 1)
+        earliest = max(0, bisect_right(self.updates, t - slack) - 2)
+        return self.updates[earliest], self.updates[latest]
 
 
 class PowercapTree:
@@ -112,10 +115,12 @@ class PowercapTree:
         """The exact energy a zone spent between two ``time.monotonic()`` times."""
         return self.zones[label].power.integral(begin, end)
 
-    def counted_energy_j(self, label: str, begin: float, end: float) -> float:
-        """The energy a zone's counter shows between reads at ``begin`` and ``end``."""
+    def counted_energy_j(self, label: str, begin: float, end: float, slack: float = 0.002) -> tuple[float, float]:
+        """The least and most energy a zone's counter can show between reads at ``begin`` and ``end``
+        (± ``slack``): the counter moves only when the writer thread updates it."""
         zone = self.zones[label]
-        return zone.power.integral(zone.counter_time(begin), zone.counter_time(end))
+        (b_early, b_late), (e_early, e_late) = zone.counter_times(begin, slack), zone.counter_times(end, slack)
+        return zone.power.integral(b_late, e_early), zone.power.integral(b_early, e_late)
 
     def make_unreadable(self, label: str) -> None:
         """Make a zone's ``energy_uj`` unreadable, like a kernel patched for CVE-2020-8694 for non-root."""

@@ -18,14 +18,14 @@ from irene_meter_rapl.testing import PowercapTree
 NESTED = {"package-0": 25.0, "package-0/core": 15.0, "package-0/uncore": 2.0, "package-0/dram": 4.0}
 
 
-def _close(measured: float, expected: float, rel: float = 0.01) -> bool:
-    return abs(measured - expected) <= rel * expected
+def _within(measured: float, bounds: tuple[float, float], rel: float = 0.01) -> bool:
+    """Within ``rel`` of the energy the counters can show (power × the time between their updates)."""
+    low, high = bounds
+    return (1 - rel) * low <= measured <= (1 + rel) * high
 
 
-def _counted_s(tree: PowercapTree, label: str, m) -> float:
-    """The time between the counter updates the window's edges read (RAPL's 1 ms, the simulator's ticks)."""
-    zone = tree.zones[label]
-    return zone.counter_time(m.t_end) - zone.counter_time(m.t_begin)
+def _plus(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    return a[0] + b[0], a[1] + b[1]
 
 
 def test_energy_is_power_times_time_and_nested_domains_are_not_double_counted(tmp_path):
@@ -38,9 +38,9 @@ def test_energy_is_power_times_time_and_nested_domains_are_not_double_counted(tm
     for m in (inner.measurement, outer):
         package = tree.counted_energy_j("package-0", m.t_begin, m.t_end)
         dram = tree.counted_energy_j("package-0/dram", m.t_begin, m.t_end)
-        assert _close(m.energy_j, package + dram), (m.energy_j, package + dram)  # core/uncore not added
-        assert _close(m.domains["package-0/core"], tree.counted_energy_j("package-0/core", m.t_begin, m.t_end))
-        assert _close(m.energy_j, 29.0 * _counted_s(tree, "package-0", m))
+        assert _within(m.energy_j, _plus(package, dram)), (m.energy_j, package, dram)  # core/uncore not added
+        assert _within(m.domains["package-0/core"], tree.counted_energy_j("package-0/core", m.t_begin, m.t_end))
+        assert m.mean_power_w == pytest.approx(29.0, rel=0.1)  # a starved simulator may lag some ms
         assert m.valid and not m.warnings and m.samples >= 2
     assert outer.duration_s > inner.measurement.duration_s + 0.29
 
@@ -50,7 +50,8 @@ def test_psys_contains_everything_else(tmp_path):
     with PowercapTree(tmp_path, powers) as tree, RaplMeter(root=str(tmp_path)) as meter:
         assert meter.available() == (True, "zones package-0, package-0/core, package-0/dram, psys; summing psys")
         m = meter.measure(0.8)
-    assert _close(m.energy_j, 35.0 * _counted_s(tree, "psys", m))
+    assert _within(m.energy_j, tree.counted_energy_j("psys", m.t_begin, m.t_end))
+    assert m.mean_power_w == pytest.approx(35.0, rel=0.1)
     assert set(m.domains) == {"package-0", "package-0/core", "package-0/dram", "psys"}
 
 
@@ -59,7 +60,7 @@ def test_counter_wraparound_inside_a_window(tmp_path):
     with PowercapTree(tmp_path, {"package-0": 20.0}, range_uj={"package-0": 30_000_000},
                       start_uj={"package-0": 29_500_000}) as tree, RaplMeter(root=str(tmp_path)) as meter:
         m = meter.measure(1.0)
-    assert _close(m.energy_j, tree.counted_energy_j("package-0", m.t_begin, m.t_end))
+    assert _within(m.energy_j, tree.counted_energy_j("package-0", m.t_begin, m.t_end))
 
 
 def test_several_wraps_in_one_window_are_caught_between_the_edges(tmp_path):
@@ -68,7 +69,7 @@ def test_several_wraps_in_one_window_are_caught_between_the_edges(tmp_path):
             RaplMeter(root=str(tmp_path)) as meter:
         m = meter.measure(2.6)
     assert m.energy_j > 100.0
-    assert _close(m.energy_j, tree.counted_energy_j("package-0", m.t_begin, m.t_end))
+    assert _within(m.energy_j, tree.counted_energy_j("package-0", m.t_begin, m.t_end))
 
 
 def test_power_change_inside_the_window(tmp_path):
@@ -78,7 +79,7 @@ def test_power_change_inside_the_window(tmp_path):
         tree.set_power("package-0", 50.0)
         time.sleep(0.5)
         m = meter.end("w")
-    assert _close(m.energy_j, tree.counted_energy_j("package-0", m.t_begin, m.t_end))
+    assert _within(m.energy_j, tree.counted_energy_j("package-0", m.t_begin, m.t_end))
     assert 25.0 < m.mean_power_w < 35.0
 
 

@@ -1,0 +1,47 @@
+"""Train the reference predictors shipped in ``irene_core/data/reference/`` (``make reference-predictors``).
+
+From the paper's device_1 measurements (``$IRENE_DATA_DIR/device_1``, default
+``../shared/datasets/irene-original/device_1``), the six paper models (the set the cross-validation
+checks; ``sshleifer/tiny-ctrl`` is left out as in the paper): one predictor with all features, one
+with model features only (what ``irene predict`` uses when no predictor is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from irene_core.csv_import import PAPER_MODELS, import_csv_dir
+from irene_core.predictor import REFERENCE_DIR, Predictor
+
+ROOT = Path(__file__).resolve().parent.parent
+HARDWARE = "device_1: i9-7900X + GTX 1080 Ti (emonPi wall power), from the IrEne release"
+FEATURE_SETS = ("all", "model")
+#: The release's ``mem_bytes`` follows the paper's own counting rules (a 3-D × 2-D matmul counts the
+#: weight once per batch row, softmax 3 accesses per element…), which a tracer need not follow, so
+#: the shipped predictors leave it out and stay valid on any tracer's trees whose flops agree.
+EXCLUDE = ["mem_bytes"]
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("IRENE_DATA_DIR", ROOT.parent / "shared" / "datasets" / "irene-original")) / "device_1"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=default_data_dir(), help="the device_1 CSV directory")
+    parser.add_argument("--output", type=Path, default=REFERENCE_DIR, help="where the predictor directories go")
+    args = parser.parse_args(argv)
+    records = import_csv_dir(args.data, device="device_1", models=list(PAPER_MODELS))
+    for features in FEATURE_SETS:
+        predictor = Predictor(features=features, exclude_features=EXCLUDE, hardware=HARDWARE)
+        target = predictor.fit(records).save(args.output / features)
+        size = sum(p.stat().st_size for p in target.iterdir())
+        print(f"{features:6s} → {target} ({size / 1024:.0f} KiB, {len(records)} trees)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
