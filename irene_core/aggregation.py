@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from irene_core.errors import IreneError
-from irene_core.estimators import RelativeLinear, Ridge, group_folds
+from irene_core.estimators import KernelSmoother, RelativeLinear, Ridge, ShapeIndex, deduplicate, group_folds, smooth
 from irene_core.feature_sets import has_power_terms, power_terms
 from irene_core.tree_table import TreeTable
 
@@ -96,11 +96,17 @@ class OwnOpsAggregator(Aggregator):
 
     name = "own-ops"
 
-    def __init__(self, alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)):
+    def __init__(
+        self,
+        alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1),
+        smoothers: tuple[tuple[float, float], ...] = ((0.1, 1.0), (0.3, 1.0), (0.3, 10.0), (1.0, 10.0)),
+    ):
         self.alphas = tuple(alphas)
+        self.smoothers = tuple(tuple(x) for x in smoothers)
         self.kinds_: list[str] = []
         self.power_: RelativeLinear | None = None
         self.model_: Ridge | None = None
+        self.smoother_: KernelSmoother | None = None
         self.bounds_: tuple[float, float] = (0.0, 0.0)
 
     # -- features ---------------------------------------------------------------------------------
@@ -125,6 +131,17 @@ class OwnOpsAggregator(Aggregator):
         gpu_energy = data.col("gpu_energy_mean")
         if gpu_energy is not None:
             cols.append(np.log(np.maximum(gpu_energy, _TINY) / np.maximum(t.children_sum(gpu_energy), _TINY)))
+        return np.column_stack(cols)
+
+    def _keys(self, data: NodeData) -> np.ndarray:
+        """Where a node sits among inner nodes, for smoothing the own-ops residuals: input size,
+        fan-out, share of module children, extra flops share, root or not."""
+        t = data.table
+        module_children = t.children_sum((~t.is_leaf).astype(float)) / np.maximum(t.n_children, 1)
+        cols = [np.log(t.column("batch_size")), np.log(t.column("seq_len")), np.log1p(t.n_children), module_children, (t.parent < 0).astype(float)]
+        flops = data.col("flops")
+        if flops is not None:
+            cols.append(np.maximum(flops - t.children_sum(flops), 0.0) / (np.abs(flops) + 1e-3))
         return np.column_stack(cols)
 
     def _dynamic(self, data: NodeData, idx: np.ndarray, E: np.ndarray, S: np.ndarray, power: np.ndarray | None) -> np.ndarray:
@@ -157,48 +174,67 @@ class OwnOpsAggregator(Aggregator):
         idx = np.flatnonzero(rows)
         phi = np.hstack([self._static(data)[idx], self._dynamic(data, idx, truth, S[idx], power)])
         y = np.log(t.truth[idx] / S[idx])
-        groups = t.model_name[idx]
-        alpha = self._choose_alpha(phi, y, groups)
-        self.model_ = Ridge(alpha).fit(phi, y)
+        keys = self._keys(data)[idx]
+        both, y, groups, weight = deduplicate(np.hstack([phi, keys]), y, t.model_name[idx])
+        phi, keys = both[:, : phi.shape[1]], both[:, phi.shape[1] :]
+        alpha, smoother = self._select(phi, y, keys, groups, weight)
+        self.model_ = Ridge(alpha).fit(phi, y, weight)
+        self.smoother_ = None
+        if smoother is not None:
+            self.smoother_ = KernelSmoother(*smoother).fit(keys, y - self.model_.predict(phi), weight)
         self.bounds_ = (float(y.min() - 0.1), float(y.max() + 0.1))
-        return {"inner_rows": int(len(idx)), "alpha": alpha, "kinds": self.kinds_}
+        return {"inner_rows": int(len(idx)), "alpha": alpha, "smoother": smoother, "kinds": self.kinds_}
 
-    def _choose_alpha(self, phi: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
-        scores = {a: [] for a in self.alphas}
+    def _select(self, phi, y, keys, groups, weight) -> tuple[float, tuple[float, float] | None]:
+        """(ridge penalty, smoother) with the least leave-one-model-out error of the own-ops factor."""
+        options = [None, *self.smoothers]
+        scores: dict[tuple[float, tuple | None], list[float]] = {}
         for train, valid in group_folds(groups):
+            index = ShapeIndex(keys[train], weight[train])
+            kernels = {h: index.kernel(keys[valid], h) for h in {s[0] for s in self.smoothers}}
             for a in self.alphas:
-                pred = Ridge(a).fit(phi[train], y[train]).predict(phi[valid])
-                scores[a].append(float(np.mean(np.abs(np.expm1(pred - y[valid])))))
-        if not scores[self.alphas[0]]:
-            return self.alphas[len(self.alphas) // 2]
-        return min(self.alphas, key=lambda a: np.mean(scores[a]))
+                model = Ridge(a).fit(phi[train], y[train], weight[train])
+                pred = model.predict(phi[valid])
+                sums = index.sums(y[train] - model.predict(phi[train]))
+                for option in options:
+                    p = pred if option is None else pred + smooth(kernels[option[0]], sums, index.counts, option[1])
+                    err = float(np.average(np.abs(np.expm1(p - y[valid])), weights=weight[valid]))
+                    scores.setdefault((a, option), []).append(err)
+        if not scores:
+            return self.alphas[len(self.alphas) // 2], None
+        return min(scores, key=lambda k: np.mean(scores[k]))
 
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
         static = self._static(data)
         power = self._power(data)
+        correction = np.zeros(len(data.table)) if self.smoother_ is None else self.smoother_.predict(self._keys(data))
         low, high = self.bounds_
 
         def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
             S = data.table.children_sum(E)[idx]
             phi = np.hstack([static[idx], self._dynamic(data, idx, E, S, power)])
-            return S * np.exp(np.clip(self.model_.predict(phi), low, high))
+            return S * np.exp(np.clip(self.model_.predict(phi) + correction[idx], low, high))
 
         return bottom_up(data.table, leaf_estimates, combine)
 
     def get_state(self) -> dict[str, Any]:
         return {
             "alphas": list(self.alphas),
+            "smoothers": [list(x) for x in self.smoothers],
             "kinds": self.kinds_,
             "power": None if self.power_ is None else self.power_.get_state(),
             "model": self.model_.get_state(),
+            "smoother": None if self.smoother_ is None else self.smoother_.get_state(),
             "bounds": list(self.bounds_),
         }
 
     def set_state(self, state: dict[str, Any]) -> OwnOpsAggregator:
         self.alphas = tuple(float(a) for a in state["alphas"])
+        self.smoothers = tuple(tuple(float(v) for v in x) for x in state["smoothers"])
         self.kinds_ = list(state["kinds"])
         self.power_ = None if state["power"] is None else RelativeLinear.from_state(state["power"])
         self.model_ = Ridge.from_state(state["model"])
+        self.smoother_ = None if state["smoother"] is None else KernelSmoother.from_state(state["smoother"])
         self.bounds_ = (float(state["bounds"][0]), float(state["bounds"][1]))
         return self
 

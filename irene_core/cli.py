@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -90,6 +91,11 @@ def evaluate_cmd(truth: Path, pred: Path, as_json: bool) -> None:
     console.print(error_table(report))
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Warnings as one ``warning: …`` line on stderr (no source line)."""
+    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def _add_plugin_commands() -> None:
     registry = get_registry()
     registry.pm.hook.irene_register_commands(cli=cli)
@@ -99,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: one-line errors, non-zero exit, tracebacks only with --debug."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("IRENE_DEBUG") == "1"
+    if not debug:
+        warnings.showwarning = _show_warning
     try:
         _add_plugin_commands()
         cli.main(args=args, prog_name="irene", standalone_mode=False)

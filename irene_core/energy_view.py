@@ -24,10 +24,10 @@ def _label(node: Node, model_energy: float, parent_energy: float | None) -> str:
     if e is None:
         return name
     share = 100.0 * e / model_energy if model_energy else 0.0
-    of_parent = f", {100.0 * e / parent_energy:.1f} % of parent" if parent_energy else ""
+    of_parent = f" · {100.0 * e / parent_energy:.1f} % of parent" if parent_energy else ""
     measured = node.ground_truth_energy
     gt = f" [cyan](measured {1e3 * measured:.3f} mJ)[/]" if measured is not None and node.predicted_energy is not None else ""
-    return f"{name}  [{_colour(share)}]{1e3 * e:.3f} mJ  {share:.1f} %[/]{of_parent}{gt}"
+    return f"{name}  [{_colour(share)}]{1e3 * e:.3f} mJ · {share:.1f} % of model[/]{of_parent}{gt}"
 
 
 def energy_tree(record: TreeRecord, depth: int = 3) -> Tree:

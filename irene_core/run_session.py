@@ -100,6 +100,9 @@ class RunSession:
     def run(self) -> None:
         plan = self.plan
         todo = self._todo()
+        if not todo:
+            self.console.print(f"nothing to do: every tree of the grid is already in {plan.output}")
+            return
         framework = get_registry().get("framework", plan.framework)
         predictor = self._predictor()
         settings = RunSettings(plan.window_seconds, plan.rounds, plan.cooldown_seconds, plan.idle_seconds)
@@ -149,9 +152,6 @@ class RunSession:
 
     def _summary(self) -> None:
         plan = self.plan
-        if not self.finished:
-            self.console.print("nothing to do: every tree of the grid is already in the output")
-            return
         last = self.finished[-1]
         self.console.print(energy_tree(last, depth=plan.depth))
         self.console.print(bottleneck_table(last))

@@ -36,7 +36,7 @@ PAGE_CSP = (
 )
 ERRORS = {
     422: {"model": ApiError, "description": "Invalid or unknown parameter, or a bound exceeded"},
-    503: {"model": ApiError, "description": "The tracer or predictor plugin this needs is not installed"},
+    503: {"model": ApiError, "description": "The tracer or predictor this needs is not installed or cannot be loaded"},
 }
 
 

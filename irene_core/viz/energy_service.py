@@ -287,10 +287,13 @@ def _load_predictor(name: str, entry: FileEntry | None) -> Any:
         from irene_core.predictor import Predictor, load_reference_predictor
     except ImportError as exc:
         raise Unavailable(f"no predictor is installed ({exc})") from None
-    if name == REFERENCE:
-        return load_reference_predictor(features="model")
-    assert entry is not None
-    return Predictor.load(entry.path)
+    try:
+        if name == REFERENCE:
+            return load_reference_predictor(features="model")
+        assert entry is not None
+        return Predictor.load(entry.path)
+    except IreneError as exc:  # a server-side file, not the request, is at fault
+        raise Unavailable(f"predictor '{name}' cannot be loaded: {exc}") from None
 
 
 def _reference_fingerprint() -> str:

@@ -55,7 +55,7 @@ class KerasTracedModel(TracedModel):
         """Run node ``node_id`` alone ``calls`` times or for ``seconds`` under ``tf.function``."""
         return run_replay(self._step(node_id), calls, seconds, device_sync(self.device))
 
-    def outputs(self, node_id: str) -> Any:
+    def output(self, node_id: str) -> Any:
         """Run node ``node_id`` once as replay runs it and return what it returns."""
         return self._step(node_id)()
 

@@ -113,9 +113,9 @@ def test_replay_uses_the_captured_inputs(tiny, keras_modules):
     tf, _ = keras_modules
     model, x, traced = tiny
     expected = model.block(model.embed(x), training=False)
-    assert tf.reduce_max(tf.abs(traced.outputs("block:AttentionBlock") - expected)).numpy() < 1e-5
-    assert tf.reduce_max(tf.abs(traced.outputs(":TinyModel") - model(x, training=False))).numpy() < 1e-5
-    assert traced.outputs("block:MatMul").shape == (B, S, S)  # a functional op: random inputs, traced shapes
+    assert tf.reduce_max(tf.abs(traced.output("block:AttentionBlock") - expected)).numpy() < 1e-5
+    assert tf.reduce_max(tf.abs(traced.output(":TinyModel") - model(x, training=False))).numpy() < 1e-5
+    assert traced.output("block:MatMul").shape == (B, S, S)  # a functional op: random inputs, traced shapes
 
 
 def test_replay_rejects_bad_requests(tiny):

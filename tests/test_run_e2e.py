@@ -1,0 +1,84 @@
+"""`irene run` end to end: the real tracer, sampler and RAPL meter (on a simulated powercap tree whose
+counters a thread advances at a known power), then train → predict on a held-out input size."""
+
+from __future__ import annotations
+
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from irene_core.dataset import load_records
+from irene_meter_rapl.testing import PowercapTree
+
+POWER_W = 40.0
+MODEL = "bert-L2-H128"
+
+
+def irene_cmd(*args: str) -> list[str]:
+    return [str(Path(sys.executable).with_name("irene")), *args]
+
+
+def test_train_once_predict_anywhere(tmp_path, cli_run):
+    data = tmp_path / "runs.jsonl"
+    with PowercapTree(tmp_path / "powercap", {"package-0": POWER_W}, tick_s=0.0005) as tree:
+        out = cli_run(
+            "run", "--model", MODEL, "--batch-sizes", "1,2", "--seq-lens", "8,16", "--meter", "rapl",
+            "--option", f"root={tree.root}", "--window-seconds", "0.1", "--rounds", "2", "--idle-seconds", "0.3",
+            "--interval-ms", "20", "-o", str(data), "--html", str(tmp_path / "report.html"),
+        ).stdout
+    assert "measured vs predicted" in out and "Energy bottlenecks" in out
+    records = load_records(data)
+    assert sorted(r.key for r in records) == [(MODEL, b, s) for b in (1, 2) for s in (8, 16)]
+    for record in records:
+        assert record.meta["idle_power_w"] == pytest.approx(POWER_W, rel=0.02)
+        assert record.meta["meter"] == "rapl" and record.meta["rounds"] == 2
+        for node in record.nodes():
+            expected = POWER_W * node.features["times_mean"]
+            assert node.ground_truth_energy == pytest.approx(expected, rel=0.05), node.id
+            assert {"cpu", "mem", "times_mean", "flops"} <= set(node.features)
+    assert "<html" in (tmp_path / "report.html").read_text().lower()
+
+    predictor = tmp_path / "predictor"
+    cli_run("train", str(data), "-o", str(predictor), "--features", "model")
+    held_out = tmp_path / "held_out.jsonl"
+    cli_run("trace", MODEL, "--batch-size", "2", "--seq-len", "32", "--json", "-o", str(held_out))
+    predicted = tmp_path / "predicted.jsonl"
+    cli_run("predict", str(held_out), "--predictor", str(predictor), "-o", str(predicted))
+    (record,) = load_records(predicted)
+    for node in record.root.walk():
+        assert node.predicted_energy is not None and math.isfinite(node.predicted_energy), node.id
+    for node in record.root.walk():
+        if node.children:
+            assert sum(c.predicted_energy for c in node.children) == pytest.approx(node.predicted_energy, rel=1e-6)
+
+
+def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path):
+    data = tmp_path / "runs.jsonl"
+    args = irene_cmd("run", "--model", MODEL, "--batch-size", "1", "--seq-lens", "8,16,24", "--window-seconds", "0.02",
+                     "--interval-ms", "20", "-o", str(data))
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (data.exists() and data.read_text().count("\n") >= 1):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    kept = load_records(data)
+    assert 1 <= len(kept) < 3
+
+    refused = subprocess.run(args, capture_output=True, text=True)
+    assert refused.returncode == 1 and "pass --resume" in refused.stderr
+
+    done = subprocess.run([*args, "--resume"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    keys = [r.key for r in load_records(data)]
+    assert sorted(keys) == [(MODEL, 1, s) for s in (8, 16, 24)]
+    assert [r.key for r in load_records(data)][: len(kept)] == [r.key for r in kept]
