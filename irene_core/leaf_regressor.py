@@ -3,9 +3,8 @@
 ``method="auto"`` (default) chooses, by leave-one-model-out cross-validation *inside the training
 rows*, among:
 
-- log-space ridge regressions of log E on the transformed features, linear or quadratic (the
-  quadratic terms use features clipped to the training range, so far-away shapes extrapolate as a
-  power law), for several penalties;
+- log-space ridge regressions of log E on the transformed features, linear or quadratic, for
+  several penalties (outside the training range: see :func:`irene_core.feature_sets.bounded`);
 - when ``times_mean`` is a feature, the linear wall-energy model of
   :func:`irene_core.feature_sets.power_terms` fitted for relative error;
 

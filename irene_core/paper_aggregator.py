@@ -146,8 +146,12 @@ class WeightedSumAggregator(Aggregator):
         self.weight_, self.bias_ = theta[:-1], float(theta[-1])
         return {"trees": len(trees), "final_epoch_loss": last, "features": int(phi.shape[1])}
 
+    def alpha(self, data: NodeData) -> np.ndarray:
+        """Every node's weight α as a child."""
+        return self._alpha(self._phi(data), self.weight_, self.bias_)[0]
+
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
-        alpha, _ = self._alpha(self._phi(data), self.weight_, self.bias_)
+        alpha = self.alpha(data)
         return bottom_up(data.table, leaf_estimates, lambda idx, E: data.table.children_sum(alpha * E)[idx])
 
     def get_state(self) -> dict[str, Any]:

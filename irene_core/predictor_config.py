@@ -47,7 +47,8 @@ def _brief(error: ValidationError) -> str:
 
 def load_config(source: str | Path | dict[str, Any] | PredictorConfig | None = None, **overrides: Any) -> PredictorConfig:
     """A config from a preset name (``default``, ``paper``), a JSON file, a dict or a config,
-    with ``overrides`` applied; bad input raises IreneError naming the file and field."""
+    with ``overrides`` applied.  A file or dict may say ``"preset": "paper"`` and change some
+    fields.  Bad input raises IreneError naming the file and field."""
     where = "config"
     if source is None:
         data: dict[str, Any] = {}
@@ -68,11 +69,11 @@ def load_config(source: str | Path | dict[str, Any] | PredictorConfig | None = N
             raise IreneError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(data, dict):
             raise IreneError(f"{path}: a predictor config must be a JSON object")
-        preset = data.pop("preset", None)
-        if preset is not None:
-            if preset not in PRESETS:
-                raise IreneError(f"{path}: unknown preset '{preset}' (choose from: {', '.join(PRESETS)})")
-            data = {**PRESETS[preset], **data}
+    preset = data.pop("preset", None)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise IreneError(f"{where}: unknown preset '{preset}' (choose from: {', '.join(PRESETS)})")
+        data = {**PRESETS[preset], **data}
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return PredictorConfig(**data)

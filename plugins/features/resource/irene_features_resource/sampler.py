@@ -27,10 +27,10 @@ GPU_COLUMNS = ("gpu", "gpu_mem", "gpu_clk", "gpu_mem_clk", "gpu_power")
 class GpuReadings:
     """Per-sample GPU values through :class:`irene_meter_nvml.gpus.NvmlGpus` (NaN when a read fails)."""
 
-    def __init__(self, gpus: Any, t0: float):
+    def __init__(self, gpus: Any):
         self.gpus = gpus
         self.has_counter = not gpus.without_energy_counter()
-        self._last = (t0, self._energy_mj() if self.has_counter else 0)
+        self._last = (time.monotonic(), self._energy_mj() if self.has_counter else 0)
 
     def _energy_mj(self) -> int:
         return sum(self.gpus.energy_mj(k) for k in range(len(self.gpus.indices)))
@@ -91,7 +91,7 @@ class ProcResourceSampler(ResourceSampler):
     def missing_features(self) -> dict[str, str]:
         return dict(self._missing)
 
-    def _open_gpus(self, t0: float) -> GpuReadings | None:
+    def _open_gpus(self) -> GpuReadings | None:
         try:
             from irene_meter_nvml.gpus import NvmlGpus, parse_selection
         except ImportError:
@@ -102,7 +102,7 @@ class ProcResourceSampler(ResourceSampler):
             except ValueError as exc:
                 raise IreneError(f"resource sampler: gpus={self.gpus!r}: {exc}") from None
             try:
-                return GpuReadings(NvmlGpus(selection).open(), t0)
+                return GpuReadings(NvmlGpus(selection).open())
             except IreneError as exc:
                 reason = str(exc)
         self._missing = dict.fromkeys(GPU_FEATURES, reason)
@@ -111,10 +111,14 @@ class ProcResourceSampler(ResourceSampler):
     def start(self) -> None:
         if self._series is not None:
             raise IreneError("resource sampler: already started (use configured() for another one)")
-        busy, total = self._reader.cpu_jiffies()
-        self._reader.mem_percent()
+        self._gpu = self._open_gpus()
+        try:
+            busy, total = self._reader.cpu_jiffies()
+            self._reader.mem_percent()
+        except IreneError:
+            self.stop()
+            raise
         t0 = time.monotonic()
-        self._gpu = self._open_gpus(t0)
         columns = ("cpu_busy", "cpu_total", "mem", *(GPU_COLUMNS if self._gpu else ()))
         self._last = (t0, busy, total)
         self._series = SampleSeries(columns, start=t0, retain_s=self.retain_s)

@@ -173,10 +173,11 @@ def example_inputs(model: torch.nn.Module, batch_size: int, seq_len: int, device
 
 
 def _max_positions(config: PretrainedConfig) -> int | None:
+    """The size of an absolute position table (RoBERTa-style offsets fail later, in the forward pass)."""
     if getattr(config, "position_embedding_type", "absolute") != "absolute":
         return None
     for key in ("max_position_embeddings", "n_positions"):
         value = getattr(config, key, None)
         if isinstance(value, int) and value > 0:
-            return value - (2 if config.model_type == "roberta" else 0)
+            return value
     return None

@@ -80,7 +80,7 @@ PER_INPUT_ELEMENT: dict[str, int] = {
 }
 #: Fused matmul + add ops: the add costs one flop per output element (unless beta == 0).
 MATMUL_PLUS_ADD = frozenset({"addmm", "baddbmm", "addbmm", "addmv"})
-#: Fused attention kernels: scale (1) + softmax (5) per score element, + 1 with an explicit mask.
+#: Fused attention kernels: scale (1) + softmax (5) per score element, + 1 with a mask (or causal).
 FUSED_ATTENTION = frozenset({
     "_scaled_dot_product_flash_attention_for_cpu",
     "_scaled_dot_product_flash_attention",
@@ -158,9 +158,19 @@ def other_flops(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict
     if name in FUSED_ATTENTION:
         query, key = args[0], args[1]
         scores = query.numel() // query.shape[-1] * key.shape[-2]
-        has_mask = any(t.dim() >= 2 for t in _tensors(list(args[3:]) + list(kwargs.values())))
-        return scores * (7 if has_mask else 6)
+        masked = any(
+            isinstance(_argument(func, args, kwargs, a), torch.Tensor) for a in ("attn_mask", "attn_bias")
+        ) or bool(_argument(func, args, kwargs, "is_causal"))
+        return scores * (7 if masked else 6)
     return 0
+
+
+def _argument(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+    """The value of argument ``name`` of a call of ``func`` (None if absent)."""
+    for position, argument in enumerate(func._schema.arguments):
+        if argument.name == name:
+            return args[position] if position < len(args) else kwargs.get(name, argument.default_value)
+    return None
 
 
 def op_bytes(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
@@ -170,8 +180,8 @@ def op_bytes(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[st
         return 0
     written = sum(stored_bytes(t) for t in _tensors(out if isinstance(out, (tuple, list)) else (out,)))
     inputs = list(_tensors(args)) + list(_tensors(kwargs.values()))
-    if name in GATHERS and inputs:
-        return written + sum(stored_bytes(t) for t in inputs[1:]) + written
+    if name in GATHERS and inputs:  # reads the indices and as many table rows as it writes
+        return 2 * written + sum(stored_bytes(t) for t in inputs[1:])
     return written + sum(stored_bytes(t) for t in inputs)
 
 

@@ -1,0 +1,92 @@
+"""Aggregators, the paper's weighted sums, reconciliation, and leave-one-model-out accuracy."""
+
+import numpy as np
+import pytest
+
+from irene_core.crossvalidation import crossvalidate
+from irene_core.paper_aggregator import _Tree
+from irene_core.predictor import Predictor
+from irene_core.reconcile import reconcile
+from irene_core.tree import Node, TreeRecord
+from irene_core.tree_table import TreeTable
+
+pytestmark = pytest.mark.filterwarnings("ignore::irene_core.leaf_models.UntrainedPrimitiveWarning")
+
+
+def _table(root_gt=1.0, child_gt=(0.6, 0.6)):
+    kids = [Node(id=f"c{i}", scope=f"c{i}", type="Block", level="module", ground_truth_energy=g,
+                 children=[Node(id=f"l{i}", scope=f"c{i}.x", type="Linear", level="ml", ground_truth_energy=g / 2)])
+            for i, g in enumerate(child_gt)]
+    record = TreeRecord(model_name="m", batch_size=1, seq_len=1, root=Node(id="r", scope="", type="M", level="model", ground_truth_energy=root_gt, children=kids))
+    return TreeTable.from_records([record])
+
+
+def test_qp_keeps_a_consistent_tree():
+    table = _table()
+    raw = np.array([1.5, 0.6, 0.3, 0.7, 0.35])  # pre-order: r, c0, l0, c1, l1
+    energies, own = reconcile(table, raw, "qp")
+    assert energies == pytest.approx(raw)
+    assert own == pytest.approx([0.2, 0.3, 0.0, 0.35, 0.0])
+
+
+def test_qp_solves_the_weighted_problem():
+    """Root 1.0 below its children 0.6 + 0.6: minimise (x_r−1)² + ½Σ((x_c−0.6)/0.6)² with
+    x_r = x_0 + x_1 (level weights: 1 for the model node, ½ per module); the leaves have slack."""
+    table = _table()
+    raw = np.array([1.0, 0.6, 0.3, 0.6, 0.3])
+    energies, own = reconcile(table, raw, "qp")
+    x = 7.3333333 / 13.5555556
+    assert energies[[1, 3]] == pytest.approx([x, x], rel=1e-6)
+    assert energies[0] == pytest.approx(2 * x, rel=1e-6) and own[0] == pytest.approx(0.0, abs=1e-12)
+    assert energies[[2, 4]] == pytest.approx([0.3, 0.3])
+
+
+def test_max_policy_raises_parents_and_zero_stays_zero():
+    table = _table()
+    raw = np.array([1.0, 0.6, 0.0, 0.6, 0.7])
+    energies, own = reconcile(table, raw, "max")
+    assert energies == pytest.approx([1.3, 0.6, 0.0, 0.7, 0.7])
+    assert own == pytest.approx([0.0, 0.6, 0.0, 0.0, 0.0])
+    assert reconcile(table, raw, "qp")[0][2] == 0.0
+
+
+def test_paper_gradient_matches_finite_differences(device1_records):
+    record = next(r for r in device1_records if r.model_name == "distilgpt2")
+    table = TreeTable.from_records([record])
+    rng = np.random.default_rng(1)
+    leaves = np.where(table.is_leaf, table.truth * (1 + 0.05 * rng.standard_normal(len(table))), 0.0)
+    for teacher in (False, True):
+        supervised = ~table.is_leaf & (table.truth > 0)
+        tree = _Tree(table, 0, leaves, supervised)
+        alpha = 1 + 0.05 * rng.standard_normal(len(table))
+        _, grad = tree.gradient(alpha, teacher)
+        for i in rng.choice(len(table), 10, replace=False):
+            step = np.zeros(len(table))
+            step[i] = 1e-6
+            numeric = (tree.gradient(alpha + step, teacher)[0] - tree.gradient(alpha - step, teacher)[0]) / 2e-6
+            assert grad[i] == pytest.approx(numeric, rel=1e-4, abs=1e-9)
+
+
+@pytest.mark.parametrize("aggregator", ["end2end", "stepwise", "predicted-sum", "unstructured"])
+def test_ablation_aggregators_output_trees_that_add_up(device1_records, aggregator):
+    train = [r for r in device1_records if r.model_name in ("distilgpt2", "bert-base-uncased") and r.batch_size == 8]
+    test = [r for r in device1_records if r.model_name == "gpt2" and r.batch_size == 16]
+    predictor = Predictor(features="all", aggregator=aggregator, leaf_method="ols").fit(train)
+    if aggregator in ("end2end", "stepwise"):
+        table = TreeTable.from_records(test)
+        alpha = predictor.aggregator_.alpha(predictor._data(table, predictor._matrix(table)))
+        assert np.all((alpha >= 0.9) & (alpha <= 1.1))
+    for record in predictor.predict(test):
+        for node in record.root.walk():
+            if node.children:
+                assert node.predicted_energy == pytest.approx(sum(c.predicted_energy for c in node.children), rel=1e-12)
+
+
+def test_model_features_meet_the_targets(device1_records):
+    """Leave-one-model-out over the paper's six models with model features only (issue targets:
+    ml ≤ 3, module ≤ 8, model ≤ 5, worst left-out model ≤ 8)."""
+    result = crossvalidate(device1_records, {"features": "model"})
+    assert [f.left_out for f in result.folds] == ["bert-base-uncased", "distilbert-base-uncased", "roberta-base", "gpt2", "distilgpt2", "openai-gpt"]
+    overall = result.overall
+    assert overall["ml"] <= 3.0 and overall["module"] <= 8.0 and overall["model"] <= 5.0, overall
+    assert result.worst_model <= 8.0

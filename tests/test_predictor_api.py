@@ -1,0 +1,202 @@
+"""The public predictor API on the paper's data: fit, predict (the tree adds up), fallbacks, errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from irene_core.errors import IreneError
+from irene_core.evaluate import evaluate
+from irene_core.leaf_models import UntrainedPrimitiveWarning
+from irene_core.predictor import Predictor
+from irene_core.tree import OWN_OPS_TYPE, Node
+from irene_core.tree_table import TreeTable
+
+pytestmark = pytest.mark.filterwarnings("ignore::irene_core.leaf_models.UntrainedPrimitiveWarning")
+
+TRAIN_MODELS = ("bert-base-uncased", "distilbert-base-uncased", "distilgpt2")
+
+
+def _subset(records, models, sizes=((8, 32), (8, 128), (16, 64), (24, 256))):
+    return [r for r in records if r.model_name in models and (r.batch_size, r.seq_len) in sizes]
+
+
+@pytest.fixture(scope="module")
+def train(device1_records):
+    return _subset(device1_records, TRAIN_MODELS)
+
+
+@pytest.fixture(scope="module")
+def test_records(device1_records):
+    return _subset(device1_records, ("gpt2", "roberta-base"))
+
+
+@pytest.fixture(scope="module")
+def model_predictor(train):
+    return Predictor(features="model").fit(train)
+
+
+def _assert_adds_up(record):
+    for node in record.root.walk():
+        assert node.predicted_energy is not None and node.predicted_energy >= 0, node.id
+        real = node.real_children()
+        if not real:
+            assert node.own_ops() is None
+            continue
+        own = [c for c in node.children if c.synthetic]
+        assert len(own) == 1 and own[0].type == OWN_OPS_TYPE and own[0].level == "ml"
+        assert own[0].predicted_energy >= 0
+        total = sum(c.predicted_energy for c in node.children)
+        assert node.predicted_energy == pytest.approx(total, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("features", ["model", "all", "no-gpu-energy"])
+def test_every_node_predicted_and_tree_adds_up(train, test_records, features):
+    predictor = Predictor(features=features).fit(train)
+    out = predictor.predict(test_records)
+    assert [r.key for r in out] == [r.key for r in test_records]
+    for record in out:
+        _assert_adds_up(record)
+        assert record.meta["prediction"]["features"] == features
+    # a sane predictor on unseen models: within 15 % per level on this small training set
+    report = evaluate(test_records, out)
+    assert all(v < 15 for v in report["overall"].values()), report["overall"]
+
+
+def test_predict_returns_deep_copies(model_predictor, test_records):
+    before = [r.model_dump() for r in test_records]
+    out = model_predictor.predict(test_records)
+    assert [r.model_dump() for r in test_records] == before
+    assert out[0].root is not test_records[0].root
+
+
+def test_predicting_a_predicted_tree_replaces_its_own_ops(model_predictor, test_records):
+    once = model_predictor.predict(test_records[:2])
+    twice = model_predictor.predict(once)
+    for a, b in zip(once, twice):
+        assert [n.predicted_energy for n in a.root.walk()] == [n.predicted_energy for n in b.root.walk()]
+        assert sum(1 for n in b.root.walk() if n.synthetic) == sum(1 for n in a.root.walk() if n.synthetic)
+
+
+def test_cross_validation_errors_match_evaluate(model_predictor, test_records):
+    """The array path used by cross-validation gives what ``predict`` + ``irene evaluate`` give."""
+    from irene_core.crossvalidation import level_errors
+
+    table = TreeTable.from_records(test_records)
+    energies, _ = model_predictor.predict_table(table)
+    ours = level_errors(table, energies)
+    report = evaluate(test_records, model_predictor.predict(test_records))
+    assert report["pooled"] == pytest.approx(ours)
+
+
+def _with_new_leaves(record, leaf_type, flops=5.0, mem=6.0):
+    """A copy of ``record`` where every module that has a Linear child gets an extra leaf."""
+    copy = record.model_copy(deep=True)
+    for i, node in enumerate([n for n in copy.root.walk() if any(c.type == "Linear" for c in n.children)]):
+        node.children.append(
+            Node(id=f"{node.id}/extra{i}", scope=f"{node.scope}.extra", type=leaf_type, level="ml", features={"batch_size": record.batch_size, "seq_len": record.seq_len, "flops": flops, "mem_bytes": mem})
+        )
+    return copy
+
+
+def test_unknown_primitive_uses_generic_regressor_and_warns_once(train, test_records):
+    predictor = Predictor(features="model").fit(train)
+    trees = [_with_new_leaves(r, "FancyNewOp") for r in test_records[:3]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = predictor.predict(trees)
+        predictor.predict(trees)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UntrainedPrimitiveWarning)]
+    assert sum("'FancyNewOp'" in m for m in messages) == 1
+    extra = [n for r in out for n in r.root.walk() if n.type == "FancyNewOp"]
+    assert extra and all(n.predicted_energy > 0 for n in extra)
+    X = np.array([[n.features[f] for f in predictor.feature_names_] for n in extra])
+    assert [n.predicted_energy for n in extra] == pytest.approx(list(predictor.leaves_.generic.predict(X)))
+    for record in out:
+        _assert_adds_up(record)
+
+
+def test_dropout_costs_nothing_and_does_not_warn(model_predictor, test_records):
+    trees = [_with_new_leaves(test_records[0], "Dropout", flops=0.0, mem=0.0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UntrainedPrimitiveWarning)
+        out = model_predictor.predict(trees)
+    dropouts = [n for n in out[0].root.walk() if n.type == "Dropout"]
+    assert dropouts and all(n.predicted_energy == 0.0 for n in dropouts)
+    _assert_adds_up(out[0])
+
+
+def test_zero_flops_and_bytes_give_finite_positive_energy(model_predictor, test_records):
+    trees = [_with_new_leaves(test_records[0], "LayerNorm", flops=0.0, mem=0.0)]
+    out = model_predictor.predict(trees)
+    values = [n.predicted_energy for n in out[0].root.walk() if n.id.endswith(tuple(f"/extra{i}" for i in range(100)))]
+    assert values and all(np.isfinite(v) and v > 0 for v in values)
+
+
+def test_missing_feature_is_a_clear_error(train, test_records):
+    predictor = Predictor(features="all").fit(train)
+    tree = test_records[0].model_copy(deep=True)
+    node = next(n for n in tree.root.walk() if n.type == "Softmax")
+    del node.features["gpu_energy_mean"]
+    with pytest.raises(IreneError, match=r"node '.*Softmax' lacks the feature 'gpu_energy_mean'"):
+        predictor.predict([tree])
+
+
+def test_hardware_and_feature_set(train):
+    predictor = Predictor(features="no-gpu-energy", hardware="my rig").fit(train)
+    assert predictor.hardware == "my rig" and predictor.feature_set == "no-gpu-energy"
+    assert "gpu_energy_mean" not in predictor.feature_names_
+    assert Predictor(features="model").fit(train).hardware == "device_1"  # the records' device
+
+
+def test_training_report_counts_skips(train):
+    tiny = [r.model_copy(deep=True) for r in train]
+    for record in tiny:
+        for node in record.root.walk():
+            if node.type == "Tanh":
+                node.type = "RareOp"  # only a handful of rows: below min_rows
+            if node.type == "Softmax" and node.scope.endswith("layer.0.attention.self"):
+                node.ground_truth_energy = 0.0
+    predictor = Predictor(features="model", min_rows=20).fit(tiny)
+    report = predictor.training_
+    assert report["leaves"]["skipped"] == {"RareOp": sum(1 for r in tiny for n in r.nodes() if n.type == "RareOp")}
+    assert report["skipped_nodes"]["zero ground truth"] == sum(1 for r in tiny for n in r.nodes() if n.ground_truth_energy == 0.0)
+    assert report["dropped_features"] == {"num_parameters": sum(1 for r in tiny for _ in r.nodes())}
+    with pytest.warns(UntrainedPrimitiveWarning, match="'RareOp'"):
+        predictor.predict(tiny[:1])
+
+
+def test_single_model_and_constant_sizes_train(device1_records):
+    one = [r for r in device1_records if r.model_name == "distilgpt2" and r.batch_size == 8 and r.seq_len == 64]
+    predictor = Predictor(features="model").fit(one)  # one group, constant batch/seq: no crash
+    _assert_adds_up(predictor.predict(one)[0])
+
+
+def test_bad_training_input():
+    with pytest.raises(IreneError, match="no training records"):
+        Predictor().fit([])
+
+
+def test_training_without_ground_truth_fails(train):
+    bare = [r.model_copy(deep=True) for r in train[:2]]
+    for record in bare:
+        for node in record.root.walk():
+            node.ground_truth_energy = None
+    with pytest.raises(IreneError, match="positive ground-truth"):
+        Predictor(features="model").fit(bare)
+
+
+def test_config_errors_name_the_field_and_file(tmp_path):
+    with pytest.raises(IreneError, match="aggregatorr"):
+        Predictor(aggregatorr="end2end")
+    bad = tmp_path / "cfg.json"
+    bad.write_text('{"features": "everything"}')
+    with pytest.raises(IreneError, match=rf"{bad}: features"):
+        Predictor(bad)
+    bad.write_text("{not json")
+    with pytest.raises(IreneError, match="not valid JSON"):
+        Predictor(bad)
+    good = tmp_path / "paper.json"
+    good.write_text('{"preset": "paper", "features": "model"}')
+    config = Predictor(good).config
+    assert (config.aggregator, config.leaf_method, config.features) == ("end2end", "ols", "model")

@@ -1,0 +1,69 @@
+"""``irene train``, ``irene predict`` and ``irene crossvalidate`` through the installed console script."""
+
+import json
+
+import pytest
+
+from irene_core.dataset import load_records, write_records
+
+GPT_FAMILY = ("gpt2", "distilgpt2", "openai-gpt")
+
+
+@pytest.fixture(scope="module")
+def data(device1_records, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "gpt.jsonl"
+    write_records(path, [r for r in device1_records if r.model_name in GPT_FAMILY and r.batch_size in (8, 24)])
+    return path
+
+
+def test_crossvalidate_json_format(cli_run, data):
+    proc = cli_run("crossvalidate", str(data), "--features", "model", "--models", ",".join(GPT_FAMILY), "--json")
+    report = json.loads(proc.stdout)
+    assert set(report) == {"folds", "overall", "worst_model", "seconds"}
+    assert [f["left_out"] for f in report["folds"]] == list(GPT_FAMILY)
+    for fold in report["folds"]:
+        assert set(fold) == {"left_out", "ml", "module", "model"}
+        assert all(isinstance(fold[k], float) and 0 <= fold[k] < 20 for k in ("ml", "module", "model"))
+    for level in ("ml", "module", "model"):
+        assert report["overall"][level] == pytest.approx(sum(f[level] for f in report["folds"]) / 3)
+    assert report["worst_model"] == max(f["model"] for f in report["folds"])
+    assert 0 < report["seconds"] < 300
+
+
+def test_crossvalidate_table_and_model_errors(cli_run, data):
+    out = cli_run("crossvalidate", str(data), "--features", "model", "--models", "gpt2,distilgpt2").stdout
+    assert "overall (mean of folds)" in out and "distilgpt2" in out and "worst left-out model" in out
+    bad = cli_run("crossvalidate", str(data), "--models", "gpt2,bert-base-uncased", check=False)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().startswith("error: --models: no records for bert-base-uncased")
+
+
+def test_train_predict_evaluate(cli_run, data, tmp_path):
+    predictor = tmp_path / "pred"
+    out = cli_run("train", str(data), "-o", str(predictor), "--features", "model").stdout
+    assert "Conv1D" in out and "generic fallback" in out and "hardware: device_1" in out
+    assert (predictor / "predictor.json").is_file() and (predictor / "arrays.npz").is_file()
+    predicted = tmp_path / "out.jsonl"
+    proc = cli_run("predict", str(data), "--predictor", str(predictor), "-o", str(predicted))
+    assert "figures are for: device_1 (model features)" in proc.stdout
+    records = load_records(predicted)
+    assert all(n.predicted_energy is not None for r in records for n in r.root.walk())
+    report = json.loads(cli_run("evaluate", str(data), str(predicted), "--json").stdout)
+    assert report["overall"]["model"] < 10
+
+
+def test_predict_defaults_to_the_reference_predictor(cli_run, data, tmp_path):
+    predicted = tmp_path / "ref.jsonl"
+    proc = cli_run("predict", str(data), "-o", str(predicted))
+    assert "reference predictor" in proc.stderr and "i9-7900X" in proc.stderr
+    assert "figures are for: device_1: i9-7900X + GTX 1080 Ti" in " ".join(proc.stdout.split())
+    assert load_records(predicted)[0].root.predicted_energy > 0
+
+
+def test_bad_config_and_predictor_are_one_line_errors(cli_run, data, tmp_path):
+    proc = cli_run("train", str(data), "-o", str(tmp_path / "p"), "--config", str(tmp_path / "none.json"), check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().startswith(f"error: {tmp_path / 'none.json'}: no such config file")
+    assert not (tmp_path / "p").exists()
+    proc = cli_run("predict", str(data), "--predictor", str(tmp_path), "-o", str(tmp_path / "o.jsonl"), check=False)
+    assert proc.returncode == 1 and "predictor.json: missing" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.jsonl").exists()

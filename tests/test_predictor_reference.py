@@ -1,0 +1,74 @@
+"""The reference predictors shipped in irene_core/data/reference/."""
+
+import warnings
+
+import pytest
+
+from irene_core import artifacts
+from irene_core.csv_import import PAPER_MODELS, import_csv_dir
+from irene_core.errors import IreneError
+from irene_core.leaf_models import UntrainedPrimitiveWarning
+from irene_core.predictor import REFERENCE_DIR, load_reference_predictor
+from irene_core.tree import Node
+from irene_core.tree_table import TreeTable
+
+#: transformers 4.2.2 (the release) → transformers 5 module class names.
+RENAMES = {"Block": "GPT2Block", "Attention": "GPT2Attention", "MLP": "GPT2MLP"}
+
+
+@pytest.mark.parametrize("features", ["model", "all"])
+def test_reference_predictors_are_small_and_say_what_hardware(features):
+    predictor = load_reference_predictor(features)
+    assert predictor.feature_set == features
+    assert predictor.hardware == "device_1: i9-7900X + GTX 1080 Ti (emonPi wall power), from the IrEne release"
+    assert "mem_bytes" not in predictor.feature_names_
+    size = sum(p.stat().st_size for p in (REFERENCE_DIR / features).iterdir())
+    assert size < 200_000
+
+
+def test_reference_predictors_were_trained_on_the_release(device1_dir):
+    """The shipped files come from ``scripts/train_reference_predictors.py`` on today's data."""
+    table = TreeTable.from_records(import_csv_dir(device1_dir, device="device_1", models=list(PAPER_MODELS)))
+    for features in ("model", "all"):
+        assert load_reference_predictor(features).training_["fingerprint"] == artifacts.fingerprint(table)
+
+
+def test_unknown_reference_features():
+    with pytest.raises(IreneError, match="shipped: all, model"):
+        load_reference_predictor("no-gpu-energy")
+
+
+def _transformers5(record):
+    """The tree as the PyTorch tracer shows it: new class names, GELU and Dropout leaves, no truth."""
+    copy = record.model_copy(deep=True)
+    for node in copy.root.walk():
+        node.ground_truth_energy = None
+        node.type = RENAMES.get(node.type, node.type)
+        node.features.pop("num_parameters", None)
+        if node.type == "GPT2MLP":
+            base = {"batch_size": record.batch_size, "seq_len": record.seq_len}
+            node.children.append(Node(id=f"{node.id}/act", scope=f"{node.scope}.act", type="NewGELUActivation", level="ml", features={**base, "flops": 8.0, "mem_bytes": 10.0}))
+            node.children.append(Node(id=f"{node.id}/drop", scope=f"{node.scope}.dropout", type="Dropout", level="ml", features={**base, "flops": 0.0, "mem_bytes": 0.0}))
+    return copy
+
+
+def test_predicts_tracer_trees_with_names_it_never_saw(device1_records):
+    predictor = load_reference_predictor("model")
+    original = [r for r in device1_records if r.model_name == "gpt2" and r.seq_len == 64]
+    renamed = [r.model_copy(deep=True) for r in original]
+    for record in renamed:
+        for node in record.root.walk():
+            node.type = RENAMES.get(node.type, node.type)
+    before = predictor.predict(original)
+    after = predictor.predict(renamed)
+    # module class names play no part in the prediction
+    assert [n.predicted_energy for r in after for n in r.root.walk()] == [n.predicted_energy for r in before for n in r.root.walk()]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        traced = predictor.predict([_transformers5(r) for r in original])
+    gelu = [str(w.message) for w in caught if issubclass(w.category, UntrainedPrimitiveWarning)]
+    assert gelu == ["no trained regressor for primitive 'GELU': using the generic regressor (see docs/predictor.md)"]
+    for record, measured in zip(traced, original):
+        assert [n.predicted_energy for n in record.root.walk() if n.type == "Dropout"] == [0.0] * 12
+        assert record.root.predicted_energy == pytest.approx(measured.root.ground_truth_energy, rel=0.15)
