@@ -58,6 +58,14 @@ def join_arrays(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
     return obj
 
 
+def read_json(path: Path, problem: str) -> Any:
+    """Parse a JSON file; a decoding error is an IreneError ``path: problem (details)``."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IreneError(f"{path}: {problem} ({exc})") from None
+
+
 def fingerprint(table: TreeTable) -> str:
     """SHA-256 of the training data as the predictor saw it (keys, structure, features, truth)."""
     h = hashlib.sha256()
@@ -96,10 +104,7 @@ def load(directory: str | Path) -> dict[str, Any]:
         raise IreneError(f"{base}: not a predictor directory (no such directory)")
     if not manifest_path.is_file():
         raise IreneError(f"{manifest_path}: missing (not a predictor directory?)")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IreneError(f"{manifest_path}: corrupt or truncated JSON ({exc})") from None
+    manifest = read_json(manifest_path, "corrupt or truncated JSON")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IreneError(f"{manifest_path}: not an IrEne predictor (no '\"format\": \"{FORMAT}\"')")
     version = manifest.get("schema_version")

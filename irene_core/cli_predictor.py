@@ -77,7 +77,7 @@ def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
         err_console.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
     write_records(output, predicted)
     table = Table(title=f"predicted energy per call → {output}")
-    for col in ("model", "batch", "seq", "predicted J", "measured J", "own ops %"):
+    for col in ("model", "batch", "seq", "predicted J", "measured J", "OwnOps % (all levels)"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for record in predicted:
         root = record.root

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from irene_core.artifacts import read_json
 from irene_core.errors import IreneError
 
 
@@ -63,10 +63,7 @@ def load_config(source: str | Path | dict[str, Any] | PredictorConfig | None = N
         where = str(path)
         if not path.is_file():
             raise IreneError(f"{path}: no such config file (or use a preset: {', '.join(PRESETS)})")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise IreneError(f"{path}: not valid JSON ({exc})") from None
+        data = read_json(path, "not valid JSON")
         if not isinstance(data, dict):
             raise IreneError(f"{path}: a predictor config must be a JSON object")
     preset = data.pop("preset", None)

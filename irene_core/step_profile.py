@@ -3,25 +3,26 @@ exact integral: what the hardware simulators of the meter plugins' ``testing`` m
 
 from __future__ import annotations
 
+import bisect
 import time
 
 
 class StepProfile:
     """Piecewise-constant over time; :meth:`set` changes the value from now on."""
 
-    def __init__(self, value: float):
-        self.steps: list[tuple[float, float]] = [(time.monotonic(), value)]
+    def __init__(self, value: float, t0: float | None = None):
+        self.steps: list[tuple[float, float]] = [(time.monotonic() if t0 is None else t0, value)]
 
     @property
     def t0(self) -> float:
         """When the profile began."""
         return self.steps[0][0]
 
-    def set(self, value: float) -> float:
-        """Change the value from now on; returns the time of the change."""
-        now = time.monotonic()
-        self.steps.append((now, value))
-        return now
+    def set(self, value: float, at: float | None = None) -> float:
+        """Change the value from now (or from time ``at``) on; returns the time of the change."""
+        when = time.monotonic() if at is None else at
+        bisect.insort(self.steps, (when, value))
+        return when
 
     def at(self, t: float) -> float:
         """The value at time ``t``."""

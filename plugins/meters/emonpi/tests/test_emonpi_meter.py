@@ -46,7 +46,8 @@ def test_stock_firmware_formats_and_the_coarse_interval_warning(fmt):
     assert m.domains["power1"] == pytest.approx(200.0 * m.duration_s, rel=0.02)
     assert m.domains["power2"] == pytest.approx(50.0 * m.duration_s, rel=0.02)
     assert len(m.warnings) == 1
-    coarse = r"the sample interval \(0\.2\d* s\) is coarse for a 1(\.\d+)? s window: .* use windows of at least 2\.\d+ s$"
+    coarse = (r"the sample interval \(0\.2\d* s\) is coarse for a 1(\.\d+)? s window: "
+              r".* use windows of at least 2\.\d+ s$")
     assert re.search(coarse, m.warnings[0])
 
 

@@ -5,57 +5,76 @@
         ...
         low, high = tree.counted_energy_j("package-0", m.t_begin, m.t_end)
 
-Top-level labels become ``intel-rapl:N``, ``parent/name`` labels ``intel-rapl:N:M``.  A thread
-rewrites every ``energy_uj`` each ``tick_s`` (atomically, as sysfs never shows a half value).
+Top-level labels become ``intel-rapl:N``, ``parent/name`` labels ``intel-rapl:N:M``.  Like the
+hardware, a separate process rewrites every ``energy_uj`` each ``tick_s`` (atomically, as sysfs never
+shows a half value) whatever the measured process does: a thread would wait for the measured
+process's GIL and let the counters go stale.  ``time.monotonic()`` is system-wide, so both processes
+share one clock.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from bisect import bisect_right
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
-from irene_core.periodic import PeriodicThread
 from irene_core.step_profile import StepProfile
 
 #: A typical Intel package's counter range (2^32 units of 61 µJ).
 DEFAULT_RANGE_UJ = 262_143_328_850
+#: Update times kept per zone (for :meth:`PowercapTree.counted_energy_j`).
+RING = 1 << 16
 
 
+@dataclass
 class SimulatedZone:
-    """One zone's files and its power history (piecewise constant)."""
+    """One zone's directory, counter range and start, power history and file mode."""
 
-    def __init__(self, path: Path, name: str, watts: float, range_uj: int, start_uj: int):
-        self.path = path
-        self.range_uj = range_uj
-        self.start_uj = start_uj
-        self.power = StepProfile(watts)
-        self.updates: list[float] = []  # when the counter was rewritten
-        self.mode = 0o444
-        path.mkdir(parents=True)
-        (path / "name").write_text(name + "\n")
-        (path / "max_energy_range_uj").write_text(f"{range_uj}\n")
+    path: Path
+    range_uj: int
+    start_uj: int
+    power: StepProfile
+    mode: int = 0o444
+    index: int = 0
+    initial: list[float] = field(default_factory=list)
 
-    def write(self) -> None:
-        tmp = self.path / ".energy_uj.tmp"
-        now = time.monotonic()
-        tmp.write_text(f"{int(self.start_uj + 1e6 * self.power.integral(self.power.t0, now)) % self.range_uj}\n")
-        os.chmod(tmp, self.mode)
-        os.replace(tmp, self.path / "energy_uj")
-        self.updates.append(now)
 
-    def counter_times(self, t: float, slack: float) -> tuple[float, float]:
-        """The earliest and latest update a read within ``slack`` of ``t`` can have seen (the latest
-        update before ``t``, or the one before it while the file was being replaced)."""
-        latest = max(0, bisect_right(self.updates, t + slack) - 1)
-        earliest = max(0, bisect_right(self.updates, t - slack) - 2)
-        return self.updates[earliest], self.updates[latest]
+def write_counter(zone: SimulatedZone, now: float) -> None:
+    """Write the zone's counter as it stands at ``now``, replacing the file atomically."""
+    value = int(zone.start_uj + 1e6 * zone.power.integral(zone.power.t0, now)) % zone.range_uj
+    tmp = zone.path / ".energy_uj.tmp"
+    tmp.write_text(f"{value}\n")
+    os.chmod(tmp, zone.mode)
+    os.replace(tmp, zone.path / "energy_uj")
+
+
+def advance_counters(
+    zones: list[SimulatedZone], tick_s: float, changes: Connection, updates: Any, counts: Any, stop: Any
+) -> None:
+    """The simulator process: apply power and mode changes, rewrite every counter each tick."""
+    while not stop.is_set():
+        while changes.poll():
+            kind, index, when, value = changes.recv()
+            if kind == "power":
+                zones[index].power.set(value, at=when)
+            else:
+                zones[index].mode = int(value)
+        for zone in zones:
+            now = time.monotonic()
+            write_counter(zone, now)
+            updates[zone.index * RING + counts[zone.index] % RING] = now
+            counts[zone.index] += 1
+        time.sleep(tick_s)
 
 
 class PowercapTree:
-    """A powercap directory with RAPL zones at known powers (W), advanced by a background thread."""
+    """A powercap directory with RAPL zones at known powers (W), advanced by a simulator process."""
 
     def __init__(
         self,
@@ -73,33 +92,51 @@ class PowercapTree:
         for label, watts in powers.items():
             parent, _, name = label.rpartition("/")
             if parent:
-                top = tops.index(parent)
                 sub = sum(1 for other in self.zones if other.startswith(parent + "/"))
-                directory = self.root / f"intel-rapl:{top}:{sub}"
+                directory = self.root / f"intel-rapl:{tops.index(parent)}:{sub}"
             else:
                 directory = self.root / f"intel-rapl:{tops.index(label)}"
-            self.zones[label] = SimulatedZone(
+            zone = SimulatedZone(
                 directory,
-                name or label,
-                watts,
                 (range_uj or {}).get(label, DEFAULT_RANGE_UJ),
                 (start_uj or {}).get(label, 0),
+                StepProfile(watts),
+                index=len(self.zones),
             )
-        self._write()
-        self._thread: PeriodicThread | None = None
-
-    def _write(self) -> None:
-        for zone in self.zones.values():
-            zone.write()
+            directory.mkdir(parents=True)
+            (directory / "name").write_text((name or label) + "\n")
+            (directory / "max_energy_range_uj").write_text(f"{zone.range_uj}\n")
+            write_counter(zone, zone.power.t0)
+            zone.initial.append(zone.power.t0)
+            self.zones[label] = zone
+        self._context = multiprocessing.get_context("spawn")
+        self._receiver, self._changes = self._context.Pipe(duplex=False)
+        self._updates = self._context.RawArray("d", RING * len(self.zones))
+        self._counts = self._context.RawArray("q", len(self.zones))
+        self._stop = self._context.Event()
+        self._process: multiprocessing.process.BaseProcess | None = None
 
     def start(self) -> PowercapTree:
-        self._thread = PeriodicThread(self._write, self.tick_s, "powercap-simulator").start()
+        """Start the simulator process; returns once every counter has been advanced once."""
+        self._process = self._context.Process(
+            target=advance_counters,
+            args=(list(self.zones.values()), self.tick_s, self._receiver, self._updates, self._counts, self._stop),
+            name="powercap-simulator",
+            daemon=True,
+        )
+        self._process.start()
+        deadline = time.monotonic() + 60
+        while min(self._counts) == 0:
+            if not self._process.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the powercap simulator process did not start")
+            time.sleep(0.005)
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._thread.stop()
-            self._thread = None
+        if self._process is not None:
+            self._stop.set()
+            self._process.join(10)
+            self._process = None
 
     def __enter__(self) -> PowercapTree:
         return self.start()
@@ -109,17 +146,32 @@ class PowercapTree:
 
     def set_power(self, label: str, watts: float) -> float:
         """Change a zone's power from now on; returns the time of the change."""
-        return self.zones[label].power.set(watts)
+        zone = self.zones[label]
+        when = zone.power.set(watts)
+        self._changes.send(("power", zone.index, when, watts))
+        return when
 
     def energy_j(self, label: str, begin: float, end: float) -> float:
         """The exact energy a zone spent between two ``time.monotonic()`` times."""
         return self.zones[label].power.integral(begin, end)
 
+    def _update_times(self, zone: SimulatedZone) -> list[float]:
+        count = self._counts[zone.index]
+        ring = self._updates[zone.index * RING : (zone.index + 1) * RING]
+        recent = ring[:count] if count <= RING else ring[count % RING :] + ring[: count % RING]
+        return zone.initial + recent
+
     def counted_energy_j(self, label: str, begin: float, end: float, slack: float = 0.002) -> tuple[float, float]:
         """The least and most energy a zone's counter can show between reads at ``begin`` and ``end``
-        (± ``slack``): the counter moves only when the writer thread updates it."""
+        (± ``slack``): the latest update before a read, or the one before it while the file was replaced."""
         zone = self.zones[label]
-        (b_early, b_late), (e_early, e_late) = zone.counter_times(begin, slack), zone.counter_times(end, slack)
+        updates = self._update_times(zone)
+
+        def seen(t: float) -> tuple[float, float]:
+            latest = max(0, bisect_right(updates, t + slack) - 1)
+            return updates[max(0, bisect_right(updates, t - slack) - 2)], updates[latest]
+
+        (b_early, b_late), (e_early, e_late) = seen(begin), seen(end)
         return zone.power.integral(b_late, e_early), zone.power.integral(b_early, e_late)
 
     def make_unreadable(self, label: str) -> None:
@@ -127,3 +179,4 @@ class PowercapTree:
         zone = self.zones[label]
         zone.mode = 0o000
         os.chmod(zone.path / "energy_uj", zone.mode)
+        self._changes.send(("mode", zone.index, 0.0, zone.mode))
