@@ -5,9 +5,12 @@
   (log space, penalty chosen by leave-one-model-out inside the training data) on features that
   describe the node *relative to its children*: the flops, bytes and parameters it has beyond its
   children, its time and GPU energy over its children's, its utilisation minus theirs, the share of
-  each primitive kind among its children, batch, sequence length and fan-out.  None of them is a
-  module class name, so a model whose module types were never seen is predicted like any other.
-  Trained on ground-truth children sums; clipped to the range of own-ops factors seen in training.
+  each primitive kind among its children, batch, sequence length and fan-out; plus a kernel
+  smoother of its residuals over (input size, fan-out, share of module children, extra flops).
+  None of them is a module class name, so a model whose module types were never seen is predicted
+  like any other.  Trained on ground-truth children sums (identical nodes pooled); penalty and
+  smoother chosen by leave-one-model-out inside the training data; the factor is clipped to the
+  range seen in training.
 - ``predicted-sum``: the sum of the children (own ops = 0).
 - ``unstructured``: one linear regressor over each inner node's own features, no tree (ablation).
 - ``end2end`` / ``stepwise``: the paper's weighted sums, in :mod:`irene_core.paper_aggregator`.
@@ -164,7 +167,7 @@ class OwnOpsAggregator(Aggregator):
         if not rows.any():
             raise IreneError("no inner node with ground truth on itself and all its children: cannot train the own-ops model")
         truth = np.where(t.truth > 0, t.truth, 0.0)
-        child_kinds = data.kinds[(t.parent >= 0) & teacher_mask(t)[np.maximum(t.parent, 0)]]
+        child_kinds = data.kinds[(t.parent >= 0) & rows[np.maximum(t.parent, 0)]]
         self.kinds_ = sorted(set(child_kinds))
         self.power_ = None
         if has_power_terms(data.names):
@@ -185,7 +188,9 @@ class OwnOpsAggregator(Aggregator):
         self.bounds_ = (float(y.min() - 0.1), float(y.max() + 0.1))
         return {"inner_rows": int(len(idx)), "alpha": alpha, "smoother": smoother, "kinds": self.kinds_}
 
-    def _select(self, phi, y, keys, groups, weight) -> tuple[float, tuple[float, float] | None]:
+    def _select(
+        self, phi: np.ndarray, y: np.ndarray, keys: np.ndarray, groups: np.ndarray, weight: np.ndarray
+    ) -> tuple[float, tuple[float, float] | None]:
         """(ridge penalty, smoother) with the least leave-one-model-out error of the own-ops factor."""
         options = [None, *self.smoothers]
         scores: dict[tuple[float, tuple | None], list[float]] = {}

@@ -23,17 +23,6 @@ def int_list(value: str, flag: str) -> list[int]:
     return items
 
 
-def parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
-    """``("port=/dev/ttyUSB0", …)`` → dict; a pair without ``=`` is a usage error."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected key=value, got '{pair}'", param_hint="--option")
-        out[key.strip()] = value.strip()
-    return out
-
-
 @cli.command("run")
 @click.option("--framework", default="torch", show_default=True, help="Framework plugin that traces the model.")
 @click.option("--model", "models", multiple=True, help=f"Model name (repeatable). Default: {DEFAULT_MODEL}.")
@@ -64,6 +53,7 @@ def run_cmd(framework: str, models: tuple[str, ...], batch_size: int | None, seq
 
     Without --meter this profiles (latency, resource use) and predicts only.
     """
+    from irene_core.meter import parse_option_pairs
     from irene_core.run_session import RunPlan, RunSession
 
     if batch_size is not None and batch_sizes is not None:
@@ -76,7 +66,7 @@ def run_cmd(framework: str, models: tuple[str, ...], batch_size: int | None, seq
         framework=framework,
         grid=[(m, b, s) for m, b, s in itertools.product(models or [DEFAULT_MODEL], batches, seqs)],
         meter=meter,
-        meter_options=parse_options(options),
+        meter_options=parse_option_pairs(options),
         predictor_dir=predictor,
         output=output,
         resume=resume,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -31,10 +32,19 @@ class TracedModel(ABC):
     record: TreeRecord
 
     @abstractmethod
-    def replay(self, node_id: str, *, calls: int | None = None, seconds: float | None = None) -> ReplayResult:
+    def replay(
+        self,
+        node_id: str,
+        *,
+        calls: int | None = None,
+        seconds: float | None = None,
+        around: AbstractContextManager | None = None,
+    ) -> ReplayResult:
         """Run node ``node_id`` alone on its captured inputs ``calls`` times, or for ``seconds``.
 
         Exactly one of ``calls`` / ``seconds``; cheap to call many times (a run replays every node).
+        ``around`` (e.g. a meter window) is entered right before the first timed call and exited
+        right after the last, so it covers exactly the calls counted — no warm-up, no set-up.
         Raises :class:`~irene_core.errors.IreneError` for an unknown node, bad arguments, or a
         trace that holds no tensors (``meta=True``).
         """

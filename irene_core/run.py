@@ -19,7 +19,7 @@ from irene_core import __version__
 from irene_core.errors import IreneError
 from irene_core.features import ResourceSampler
 from irene_core.framework import TracedModel
-from irene_core.meter import Measurement, Meter
+from irene_core.meter import Measurement, Meter, MeterError
 from irene_core.tree import Node, TreeRecord
 
 
@@ -50,23 +50,26 @@ def host_label(device: str) -> str:
     return f"{socket.gethostname()}/{platform.machine()}/{device}"
 
 
-def _measure_window(meter: Meter, window: str, action: Callable[[], object]) -> tuple[object, Measurement]:
-    meter.begin(window)
-    try:
-        result = action()
-    except BaseException:
+class MeterWindow:
+    """A meter window as a context manager for ``replay(around=…)``: it covers exactly the timed calls."""
+
+    def __init__(self, meter: Meter, name: str):
+        self.meter = meter
+        self.name = name
+        self.measurement: Measurement | None = None
+
+    def __enter__(self) -> MeterWindow:
+        self.meter.begin(self.name)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is not None:
+            self.meter.discard(self.name)
+            return
         try:
-            meter.end(window)
-        except Exception:  # noqa: BLE001 - the action's own error is the one to report
-            pass
-        raise
-    try:
-        measurement = meter.end(window)
-    except IreneError as exc:
-        raise MeterFailure(f"meter '{meter.name}' failed during window '{window}': {exc}") from exc
-    if not measurement.valid:
-        raise MeterFailure(f"meter '{meter.name}' marked window '{window}' invalid: {'; '.join(measurement.warnings)}")
-    return result, measurement
+            self.measurement = self.meter.end(self.name)
+        except MeterError as exc:
+            raise MeterFailure(f"meter '{self.meter.name}' failed during window '{self.name}': {exc}") from exc
 
 
 class Profiler:
@@ -82,8 +85,10 @@ class Profiler:
         """Mean power (W) of the machine doing nothing, measured before profiling."""
         if self.meter is None or self.settings.idle_seconds == 0:
             return None
-        _, m = _measure_window(self.meter, "idle", lambda: time.sleep(self.settings.idle_seconds))
-        return m.mean_power_w
+        try:
+            return self.meter.measure(self.settings.idle_seconds, window="idle").mean_power_w
+        except MeterError as exc:
+            raise MeterFailure(f"meter '{self.meter.name}' failed measuring idle power: {exc}") from exc
 
     def profile(self, traced: TracedModel, on_node: Callable[[Node], None] | None = None) -> TreeRecord:
         """A copy of ``traced.record`` with resource features and (with a meter) ground truth."""
@@ -110,28 +115,29 @@ class Profiler:
 
     def _profile_node(self, traced: TracedModel, node: Node) -> float | None:
         per_call: list[float] = []
-        calls = 0
-        seconds = 0.0
+        latencies: list[float] = []
         feature_rounds: list[dict[str, float]] = []
+        traced.replay(node.id, calls=1)  # warm-up: caches, lazy set-up, first-call allocations
         for round_ in range(self.settings.rounds):
-            window = f"{node.id}@{round_}"
-            t0 = time.monotonic()
-            replay = lambda: traced.replay(node.id, seconds=self.settings.window_seconds)  # noqa: E731
             if self.meter is not None:
-                result, measurement = _measure_window(self.meter, window, replay)
+                window = MeterWindow(self.meter, f"{node.id}@{round_}")
+                result = traced.replay(node.id, seconds=self.settings.window_seconds, around=window)
+                measurement = window.measurement
                 per_call.append(measurement.energy_j / result.calls)
                 self.warnings.extend(f"{node.id}: {w}" for w in measurement.warnings)
+                t0, t1 = measurement.t_begin, measurement.t_end
             else:
-                result = replay()
-            t1 = time.monotonic()
-            calls += result.calls
-            seconds += result.seconds
+                t0 = time.monotonic()
+                result = traced.replay(node.id, seconds=self.settings.window_seconds)
+                t1 = time.monotonic()
+            latencies.append(result.mean_latency)
             if self.sampler is not None:
                 feature_rounds.append(self.sampler.window(t0, t1, calls=result.calls))
         for name in {k for f in feature_rounds for k in f}:
             values = [f[name] for f in feature_rounds if name in f]
             node.features[name] = float(statistics.fmean(values))
-        node.features["times_mean"] = seconds / calls
+        # latency and energy per call are both means over rounds, so they agree when rounds differ
+        node.features["times_mean"] = float(statistics.fmean(latencies))
         if not per_call:
             return None
         node.ground_truth_energy = float(statistics.fmean(per_call))

@@ -16,6 +16,7 @@ from irene_core.dataset import append_record, read_records
 from irene_core.energy_view import bottleneck_table, energy_tree, error_table
 from irene_core.errors import IreneError
 from irene_core.evaluate import evaluate
+from irene_core.meter import open_meter
 from irene_core.plugins import get_registry
 from irene_core.run import MeterFailure, Profiler, RunSettings, host_label
 from irene_core.tree import TreeRecord
@@ -39,20 +40,6 @@ class RunPlan:
     attention: str
     html: Path | None
     depth: int
-
-
-def open_meter(name: str, options: dict[str, str]):
-    """Open meter ``name`` with string options; unusable here → one-line error with the reason."""
-    factory = get_registry().get("meter", name)
-    try:
-        meter = factory(**options)
-    except TypeError as exc:
-        raise IreneError(f"meter '{name}': bad --option ({exc})") from None
-    ok, reason = meter.available()
-    if not ok:
-        meter.close()
-        raise IreneError(f"meter '{name}' is not usable here: {reason}")
-    return meter
 
 
 def done_keys(path: Path) -> set[tuple[str, int, int]]:
@@ -82,6 +69,10 @@ class RunSession:
         registry = get_registry()
         sampler = registry.get("features", "resource").configured(interval_s=self.plan.interval_ms / 1000.0)
         meter = open_meter(self.plan.meter, self.plan.meter_options) if self.plan.meter else None
+        if meter is not None:
+            ok, reason = meter.available()
+            if not ok:
+                raise IreneError(f"meter '{meter.name}' is not usable here: {reason}")
         sampler.start()
         try:
             yield sampler, meter

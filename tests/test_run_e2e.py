@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -38,18 +37,13 @@ def test_train_once_predict_anywhere(tmp_path, cli_run):
     assert "measured vs predicted" in out and "Energy bottlenecks" in out
     records = load_records(data)
     assert sorted(r.key for r in records) == [(MODEL, b, s) for b in (1, 2) for s in (8, 16)]
-    deviations = []
     for record in records:
         assert record.meta["idle_power_w"] == pytest.approx(POWER_W, rel=0.02)
         assert record.meta["meter"] == "rapl" and record.meta["rounds"] == 2
         for node in record.nodes():
             assert {"cpu", "mem", "times_mean", "flops"} <= set(node.features)
-            deviations.append(abs(node.ground_truth_energy / (POWER_W * node.features["times_mean"]) - 1))
-    # energy per call = power × latency: the simulator's counter can lag a few ms behind a window's
-    # edge on a loaded machine, so a few windows may be off by more than the bulk.
-    assert statistics.median(deviations) < 0.02
-    assert sum(d <= 0.05 for d in deviations) >= 0.95 * len(deviations)
-    assert max(deviations) < 0.25
+            # energy per call = power × latency
+            assert node.ground_truth_energy == pytest.approx(POWER_W * node.features["times_mean"], rel=0.05), node.id
     assert "<html" in (tmp_path / "report.html").read_text().lower()
 
     predictor = tmp_path / "predictor"

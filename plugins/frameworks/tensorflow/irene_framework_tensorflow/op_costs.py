@@ -100,9 +100,9 @@ def _einsum_sizes(op: Any) -> tuple[dict[str, int], set[str]] | None:
     lhs, out_labels = op.get_attr("equation").decode().replace(" ", "").split("->")
     sizes: dict[str, int] = {}
     for labels, shape in zip(lhs.split(","), shapes, strict=True):
-        for label, size in zip(_expand_ellipsis(labels, len(shape)), shape, strict=True):
+        for label, size in zip(expand_ellipsis(labels, len(shape)), shape, strict=True):
             sizes[label] = max(sizes.get(label, 1), size)
-    return sizes, set(sizes) - set(_expand_ellipsis(out_labels, len(out)))
+    return sizes, set(sizes) - set(expand_ellipsis(out_labels, len(out)))
 
 
 def _einsum_flops(op: Any) -> int:
@@ -113,7 +113,7 @@ def _einsum_flops(op: Any) -> int:
     return (2 if contracted else 1) * math.prod(sizes.values())
 
 
-def _expand_ellipsis(labels: str, rank: int) -> str:
+def expand_ellipsis(labels: str, rank: int) -> str:
     """``...`` → digit labels, aligned from the right so broadcast dimensions share labels."""
     if "..." not in labels:
         return labels

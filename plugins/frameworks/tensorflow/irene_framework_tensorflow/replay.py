@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
+
 import time
 from collections.abc import Callable
 from typing import Any
@@ -77,9 +80,14 @@ def device_sync(device: str) -> Callable[[], None]:
 
 
 def run_replay(
-    step: Callable[[], Any], calls: int | None, seconds: float | None, sync: Callable[[], None]
+    step: Callable[[], Any],
+    calls: int | None,
+    seconds: float | None,
+    sync: Callable[[], None],
+    around: AbstractContextManager | None = None,
 ) -> ReplayResult:
-    """One untimed warm-up call (compiles), then ``calls`` calls or as many as fit in ``seconds``."""
+    """One untimed warm-up call (compiles), then ``calls`` calls or as many as fit in ``seconds``,
+    with ``around`` (e.g. a meter window) entered just before the first timed call."""
     if (calls is None) == (seconds is None):
         raise IreneError("replay: give exactly one of calls or seconds")
     if (calls is not None and calls <= 0) or (seconds is not None and not seconds > 0):
@@ -87,11 +95,13 @@ def run_replay(
     step()
     sync()
     done = 0
-    start = time.perf_counter()
-    while True:
-        step()
-        sync()
-        done += 1
-        elapsed = time.perf_counter() - start
-        if (calls is not None and done >= calls) or (seconds is not None and elapsed >= seconds):
-            return ReplayResult(calls=done, seconds=elapsed)
+    with around if around is not None else contextlib.nullcontext():
+        start = time.perf_counter()
+        while True:
+            step()
+            sync()
+            done += 1
+            elapsed = time.perf_counter() - start
+            if (calls is not None and done >= calls) or (seconds is not None and elapsed >= seconds):
+                break
+    return ReplayResult(calls=done, seconds=elapsed)

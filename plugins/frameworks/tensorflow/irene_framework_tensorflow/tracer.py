@@ -7,6 +7,8 @@ layer call's real inputs for replay (skipped with ``meta=True``).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import contextlib
 from collections.abc import Callable
 from typing import Any
@@ -51,9 +53,16 @@ class KerasTracedModel(TracedModel):
             self._steps[node_id] = step
         return step
 
-    def replay(self, node_id: str, *, calls: int | None = None, seconds: float | None = None) -> ReplayResult:
+    def replay(
+        self,
+        node_id: str,
+        *,
+        calls: int | None = None,
+        seconds: float | None = None,
+        around: AbstractContextManager | None = None,
+    ) -> ReplayResult:
         """Run node ``node_id`` alone ``calls`` times or for ``seconds`` under ``tf.function``."""
-        return run_replay(self._step(node_id), calls, seconds, device_sync(self.device))
+        return run_replay(self._step(node_id), calls, seconds, device_sync(self.device), around)
 
     def output(self, node_id: str) -> Any:
         """Run node ``node_id`` once as replay runs it and return what it returns."""

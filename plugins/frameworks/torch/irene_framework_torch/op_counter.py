@@ -7,9 +7,10 @@ Flops have two parts (docs/torch-tracer.md lists every cost):
   softmax (5 per element), layer norm (8 per element), reductions, and the bias add of
   addmm/baddbmm: the conventions of the paper's data, so LayerNorm, Softmax, Tanh and GELU
   leaves have non-zero flops as in the CSV release.
-Bytes are what each op reads plus what it writes (inputs, outputs, parameters); views move no
-data, gathers (embedding, index_select) read only the rows they return, and a broadcast input
-(stride 0) is read once.
+*Bytes moved* (the ``mem_bytes_moved`` feature) are what each op reads plus what it writes (inputs,
+outputs, parameters); views move no data, gathers (embedding, index_select) read only the rows they
+return, and a broadcast input (stride 0) is read once.  The ``mem_bytes`` feature follows the
+paper's byte model instead, per torch function call (:mod:`irene_framework_torch.paper_bytes`).
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ aten = torch.ops.aten
 
 @dataclass
 class OpTotals:
-    """Work done by a set of aten ops."""
+    """Work done by a set of ops: flops and bytes moved per aten op, ``mem_bytes`` per torch call."""
 
     matmul_flops: int = 0
     other_flops: int = 0
-    bytes: int = 0
+    bytes_moved: int = 0
+    mem_bytes: int = 0
 
     @property
     def flops(self) -> int:
@@ -44,7 +46,8 @@ class OpTotals:
     def add(self, other: OpTotals) -> None:
         self.matmul_flops += other.matmul_flops
         self.other_flops += other.other_flops
-        self.bytes += other.bytes
+        self.bytes_moved += other.bytes_moved
+        self.mem_bytes += other.mem_bytes
 
 
 def _cpu_flash_attention_flop(query: Any, key: Any, value: Any, *args: Any, out_val: Any = None, **kwargs: Any) -> int:
@@ -237,7 +240,7 @@ class OpCounter(TorchDispatchMode):
         if formula is not None:
             totals.matmul_flops += formula(*args, **kwargs, out_val=out)
         totals.other_flops += other_flops(func, args, kwargs, out)
-        totals.bytes += op_bytes(func, args, kwargs, out)
+        totals.bytes_moved += op_bytes(func, args, kwargs, out)
         return out
 
     def _meta_attention(

@@ -9,6 +9,9 @@ each call (the copy is part of the timed call; transformers models do not write 
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
+
 import functools
 import math
 import time
@@ -137,7 +140,14 @@ class TorchTracedModel(TracedModel):
         with torch.inference_mode():
             return self._runner(node_id)()
 
-    def replay(self, node_id: str, *, calls: int | None = None, seconds: float | None = None) -> ReplayResult:
+    def replay(
+        self,
+        node_id: str,
+        *,
+        calls: int | None = None,
+        seconds: float | None = None,
+        around: AbstractContextManager | None = None,
+    ) -> ReplayResult:
         """Run node ``node_id`` alone on its captured inputs ``calls`` times, or for ``seconds``."""
         if (calls is None) == (seconds is None):
             raise IreneError("replay: give exactly one of calls=N or seconds=T")
@@ -148,19 +158,20 @@ class TorchTracedModel(TracedModel):
         run = self._runner(node_id)
         with torch.inference_mode():
             self._sync()
-            start = time.perf_counter()
-            if calls is not None:
-                for _ in range(calls):
-                    run()
-                n = calls
-            else:
-                n = 0
-                deadline = start + seconds
-                while True:
-                    run()
-                    n += 1
-                    if time.perf_counter() >= deadline:
-                        break
-            self._sync()
-            elapsed = time.perf_counter() - start
+            with around if around is not None else contextlib.nullcontext():
+                start = time.perf_counter()
+                if calls is not None:
+                    for _ in range(calls):
+                        run()
+                    n = calls
+                else:
+                    n = 0
+                    deadline = start + seconds
+                    while True:
+                        run()
+                        n += 1
+                        if time.perf_counter() >= deadline:
+                            break
+                self._sync()
+                elapsed = time.perf_counter() - start
         return ReplayResult(calls=n, seconds=elapsed)

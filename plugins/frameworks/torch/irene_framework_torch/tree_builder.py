@@ -6,9 +6,12 @@
   ``encoder.layer.3`` hangs under ``encoder`` as in the paper's trees.  A module called twice
   (ALBERT's shared layer) gives two nodes, ``scope:Type`` and ``scope:Type#2``.
 - A TorchFunctionMode turns the functional ops of :mod:`irene_framework_torch.leaf_types` called
-  directly inside a non-primitive module into ``ml`` leaves named after that module's scope.
-- An :class:`~irene_framework_torch.op_counter.OpCounter` charges every aten op to the innermost
-  open node: a primitive leaf owns everything inside it, a module owns its *direct* ops.
+  directly inside a non-primitive module into ``ml`` leaves named after that module's scope, and
+  charges every torch function call the bytes of the paper's model
+  (:mod:`irene_framework_torch.paper_bytes`) to the innermost open node.
+- An :class:`~irene_framework_torch.op_counter.OpCounter` charges every aten op (flops, bytes
+  moved) to the innermost open node: a primitive leaf owns everything inside it, a module owns its
+  *direct* ops.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from irene_core.tree import Node, TreeRecord, unique_id
 
 from irene_framework_torch.leaf_types import functional_leaves, is_primitive_module
 from irene_framework_torch.op_counter import OpCounter, OpTotals
+from irene_framework_torch.paper_bytes import call_bytes
 from irene_framework_torch.replay import Capture, InputStore, ReplayTarget, TorchTracedModel
 
 
@@ -52,8 +56,9 @@ class CallNode:
             yield from child.walk()
 
 
-class _FunctionalLeaves(TorchFunctionMode):
-    """Opens an ``ml`` node around each functional leaf op called inside a non-primitive module."""
+class _FunctionCalls(TorchFunctionMode):
+    """Sees every outermost torch function call: opens an ``ml`` node around each functional leaf op
+    called inside a non-primitive module, and charges each call's paper-model bytes."""
 
     def __init__(self, builder: TreeBuilder):
         super().__init__()
@@ -64,11 +69,13 @@ class _FunctionalLeaves(TorchFunctionMode):
         kwargs = kwargs or {}
         op = self.names.get(func)
         parent = self.builder.current
-        if op is None or parent is None or parent.is_leaf:
-            return func(*args, **kwargs)
-        node = self.builder.open(parent.scope, op, "ml", func, args, kwargs, num_parameters=0)
+        node = None
+        if op is not None and parent is not None and not parent.is_leaf:
+            node = self.builder.open(parent.scope, op, "ml", func, args, kwargs, num_parameters=0)
         out = func(*args, **kwargs)
-        self.builder.close(node)  # not on error: the open nodes then say where the pass failed
+        self.builder.sink().mem_bytes += call_bytes(func, args, kwargs, out)
+        if node is not None:
+            self.builder.close(node)  # not on error: the open nodes then say where the pass failed
         return out
 
 
@@ -89,7 +96,8 @@ class TreeBuilder:
     def current(self) -> CallNode | None:
         return self._stack[-1] if self._stack else None
 
-    def _sink(self) -> OpTotals:
+    def sink(self) -> OpTotals:
+        """The totals of the node running now (work outside the root goes nowhere)."""
         return self._stack[-1].own if self._stack else self._outside
 
     def open(
@@ -139,7 +147,7 @@ class TreeBuilder:
             handles.append(module.register_forward_hook(self._post_hook, with_kwargs=True))
         before_write = self.store.before_write if self.store is not None else None
         try:
-            with torch.inference_mode(), _FunctionalLeaves(self), OpCounter(self._sink, before_write):
+            with torch.inference_mode(), _FunctionCalls(self), OpCounter(self.sink, before_write):
                 self.model(**inputs)
         except Exception as exc:
             raise self._failure(exc) from exc
@@ -172,7 +180,8 @@ def _subtree_totals(node: CallNode, out: dict[int, OpTotals]) -> OpTotals:
 def to_record(
     root: CallNode, model_name: str, batch_size: int, seq_len: int, device: str, meta: dict[str, Any]
 ) -> tuple[TreeRecord, dict[str, CallNode], dict[str, OpTotals]]:
-    """The tree record (every node with the five model features), node id → call, id → subtree work."""
+    """The tree record (every node with the model features and ``mem_bytes_moved``), node id → call,
+    id → subtree work."""
     totals: dict[int, OpTotals] = {}
     _subtree_totals(root, totals)
     taken: set[str] = set()
@@ -187,7 +196,8 @@ def to_record(
             "batch_size": float(batch_size),
             "seq_len": float(seq_len),
             "flops": t.flops / 1e6,
-            "mem_bytes": t.bytes / 2**20,
+            "mem_bytes": t.mem_bytes / 2**20,
+            "mem_bytes_moved": t.bytes_moved / 2**20,
             "num_parameters": float(call.num_parameters),
         }
         node = Node(id=node_id, scope=call.scope, type=call.type, level=call.level, features=features)

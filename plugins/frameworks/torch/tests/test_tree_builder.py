@@ -43,16 +43,26 @@ def test_features_follow_the_formulas(tiny_bert):
     tokens, scores = B * S, B * HEADS * S * S
     query = record.root.find("encoder.layer.0.attention.self.query", "Linear").features
     assert query["flops"] == pytest.approx((2 * tokens * H * H + tokens * H) / 1e6)  # matmul + bias add
-    assert query["mem_bytes"] == pytest.approx(4 * (2 * tokens * H + H * H + H) / MIB)  # in, out, weight, bias
+    # the paper's model: a 3-D matmul counts the weight per batch element, the bias add 2 per output
+    assert query["mem_bytes"] == pytest.approx(4 * (B * (2 * S * H + H * H) + 2 * tokens * H) / MIB)
+    assert query["mem_bytes_moved"] == pytest.approx(4 * (2 * tokens * H + H * H + H) / MIB)  # in, out, weight, bias
     assert query["num_parameters"] == H * H + H
     assert query["batch_size"] == B and query["seq_len"] == S
     matmul = record.root.find("encoder.layer.0.attention.self", "MatMul").features
     assert matmul["flops"] == pytest.approx(2 * scores * 64 / 1e6) and matmul["num_parameters"] == 0
-    assert record.root.find("encoder.layer.0.attention.self", "Softmax").features["flops"] == pytest.approx(5 * scores / 1e6)
-    assert record.root.find("embeddings.LayerNorm").features["flops"] == pytest.approx(8 * tokens * H / 1e6)
+    assert matmul["mem_bytes"] == pytest.approx(4 * B * HEADS * (S * 64 + S * S + 64 * S) / MIB)
+    softmax = record.root.find("encoder.layer.0.attention.self", "Softmax").features
+    assert softmax["flops"] == pytest.approx(5 * scores / 1e6) and softmax["mem_bytes"] == pytest.approx(3 * 4 * scores / MIB)
+    norm = record.root.find("embeddings.LayerNorm").features
+    assert norm["flops"] == pytest.approx(8 * tokens * H / 1e6) and norm["mem_bytes"] == pytest.approx(4 * 4 * tokens * H / MIB)
     word = record.root.find("embeddings.word_embeddings").features
-    assert word["flops"] == 0 and word["mem_bytes"] == pytest.approx((8 * tokens + 2 * 4 * tokens * H) / MIB)
-    assert record.root.find("embeddings.dropout").features["mem_bytes"] == 0  # eval dropout returns its input
+    assert word["flops"] == 0 and word["mem_bytes"] == pytest.approx((8 * tokens + 4 * tokens * H) / MIB)  # ids, out
+    assert word["mem_bytes_moved"] == pytest.approx((8 * tokens + 2 * 4 * tokens * H) / MIB)  # ids, rows read, out
+    pooler = record.root.find("pooler.dense").features  # a 2-D input: addmm, the weight once
+    assert pooler["mem_bytes"] == pytest.approx(4 * (2 * B * H + H * H) / MIB)
+    assert record.root.find("pooler.activation").features["mem_bytes"] == pytest.approx(4 * B * H / MIB)
+    dropout = record.root.find("embeddings.dropout").features  # eval dropout returns its input
+    assert dropout["mem_bytes"] == dropout["mem_bytes_moved"] == 0
     assert record.root.features["num_parameters"] == sum(p.numel() for p in tiny_bert.model.parameters())
 
 
@@ -60,14 +70,16 @@ def test_a_node_is_its_subtree_plus_its_own_ops(tiny_bert):
     for node in tiny_bert.record.nodes():
         if not node.children:
             continue
-        for key in ("flops", "mem_bytes"):
+        for key in ("flops", "mem_bytes", "mem_bytes_moved"):
             below = sum(c.features[key] for c in node.children)
             assert node.features[key] >= below - 1e-9, (node.id, key)
         if node.level == "module":
             assert node.features["num_parameters"] == sum(c.features["num_parameters"] for c in node.children)
     attention = tiny_bert.record.root.find("encoder.layer.0.attention.self")
-    own = attention.features["flops"] - sum(c.features["flops"] for c in attention.children)
-    assert own == pytest.approx(B * HEADS * S * S / 1e6)  # the score scaling, charged to the module itself
+    own = {key: attention.features[key] - sum(c.features[key] for c in attention.children)
+           for key in ("flops", "mem_bytes")}
+    # the score scaling, charged to the module itself: 1 flop, 3 elements moved per score (a mul)
+    assert own == pytest.approx({"flops": B * HEADS * S * S / 1e6, "mem_bytes": 3 * 4 * B * HEADS * S * S / MIB})
 
 
 def test_every_node_replays_the_work_it_was_charged(tiny_bert):
@@ -127,7 +139,7 @@ def test_meta_device_gives_the_same_tree_and_features(tiny_bert, framework):
     ]
 
 
-def test_sdpa_gives_one_attention_leaf_per_layer(framework):
+def test_sdpa_gives_one_attention_leaf_per_layer(framework, tiny_bert):
     traced = framework.trace("bert-L2-H128", B, S, attention="sdpa")
     attention = traced.record.root.find("encoder.layer.0.attention.self")
     assert [c.type for c in attention.children] == ["Linear", "Linear", "Linear", "ScaledDotProductAttention"]
@@ -137,6 +149,9 @@ def test_sdpa_gives_one_attention_leaf_per_layer(framework):
     with FlopCounterMode(display=False) as counter:  # torch's counter gives 0 for CPU flash attention...
         traced.output(leaf.id)
     assert counter.get_total_flops() == 0 and traced.op_totals[leaf.id].matmul_flops == 2 * 2 * scores * 64
+    # mem_bytes charges the fused kernel as the eager ops it replaces (QKᵀ, scaling, softmax, A·V)
+    eager = tiny_bert.record.root.find("encoder.layer.0.attention.self")
+    assert attention.features["mem_bytes"] == pytest.approx(eager.features["mem_bytes"])
 
 
 class _Double(nn.Module):
