@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS)) requirement
 
 install: $(STAMP)
 
+# The main job on its embedded default: profile and predict a small BERT on this machine.
 demo: install
 	$(BIN)/irene plugins
-	$(BIN)/python scripts/demo.py
+	rm -f runs/demo.jsonl
+	$(BIN)/irene run -o runs/demo.jsonl --html runs/demo.html
 
 test: install
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)

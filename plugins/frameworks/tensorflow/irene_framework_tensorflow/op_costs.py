@@ -91,18 +91,29 @@ def _matmul_flops(op: Any) -> int:
     return 2 * numel(op.outputs[0]) * (first[-2] if transposed else first[-1])
 
 
+def einsum_labels(equation: str, shapes: list[list[int]]) -> tuple[list[str], str, dict[str, int]]:
+    """Each operand's index labels, the output's, and every index's size (ellipses expanded; the
+    output's ellipsis spans as many dimensions as the operands' widest)."""
+    lhs, out = equation.replace(" ", "").split("->")
+    raw = lhs.split(",")
+    labels = [expand_ellipsis(r, len(shape)) for r, shape in zip(raw, shapes, strict=True)]
+    if "..." in out:
+        under = max(len(shape) - len(r) + 3 for r, shape in zip(raw, shapes, strict=True) if "..." in r)
+        out = expand_ellipsis(out, len(out) - 3 + under)
+    sizes: dict[str, int] = {}
+    for operand, shape in zip(labels, shapes, strict=True):
+        for label, size in zip(operand, shape, strict=True):
+            sizes[label] = max(sizes.get(label, 1), size)
+    return labels, out, sizes
+
+
 def _einsum_sizes(op: Any) -> tuple[dict[str, int], set[str]] | None:
     """Index sizes and contracted indices of a two-operand ``Einsum`` with static shapes, else None."""
     shapes = [dims(t) for t in op.inputs]
-    out = dims(op.outputs[0])
-    if len(shapes) != 2 or out is None or any(s is None for s in shapes):
+    if len(shapes) != 2 or any(s is None for s in shapes):
         return None
-    lhs, out_labels = op.get_attr("equation").decode().replace(" ", "").split("->")
-    sizes: dict[str, int] = {}
-    for labels, shape in zip(lhs.split(","), shapes, strict=True):
-        for label, size in zip(expand_ellipsis(labels, len(shape)), shape, strict=True):
-            sizes[label] = max(sizes.get(label, 1), size)
-    return sizes, set(sizes) - set(expand_ellipsis(out_labels, len(out)))
+    _, out, sizes = einsum_labels(op.get_attr("equation").decode(), shapes)
+    return sizes, set(sizes) - set(out)
 
 
 def _einsum_flops(op: Any) -> int:

@@ -22,7 +22,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from irene_framework_tensorflow.op_costs import MATMULS, dims, expand_ellipsis, tensor_bytes
+from irene_framework_tensorflow.op_costs import MATMULS, dims, einsum_labels, tensor_bytes
 
 #: Elements moved per input element, by graph op type.
 PER_INPUT_ELEMENT: dict[str, int] = {
@@ -79,16 +79,7 @@ def einsum_dims(equation: str, a: list[int], b: list[int]) -> tuple[int, int, in
     Summed indices make ``n``; indices only ``B`` keeps make ``p``; the last index only ``A`` keeps
     is ``m``, and ``A``'s other own indices with the indices both operands keep are the batch.
     """
-    lhs, out = equation.replace(" ", "").split("->")
-    raw_a, raw_b = lhs.split(",")
-    a_labels, b_labels = expand_ellipsis(raw_a, len(a)), expand_ellipsis(raw_b, len(b))
-    if "..." in out:
-        broadcast = max(len(a) - len(raw_a), len(b) - len(raw_b)) + 3  # dimensions under the ellipsis
-        out = expand_ellipsis(out, len(out) - 3 + broadcast)
-    sizes: dict[str, int] = {}
-    for labels, shape in ((a_labels, a), (b_labels, b)):
-        for label, size in zip(labels, shape, strict=True):
-            sizes[label] = max(sizes.get(label, 1), size)
+    (a_labels, b_labels), out, sizes = einsum_labels(equation, [a, b])
     a_free = [x for x in dict.fromkeys(a_labels) if x not in b_labels and x in out]
     batch = [x for x in dict.fromkeys(a_labels) if x in b_labels and x in out] + a_free[:-1]
     n = math.prod(size for label, size in sizes.items() if label not in out)

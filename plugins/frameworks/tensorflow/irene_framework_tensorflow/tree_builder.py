@@ -6,9 +6,10 @@
 - Matrix products and softmaxes a non-primitive layer runs itself become ``ml`` leaves named after it
   (``transformer_layer_0.self_attention_layer:MatMul``), in the order they ran.
 - A layer with sublayers that made no node below it is a leaf too (as on the torch side).
-- Features on every node: ``batch_size``, ``seq_len``, ``flops`` (MFLOPs) and ``mem_bytes`` (MiB read
-  plus written) of every op the node runs, its own and its children's (:mod:`op_costs`), and
-  ``num_parameters`` (all weights of the layer; 0 for functional ops).
+- Features on every node: ``batch_size``, ``seq_len``, ``flops`` (MFLOPs) and ``mem_bytes_moved`` (MiB
+  read plus written) of every op the node runs, its own and its children's (:mod:`op_costs`);
+  ``mem_bytes`` (MiB) by the paper's byte model (:mod:`paper_bytes`: primitive layers as their torch
+  op, other ops one by one); ``num_parameters`` (all weights of the layer; 0 for functional ops).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from irene_core.tree import Level, Node, unique_id
 from irene_framework_tensorflow.call_recorder import LayerCall, OpSpan
 from irene_framework_tensorflow.layer_scopes import child_layers, segment
 from irene_framework_tensorflow.op_costs import functional_leaf_type, op_bytes, op_flops
+from irene_framework_tensorflow.paper_bytes import layer_mem_bytes, op_mem_bytes
 from irene_framework_tensorflow.primitive_names import primitive_name
 
 MIB = float(2**20)
@@ -102,7 +104,11 @@ class TreeBuilder:
     def _leaf(self, call: LayerCall, scope: str) -> Node:
         type_ = primitive_name(call.layer)
         node = self._node(scope, type_, "ml", call)
-        node.features.update(_work(self._all_ops(call)), num_parameters=float(call.layer.count_params()))
+        ops = list(self._all_ops(call))
+        node.features.update(_work(ops), num_parameters=float(call.layer.count_params()))
+        as_torch_op = layer_mem_bytes(call.layer, next(distinct_tensors((call.args, call.kwargs)), None), ops)
+        if as_torch_op is not None:
+            node.features["mem_bytes"] = as_torch_op / MIB
         if type_ != type(call.layer).__name__:
             self.keras_classes[node.id] = type(call.layer).__name__
         return node
@@ -116,6 +122,10 @@ class TreeBuilder:
 
 
 def _work(ops: Iterable[Any]) -> dict[str, float]:
-    """``flops`` (MFLOPs) and ``mem_bytes`` (MiB) of some graph ops."""
+    """``flops`` (MFLOPs), ``mem_bytes`` and ``mem_bytes_moved`` (MiB) of some graph ops."""
     ops = list(ops)
-    return {"flops": sum(op_flops(op) for op in ops) / 1e6, "mem_bytes": sum(op_bytes(op) for op in ops) / MIB}
+    return {
+        "flops": sum(op_flops(op) for op in ops) / 1e6,
+        "mem_bytes": sum(op_mem_bytes(op) for op in ops) / MIB,
+        "mem_bytes_moved": sum(op_bytes(op) for op in ops) / MIB,
+    }

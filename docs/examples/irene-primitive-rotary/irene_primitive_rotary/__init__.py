@@ -1,0 +1,1 @@
+"""Example IrEne plugin: a regressor for rotary position embeddings (Llama-style models)."""

@@ -1,0 +1,18 @@
+"""Entry point (group ``irene``): contributes the regressor for the rotary-embedding primitive."""
+
+from irene_core.hookspecs import hookimpl
+from irene_core.regressor import RegressorSpec
+
+from irene_primitive_rotary.regressor import PowerLawRegressor
+
+
+@hookimpl
+def irene_primitive_regressors():
+    return [
+        RegressorSpec(
+            name="RotaryEmbedding",
+            factory=PowerLawRegressor,
+            aliases=("LlamaRotaryEmbedding", "MistralRotaryEmbedding"),
+            description="power law in flops and bytes",
+        )
+    ]
