@@ -17,8 +17,9 @@ from irene_core import __version__
 from irene_core.errors import IreneError
 from irene_core.plugins import get_registry
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, files) gets a wide page instead of rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,12 +39,13 @@ def plugins_cmd(as_json: bool) -> None:
         return
     table = Table(title="IrEne plugins")
     for col in ("name", "kind", "provides", "distribution", "version", "status"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "provides", overflow="fold")
     for r in rows:
         d = r.as_dict()
         status = r.status if not r.error else f"{r.status}: {r.error}"
         style = {"ok": "green", "broken": "red", "not installed": "dim"}.get(r.status, "yellow")
-        provides = ", ".join(c.split(":", 1)[1] for c in r.contributes)
+        names = [c.split(":", 1)[1] for c in r.contributes]
+        provides = ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:2])}, … ({len(names)} in all)"
         table.add_row(r.name, ", ".join(d["kinds"]), provides, r.distribution, r.version, f"[{style}]{status}[/]")
     console.print(table)
 

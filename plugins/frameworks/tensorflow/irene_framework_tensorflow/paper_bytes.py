@@ -40,7 +40,8 @@ PER_OUTPUT_ELEMENT: dict[str, int] = {
     **dict.fromkeys(("AddV2", "Add", "BiasAdd", "Sub", "RealDiv", "Div", "DivNoNan", "Pow", "SquaredDifference"), 2),
     "Mul": 3,
 }
-#: Elements moved per element by a fused or stand-alone activation, by its Keras function name.
+#: Elements moved per element by a fused or stand-alone activation, by its Keras function name: as
+#: the torch op of the same function (``gelu`` exact or tanh-approximated ≙ ``F.gelu``).
 ACTIVATIONS: dict[str, int] = {
     "linear": 0, "tanh": 1, "sigmoid": 1, "relu": 2, "gelu": 2, "gelu_approximate": 2, "silu": 2, "swish": 2,
     "softmax": 3,

@@ -91,8 +91,18 @@ def test_features_follow_the_op_costs(tiny):
     children = sum(c.features["flops"] for c in block.children)
     assert block.features["flops"] == pytest.approx(children + (B * S * S + B * S * DIM) / 1e6)
     assert root.features["flops"] == pytest.approx(sum(c.features["flops"] for c in root.children))
-    # bytes: a matmul reads both operands and writes its product (float32)
-    assert node["block:MatMul"]["mem_bytes"] == pytest.approx(4 * (2 * B * S * DIM + B * S * S) / 2**20)
+    # mem_bytes, the paper's model (float32): a product [bs, m, n] x [n, p] moves bs·(m·n + m·p + n·p);
+    # a Dense on a 3-D input is torch's Linear: the weight once per sequence, plus 2 per output for the bias
+    mib = 2**20
+    assert node["block:MatMul"]["mem_bytes"] == pytest.approx(4 * B * (S * DIM + S * S + DIM * S) / mib)
+    assert node["embed:Linear"]["mem_bytes"] == pytest.approx(4 * (B * (S * IN + S * DIM + IN * DIM) + 2 * B * S * DIM) / mib)
+    assert node["block.norm:LayerNorm"]["mem_bytes"] == pytest.approx(4 * 4 * B * S * DIM / mib)
+    assert node["block:Softmax"]["mem_bytes"] == pytest.approx(3 * 4 * B * S * S / mib)
+    own = block.features["mem_bytes"] - sum(c.features["mem_bytes"] for c in block.children)
+    assert own == pytest.approx(4 * (2 * B * S * S + 2 * B * S * DIM) / mib)  # the scaling division, the residual add
+    # mem_bytes_moved: what the graph's ops read and write (reshapes free, the weights once)
+    moved = 4 * (B * S * IN + IN * DIM + B * S * DIM) + 4 * (2 * B * S * DIM + DIM)  # MatMul, then BiasAdd
+    assert node["embed:Linear"]["mem_bytes_moved"] == pytest.approx(moved / mib)
     assert node["embed:Linear"]["num_parameters"] == IN * DIM + DIM
     assert node["block:AttentionBlock"]["num_parameters"] == DIM * 3 * DIM + 3 * DIM + DIM * DIM + DIM + 2 * DIM
     assert node["block:MatMul"]["num_parameters"] == 0
