@@ -6,8 +6,9 @@ FLOPs (docs/tensorflow-tracer.md lists every cost):
 - *other flops*: elementwise arithmetic 1 per output element (``BiasAdd`` too, as torch's addmm bias),
   ``Tanh``/``Sigmoid``/``Erf``/``Erfc`` 4, ``SquaredDifference`` 2, ``Pow`` by a constant integer n ≥ 2 n−1,
   ``Softmax`` 5 and ``Mean``/``Sum`` 1 per input element.
-Bytes: what each op reads plus what it writes; ops that move no data (reshapes, reads of variables,
-constants, shape queries) cost nothing, and a gather or slice reads only the elements it returns.
+Bytes moved (the ``mem_bytes_moved`` feature): what each op reads plus what it writes; ops that move no
+data (reshapes, reads of variables, constants, shape queries) cost nothing, and a gather or slice reads
+only the elements it returns.  ``mem_bytes`` follows the paper's byte model (:mod:`paper_bytes`).
 """
 
 from __future__ import annotations

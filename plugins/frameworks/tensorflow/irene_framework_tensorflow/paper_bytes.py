@@ -8,7 +8,7 @@ The paper's data counts bytes per torch op from shapes × element size with fixe
   ``bs`` the batch dimensions before the row dimension, plus 2 per output element for the bias add
   of an input of rank > 2) and its fused activation; ``LayerNormalization`` 4 and
   ``RMSNormalization`` 4 per input element; ``Activation`` layers their activation's factor;
-  embedding layers the indices and the rows each table lookup returns;
+  embedding layers the indices and the rows each table lookup returns (their other ops as below);
 - every other graph op by the rule of the torch op it computes: matrix products (``MatMul``,
   ``BatchMatMul*``, two-operand ``Einsum``) ``bs·(m·n + m·p + n·p)``; ``Softmax`` 3 per input
   element; ``Relu`` 2, ``Tanh``, ``Rsqrt``, reductions and other unary maths 1 per input element;
@@ -48,7 +48,8 @@ ACTIVATIONS: dict[str, int] = {
 }
 #: Elements per input element of the normalisation layers (torch's ``layer_norm``).
 NORMALISATIONS: dict[str, int] = {"LayerNormalization": 4, "RMSNormalization": 4}
-#: Embedding layers: charged their table lookups (``GatherV2``: indices + rows; ``Slice``: rows).
+#: Embedding layers: their table lookups are charged as ``F.embedding`` (``GatherV2``: indices + rows;
+#: ``Slice``: rows), their other ops one by one.
 EMBEDDINGS = frozenset({"Embedding", "ReversibleEmbedding", "PositionEmbedding"})
 TABLE_LOOKUPS = frozenset({"GatherV2", "ResourceGather", "Slice"})
 
@@ -137,8 +138,10 @@ def layer_mem_bytes(layer: Any, x: Any, ops: Iterable[Any]) -> int | None:
         name = "relu" if cls == "ReLU" else getattr(layer.activation, "__name__", "")
         return ACTIVATIONS.get(name, 1) * tensor_bytes(x)
     if cls in EMBEDDINGS:
-        return sum(
-            tensor_bytes(op.outputs[0]) + (tensor_bytes(op.inputs[1]) if op.type != "Slice" else 0)
-            for op in ops if op.type in TABLE_LOOKUPS
-        )
+        return sum(_lookup_bytes(op) if op.type in TABLE_LOOKUPS else op_mem_bytes(op) for op in ops)
     return None
+
+
+def _lookup_bytes(op: Any) -> int:
+    """A table lookup as ``F.embedding``: the indices (none for a ``Slice``) and the rows returned."""
+    return tensor_bytes(op.outputs[0]) + (tensor_bytes(op.inputs[1]) if op.type != "Slice" else 0)

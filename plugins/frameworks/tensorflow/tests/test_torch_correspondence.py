@@ -1,6 +1,7 @@
-"""BERT-base and GPT-2 traced by the TensorFlow and the torch tracer: same root flops (within 2 %) and a
-1:1 map between their layers, leaves and functional ops where the architectures agree
-(docs/tensorflow-tracer.md, "KerasHub vs transformers")."""
+"""BERT-base and GPT-2 traced by the TensorFlow and the torch tracer: same root flops (within 2 %), a 1:1
+map between their layers, leaves and functional ops where the architectures agree, and the same
+``mem_bytes`` (the paper's byte model) where the primitives agree (docs/tensorflow-tracer.md,
+"KerasHub vs transformers")."""
 
 from __future__ import annotations
 
@@ -57,6 +58,18 @@ GPT2_LAYER = [
 GPT2_FUSED_QKV = ("h.{i}.attn.c_attn:Conv1D",
                   [f"transformer_layer_{{i}}.self_attention.{p}:Linear" for p in ("query", "key", "value")])
 
+#: torch Linear leaf → the activation leaf after it, which the Keras Dense fuses (compared as one).
+FUSED_ACTIVATION = {
+    "pooler.dense:Linear": "pooler.activation:Tanh",
+    **{f"encoder.layer.{i}.intermediate.dense:Linear": f"encoder.layer.{i}.intermediate.intermediate_act_fn:GELUActivation"
+       for i in range(12)},
+}
+#: GPT-2's Conv1D (addmm on the flattened input: the weight once) ↔ a Keras Linear without activation
+#: (torch's Linear on a 3-D input: the weight once per sequence, plus the bias add).
+GPT2_PROJECTIONS = [("h.{i}.attn.c_proj:Conv1D", "transformer_layer_{i}.self_attention.attention_output:Linear"),
+                    ("h.{i}.mlp.c_proj:Conv1D", "transformer_layer_{i}.feedforward_output_dense:Linear")]
+MIB = 2**20
+
 CASES = {
     "bert-base-uncased": (BERT_TOP, BERT_LAYER, {"BertLayer"}, {"TransformerEncoder"}),
     "gpt2": (GPT2_TOP, GPT2_LAYER, {"GPT2Block", "GPT2Attention"}, {"TransformerDecoder", "CachedMultiHeadAttention"}),
@@ -104,3 +117,40 @@ def test_layers_leaves_and_ops_map_one_to_one(both):
     for torch_id, tf_ids in fused:
         total = sum(tf_nodes[k].features["flops"] for k in tf_ids)
         assert total == pytest.approx(torch_nodes[torch_id].features["flops"], rel=0.01)
+
+
+def test_mem_bytes_agree_where_the_primitives_agree(both):
+    model, torch_tree, tf_tree = both
+    torch_nodes = {n.id: n for n in torch_tree.nodes()}
+    tf_nodes = {n.id: n for n in tf_tree.nodes()}
+    compared = 0
+    for torch_id, tf_id in pairs(model):
+        t, k = torch_nodes[torch_id], tf_nodes[tf_id]
+        if t.level != "ml" or t.type != k.type:
+            continue
+        expected = t.features["mem_bytes"]
+        if torch_id in FUSED_ACTIVATION:
+            expected += torch_nodes[FUSED_ACTIVATION[torch_id]].features["mem_bytes"]
+        assert k.features["mem_bytes"] == pytest.approx(expected, rel=0.01), (torch_id, tf_id)
+        compared += 1
+    assert compared == {"bert-base-uncased": 5 + 11 * 12, "gpt2": 3 + 5 * 12}[model]
+
+
+def test_bert_layers_and_root_move_the_same_bytes(meta_trace):
+    torch_tree = meta_trace("torch", "bert-base-uncased", BATCH, SEQ)
+    tf_tree = meta_trace("tensorflow", "bert-base-uncased", BATCH, SEQ)
+    assert tf_tree.root.features["mem_bytes"] == pytest.approx(torch_tree.root.features["mem_bytes"], rel=0.01)
+    for i in range(12):
+        t = torch_tree.root.find(f"encoder.layer.{i}", "BertLayer").features["mem_bytes"]
+        assert tf_tree.root.find(f"transformer_layer_{i}", "TransformerEncoder").features["mem_bytes"] == pytest.approx(t, rel=0.01)
+
+
+def test_gpt2_projections_differ_by_the_weight_per_sequence_and_the_bias_add(meta_trace):
+    torch_nodes = {n.id: n for n in meta_trace("torch", "gpt2", BATCH, SEQ).nodes()}
+    tf_nodes = {n.id: n for n in meta_trace("tensorflow", "gpt2", BATCH, SEQ).nodes()}
+    for i in range(12):
+        for torch_pattern, tf_pattern in GPT2_PROJECTIONS:
+            conv1d = torch_nodes[torch_pattern.format(i=i)].features["mem_bytes"]
+            n_in, n_out = (768, 768) if "attn" in torch_pattern else (3072, 768)
+            extra = 4 * ((BATCH - 1) * n_in * n_out + 2 * BATCH * SEQ * n_out)
+            assert tf_nodes[tf_pattern.format(i=i)].features["mem_bytes"] == pytest.approx(conv1d + extra / MIB)
