@@ -18,7 +18,7 @@ from irene_core.errors import IreneError
 from irene_core.evaluate import evaluate
 from irene_core.meter import open_meter
 from irene_core.plugins import get_registry
-from irene_core.run import MeterFailure, Profiler, RunSettings, host_label
+from irene_core.run import Profiler, RunSettings, host_label
 from irene_core.tree import TreeRecord
 
 
@@ -90,11 +90,13 @@ class RunSession:
 
     def run(self) -> None:
         plan = self.plan
+        framework = get_registry().get("framework", plan.framework)
+        if plan.meter:
+            get_registry().get("meter", plan.meter)  # an unknown meter fails before anything runs
         todo = self._todo()
         if not todo:
             self.console.print(f"nothing to do: every tree of the grid is already in {plan.output}")
             return
-        framework = get_registry().get("framework", plan.framework)
         predictor = self._predictor()
         settings = RunSettings(plan.window_seconds, plan.rounds, plan.cooldown_seconds, plan.idle_seconds)
         label = host_label(plan.device)
@@ -121,9 +123,13 @@ class RunSession:
         except KeyboardInterrupt:
             self._stopped("interrupted", current)
             raise SystemExit(130) from None
-        except MeterFailure as exc:
-            self._stopped(str(exc), current)
-            raise IreneError(f"{exc}; {len(self.finished)} finished trees kept in {plan.output}; rerun with --resume") from None
+        except IreneError as exc:  # a meter failure, or a model that does not trace at this size
+            if not self.finished and current is None:
+                raise
+            raise IreneError(
+                f"{exc} (while profiling {current}); {len(self.finished)} finished trees kept in {plan.output}; "
+                f"fix the cause and rerun with --resume"
+            ) from None
         for warning in sorted(set(profiler.warnings))[:10]:
             self.err.print(f"[yellow]warning:[/] {warning}")
         self._summary()

@@ -46,3 +46,16 @@ def test_debug_shows_traceback(cli_run, tmp_path):
 def test_usage_error_exit_code(cli_run):
     proc = cli_run("import-csv", check=False)
     assert proc.returncode == 2 and "Missing argument" in proc.stderr
+
+
+def test_missing_meter_plugin_gets_the_install_hint(cli_run, tmp_path):
+    import os
+
+    without_emonpi = {**os.environ, "IRENE_LOAD_PLUGINS": "torch,rapl,nvml,resource,model,transformers"}
+    for args in (("meter", "measure", "--meter", "emonpi", "--seconds", "1"),
+                 ("run", "--meter", "emonpi", "--model", "bert-L2-H128", "-o", str(tmp_path / "run.jsonl"))):
+        proc = cli_run(*args, check=False, env=without_emonpi)
+        assert proc.returncode == 1, proc.stderr
+        line = proc.stderr.strip()
+        assert not (tmp_path / "run.jsonl").exists()
+        assert "\n" not in line and "no meter named 'emonpi'" in line and "pip install irene-meter-emonpi" in line

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,3 +92,24 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path):
     keys = [r.key for r in load_records(data)]
     assert sorted(keys) == [(MODEL, 1, s) for s in (8, 16, 24)]
     assert [r.key for r in load_records(data)][: len(kept)] == [r.key for r in kept]
+
+
+def test_meter_failure_keeps_finished_trees(tmp_path):
+    data = tmp_path / "runs.jsonl"
+    with PowercapTree(tmp_path / "powercap", {"package-0": POWER_W}) as tree:
+        args = irene_cmd("run", "--model", MODEL, "--batch-size", "1", "--seq-lens", "8,16,24", "--meter", "rapl",
+                         "--option", f"root={tree.root}", "--window-seconds", "0.02", "--rounds", "1",
+                         "--idle-seconds", "0.1", "--interval-ms", "20", "-o", str(data))
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        deadline = time.monotonic() + 300
+        while not (data.exists() and data.read_text().count("\n") >= 1):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        shutil.rmtree(tree.root / "intel-rapl:0")  # the meter's zone goes away mid-run
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "finished trees kept in" in line and "--resume" in line
+    kept = load_records(data)
+    assert 1 <= len(kept) < 3 and all(n.ground_truth_energy is not None for r in kept for n in r.nodes())
