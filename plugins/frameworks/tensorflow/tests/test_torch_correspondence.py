@@ -61,8 +61,8 @@ GPT2_FUSED_QKV = ("h.{i}.attn.c_attn:Conv1D",
 #: torch Linear leaf → the activation leaf after it, which the Keras Dense fuses (compared as one).
 FUSED_ACTIVATION = {
     "pooler.dense:Linear": "pooler.activation:Tanh",
-    **{f"encoder.layer.{i}.intermediate.dense:Linear": f"encoder.layer.{i}.intermediate.intermediate_act_fn:GELUActivation"
-       for i in range(12)},
+    **{f"encoder.layer.{i}.intermediate.dense:Linear":
+       f"encoder.layer.{i}.intermediate.intermediate_act_fn:GELUActivation" for i in range(12)},
 }
 #: GPT-2's Conv1D (addmm on the flattened input: the weight once) ↔ a Keras Linear without activation
 #: (torch's Linear on a 3-D input: the weight once per sequence, plus the bias add).
@@ -142,7 +142,8 @@ def test_bert_layers_and_root_move_the_same_bytes(meta_trace):
     assert tf_tree.root.features["mem_bytes"] == pytest.approx(torch_tree.root.features["mem_bytes"], rel=0.01)
     for i in range(12):
         t = torch_tree.root.find(f"encoder.layer.{i}", "BertLayer").features["mem_bytes"]
-        assert tf_tree.root.find(f"transformer_layer_{i}", "TransformerEncoder").features["mem_bytes"] == pytest.approx(t, rel=0.01)
+        k = tf_tree.root.find(f"transformer_layer_{i}", "TransformerEncoder").features["mem_bytes"]
+        assert k == pytest.approx(t, rel=0.01), i
 
 
 def test_gpt2_projections_differ_by_the_weight_per_sequence_and_the_bias_add(meta_trace):

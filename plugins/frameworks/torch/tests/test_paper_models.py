@@ -38,8 +38,9 @@ def mismatches(ours: TreeRecord, theirs: TreeRecord, tolerance: float = 0.01) ->
     problems = []
     if _relative(ours.root.features["flops"], theirs.root.features["flops"]) > tolerance:
         problems.append(f"root flops {ours.root.features['flops']:.1f} vs {theirs.root.features['flops']:.1f}")
-    if _relative(ours.root.features["mem_bytes"], theirs.root.features["mem_bytes"]) > ROOT_MEM_TOLERANCE:
-        problems.append(f"root mem_bytes {ours.root.features['mem_bytes']:.1f} vs {theirs.root.features['mem_bytes']:.1f}")
+    mine, csv = ours.root.features["mem_bytes"], theirs.root.features["mem_bytes"]
+    if _relative(mine, csv) > ROOT_MEM_TOLERANCE:
+        problems.append(f"root mem_bytes {mine:.1f} vs {csv:.1f}")
     by_id = {n.id: n for n in ours.nodes()}
     for node in theirs.nodes():
         if node.level != "ml" or node.type not in MEM_CHECKED_LEAVES:
