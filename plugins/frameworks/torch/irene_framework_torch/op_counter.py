@@ -126,7 +126,7 @@ def stored_bytes(t: torch.Tensor) -> int:
     return n
 
 
-def _tensors(values: Any) -> Iterator[torch.Tensor]:
+def tensor_arguments(values: Any) -> Iterator[torch.Tensor]:
     """Tensors among op arguments or outputs (one level into lists and tuples)."""
     for v in values:
         if isinstance(v, torch.Tensor):
@@ -151,13 +151,13 @@ def other_flops(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict
     """Non-matmul flops of one op (see the module docstring)."""
     name = _base_name(func)
     if name in PER_OUTPUT_ELEMENT or name == "pow":
-        first = next(_tensors((out,)), None)
+        first = next(tensor_arguments((out,)), None)
         cost = _pow_cost(args) if name == "pow" else PER_OUTPUT_ELEMENT[name]
         return cost * first.numel() if first is not None else 0
     if name in PER_INPUT_ELEMENT:
         return PER_INPUT_ELEMENT[name] * args[0].numel()
     if name in MATMUL_PLUS_ADD:
-        return 0 if kwargs.get("beta", 1) == 0 else next(_tensors((out,))).numel()
+        return 0 if kwargs.get("beta", 1) == 0 else next(tensor_arguments((out,))).numel()
     if name in FUSED_ATTENTION:
         query, key = args[0], args[1]
         scores = query.numel() // query.shape[-1] * key.shape[-2]
@@ -181,8 +181,8 @@ def op_bytes(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[st
     name = _base_name(func)
     if func.is_view or name in NO_DATA:
         return 0
-    written = sum(stored_bytes(t) for t in _tensors(out if isinstance(out, (tuple, list)) else (out,)))
-    inputs = list(_tensors(args)) + list(_tensors(kwargs.values()))
+    written = sum(stored_bytes(t) for t in tensor_arguments(out if isinstance(out, (tuple, list)) else (out,)))
+    inputs = list(tensor_arguments(args)) + list(tensor_arguments(kwargs.values()))
     if name in GATHERS and inputs:  # reads the indices and as many table rows as it writes
         return 2 * written + sum(stored_bytes(t) for t in inputs[1:])
     return written + sum(stored_bytes(t) for t in inputs)

@@ -21,10 +21,12 @@ running inside another one (``F.softmax`` calling ``Tensor.softmax``) is the out
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from irene_framework_torch.op_counter import tensor_arguments
 
 #: Elements moved per input element (unary, normalisation and reduction ops).
 PER_INPUT_ELEMENT: dict[str, int] = {
@@ -65,15 +67,6 @@ def op_name(func: Callable[..., Any]) -> str:
     if name.startswith("__") and name.endswith("__"):
         return OPERATORS.get(name[2:-2], name)
     return name[:-1] if name.endswith("_") and not name.endswith("__") else name
-
-
-def _tensors(values: Any) -> Iterator[torch.Tensor]:
-    """Tensors among call arguments (one level into lists and tuples)."""
-    for v in values:
-        if isinstance(v, torch.Tensor):
-            yield v
-        elif isinstance(v, (list, tuple)):
-            yield from (x for x in v if isinstance(x, torch.Tensor))
 
 
 def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], position: int, name: str) -> Any:
@@ -122,12 +115,12 @@ def call_bytes(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     """Bytes the paper's model charges one torch function call (0 for ops it does not count)."""
     name = op_name(func)
     if name in PER_INPUT_ELEMENT:
-        first = next(_tensors((*args, *kwargs.values())), None)
+        first = next(tensor_arguments((*args, *kwargs.values())), None)
         return PER_INPUT_ELEMENT[name] * _size(first) if first is not None else 0
     if name in PER_OUTPUT_ELEMENT:
         return PER_OUTPUT_ELEMENT[name] * _size(out) if isinstance(out, torch.Tensor) else 0
     if name in PRODUCTS or name in PRODUCTS_PLUS_INPUT:
-        operands = [*_tensors(args), *_tensors(kwargs.values())]
+        operands = [*tensor_arguments(args), *tensor_arguments(kwargs.values())]
         a, b = operands[-2:] if name in PRODUCTS_PLUS_INPUT else operands[:2]
         if name == "rmatmul":  # other @ self
             a, b = b, a
@@ -142,7 +135,7 @@ def call_bytes(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     if name == "copy":
         return _size(args[0]) + _size(args[1])
     if name == "einsum":  # beyond the paper: operands read, result written
-        return sum(_size(t) for t in _tensors(args)) + _size(out)
+        return sum(_size(t) for t in tensor_arguments(args)) + _size(out)
     if name == "scaled_dot_product_attention":
         query, key, value = (_argument(args, kwargs, i, n) for i, n in enumerate(("query", "key", "value")))
         masked = _argument(args, kwargs, 3, "attn_mask") is not None or bool(_argument(args, kwargs, 5, "is_causal"))

@@ -89,7 +89,7 @@ class ReplayTarget:
 class TorchTracedModel(TracedModel):
     """A traced torch model: its tree (``record``) and a replay for every node.
 
-    ``op_totals`` maps node ids to the work of their subtree (matmul flops, other flops, bytes);
+    ``op_totals`` maps node ids to the work of their subtree (matmul and other flops, mem_bytes, bytes moved);
     ``model`` is the traced ``nn.Module``.
     """
 
