@@ -79,7 +79,7 @@ def print_tree(record: TreeRecord, max_depth: int | None) -> None:
     console.print(
         f"{len(levels['module'])} module nodes, {len(levels['ml'])} ml leaves; "
         f"total {record.root.features.get('flops', 0.0):,.1f} MFLOPs, "
-        f"{record.root.features.get('mem_bytes', 0.0):,.1f} MiB moved, "
+        f"{record.root.features.get('mem_bytes', 0.0):,.1f} MiB (mem_bytes), "
         f"{_params(record.root.features.get('num_parameters', 0.0))} parameters",
         highlight=False,
     )

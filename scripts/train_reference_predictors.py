@@ -19,10 +19,9 @@ from irene_core.predictor import REFERENCE_DIR, Predictor
 ROOT = Path(__file__).resolve().parent.parent
 HARDWARE = "device_1: i9-7900X + GTX 1080 Ti (emonPi wall power), from the IrEne release"
 FEATURE_SETS = ("all", "model")
-#: The release's ``mem_bytes`` follows the paper's own counting rules (a 3-D × 2-D matmul counts the
-#: weight once per batch row, softmax 3 accesses per element…), which a tracer need not follow, so
-#: the shipped predictors leave it out and stay valid on any tracer's trees whose flops agree.
-EXCLUDE = ["mem_bytes"]
+#: Features left out of the shipped predictors. None: the tracers count ``mem_bytes`` with the
+#: paper's byte model (see docs/torch-tracer.md), so the release's values and traced trees agree.
+EXCLUDE: list[str] = []
 
 
 def default_data_dir() -> Path:
