@@ -27,6 +27,15 @@ def irene_cmd(*args: str) -> list[str]:
     return [str(Path(sys.executable).with_name("irene")), *args]
 
 
+def wait_for_first_tree(proc: subprocess.Popen, data: Path) -> None:
+    """Block until the running ``irene run`` has appended its first tree."""
+    deadline = time.monotonic() + 300
+    while not (data.exists() and data.read_text().count("\n") >= 1):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_train_once_predict_anywhere(tmp_path, cli_run):
     data = tmp_path / "runs.jsonl"
     with PowercapTree(tmp_path / "powercap", {"package-0": POWER_W}, tick_s=0.0005) as tree:
@@ -72,11 +81,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path):
     args = irene_cmd("run", "--model", MODEL, "--batch-size", "1", "--seq-lens", "8,16,24", "--window-seconds", "0.02",
                      "--interval-ms", "20", "-o", str(data))
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    deadline = time.monotonic() + 300
-    while not (data.exists() and data.read_text().count("\n") >= 1):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for_first_tree(proc, data)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -101,11 +106,7 @@ def test_meter_failure_keeps_finished_trees(tmp_path):
                          "--option", f"root={tree.root}", "--window-seconds", "0.02", "--rounds", "1",
                          "--idle-seconds", "0.1", "--interval-ms", "20", "-o", str(data))
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-        deadline = time.monotonic() + 300
-        while not (data.exists() and data.read_text().count("\n") >= 1):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for_first_tree(proc, data)
         shutil.rmtree(tree.root / "intel-rapl:0")  # the meter's zone goes away mid-run
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
