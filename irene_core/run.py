@@ -41,6 +41,15 @@ class RunSettings:
             raise IreneError("--cooldown and --idle-seconds must be >= 0")
 
 
+@dataclass(frozen=True)
+class Window:
+    """One replay window: monotonic begin and end (s) and the calls it ran."""
+
+    begin: float
+    end: float
+    calls: int
+
+
 class MeterFailure(IreneError):
     """The meter failed while a node was measured; the tree in progress is discarded."""
 
@@ -91,17 +100,27 @@ class Profiler:
             raise MeterFailure(f"meter '{self.meter.name}' failed measuring idle power: {exc}") from exc
 
     def profile(self, traced: TracedModel, on_node: Callable[[Node], None] | None = None) -> TreeRecord:
-        """A copy of ``traced.record`` with resource features and (with a meter) ground truth."""
+        """A copy of ``traced.record`` with resource features and (with a meter) ground truth.
+
+        A node's resource features are read from the sampler after the *next* node has run, when the
+        samples covering its windows exist, so no window waits for the sampler's next tick.
+        """
         record = traced.record.model_copy(deep=True)
         spreads: dict[str, float] = {}
+        pending: tuple[Node, list[Window]] | None = None
         for node in record.nodes():
-            spread = self._profile_node(traced, node)
+            windows, spread = self._profile_node(traced, node)
             if spread is not None:
                 spreads[node.id] = spread
+            if pending is not None:
+                self._resource_features(*pending)
+            pending = (node, windows)
             if on_node:
                 on_node(node)
             if self.settings.cooldown_seconds:
                 time.sleep(self.settings.cooldown_seconds)
+        if pending is not None:
+            self._resource_features(*pending)
         record.meta.update(
             {
                 "irene_version": __version__,
@@ -113,10 +132,20 @@ class Profiler:
         )
         return record
 
-    def _profile_node(self, traced: TracedModel, node: Node) -> float | None:
+    def _resource_features(self, node: Node, windows: list[Window]) -> None:
+        """Mean over rounds of the sampler's time-weighted means for each window."""
+        if self.sampler is None:
+            return
+        rounds = [self.sampler.window(w.begin, w.end, calls=w.calls) for w in windows]
+        for name in {k for f in rounds for k in f}:
+            node.features[name] = float(statistics.fmean(f[name] for f in rounds if name in f))
+
+    def _profile_node(self, traced: TracedModel, node: Node) -> tuple[list[Window], float | None]:
+        """Replay ``node`` for every round; set its latency and ground truth. Returns its windows and
+        the spread of its ground truth over rounds (%, ``None`` without a meter)."""
         per_call: list[float] = []
         latencies: list[float] = []
-        feature_rounds: list[dict[str, float]] = []
+        windows: list[Window] = []
         traced.replay(node.id, calls=1)  # warm-up: caches, lazy set-up, first-call allocations
         for round_ in range(self.settings.rounds):
             if self.meter is not None:
@@ -125,22 +154,17 @@ class Profiler:
                 measurement = window.measurement
                 per_call.append(measurement.energy_j / result.calls)
                 self.warnings.extend(f"{node.id}: {w}" for w in measurement.warnings)
-                t0, t1 = measurement.t_begin, measurement.t_end
+                windows.append(Window(measurement.t_begin, measurement.t_end, result.calls))
             else:
                 t0 = time.monotonic()
                 result = traced.replay(node.id, seconds=self.settings.window_seconds)
-                t1 = time.monotonic()
+                windows.append(Window(t0, time.monotonic(), result.calls))
             latencies.append(result.mean_latency)
-            if self.sampler is not None:
-                feature_rounds.append(self.sampler.window(t0, t1, calls=result.calls))
-        for name in {k for f in feature_rounds for k in f}:
-            values = [f[name] for f in feature_rounds if name in f]
-            node.features[name] = float(statistics.fmean(values))
         # latency and energy per call are both means over rounds, so they agree when rounds differ
         node.features["times_mean"] = float(statistics.fmean(latencies))
         if not per_call:
-            return None
+            return windows, None
         node.ground_truth_energy = float(statistics.fmean(per_call))
         if len(per_call) < 2 or node.ground_truth_energy == 0:
-            return 0.0
-        return 100.0 * statistics.stdev(per_call) / node.ground_truth_energy
+            return windows, 0.0
+        return windows, 100.0 * statistics.stdev(per_call) / node.ground_truth_energy
