@@ -179,7 +179,7 @@ class PluginRegistry:
         """Every loaded plugin, plus first-party distributions that are not installed."""
         self.contributions("framework")  # make sure hooks ran, so statuses are final
         installed = {p.distribution for p in self.plugins}
-        missing = sorted(set(FIRST_PARTY.values()) | {PRIMITIVES_DISTRIBUTION}) 
+        missing = sorted(set(FIRST_PARTY.values()) | {PRIMITIVES_DISTRIBUTION})
         rows = list(self.plugins)
         for dist in missing:
             if dist not in installed:
