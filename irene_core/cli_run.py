@@ -54,6 +54,7 @@ def run_cmd(framework: str, models: tuple[str, ...], batch_size: int | None, seq
     Without --meter this profiles (latency, resource use) and predicts only.
     """
     from irene_core.meter import parse_option_pairs
+    from irene_core.run import RunSettings
     from irene_core.run_session import RunPlan, RunSession
 
     if batch_size is not None and batch_sizes is not None:
@@ -70,14 +71,16 @@ def run_cmd(framework: str, models: tuple[str, ...], batch_size: int | None, seq
         predictor_dir=predictor,
         output=output,
         resume=resume,
-        window_seconds=window_seconds if window_seconds is not None else (2.0 if meter else 0.25),
-        rounds=rounds if rounds is not None else (3 if meter else 1),
-        cooldown_seconds=cooldown,
-        idle_seconds=idle_seconds,
         interval_ms=interval_ms,
         device=device,
         attention=attention,
         html=html,
         depth=depth,
+        settings=RunSettings(
+            window_seconds=window_seconds if window_seconds is not None else (2.0 if meter else 0.25),
+            rounds=rounds if rounds is not None else (3 if meter else 1),
+            cooldown_seconds=cooldown,
+            idle_seconds=idle_seconds,
+        ),
     )
     RunSession(plan, console, err_console).run()

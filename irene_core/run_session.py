@@ -12,11 +12,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from irene_core.atomic import atomic_write
 from irene_core.dataset import append_record, read_records
 from irene_core.energy_view import bottleneck_table, energy_tree, error_table
 from irene_core.errors import IreneError
 from irene_core.evaluate import evaluate
-from irene_core.meter import open_meter
+from irene_core.features import ResourceSampler
+from irene_core.meter import Meter, open_meter
 from irene_core.plugins import get_registry
 from irene_core.run import Profiler, RunSettings, host_label
 from irene_core.tree import TreeRecord
@@ -31,15 +33,12 @@ class RunPlan:
     predictor_dir: Path | None
     output: Path
     resume: bool
-    window_seconds: float
-    rounds: int
-    cooldown_seconds: float
-    idle_seconds: float
     interval_ms: float
     device: str
     attention: str
     html: Path | None
     depth: int
+    settings: RunSettings
 
 
 def done_keys(path: Path) -> set[tuple[str, int, int]]:
@@ -54,8 +53,8 @@ class RunSession:
         self.finished: list[TreeRecord] = []
 
     def _todo(self) -> list[tuple[str, int, int]]:
-        done = done_keys(self.plan.output) if self.plan.resume else set()
-        if not self.plan.resume and self.plan.output.exists() and done_keys(self.plan.output) & set(self.plan.grid):
+        done = done_keys(self.plan.output)
+        if done & set(self.plan.grid) and not self.plan.resume:
             raise IreneError(
                 f"{self.plan.output} already holds trees of this grid; pass --resume to skip them or -o another file"
             )
@@ -65,7 +64,7 @@ class RunSession:
         return todo
 
     @contextlib.contextmanager
-    def _instruments(self) -> Iterator[tuple[object, object]]:
+    def _instruments(self) -> Iterator[tuple[ResourceSampler, Meter | None]]:
         registry = get_registry()
         sampler = registry.get("features", "resource").configured(interval_s=self.plan.interval_ms / 1000.0)
         meter = open_meter(self.plan.meter, self.plan.meter_options) if self.plan.meter else None
@@ -98,12 +97,11 @@ class RunSession:
             self.console.print(f"nothing to do: every tree of the grid is already in {plan.output}")
             return
         predictor = self._predictor()
-        settings = RunSettings(plan.window_seconds, plan.rounds, plan.cooldown_seconds, plan.idle_seconds)
         label = host_label(plan.device)
         current: str | None = None
         try:
             with self._instruments() as (sampler, meter), self._progress() as progress:
-                profiler = Profiler(settings, sampler, meter)
+                profiler = Profiler(plan.settings, sampler, meter)
                 idle = profiler.idle_power()
                 trees = progress.add_task("trees", total=len(todo))
                 nodes = progress.add_task("nodes", total=None)
@@ -156,7 +154,6 @@ class RunSession:
             self.console.print(self._comparison())
         if plan.html:
             from irene_core.viz.report import render_html
-            from irene_core.atomic import atomic_write
 
             with atomic_write(plan.html) as handle:
                 handle.write(render_html(self.finished, title=f"IrEne run: {last.model_name}"))
