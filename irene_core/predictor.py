@@ -38,7 +38,7 @@ def _make_aggregator(config: PredictorConfig) -> Aggregator:
         return PredictedSum()
     if config.aggregator == "unstructured":
         return Unstructured()
-    from irene_core.paper_aggregator import WeightedSumAggregator  # imports torch when trained
+    from irene_core.paper_aggregator import WeightedSumAggregator  # only the paper/stepwise configs need it
 
     return WeightedSumAggregator(config.aggregator, config.tau, config.degree, config.epochs, config.learning_rate, config.seed)
 
