@@ -8,7 +8,10 @@
   each primitive kind among its children, batch, sequence length and fan-out; plus a kernel
   smoother of its residuals over (input size, fan-out, share of module children, extra flops).
   None of them is a module class name, so a model whose module types were never seen is predicted
-  like any other.  Trained on ground-truth children sums (identical nodes pooled); penalty and
+  like any other.  A leaf whose primitive kind no training tree had as a child (GELU leaves of a
+  traced tree, when the training trees kept GELU in their modules' own work) is counted as part of
+  its parent's own work, as in training: it is left out of ``S`` and of the children's sums, and
+  the reconciled tree shows its estimate and the rest of the parent's own work beside it.  Trained on ground-truth children sums (identical nodes pooled); penalty and
   smoother chosen by leave-one-model-out inside the training data; the factor is clipped to the
   range seen in training.
 - ``predicted-sum``: the sum of the children (own ops = 0).
@@ -113,46 +116,52 @@ class OwnOpsAggregator(Aggregator):
         self.bounds_: tuple[float, float] = (0.0, 0.0)
 
     # -- features ---------------------------------------------------------------------------------
+    def _children_sum(self, data: NodeData, values: np.ndarray) -> np.ndarray:
+        """Σ over each node's children that count as children: inner nodes and leaves of a kind
+        seen as a child in training (others are part of their parent's own work)."""
+        counted = ~data.table.is_leaf | np.isin(data.kinds, self.kinds_)
+        return data.table.children_sum(np.where(counted, values, 0.0))
+
     def _static(self, data: NodeData) -> np.ndarray:
         t = data.table
+        children = self._children_sum(data, np.ones(len(t)))
         cols = []
         for name in ("flops", "mem_bytes", "num_parameters"):
             own = data.col(name)
             if own is not None:
-                extra = np.maximum(own - t.children_sum(own), 0.0)
+                extra = np.maximum(own - self._children_sum(data, own), 0.0)
                 cols += [np.log1p(extra), extra / (np.abs(own) + 1e-3)]
         cols += [np.log(t.column("batch_size")), np.log(t.column("seq_len"))]
-        cols += [np.log1p(t.n_children), np.log1p(t.children_sum(t.is_leaf.astype(float))), (t.parent < 0).astype(float)]
+        cols += [np.log1p(children), np.log1p(self._children_sum(data, t.is_leaf.astype(float))), (t.parent < 0).astype(float)]
         time = data.col("times_mean")
         if time is not None:
-            child_time = np.maximum(t.children_sum(time), _TINY)
+            child_time = np.maximum(self._children_sum(data, time), _TINY)
             cols.append(np.log(np.maximum(time, _TINY) / child_time))
             for name, unit in [(n, 100.0) for n in _PERCENT] + [(n, 1000.0) for n in _CLOCKS]:
                 value = data.col(name)
                 if value is not None:
-                    cols.append((value - t.children_sum(value * time) / child_time) / unit)
+                    cols.append((value - self._children_sum(data, value * time) / child_time) / unit)
         gpu_energy = data.col("gpu_energy_mean")
         if gpu_energy is not None:
-            cols.append(np.log(np.maximum(gpu_energy, _TINY) / np.maximum(t.children_sum(gpu_energy), _TINY)))
+            cols.append(np.log(np.maximum(gpu_energy, _TINY) / np.maximum(self._children_sum(data, gpu_energy), _TINY)))
         return np.column_stack(cols)
 
     def _keys(self, data: NodeData) -> np.ndarray:
         """Where a node sits among inner nodes, for smoothing the own-ops residuals: input size,
         fan-out, share of module children, extra flops share, root or not."""
         t = data.table
-        module_children = t.children_sum((~t.is_leaf).astype(float)) / np.maximum(t.n_children, 1)
-        cols = [np.log(t.column("batch_size")), np.log(t.column("seq_len")), np.log1p(t.n_children), module_children, (t.parent < 0).astype(float)]
+        children = self._children_sum(data, np.ones(len(t)))
+        module_children = t.children_sum((~t.is_leaf).astype(float)) / np.maximum(children, 1)
+        cols = [np.log(t.column("batch_size")), np.log(t.column("seq_len")), np.log1p(children), module_children, (t.parent < 0).astype(float)]
         flops = data.col("flops")
         if flops is not None:
-            cols.append(np.maximum(flops - t.children_sum(flops), 0.0) / (np.abs(flops) + 1e-3))
+            cols.append(np.maximum(flops - self._children_sum(data, flops), 0.0) / (np.abs(flops) + 1e-3))
         return np.column_stack(cols)
 
     def _dynamic(self, data: NodeData, idx: np.ndarray, E: np.ndarray, S: np.ndarray, power: np.ndarray | None) -> np.ndarray:
         t = data.table
         safe = np.maximum(S, _TINY)
         cols = [t.children_sum(np.where(data.kinds == kind, E, 0.0))[idx] / safe for kind in self.kinds_]
-        known = np.isin(data.kinds, self.kinds_)
-        cols.append(t.children_sum(np.where(known, 0.0, E))[idx] / safe)  # kinds never seen in training
         if power is not None:
             cols.append(np.log(np.maximum(power[idx], _TINY) / safe))
         return np.column_stack(cols)
@@ -173,7 +182,7 @@ class OwnOpsAggregator(Aggregator):
         if has_power_terms(data.names):
             self.power_ = RelativeLinear(1e-8).fit(power_terms(data.X[rows], data.names), t.truth[rows])
         power = self._power(data)
-        S = t.children_sum(truth)
+        S = self._children_sum(data, truth)
         idx = np.flatnonzero(rows)
         phi = np.hstack([self._static(data)[idx], self._dynamic(data, idx, truth, S[idx], power)])
         y = np.log(t.truth[idx] / S[idx])
@@ -216,7 +225,7 @@ class OwnOpsAggregator(Aggregator):
         low, high = self.bounds_
 
         def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
-            S = data.table.children_sum(E)[idx]
+            S = self._children_sum(data, E)[idx]
             phi = np.hstack([static[idx], self._dynamic(data, idx, E, S, power)])
             return S * np.exp(np.clip(self.model_.predict(phi) + correction[idx], low, high))
 

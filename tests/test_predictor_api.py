@@ -110,10 +110,27 @@ def test_unknown_primitive_uses_generic_regressor_and_warns_once(train, test_rec
     assert sum("'FancyNewOp'" in m for m in messages) == 1
     extra = [n for r in out for n in r.root.walk() if n.type == "FancyNewOp"]
     assert extra and all(n.predicted_energy > 0 for n in extra)
-    X = np.array([[n.features[f] for f in predictor.feature_names_] for n in extra])
-    assert [n.predicted_energy for n in extra] == pytest.approx(list(predictor.leaves_.generic.predict(X)))
+    table = TreeTable.from_records(trees)
+    rows = table.type == "FancyNewOp"
+    X = table.features[rows][:, [table.feature_names.index(f) for f in predictor.feature_names_]]
+    assert predictor.raw_estimates(table)[rows] == pytest.approx(predictor.leaves_.generic.predict(X))
     for record in out:
         _assert_adds_up(record)
+
+
+def test_leaves_of_unseen_kinds_are_part_of_their_parents_own_work(model_predictor, test_records):
+    """Training trees kept such work in their modules' own ops (as the release keeps GELU), so a
+    traced tree's extra leaf must not be counted on top of it: inner nodes' estimates do not move."""
+    plain = test_records[0]
+    extended = _with_new_leaves(plain, "FancyNewOp")
+    raw = []
+    for record in (plain, extended):
+        table = TreeTable.from_records([record])
+        raw.append({n.id: e for n, e in zip(table.nodes, model_predictor.raw_estimates(table)) if n.children})
+    assert raw[1] == pytest.approx(raw[0], rel=1e-12)
+    out = model_predictor.predict([extended])[0]
+    _assert_adds_up(out)
+    assert all(n.predicted_energy > 0 for n in out.root.walk() if n.type == "FancyNewOp")
 
 
 def test_dropout_costs_nothing_and_does_not_warn(model_predictor, test_records):
