@@ -69,7 +69,7 @@ def print_tree(record: TreeRecord, max_depth: int | None) -> None:
     table = Table(title=title, pad_edge=False)
     table.add_column("node (scope:type, relative to its parent)", overflow="ellipsis", no_wrap=True,
                      max_width=max(room, 24))
-    for i, (name, width) in enumerate(zip(("level", "MFLOPs", "params", "MiB"), widths)):
+    for i, (name, width) in enumerate(zip(("level", "MFLOPs", "params", "MiB"), widths, strict=True)):
         table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True, min_width=width)
     styles = {"model": "bold", "module": "cyan", "ml": ""}
     for row in rows:

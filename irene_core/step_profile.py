@@ -31,7 +31,7 @@ class StepProfile:
     def integral(self, begin: float, end: float) -> float:
         """The exact integral between two times (value × seconds; J for a power in W)."""
         total = 0.0
-        for (start, value), (stop, _) in zip(self.steps, [*self.steps[1:], (float("inf"), 0.0)]):
+        for (start, value), (stop, _) in zip(self.steps, [*self.steps[1:], (float("inf"), 0.0)], strict=True):
             overlap = min(stop, end) - max(start, begin)
             if overlap > 0:
                 total += value * overlap

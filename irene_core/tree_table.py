@@ -129,7 +129,7 @@ class TreeTable:
         parent = np.where(parent >= 0, new_index[np.maximum(parent, 0)], -1)
         idx = np.flatnonzero(keep)
         return TreeTable(
-            records=[r for r, k in zip(self.records, keep_records) if k],
+            records=[r for r, k in zip(self.records, keep_records, strict=True) if k],
             nodes=[self.nodes[i] for i in idx],
             record_index=new_record[self.record_index[keep]],
             parent=parent,

@@ -73,7 +73,7 @@ def test_predict_returns_deep_copies(model_predictor, test_records):
 def test_predicting_a_predicted_tree_replaces_its_own_ops(model_predictor, test_records):
     once = model_predictor.predict(test_records[:2])
     twice = model_predictor.predict(once)
-    for a, b in zip(once, twice):
+    for a, b in zip(once, twice, strict=True):
         assert [n.predicted_energy for n in a.root.walk()] == [n.predicted_energy for n in b.root.walk()]
         assert sum(1 for n in b.root.walk() if n.synthetic) == sum(1 for n in a.root.walk() if n.synthetic)
 
@@ -126,7 +126,7 @@ def test_leaves_of_unseen_kinds_are_part_of_their_parents_own_work(model_predict
     raw = []
     for record in (plain, extended):
         table = TreeTable.from_records([record])
-        raw.append({n.id: e for n, e in zip(table.nodes, model_predictor.raw_estimates(table)) if n.children})
+        raw.append({n.id: e for n, e in zip(table.nodes, model_predictor.raw_estimates(table), strict=True) if n.children})
     assert raw[1] == pytest.approx(raw[0], rel=1e-12)
     out = model_predictor.predict([extended])[0]
     _assert_adds_up(out)

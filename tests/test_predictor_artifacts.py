@@ -33,7 +33,7 @@ def test_round_trip_predicts_identically(saved, records):
     predictor, directory = saved
     loaded = Predictor.load(directory)
     table = TreeTable.from_records(records)
-    for a, b in zip(predictor.predict_table(table), loaded.predict_table(table)):
+    for a, b in zip(predictor.predict_table(table), loaded.predict_table(table), strict=True):
         assert np.array_equal(a, b)
     assert (loaded.hardware, loaded.feature_set, loaded.feature_names_) == (predictor.hardware, predictor.feature_set, predictor.feature_names_)
     assert loaded.training_["fingerprint"] == artifacts.fingerprint(table)

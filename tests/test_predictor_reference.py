@@ -70,6 +70,6 @@ def test_predicts_tracer_trees_with_names_it_never_saw(device1_records):
         traced = predictor.predict([_transformers5(r) for r in original])
     gelu = [str(w.message) for w in caught if issubclass(w.category, UntrainedPrimitiveWarning)]
     assert gelu == ["no trained regressor for primitive 'GELU': using the generic regressor (see docs/predictor.md)"]
-    for record, measured in zip(traced, original):
+    for record, measured in zip(traced, original, strict=True):
         assert [n.predicted_energy for n in record.root.walk() if n.type == "Dropout"] == [0.0] * 12
         assert record.root.predicted_energy == pytest.approx(measured.root.ground_truth_energy, rel=0.15)

@@ -120,7 +120,7 @@ _METADATA_OPS = frozenset({
 def stored_bytes(t: torch.Tensor) -> int:
     """Bytes a kernel touches to read or write ``t`` once (broadcast dims, stride 0, count once)."""
     n = t.element_size()
-    for size, stride in zip(t.shape, t.stride()):
+    for size, stride in zip(t.shape, t.stride(), strict=True):
         if stride:
             n *= size
     return n

@@ -92,13 +92,13 @@ class NvmlGpus:
             self._nvml = None
 
     def describe_gpus(self) -> str:
-        return ", ".join(f"GPU {i} ({name})" for i, name in zip(self.indices, self.names))
+        return ", ".join(f"GPU {i} ({name})" for i, name in zip(self.indices, self.names, strict=True))
 
     def without_energy_counter(self) -> list[str]:
         """The selected GPUs that have no total-energy counter (older than Volta)."""
         binding = nvml()
         lacking = []
-        for i, name, handle in zip(self.indices, self.names, self._handles):
+        for i, name, handle in zip(self.indices, self.names, self._handles, strict=True):
             try:
                 binding.nvmlDeviceGetTotalEnergyConsumption(handle)
             except binding.NVMLError as exc:

@@ -29,7 +29,7 @@ def test_counter_path_sums_gpus_read_at_window_edges(monkeypatch):
         assert state.initialized == 1
     assert state.initialized == 0  # close() shut NVML down
     # the counter lags by at most one update period at each edge
-    for gpu, domain in zip(gpus, ("gpu0", "gpu1")):
+    for gpu, domain in zip(gpus, ("gpu0", "gpu1"), strict=True):
         truth = gpu.energy_j(m.t_begin, m.t_end)
         assert abs(m.domains[domain] - truth) <= 2 * gpu.counter_period_s * 250.0
     assert m.energy_j == pytest.approx(m.domains["gpu0"] + m.domains["gpu1"])
