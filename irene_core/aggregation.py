@@ -11,9 +11,10 @@
   like any other.  A leaf whose primitive kind no training tree had as a child (GELU leaves of a
   traced tree, when the training trees kept GELU in their modules' own work) is counted as part of
   its parent's own work, as in training: it is left out of ``S`` and of the children's sums, and
-  the reconciled tree shows its estimate and the rest of the parent's own work beside it.  Trained on ground-truth children sums (identical nodes pooled); penalty and
-  smoother chosen by leave-one-model-out inside the training data; the factor is clipped to the
-  range seen in training.
+  the reconciled tree shows its estimate and the rest of the parent's own work beside it.
+  Trained on ground-truth children sums (identical nodes pooled); penalty and smoother chosen by
+  leave-one-model-out inside the training data; the factor is clipped to the range seen in
+  training.
 - ``predicted-sum``: the sum of the children (own ops = 0).
 - ``unstructured``: one linear regressor over each inner node's own features, no tree (ablation).
 - ``end2end`` / ``stepwise``: the paper's weighted sums, in :mod:`irene_core.paper_aggregator`.
