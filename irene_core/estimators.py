@@ -113,8 +113,10 @@ class ShapeIndex:
         return np.bincount(self.inverse, weights=self.weight * residuals, minlength=len(self.keys))
 
     def kernel(self, K: np.ndarray, bandwidth: float) -> np.ndarray:
-        """Gaussian kernel between query rows ``K`` and the distinct keys."""
-        return _kernel((K - self.mean) / self.scale, self.keys, bandwidth)
+        """Gaussian kernel between query rows ``K`` and the distinct keys (computed once per
+        distinct query row: identical layers repeat shapes)."""
+        queries, inverse = np.unique(K, axis=0, return_inverse=True)
+        return _kernel((queries - self.mean) / self.scale, self.keys, bandwidth)[inverse.ravel()]
 
 
 def _kernel(Q: np.ndarray, keys: np.ndarray, bandwidth: float) -> np.ndarray:
