@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from contextlib import AbstractContextManager
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-from irene_core.errors import IreneError
-from irene_core.framework import ReplayResult
+from irene_core.framework import ReplayResult, check_replay_request, timed_replay
 
 
 def layer_step(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any], device: str) -> Callable[[], Any]:
@@ -86,22 +83,13 @@ def run_replay(
     sync: Callable[[], None],
     around: AbstractContextManager | None = None,
 ) -> ReplayResult:
-    """One untimed warm-up call (compiles), then ``calls`` calls or as many as fit in ``seconds``,
-    with ``around`` (e.g. a meter window) entered just before the first timed call."""
-    if (calls is None) == (seconds is None):
-        raise IreneError("replay: give exactly one of calls or seconds")
-    if (calls is not None and calls <= 0) or (seconds is not None and not seconds > 0):
-        raise IreneError(f"replay: calls and seconds must be positive, got calls={calls}, seconds={seconds}")
+    """One untimed warm-up call (compiles), then core's timing loop; every call waits for the
+    device, as ``tf.function`` calls return before their GPU work is done."""
+    check_replay_request(calls, seconds)
     step()
-    sync()
-    done = 0
-    with around if around is not None else contextlib.nullcontext():
-        start = time.perf_counter()
-        while True:
-            step()
-            sync()
-            done += 1
-            elapsed = time.perf_counter() - start
-            if (calls is not None and done >= calls) or (seconds is not None and elapsed >= seconds):
-                break
-    return ReplayResult(calls=done, seconds=elapsed)
+
+    def step_and_sync() -> None:
+        step()
+        sync()
+
+    return timed_replay(step_and_sync, sync, calls, seconds, around)

@@ -9,12 +9,9 @@ each call (the copy is part of the timed call; transformers models do not write 
 
 from __future__ import annotations
 
-import contextlib
 from contextlib import AbstractContextManager
 
 import functools
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +20,7 @@ import torch
 from torch.utils._pytree import TreeSpec, tree_flatten, tree_unflatten
 
 from irene_core.errors import IreneError
-from irene_core.framework import ReplayResult, TracedModel
+from irene_core.framework import ReplayResult, TracedModel, timed_replay
 from irene_core.tree import TreeRecord
 
 from irene_framework_torch.op_counter import OpTotals
@@ -149,29 +146,6 @@ class TorchTracedModel(TracedModel):
         around: AbstractContextManager | None = None,
     ) -> ReplayResult:
         """Run node ``node_id`` alone on its captured inputs ``calls`` times, or for ``seconds``."""
-        if (calls is None) == (seconds is None):
-            raise IreneError("replay: give exactly one of calls=N or seconds=T")
-        if calls is not None and (isinstance(calls, bool) or not isinstance(calls, int) or calls < 1):
-            raise IreneError(f"replay: calls must be an integer >= 1, got {calls!r}")
-        if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
-            raise IreneError(f"replay: seconds must be a finite number > 0, got {seconds!r}")
         run = self._runner(node_id)
         with torch.inference_mode():
-            self._sync()
-            with around if around is not None else contextlib.nullcontext():
-                start = time.perf_counter()
-                if calls is not None:
-                    for _ in range(calls):
-                        run()
-                    n = calls
-                else:
-                    n = 0
-                    deadline = start + seconds
-                    while True:
-                        run()
-                        n += 1
-                        if time.perf_counter() >= deadline:
-                            break
-                self._sync()
-                elapsed = time.perf_counter() - start
-        return ReplayResult(calls=n, seconds=elapsed)
+            return timed_replay(run, self._sync, calls, seconds, around)
