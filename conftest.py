@@ -26,7 +26,7 @@ def device1_dir() -> Path:
 @pytest.fixture(scope="session")
 def device1_records(device1_dir):
     """All trees of device_1 (imported once per test session)."""
-    from irene_core.csv_import import import_csv_dir
+    from irene_core.tree.paper_csv import import_csv_dir
 
     return import_csv_dir(device1_dir)
 

@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from irene_core.atomic import atomic_write
-from irene_core.crossvalidation import CrossValidation, crossvalidate, level_errors
-from irene_core.csv_import import PAPER_MODELS, import_csv_dir
-from irene_core.dataset import write_records
-from irene_core.reconcile import reconcile
-from irene_core.tree import LEVELS
-from irene_core.tree_table import TreeTable
+from irene_core.tree.atomic import atomic_write
+from irene_core.predictor.crossvalidation import CrossValidation, crossvalidate, level_errors
+from irene_core.tree.paper_csv import PAPER_MODELS, import_csv_dir
+from irene_core.tree.jsonl import write_records
+from irene_core.predictor.reconcile import reconcile
+from irene_core.tree.schema import LEVELS
+from irene_core.tree.table import TreeTable
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results.md"
@@ -132,7 +132,7 @@ def whatif_rows(records) -> list[str]:
         framework = get_registry().get("framework", "torch")
     except Exception as exc:  # noqa: BLE001 - optional section
         return [f"(skipped: no PyTorch tracer: {exc})"]
-    from irene_core.predictor import load_reference_predictor
+    from irene_core.predictor.predictor import load_reference_predictor
 
     predictor = load_reference_predictor("model")
     measured = {r.key: r for r in records}

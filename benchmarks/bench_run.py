@@ -24,7 +24,7 @@ def run_wall_time(model: str = "bert-base-uncased", batch: int = 8, seq: int = 1
         subprocess.run([str(irene), "run", "--model", model, "--batch-size", str(batch), "--seq-len", str(seq),
                         "-o", str(out)], check=True, capture_output=True)
         wall = time.perf_counter() - start
-        from irene_core.dataset import load_records
+        from irene_core.tree.jsonl import load_records
 
         (record,) = load_records(out)
         return wall, sum(1 for _ in record.nodes())

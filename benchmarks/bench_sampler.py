@@ -34,7 +34,7 @@ def child(interval_ms: float, seconds: float, busy: bool) -> dict[str, float | i
 
     import numpy as np
 
-    import irene_core.features  # noqa: F401 - the core is loaded before the baseline
+    import irene_core.tree.features  # noqa: F401 - the core is loaded before the baseline
 
     matrix = np.random.default_rng(0).random((256, 256))
     matrix @ matrix  # BLAS threads and buffers exist before the baseline

@@ -1,5 +1,5 @@
 import sys
 
-from irene_core.cli import main
+from irene_core.cli.app import main
 
 sys.exit(main())

@@ -21,10 +21,10 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     import click
 
-    from irene_core.features import FeatureExtractor
-    from irene_core.framework import Framework
-    from irene_core.meter import MeterFactory
-    from irene_core.regressor import RegressorSpec
+    from irene_core.tree.features import FeatureExtractor
+    from irene_core.tracing.framework import Framework
+    from irene_core.metering.meter import MeterFactory
+    from irene_core.predictor.regressor import RegressorSpec
 
 PROJECT = "irene"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -34,19 +34,19 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def irene_frameworks() -> list[Framework]:
     """Framework tracers (kind ``framework``): turn a model + input size into a model tree,
-    with model features, and replay any node alone.  See :class:`irene_core.framework.Framework`."""
+    with model features, and replay any node alone.  See :class:`irene_core.tracing.framework.Framework`."""
 
 
 @hookspec
 def irene_meters() -> list[MeterFactory]:
     """Energy meters (kind ``meter``): classes or factories that open a meter from string options
-    and measure named windows.  See :class:`irene_core.meter.Meter`."""
+    and measure named windows.  See :class:`irene_core.metering.meter.Meter`."""
 
 
 @hookspec
 def irene_feature_extractors() -> list[FeatureExtractor]:
     """Feature extractors (kind ``features``): model features computed from a tree, or resource
-    features sampled while a node runs.  See :mod:`irene_core.features`."""
+    features sampled while a node runs.  See :mod:`irene_core.tree.features`."""
 
 
 @hookspec
@@ -54,7 +54,7 @@ def irene_primitive_regressors() -> list[RegressorSpec]:
     """Per-primitive energy regressors (kind ``primitive``), one spec per primitive type
     (``Linear``, ``MatMul``…).  A later plugin's spec for a name replaces an earlier one only when it
     sets ``replaces=True``; otherwise two specs for one name are an error.
-    See :class:`irene_core.regressor.RegressorSpec`."""
+    See :class:`irene_core.predictor.regressor.RegressorSpec`."""
 
 
 @hookspec

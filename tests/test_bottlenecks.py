@@ -1,7 +1,7 @@
 import pytest
 
-from irene_core.bottlenecks import own_ops_share, type_shares
-from irene_core.tree import Node, TreeRecord
+from irene_core.tree.bottlenecks import own_ops_share, type_shares
+from irene_core.tree.schema import Node, TreeRecord
 
 
 def _n(i, level, e, kids=(), t=None, synthetic=False):

@@ -1,6 +1,6 @@
 import json
 
-from irene_core.dataset import load_records, write_records
+from irene_core.tree.jsonl import load_records, write_records
 
 
 def test_version(cli_run):

@@ -1,10 +1,12 @@
 import json
+import re
 
 import pytest
 
-from irene_core.dataset import append_record, load_records, record_to_dict, write_records
 from irene_core.errors import IreneError
-from irene_core.tree import Node, TreeRecord
+from irene_core.tree.irene_format import node_to_v1
+from irene_core.tree.jsonl import append_record, load_records, record_to_dict, write_records
+from irene_core.tree.schema import Node, RecordKey, TreeRecord
 
 # A record exactly as the original IrEne release writes it (scopes under "root", "ml-np" type).
 ORIGINAL = {
@@ -33,7 +35,7 @@ def _write_lines(path, *lines):
 
 def test_reads_original_release_format(tmp_path):
     (rec,) = load_records(_write_lines(tmp_path / "o.jsonl", json.dumps(ORIGINAL)))
-    assert rec.key == ("bert-base-uncased", 8, 32)
+    assert rec.key[:3] == ("bert-base-uncased", 8, 32)
     assert [(n.scope, n.type, n.level) for n in rec.nodes()] == [
         ("", "BertModel", "model"), ("pooler", "BertPooler", "module"), ("pooler.dense", "Linear", "ml")]
     assert rec.root.features == {"flops": 10.0, "cpu": 5.5}
@@ -41,17 +43,43 @@ def test_reads_original_release_format(tmp_path):
 
 def test_round_trip_keeps_everything(tmp_path):
     (rec,) = load_records(_write_lines(tmp_path / "o.jsonl", json.dumps(ORIGINAL)))
+    assert rec.schema_read == 1
     rec.root.predicted_energy = 1.9
     rec.root.children.append(Node(id="own", scope="", type="OwnOps", level="ml", synthetic=True, predicted_energy=0.1))
     rec.meta["idle_power_w"] = 42.0
     out = tmp_path / "rt.jsonl"
     write_records(out, [rec, rec])
     again = load_records(out)
-    assert len(again) == 2 and again[0] == rec
+    assert len(again) == 2 and again[0] == rec and again[0].schema_read == 2
     line = json.loads(out.read_text().splitlines()[0])
-    node = line["frontend_tree"]["child_nodes_obj"][0]
-    assert node["parent_name"] == "" and node["level"] == 1 and node["child_nodes"] == ["pooler.dense"]
-    assert line["frontend_tree"]["child_nodes_obj"][1]["synthetic"] is True
+    assert next(iter(line)) == "schema_version" and line["schema_version"] == 2
+    assert line["phase"] == "forward" and line["attention"] == "eager" and line["dtype"] == "float32"
+    node = line["root"]["children"][0]
+    assert node["scope"] == "pooler" and node["features"] == {"flops": 4.0} and node["children"][0]["level"] == "ml"
+    assert line["root"]["children"][1]["synthetic"] is True
+
+
+def test_v2_refuses_unknown_fields_and_newer_versions(tmp_path):
+    rec = TreeRecord(model_name="m", batch_size=1, seq_len=2, root=Node(id="r", scope="", type="M", level="model"))
+    good = record_to_dict(rec)
+    bad_node = {**good, "root": {**good["root"], "flag": True}}
+    bad_record = {**good, "colour": "red"}
+    newer = {**good, "schema_version": 3}
+    path = _write_lines(tmp_path / "d.jsonl", *(json.dumps(x) for x in (good, bad_node, bad_record, newer)))
+    with pytest.raises(IreneError) as err:
+        load_records(path)
+    assert str(err.value) == f"{path}:2: unknown field 'root.flag' (schema v2 declares every field)"
+    for lineno, expected in ((3, "unknown field 'colour'"), (4, "schema_version 3 is not supported (written by a newer")):
+        one = _write_lines(tmp_path / f"{lineno}.jsonl", path.read_text().splitlines()[lineno - 1])
+        with pytest.raises(IreneError, match=f"^{one}:1: " + re.escape(expected)):
+            load_records(one)
+
+
+def test_v1_attention_and_key_defaults(tmp_path):
+    traced_v1 = {**ORIGINAL, "schema_version": 1, "device": "host/x86_64/cpu", "meta": {"attention": "sdpa"}}
+    (rec,) = load_records(_write_lines(tmp_path / "v1.jsonl", json.dumps(traced_v1)))
+    assert rec.key == RecordKey("bert-base-uncased", 8, 32, "forward", None, "float32", "sdpa", "host/x86_64/cpu")
+    assert rec.key != RecordKey("bert-base-uncased", 8, 32, device="host/x86_64/cpu")
 
 
 def test_append_adds_whole_lines(tmp_path):
@@ -106,9 +134,8 @@ def test_interrupted_write_leaves_old_file_untouched(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jsonl", "out.jsonl"]  # no temp file left
 
 
-def test_record_dict_is_the_release_layout():
+def test_v1_layout_is_the_release_layout():
     rec = TreeRecord(model_name="m", batch_size=1, seq_len=2, root=Node(id="r", scope="", type="M", level="model"))
-    d = record_to_dict(rec)
-    assert set(d) >= {"model_name", "batch_size", "seq_len", "frontend_tree"}
-    assert set(d["frontend_tree"]) >= {"id", "scope", "parent_name", "level", "instance_type", "type",
-                                       "ground_truth_energy", "predicted_energy", "child_nodes_obj", "child_nodes"}
+    d = node_to_v1(rec.root)
+    assert set(d) >= {"id", "scope", "parent_name", "level", "instance_type", "type",
+                      "ground_truth_energy", "predicted_energy", "child_nodes_obj", "child_nodes"}

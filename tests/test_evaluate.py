@@ -1,8 +1,8 @@
 import pytest
 
 from irene_core.errors import IreneError
-from irene_core.evaluate import evaluate
-from irene_core.tree import Node, TreeRecord
+from irene_core.predictor.evaluation import evaluate
+from irene_core.tree.schema import Node, TreeRecord
 
 
 def _rec(model: str, pred: dict[str, float] | None = None, seq: int = 8) -> TreeRecord:

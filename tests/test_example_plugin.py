@@ -37,7 +37,7 @@ def test_example_regressor_is_found_by_alias_and_learns_a_power_law(installed):
     code = (
         "import numpy as np\n"
         "from irene_core.plugins import get_registry\n"
-        "from irene_core.regressor import make_regressor\n"
+        "from irene_core.predictor.regressor import make_regressor\n"
         "spec = get_registry().get('primitive', 'LlamaRotaryEmbedding')\n"
         "X = np.array([[f, 2 * f] for f in (10.0, 20.0, 40.0, 80.0)])\n"
         "r = make_regressor(spec.factory, ['flops', 'mem_bytes'], {}).fit(X, 1e-3 * X[:, 0])\n"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from irene_core.cli import main
+from irene_core.cli.app import main
 from irene_meter_rapl.testing import PowercapTree
 
 
@@ -50,7 +50,7 @@ def test_meter_measure_errors_are_one_line(args, message, capsys):
 
 def test_uninstalled_meter_gets_the_install_hint():
     env = {**os.environ, "IRENE_LOAD_PLUGINS": "rapl"}  # as if irene-meter-emonpi were not installed
-    code = "from irene_core.cli import main; raise SystemExit(main(['meter', 'measure', '--meter', 'emonpi']))"
+    code = "from irene_core.cli.app import main; raise SystemExit(main(['meter', 'measure', '--meter', 'emonpi']))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 1
     assert "install it with: pip install irene-meter-emonpi" in result.stderr

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from irene_core.energy_integration import SampleSeries
+from irene_core.metering.integration import SampleSeries
 from irene_core.errors import IreneError
-from irene_core.meter import parse_option_pairs, positive_float, positive_int, resolution_warning
+from irene_core.metering.meter import parse_option_pairs, positive_float, positive_int, resolution_warning
 
 
 def _series() -> SampleSeries:

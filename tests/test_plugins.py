@@ -12,7 +12,7 @@ from irene_core.plugins import PluginRegistry
 
 METER_PLUGIN = """
 from irene_core.hookspecs import hookimpl
-from irene_core.meter import Meter
+from irene_core.metering.meter import Meter
 
 class {cls}(Meter):
     name = "{meter}"

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from irene_core.crossvalidation import crossvalidate
-from irene_core.paper_aggregator import _Tree
-from irene_core.predictor import Predictor
-from irene_core.reconcile import reconcile
-from irene_core.tree import Node, TreeRecord
-from irene_core.tree_table import TreeTable
+from irene_core.predictor.crossvalidation import crossvalidate
+from irene_core.predictor.aggregators.paper import _Tree
+from irene_core.predictor.predictor import Predictor
+from irene_core.predictor.reconcile import reconcile
+from irene_core.tree.schema import Node, TreeRecord
+from irene_core.tree.table import TreeTable
 
-pytestmark = pytest.mark.filterwarnings("ignore::irene_core.leaf_models.UntrainedPrimitiveWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::irene_core.predictor.leaf_models.UntrainedPrimitiveWarning")
 
 
 def _table(root_gt=1.0, child_gt=(0.6, 0.6)):

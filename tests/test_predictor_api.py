@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from irene_core.errors import IreneError
-from irene_core.evaluate import evaluate
-from irene_core.leaf_models import UntrainedPrimitiveWarning
-from irene_core.predictor import Predictor
-from irene_core.tree import OWN_OPS_TYPE, Node
-from irene_core.tree_table import TreeTable
+from irene_core.predictor.evaluation import evaluate
+from irene_core.predictor.leaf_models import UntrainedPrimitiveWarning
+from irene_core.predictor.predictor import Predictor
+from irene_core.tree.schema import OWN_OPS_TYPE, Node
+from irene_core.tree.table import TreeTable
 
-pytestmark = pytest.mark.filterwarnings("ignore::irene_core.leaf_models.UntrainedPrimitiveWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::irene_core.predictor.leaf_models.UntrainedPrimitiveWarning")
 
 TRAIN_MODELS = ("bert-base-uncased", "distilbert-base-uncased", "distilgpt2")
 
@@ -80,7 +80,7 @@ def test_predicting_a_predicted_tree_replaces_its_own_ops(model_predictor, test_
 
 def test_cross_validation_errors_match_evaluate(model_predictor, test_records):
     """The array path used by cross-validation gives what ``predict`` + ``irene evaluate`` give."""
-    from irene_core.crossvalidation import level_errors
+    from irene_core.predictor.crossvalidation import level_errors
 
     table = TreeTable.from_records(test_records)
     energies, _ = model_predictor.predict_table(table)

@@ -6,12 +6,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from irene_core import artifacts
+from irene_core.predictor import artifacts
 from irene_core.errors import IreneError
-from irene_core.predictor import Predictor
-from irene_core.tree_table import TreeTable
+from irene_core.predictor.predictor import Predictor
+from irene_core.tree.table import TreeTable
 
-pytestmark = pytest.mark.filterwarnings("ignore::irene_core.leaf_models.UntrainedPrimitiveWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::irene_core.predictor.leaf_models.UntrainedPrimitiveWarning")
 
 
 @pytest.fixture(scope="module")

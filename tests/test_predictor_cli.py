@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from irene_core.dataset import load_records, write_records
+from irene_core.tree.jsonl import load_records, write_records
 
 GPT_FAMILY = ("gpt2", "distilgpt2", "openai-gpt")
 

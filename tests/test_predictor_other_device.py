@@ -5,10 +5,10 @@ identical layers.  Nothing in the predictor may depend on device_1's scales."""
 import numpy as np
 import pytest
 
-from irene_core.crossvalidation import crossvalidate
-from irene_core.tree import TreeRecord
+from irene_core.predictor.crossvalidation import crossvalidate
+from irene_core.tree.schema import TreeRecord
 
-pytestmark = pytest.mark.filterwarnings("ignore::irene_core.leaf_models.UntrainedPrimitiveWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::irene_core.predictor.leaf_models.UntrainedPrimitiveWarning")
 
 MODELS = ("bert-base-uncased", "distilbert-base-uncased", "gpt2", "distilgpt2")
 STATIC_W = 30.0  # the other machine's power beyond what scales with device_1's energy

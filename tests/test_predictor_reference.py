@@ -4,14 +4,14 @@ import warnings
 
 import pytest
 
-from irene_core import artifacts
-from irene_core.csv_import import PAPER_MODELS, import_csv_dir
+from irene_core.predictor import artifacts
+from irene_core.tree.paper_csv import PAPER_MODELS, import_csv_dir
 from irene_core.errors import IreneError
-from irene_core.feature_sets import feature_names
-from irene_core.leaf_models import UntrainedPrimitiveWarning
-from irene_core.predictor import REFERENCE_DIR, load_reference_predictor
-from irene_core.tree import Node
-from irene_core.tree_table import TreeTable
+from irene_core.predictor.design import feature_names
+from irene_core.predictor.leaf_models import UntrainedPrimitiveWarning
+from irene_core.predictor.predictor import REFERENCE_DIR, load_reference_predictor
+from irene_core.tree.schema import Node
+from irene_core.tree.table import TreeTable
 
 #: transformers 4.2.2 (the release) → transformers 5 module class names.
 RENAMES = {"Block": "GPT2Block", "Attention": "GPT2Attention", "MLP": "GPT2MLP"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from irene_core.dataset import load_records
+from irene_core.tree.jsonl import load_records
 from irene_meter_rapl.testing import PowercapTree
 
 POWER_W = 40.0

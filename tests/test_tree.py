@@ -3,7 +3,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from irene_core.tree import Node, TreeRecord, unique_id
+from irene_core.tree.schema import Node, TreeRecord, unique_id
 
 
 def _tree() -> TreeRecord:

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from irene_core.dataset import write_records
+from irene_core.tree.jsonl import write_records
 from irene_core.errors import IreneError
-from irene_core.tree import MODEL_FEATURES
+from irene_core.tree.schema import MODEL_FEATURES
 from irene_core.viz.app import create_app
 from irene_core.viz.cache import ResultCache
 from irene_core.viz.config import Limits, ServeConfig
@@ -64,7 +64,7 @@ def test_tree_has_structure_and_model_features_only(client, device1_records):
     r = client.get("/api/tree", params=tree_params())
     assert r.status_code == 200, r.text
     body = r.json()
-    truth = next(t for t in device1_records if t.key == ("bert-base-uncased", 8, 32))
+    truth = next(t for t in device1_records if t.key[:3] == ("bert-base-uncased", 8, 32))
     assert body["node_count"] == sum(1 for _ in truth.nodes()) == 214
     assert body["source"] == "dataset" and body["dataset"] == "runs/device_1.jsonl"
 
@@ -97,7 +97,7 @@ def test_repeated_query_answers_from_the_sqlite_cache_across_restarts(config):
 def test_a_changed_dataset_is_not_answered_from_a_stale_cache(config, data_dir, device1_records, monkeypatch):
     monkeypatch.setattr("irene_core.viz.catalog.RESCAN_SECONDS", 0.0)
     extra = data_dir / "changing.jsonl"
-    rec = next(t for t in device1_records if t.key == ("distilgpt2", 8, 32))
+    rec = next(t for t in device1_records if t.key[:3] == ("distilgpt2", 8, 32))
     write_records(extra, [rec])
     params = tree_params(model="distilgpt2", dataset="changing.jsonl")
     with TestClient(create_app(config), base_url="http://127.0.0.1") as c:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from irene_core.dataset import write_records
+from irene_core.tree.jsonl import write_records
 from irene_core.viz.app import create_app
 from irene_core.viz.config import ServeConfig
 from irene_core.viz.report import render_html
@@ -45,7 +45,7 @@ def browser():
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, device1_records):
     root = tmp_path_factory.mktemp("browser-data")
-    write_records(root / DATASET, [r for r in device1_records if r.key == ("bert-base-uncased", 8, 32)])
+    write_records(root / DATASET, [r for r in device1_records if r.key[:3] == ("bert-base-uncased", 8, 32)])
     config = ServeConfig(data_dir=root, cache_path=root / "cache.sqlite")
     with serve_in_thread(create_app(config)) as url:
         yield url
@@ -174,9 +174,9 @@ def test_measured_vs_predicted_from_a_dataset_of_the_data_dir(page, site):
 
 
 def test_a_run_file_is_parsed_in_the_browser(page, site, device1_records, tmp_path):
-    from irene_core.predictor import load_reference_predictor
+    from irene_core.predictor.predictor import load_reference_predictor
 
-    measured = next(r for r in device1_records if r.key == ("distilgpt2", 16, 64))
+    measured = next(r for r in device1_records if r.key[:3] == ("distilgpt2", 16, 64))
     run = tmp_path / "my-run.jsonl"
     write_records(run, load_reference_predictor("model").predict([measured]))
     with open(run, "a", encoding="utf-8") as handle:
@@ -193,7 +193,7 @@ def test_a_run_file_is_parsed_in_the_browser(page, site, device1_records, tmp_pa
 
 
 def test_the_report_works_offline_from_a_file(browser, device1_records, tmp_path):
-    records = [r for r in device1_records if r.key in {("bert-base-uncased", 8, 32), ("gpt2", 8, 64)}]
+    records = [r for r in device1_records if r.key[:3] in {("bert-base-uncased", 8, 32), ("gpt2", 8, 64)}]
     report = tmp_path / "report.html"
     report.write_text(render_html(records, title="Offline report"), encoding="utf-8")
     context = browser.new_context(offline=True)

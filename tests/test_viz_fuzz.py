@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from irene_core.dataset import write_records
+from irene_core.tree.jsonl import write_records
 from irene_core.viz.app import create_app
 from irene_core.viz.config import ServeConfig
 from irene_core.viz.server import serve_in_thread
@@ -33,7 +33,7 @@ CHECKS = {
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, device1_records):
     root = tmp_path_factory.mktemp("fuzz-data")
-    write_records(root / "device_1.jsonl", [r for r in device1_records if r.key == ("distilgpt2", 8, 32)])
+    write_records(root / "device_1.jsonl", [r for r in device1_records if r.key[:3] == ("distilgpt2", 8, 32)])
     (root / "bad.jsonl").write_text("not json\n", encoding="utf-8")
     config = ServeConfig(data_dir=root, cache_path=root / "cache.sqlite")
     with serve_in_thread(create_app(config)) as url:

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from irene_core.cli import main
-from irene_core.dataset import write_records
+from irene_core.cli.app import main
+from irene_core.tree.jsonl import write_records
 
 IRENE = Path(sys.executable).with_name("irene")
 
@@ -28,7 +28,7 @@ def _first_line(proc: subprocess.Popen, timeout: float) -> str:
 
 
 def test_serve_on_a_free_loopback_port_answers_and_stops(tmp_path, device1_records):
-    write_records(tmp_path / "data" / "d1.jsonl", [r for r in device1_records if r.key == ("distilgpt2", 8, 32)])
+    write_records(tmp_path / "data" / "d1.jsonl", [r for r in device1_records if r.key[:3] == ("distilgpt2", 8, 32)])
     cmd = [str(IRENE), "serve", "--port", "0", "--data-dir", str(tmp_path / "data"), "--cache", str(tmp_path / "c.sqlite")]
     env = {**os.environ, "IRENE_LOAD_PLUGINS": "none"}  # datasets only: no tracer to import at startup
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -19,7 +19,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from irene_core import __version__
+from irene_core._version import __version__
 from irene_core.errors import IreneError
 from irene_core.viz.cache import Entry
 from irene_core.viz.config import ServeConfig

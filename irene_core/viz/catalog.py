@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from irene_core.artifacts import MANIFEST
-from irene_core.dataset import record_from_dict
+from irene_core.predictor.artifacts import MANIFEST
 from irene_core.errors import IreneError
-from irene_core.tree import TreeRecord
+from irene_core.tree.jsonl import record_from_dict, record_key_of, root_of
+from irene_core.tree.schema import RecordKey, TreeRecord
 
 #: A directory holding this file is a predictor (see ``irene train``).
 PREDICTOR_MARKER = MANIFEST
@@ -39,9 +39,9 @@ class FileEntry:
 
 @dataclass
 class DatasetIndex:
-    """Byte offset of each (model, batch, seq) record in one dataset file."""
+    """Byte offset of each record (by its key) in one dataset file."""
 
-    offsets: dict[tuple[str, int, int], tuple[int, int]] = field(default_factory=dict)  # key → (offset, line)
+    offsets: dict[RecordKey, tuple[int, int]] = field(default_factory=dict)  # key → (offset, line)
     measured: set[str] = field(default_factory=set)
     error: str | None = None
 
@@ -136,9 +136,11 @@ class Catalog:
 
     def record(self, entry: FileEntry, model: str, batch_size: int, seq_len: int) -> TreeRecord:
         index = self.index(entry)
-        where = index.offsets.get((model, batch_size, seq_len))
+        # the API asks by (model, batch, seq): the forward pass first, then any other record of that size
+        matches = sorted((k.phase != "forward", n) for n, k in enumerate(index.offsets) if k[:3] == (model, batch_size, seq_len))
+        where = list(index.offsets.values())[matches[0][1]] if matches else None
         if where is None:
-            sizes = sorted((b, s) for (m, b, s) in index.offsets if m == model)
+            sizes = sorted({(k.batch_size, k.seq_len) for k in index.offsets if k.model == model})
             if not sizes:
                 raise IreneError(f"dataset '{entry.name}' has no model '{model}'")
             listed = ", ".join(f"{b}x{s}" for b, s in sizes[:40])
@@ -166,13 +168,13 @@ def _build_index(path: Path) -> DatasetIndex:
                 continue
             try:
                 data = json.loads(line)
-                key = (str(data["model_name"]), int(data["batch_size"]), int(data["seq_len"]))
+                key = record_key_of(data)
             except (ValueError, TypeError, KeyError) as exc:
                 index.error = index.error or f"{path.name}:{lineno}: {type(exc).__name__}: {exc}"
                 continue
             index.offsets.setdefault(key, (start, lineno))
-            if _has_measurement(data.get("frontend_tree")):
-                index.measured.add(key[0])
+            if _has_measurement(root_of(data)):
+                index.measured.add(key.model)
     return index
 
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from irene_core import __version__
+from irene_core._version import __version__
 from irene_core.errors import IreneError
 from irene_core.plugins import get_registry
-from irene_core.tree import MODEL_FEATURES, Node, TreeRecord
+from irene_core.tree.schema import MODEL_FEATURES, Node, TreeRecord
 from irene_core.viz.cache import CACHE_SCHEMA_VERSION, Entry, ResultCache
 from irene_core.viz.catalog import Catalog, FileEntry
 from irene_core.viz.config import ServeConfig
@@ -245,7 +245,7 @@ class EnergyService:
                 continue
             datasets.append(DatasetEntry(name=entry.name, records=len(index.offsets), error=index.error))
             sizes: dict[str, list[tuple[int, int]]] = {}
-            for model, b, s in sorted(index.offsets):
+            for model, b, s in sorted({k[:3] for k in index.offsets}):
                 sizes.setdefault(model, []).append((b, s))
             models += [
                 ModelEntry(name=m, source="dataset", dataset=entry.name, sizes=sz, measured=m in index.measured)
@@ -284,7 +284,7 @@ def _structure(node: Node) -> Node:
 
 def _load_predictor(name: str, entry: FileEntry | None) -> Any:
     try:
-        from irene_core.predictor import Predictor, load_reference_predictor
+        from irene_core.predictor.predictor import Predictor, load_reference_predictor
     except ImportError as exc:
         raise Unavailable(f"no predictor is installed ({exc})") from None
     try:

@@ -8,7 +8,7 @@ import html
 import json
 from importlib.resources import files
 
-from irene_core.tree import TreeRecord
+from irene_core.tree.schema import TreeRecord
 from irene_core.viz.schemas import EnergyView
 
 _STYLE_TAG = '<link rel="stylesheet" href="static/style.css">'

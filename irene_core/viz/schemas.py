@@ -1,4 +1,4 @@
-"""Pydantic models of the viz API's answers (trees reuse :mod:`irene_core.tree`)."""
+"""Pydantic models of the viz API's answers (trees reuse :mod:`irene_core.tree.schema`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from irene_core.tree import TreeRecord
+from irene_core.tree.schema import TreeRecord
 
 Source = Literal["preset", "local", "dataset", "file"]
 

@@ -1,7 +1,7 @@
 """Entry point (group ``irene``): contributes the regressor for the rotary-embedding primitive."""
 
-from irene_core.hookspecs import hookimpl
-from irene_core.regressor import RegressorSpec
+from irene_core import hookimpl
+from irene_core import RegressorSpec
 
 from irene_primitive_rotary.regressor import PowerLawRegressor
 

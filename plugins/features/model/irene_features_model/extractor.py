@@ -8,8 +8,8 @@ tracer, the CSV release, a hand-written file) end up with the same model feature
 
 from __future__ import annotations
 
-from irene_core.features import ModelFeatureExtractor
-from irene_core.tree import Node, TreeRecord
+from irene_core import ModelFeatureExtractor
+from irene_core import Node, TreeRecord
 
 ADDITIVE = ("flops", "mem_bytes", "num_parameters")
 

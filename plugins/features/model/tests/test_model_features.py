@@ -1,5 +1,5 @@
 from irene_core.plugins import get_registry
-from irene_core.tree import Node, TreeRecord
+from irene_core.tree.schema import Node, TreeRecord
 from irene_features_model.extractor import TreeModelFeatures
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from irene_core.errors import IreneError
+from irene_core import IreneError
 
 
 def _read_head(path: Path, size: int) -> bytes:

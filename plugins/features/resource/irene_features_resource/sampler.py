@@ -14,10 +14,11 @@ import threading
 import time
 from typing import Any
 
-from irene_core.energy_integration import Integral, SampleSeries
-from irene_core.errors import IreneError
-from irene_core.features import DEFAULT_INTERVAL_S, MIN_INTERVAL_S, ResourceSampler
-from irene_core.periodic import PeriodicThread
+from irene_core.plugin_api import Integral, SampleSeries
+from irene_core import IreneError
+from irene_core import ResourceSampler
+from irene_core.plugin_api import DEFAULT_INTERVAL_S, MIN_INTERVAL_S
+from irene_core.plugin_api import PeriodicThread
 from irene_features_resource.procfs import ProcReader
 
 GPU_FEATURES = ("gpu", "gpu_mem", "gpu_clk", "gpu_mem_clk", "gpu_energy_mean")
@@ -93,12 +94,12 @@ class ProcResourceSampler(ResourceSampler):
 
     def _open_gpus(self) -> GpuReadings | None:
         try:
-            from irene_meter_nvml.gpus import NvmlGpus, parse_selection
+            from irene_core.plugin_api import NvmlGpus, parse_gpu_selection
         except ImportError:
             reason = "GPU features need the NVML plugin: pip install irene-meter-nvml"
         else:
             try:
-                selection = parse_selection(self.gpus)
+                selection = parse_gpu_selection(self.gpus)
             except ValueError as exc:
                 raise IreneError(f"resource sampler: gpus={self.gpus!r}: {exc}") from None
             try:

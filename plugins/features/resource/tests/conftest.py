@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from irene_core.periodic import PeriodicThread
-from irene_core.step_profile import StepProfile
+from irene_core.metering.periodic import PeriodicThread
+from irene_core.metering.step_profile import StepProfile
 
 TICKS_PER_S = 100  # USER_HZ
 

@@ -8,7 +8,7 @@ import pytest
 
 from irene_core.errors import IreneError
 from irene_core.plugins import get_registry
-from irene_core.tree import RESOURCE_FEATURES
+from irene_core.tree.schema import RESOURCE_FEATURES
 from irene_features_resource.sampler import ProcResourceSampler
 from irene_meter_nvml.testing import SimulatedGpu, patch_nvml
 

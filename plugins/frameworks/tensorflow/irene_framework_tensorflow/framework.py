@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from irene_core.errors import IreneError
-from irene_core.framework import Framework
+from irene_core import IreneError
+from irene_core import Framework
 from irene_framework_tensorflow.presets import ALIASES, MINIATURE_PATTERN, PAPER_PRESETS, PRESETS
 
 if TYPE_CHECKING:  # pragma: no cover

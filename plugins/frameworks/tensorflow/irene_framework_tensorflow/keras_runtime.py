@@ -6,7 +6,7 @@ import os
 import sys
 from types import ModuleType
 
-from irene_core.errors import IreneError
+from irene_core import IreneError
 
 #: ``--device`` values → TensorFlow device names.
 _DEVICES = {"cpu": "/CPU:0", "cuda": "/GPU:0", "gpu": "/GPU:0"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from irene_core.errors import IreneError
+from irene_core import IreneError
 
 
 def symbolic_inputs(model: Any) -> Any:

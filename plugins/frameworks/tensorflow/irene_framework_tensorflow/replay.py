@@ -8,7 +8,9 @@ from contextlib import AbstractContextManager
 from collections.abc import Callable
 from typing import Any
 
-from irene_core.framework import ReplayResult, check_replay_request, timed_replay
+from irene_core import ReplayResult
+
+from irene_core.plugin_api import check_replay_request, timed_replay
 
 
 def layer_step(layer: Any, args: tuple[Any, ...], kwargs: dict[str, Any], device: str) -> Callable[[], Any]:

@@ -13,9 +13,9 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from irene_core.errors import IreneError
-from irene_core.framework import ReplayResult, TracedModel
-from irene_core.tree import TreeRecord
+from irene_core import IreneError
+from irene_core import ReplayResult, TracedModel
+from irene_core import TreeRecord
 from irene_framework_tensorflow.call_recorder import CallRecorder, LayerCall
 from irene_framework_tensorflow.keras_runtime import import_keras, tf_device
 from irene_framework_tensorflow.layer_scopes import layer_scopes
@@ -182,9 +182,9 @@ def trace_keras_model(
         batch_size=batch_size,
         seq_len=seq_len,
         device=device,
+        attention="eager",
         meta={
             "framework": "tensorflow",
-            "attention": "eager",
             "traced_on": "meta" if meta else tf_name,
             "model_class": type(model).__name__,
             "model_source": source,

@@ -1,4 +1,4 @@
-"""Where the Keras model tree is built: recorded layer calls + graph ops → :class:`irene_core.tree.Node`.
+"""Where the Keras model tree is built: recorded layer calls + graph ops → :class:`irene_core.tree.schema.Node`.
 
 - The model's call is the root (level ``model``, type = model class).
 - A call of a layer that tracks sublayers is a ``module`` node; a call of a layer without sublayers is
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from irene_core.tree import Level, Node, unique_id
+from irene_core import Level, Node, unique_id
 from irene_framework_tensorflow.call_recorder import LayerCall, OpSpan
 from irene_framework_tensorflow.layer_scopes import child_layers, segment
 from irene_framework_tensorflow.op_costs import functional_leaf_type, op_bytes, op_flops

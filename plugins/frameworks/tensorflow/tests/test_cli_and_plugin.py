@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from irene_core.dataset import load_records
+from irene_core.tree.jsonl import load_records
 
 
 def test_irene_trace_prints_and_writes_a_tensorflow_record(cli_run, tmp_path):

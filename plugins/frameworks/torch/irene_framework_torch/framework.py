@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from irene_core.errors import IreneError
-from irene_core.framework import Framework
+from irene_core import IreneError
+from irene_core import Framework
 
 from irene_framework_torch.models import preset_names
 
@@ -76,7 +76,6 @@ class TorchFramework(Framework):
         inputs = models.example_inputs(module, batch_size, seq_len, torch.device("meta") if meta else torch_device)
         run_meta = {
             "framework": self.name,
-            "attention": attention,
             "traced_on": "meta" if meta else str(torch_device),
             "model_class": type(module).__name__,
             "model_source": resolved.source,
@@ -84,9 +83,11 @@ class TorchFramework(Framework):
             "transformers": transformers.__version__,
         }
         try:
-            return trace_module(
+            traced = trace_module(
                 module, inputs, model_name=model, batch_size=batch_size, seq_len=seq_len,
                 device=torch_device, meta=meta, run_meta=run_meta,
             )
         except IreneError as exc:
             raise IreneError(f"{model} at batch {batch_size}, seq {seq_len}: {exc}") from None
+        traced.record.attention = attention
+        return traced

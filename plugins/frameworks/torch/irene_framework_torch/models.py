@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from irene_core.errors import IreneError
+from irene_core import IreneError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

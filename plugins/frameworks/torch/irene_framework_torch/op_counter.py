@@ -25,7 +25,7 @@ from torch.nn.attention import SDPBackend
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry, sdpa_flop_count
 
-from irene_core.errors import IreneError
+from irene_core import IreneError
 
 aten = torch.ops.aten
 

@@ -3,7 +3,7 @@
 Kept light: torch and transformers are imported only when a model is traced.
 """
 
-from irene_core.hookspecs import hookimpl
+from irene_core import hookimpl
 
 from irene_framework_torch.framework import TorchFramework
 

@@ -19,9 +19,10 @@ from typing import Any
 import torch
 from torch.utils._pytree import TreeSpec, tree_flatten, tree_unflatten
 
-from irene_core.errors import IreneError
-from irene_core.framework import ReplayResult, TracedModel, timed_replay
-from irene_core.tree import TreeRecord
+from irene_core import IreneError
+from irene_core import ReplayResult, TracedModel
+from irene_core.plugin_api import timed_replay
+from irene_core import TreeRecord
 
 from irene_framework_torch.op_counter import OpTotals
 

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from irene_core.errors import IreneError
-from irene_core.tree import Node, TreeRecord, unique_id
+from irene_core import IreneError
+from irene_core import Node, TreeRecord, unique_id
 
 from irene_framework_torch.leaf_types import functional_leaves, is_primitive_module
 from irene_framework_torch.op_counter import OpCounter, OpTotals

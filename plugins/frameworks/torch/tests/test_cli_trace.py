@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from irene_core.cli import main
-from irene_core.dataset import load_records, record_from_dict
+from irene_core.cli.app import main
+from irene_core.tree.jsonl import load_records, record_from_dict
 
 
 def test_prints_the_tree_and_writes_the_record(capsys, tmp_path):

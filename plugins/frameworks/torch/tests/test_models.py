@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from irene_core.dataset import record_from_dict
+from irene_core.tree.jsonl import record_from_dict
 from irene_core.errors import IreneError
 from irene_core.plugins import get_registry
 from irene_framework_torch import models

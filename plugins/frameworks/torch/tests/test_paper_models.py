@@ -13,8 +13,8 @@ from collections import defaultdict
 
 import pytest
 
-from irene_core.csv_import import PAPER_MODELS
-from irene_core.tree import TreeRecord
+from irene_core.tree.paper_csv import PAPER_MODELS
+from irene_core.tree.schema import TreeRecord
 
 CHECKED_LEAVES = ("Linear", "Conv1D", "MatMul")
 MEM_CHECKED_LEAVES = ("Linear", "Conv1D", "MatMul", "LayerNorm", "Softmax", "Tanh", "Embedding")

@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from irene_core.errors import IreneError
-from irene_core.tree import MODEL_FEATURES
+from irene_core.tree.schema import MODEL_FEATURES
 from irene_framework_torch.tree_builder import trace_module
 
 B, S, H, HEADS = 2, 16, 128, 2  # tiny_bert: bert-L2-H128 at batch 2, seq 16

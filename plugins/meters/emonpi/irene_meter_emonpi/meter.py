@@ -7,9 +7,10 @@ import os
 import threading
 import time
 
-from irene_core.errors import IreneError
-from irene_core.meter import Meter, MeterOption, bounded, positive_float, positive_int
-from irene_core.sampled_meter import SampledEngine
+from irene_core import IreneError
+from irene_core import Meter, MeterOption
+from irene_core.plugin_api import bounded, positive_float, positive_int
+from irene_core.plugin_api import SampledEngine
 from irene_meter_emonpi.formats import FORMATS, Reading, parse_line
 
 DIALOUT_HINT = "add your user to the 'dialout' group (sudo usermod -aG dialout $USER, then log in again)"

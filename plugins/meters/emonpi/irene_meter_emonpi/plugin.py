@@ -1,6 +1,6 @@
 """Entry point of this plugin (group ``irene``); the meter module is imported only when asked for."""
 
-from irene_core.hookspecs import hookimpl
+from irene_core import hookimpl
 
 
 @hookimpl

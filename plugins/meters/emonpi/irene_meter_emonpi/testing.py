@@ -15,8 +15,8 @@ import os
 import time
 import tty
 
-from irene_core.periodic import PeriodicThread
-from irene_core.step_profile import StepProfile
+from irene_core.plugin_api import PeriodicThread
+from irene_core.plugin_api import StepProfile
 from irene_meter_emonpi.formats import CLASSIC_STRUCT, CONTINUOUS_STRUCT, FORMATS
 
 BANNER = ["", "emonPi V2.9.4 (emulated)", "OpenEnergyMonitor.org", "> 5i", "> 57b"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import time
 
-from irene_core.counter_meter import CounterEngine, EnergyCounter
-from irene_core.errors import IreneError
-from irene_core.meter import Meter, MeterOption, WindowEngine, bounded, choice
-from irene_core.periodic import PeriodicThread
-from irene_core.sampled_meter import SampledEngine
-from irene_meter_nvml.gpus import NvmlGpus, describe, parse_selection
+from irene_core.plugin_api import CounterEngine, EnergyCounter
+from irene_core import IreneError
+from irene_core import Meter, MeterOption
+from irene_core.plugin_api import WindowEngine, bounded, choice
+from irene_core.plugin_api import PeriodicThread
+from irene_core.plugin_api import SampledEngine
+from irene_core.plugin_api import NvmlGpus, describe_nvml_error, parse_gpu_selection
 
 #: NVML's total-energy counter updates every 10-100 ms.
 COUNTER_RESOLUTION_S = 0.1
@@ -23,7 +24,7 @@ class NvmlMeter(Meter):
     description = "NVIDIA GPU energy through NVML (total-energy counter on Volta+, else polled power)"
     options = {
         "gpus": MeterOption(
-            "all", "GPU indices to measure (NVML order), e.g. 0 or 0,1; 'all' sums every GPU", parse_selection
+            "all", "GPU indices to measure (NVML order), e.g. 0 or 0,1; 'all' sums every GPU", parse_gpu_selection
         ),
         "mode": MeterOption(
             "auto",
@@ -91,7 +92,7 @@ class NvmlMeter(Meter):
         try:
             watts = gpus.power_w()
         except gpus.error as exc:
-            engine.fail(f"reading GPU power failed: {describe(exc)}")
+            engine.fail(f"reading GPU power failed: {describe_nvml_error(exc)}")
             raise
         engine.add(time.monotonic(), watts)
 

@@ -1,6 +1,6 @@
 """Entry point of this plugin (group ``irene``); nothing here imports NVML."""
 
-from irene_core.hookspecs import hookimpl
+from irene_core import hookimpl
 
 
 @hookimpl

@@ -12,7 +12,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
-from irene_core.step_profile import StepProfile
+from irene_core.plugin_api import StepProfile
 
 
 class SimulatedGpu:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from irene_core.errors import IreneError
-from irene_core.meter import MeterError
+from irene_core.metering.meter import MeterError
 from irene_core.plugins import get_registry
 from irene_meter_nvml.meter import NvmlMeter
 from irene_meter_nvml.testing import SimulatedGpu, patch_nvml

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from irene_core.counter_meter import CounterEngine, EnergyCounter
-from irene_core.errors import IreneError
-from irene_core.meter import Meter, MeterOption
+from irene_core.plugin_api import CounterEngine, EnergyCounter
+from irene_core import IreneError
+from irene_core import Meter, MeterOption
 from irene_meter_rapl.powercap import Zone, check_summed, default_summed, discover
 
 #: RAPL counters update about every millisecond.

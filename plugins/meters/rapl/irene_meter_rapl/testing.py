@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from irene_core.step_profile import StepProfile
+from irene_core.plugin_api import StepProfile
 
 #: A typical Intel package's counter range (2^32 units of 61 µJ).
 DEFAULT_RANGE_UJ = 262_143_328_850

@@ -1,7 +1,7 @@
 """Entry point of this plugin (group ``irene``): one regressor spec per transformer primitive."""
 
-from irene_core.hookspecs import hookimpl
-from irene_core.regressor import RegressorSpec
+from irene_core import hookimpl
+from irene_core import RegressorSpec
 
 from irene_primitives_transformers.primitives import PRIMITIVES
 from irene_primitives_transformers.regressors import ZeroEnergyRegressor, trainable_regressor

@@ -1,6 +1,6 @@
 """Regressors for transformer primitives.
 
-Every trainable primitive uses IrEne's :class:`~irene_core.leaf_regressor.LeafRegressor` (its own
+Every trainable primitive uses IrEne's :class:`~irene_core.predictor.leaf_regressor.LeafRegressor` (its own
 instance, fitted on that primitive's leaves only): log-space ridge or the linear wall-energy model,
 chosen by leave-one-model-out inside the training data, plus a shape smoother; or, with
 ``method="ols"``, the paper's OLS on standardised features.  Primitives that run no kernel in
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from irene_core.leaf_regressor import LeafRegressor
+from irene_core.plugin_api import LeafRegressor
 
 
 def trainable_regressor(feature_names: Sequence[str], method: str = "auto", **_: Any) -> LeafRegressor:

@@ -6,15 +6,15 @@ import importlib.metadata as md
 import numpy as np
 import pytest
 
-from irene_core import leaf_models
+from irene_core.predictor import leaf_models
 from irene_core.hookspecs import hookimpl
 from irene_core.plugins import PluginRegistry, get_registry
-from irene_core.predictor import Predictor
-from irene_core.regressor import PrimitiveRegressor, RegressorSpec
+from irene_core.predictor.predictor import Predictor
+from irene_core.predictor.regressor import PrimitiveRegressor, RegressorSpec
 from irene_primitives_transformers.primitives import PRIMITIVES
 from irene_primitives_transformers.regressors import ZeroEnergyRegressor, trainable_regressor
 
-pytestmark = pytest.mark.filterwarnings("ignore::irene_core.leaf_models.UntrainedPrimitiveWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::irene_core.predictor.leaf_models.UntrainedPrimitiveWarning")
 
 
 def test_every_primitive_is_registered_with_its_aliases():

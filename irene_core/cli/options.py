@@ -1,0 +1,61 @@
+"""One option vocabulary for the commands that trace or profile (``trace``, ``run``; later ``sweep``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The one default input size.
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_SEQ_LEN = 128
+ATTENTIONS = ("eager", "sdpa")
+
+
+class SizeList(click.ParamType):
+    """``8`` or ``8,16,24``: positive integers, in the order given, without repeats."""
+
+    name = "N[,N…]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        parts = [p.strip() for p in str(value).split(",")]
+        try:
+            items = [int(p) for p in parts]
+        except ValueError:
+            self.fail(f"expected positive integers such as 8 or 8,16, got {value!r}", param, ctx)
+        if not items or any(i < 1 for i in items):
+            self.fail(f"expected positive integers such as 8 or 8,16, got {value!r}", param, ctx)
+        return tuple(dict.fromkeys(items))
+
+
+def sizes(func: F) -> F:
+    """``-b/--batch-size`` and ``-s/--seq-len`` (each one value or a comma-separated sweep)."""
+    func = click.option("-s", "--seq-len", "--seq-lens", "seq_lens", type=SizeList(), default=str(DEFAULT_SEQ_LEN),
+                        show_default=True, help="Sequence length, or several: 32,64,128.")(func)
+    return click.option("-b", "--batch-size", "--batch-sizes", "batch_sizes", type=SizeList(),
+                        default=str(DEFAULT_BATCH_SIZE), show_default=True, help="Batch size, or several: 8,16.")(func)
+
+
+def framework(func: F) -> F:
+    return click.option("--framework", default="torch", show_default=True,
+                        help="Framework plugin that traces the model (see 'irene plugins').")(func)
+
+
+def device(func: F) -> F:
+    return click.option("--device", default="cpu", show_default=True, help="Device to run on: cpu, cuda or cuda:N.")(func)
+
+
+def attention(func: F) -> F:
+    return click.option("--attention", type=click.Choice(ATTENTIONS), default="eager", show_default=True,
+                        help="eager shows MatMul/Softmax leaves; sdpa one fused attention leaf.")(func)
+
+
+def meter_options(func: F) -> F:
+    """``--meter-option key=value`` (repeatable; ``--option`` is kept as an alias)."""
+    return click.option("--meter-option", "--option", "meter_options", multiple=True, metavar="KEY=VALUE",
+                        help="Meter option (repeatable), e.g. port=/dev/ttyUSB0.")(func)

@@ -1,0 +1,127 @@
+"""CLI commands: ``irene train``, ``irene predict``, ``irene crossvalidate``.
+
+Heavy imports (numpy, the predictor) happen inside the commands so that ``irene --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from irene_core.cli.console import console, err_console
+from irene_core.cli.views import fmt_pct
+
+FEATURE_CHOICES = click.Choice(["all", "model", "no-gpu-energy", "resource"])
+_CONFIG_HELP = "Predictor config: a JSON file, or a preset ('default', 'paper'). See docs/predictor.md."
+_FEATURES_HELP = "Feature set (overrides the config): all, model (no run needed), no-gpu-energy, resource."
+
+
+@click.command("train")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Predictor directory to write.")
+@click.option("--config", "config", default=None, help=_CONFIG_HELP)
+@click.option("--features", type=FEATURE_CHOICES, default=None, help=_FEATURES_HELP)
+@click.option("--hardware", default=None, help="What DATA was measured on (default: the records' device).")
+def train_cmd(data: Path, output: Path, config: str | None, features: str | None, hardware: str | None) -> None:
+    """Train a predictor on measured trees (JSONL) and save it to a directory."""
+    from irene_core.tree.jsonl import load_records
+    from irene_core.predictor.predictor import Predictor
+
+    records = load_records(data)
+    predictor = Predictor(config, features=features, hardware=hardware)
+    with err_console.status(f"training on {len(records)} trees…"):
+        predictor.fit(records)
+    predictor.save(output)
+    report = predictor.training_
+    table = Table(title=f"primitive regressors ({predictor.feature_set} features)")
+    for col in ("primitive", "rows", "model"):
+        table.add_column(col, justify="right" if col == "rows" else "left")
+    for name, info in report["leaves"]["primitives"].items():
+        table.add_row(name, str(info["rows"]), info["model"])
+    table.add_row("(generic fallback)", "", report["leaves"]["generic"], style="dim")
+    console.print(table)
+    for name, rows in report["leaves"]["skipped"].items():
+        err_console.print(f"[yellow]skipped:[/] primitive '{name}': only {rows} training leaves (< min_rows); the generic regressor predicts it")
+    for name, count in report["skipped_nodes"].items():
+        if count:
+            err_console.print(f"[yellow]skipped:[/] {count} node(s) with {name}")
+    for name, count in report["dropped_features"].items():
+        err_console.print(f"[yellow]dropped feature:[/] '{name}' is missing on {count} node(s)")
+    console.print(f"predictor → {output} (features: {', '.join(predictor.feature_names_)}; hardware: {predictor.hardware})")
+
+
+@click.command("predict")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--predictor", "predictor_dir", type=click.Path(path_type=Path), default=None, help="Predictor directory (default: the shipped model-features reference predictor).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Output JSONL with predicted energies.")
+def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
+    """Predict the energy of every node of the trees in DATA."""
+    import warnings
+
+    from irene_core.tree.jsonl import load_records, write_records
+    from irene_core.predictor.predictor import Predictor, load_reference_predictor
+
+    records = load_records(data)
+    if predictor_dir is None:
+        predictor = load_reference_predictor("model")
+        err_console.print(f"no --predictor: using the reference predictor (model features), a what-if estimate for {predictor.hardware}")
+    else:
+        predictor = Predictor.load(predictor_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predicted = predictor.predict(records)
+    for warning in caught:
+        err_console.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+    write_records(output, predicted)
+    table = Table(title=f"predicted energy per call → {output}")
+    for col in ("model", "batch", "seq", "predicted J", "measured J", "OwnOps % (all levels)"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for record in predicted:
+        root = record.root
+        own = root.own_ops()
+        measured = "—" if root.ground_truth_energy is None else f"{root.ground_truth_energy:.4g}"
+        share = 100 * sum(n.predicted_energy for n in root.walk() if n.synthetic) / root.predicted_energy if root.predicted_energy else 0.0
+        table.add_row(record.model_name, str(record.batch_size), str(record.seq_len), f"{root.predicted_energy:.4g}", measured, f"{share:.1f}" if own else "—")
+    console.print(table)
+    console.print(f"figures are for: {predictor.hardware} ({predictor.feature_set} features)")
+
+
+@click.command("crossvalidate")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--config", "config", default=None, help=_CONFIG_HELP)
+@click.option("--features", type=FEATURE_CHOICES, default=None, help=_FEATURES_HELP)
+@click.option("--models", default=None, help="Comma-separated models of the experiment (default: the paper's six).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def crossvalidate_cmd(data: Path, config: str | None, features: str | None, models: str | None, as_json: bool) -> None:
+    """Leave-one-model-out cross-validation: % error per level for each left-out model."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from irene_core.predictor.crossvalidation import crossvalidate
+    from irene_core.tree.jsonl import load_records
+    from irene_core.predictor.config import load_config
+
+    records = load_records(data)
+    cfg = load_config(config, features=features)
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} folds"), TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task("cross-validating", total=None)
+
+        def progress(done: int, total: int, left_out: str) -> None:
+            bar.update(task, total=total, completed=done, description=f"leaving out {left_out}" if left_out else "done")
+
+        result = crossvalidate(records, cfg, chosen, progress)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+        return
+    table = Table(title=f"leave-one-model-out % error ({cfg.features} features, {cfg.aggregator})")
+    for col in ("left-out model", "ml", "module", "model"):
+        table.add_column(col, justify="left" if col == "left-out model" else "right")
+    for fold in result.folds:
+        table.add_row(fold.left_out, *(fmt_pct(fold.errors[lv]) for lv in ("ml", "module", "model")))
+    overall = result.overall
+    table.add_row("overall (mean of folds)", *(fmt_pct(overall[lv]) for lv in ("ml", "module", "model")), style="bold")
+    console.print(table)
+    console.print(f"worst left-out model (model level): {fmt_pct(result.worst_model)} %; {result.seconds:.1f} s")

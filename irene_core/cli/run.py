@@ -1,0 +1,78 @@
+"""CLI command: ``irene run`` — profile models on this hardware, measure, predict, compare."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import click
+
+from irene_core.cli import options
+from irene_core.cli.console import console, err_console
+
+DEFAULT_MODEL = "bert-L4-H256"
+DEFAULT_OUTPUT = Path("runs/irene-run.jsonl")
+
+
+@click.command("run")
+@options.framework
+@click.option("--model", "models", multiple=True, help=f"Model name (repeatable). Default: {DEFAULT_MODEL}.")
+@options.sizes
+@click.option("--meter", default=None, help="Meter plugin for ground truth (emonpi, rapl, nvml…). Without: profile and predict only.")
+@options.meter_options
+@click.option("--sampler", default="resource", show_default=True, help="Resource-sampler plugin (kind features).")
+@click.option("--predictor", type=click.Path(path_type=Path), default=None, help="Predictor directory (default: the shipped reference predictor, model features).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_OUTPUT, show_default=True, help="Dataset JSONL; each finished tree is appended at once.")
+@click.option("--resume", is_flag=True, help="Skip trees whose key (model, size, phase, dtype, attention, device) is in the output.")
+@click.option("--window-seconds", type=float, default=None, help="Replay window per node and round (default 0.25 s without a meter, 2 s with one).")
+@click.option("--rounds", type=int, default=None, help="Rounds per node (default 1 without a meter, 3 with one).")
+@click.option("--cooldown", type=float, default=0.0, show_default=True, help="Pause between nodes (s).")
+@click.option("--idle-seconds", type=float, default=3.0, show_default=True, help="Idle-power measurement before profiling (with a meter).")
+@click.option("--interval-ms", type=float, default=170.0, show_default=True, help="Resource sampling interval.")
+@options.device
+@options.attention
+@click.option("--html", type=click.Path(path_type=Path), default=None, help="Also write a self-contained HTML report.")
+@click.option("--depth", type=int, default=3, show_default=True, help="Depth of the printed energy tree.")
+def run_cmd(framework: str, models: tuple[str, ...], batch_sizes: tuple[int, ...], seq_lens: tuple[int, ...],
+            meter: str | None, meter_options: tuple[str, ...], sampler: str, predictor: Path | None, output: Path,
+            resume: bool, window_seconds: float | None, rounds: int | None, cooldown: float, idle_seconds: float,
+            interval_ms: float, device: str, attention: str, html: Path | None, depth: int) -> None:
+    """Profile a model on this hardware node by node, measure ground truth with a meter, predict, compare.
+
+    Without --meter this profiles (latency, resource use) and predicts only.
+    """
+    from irene_core.metering.meter import parse_option_pairs
+    from irene_core.profiling.profiler import RunSettings
+    from irene_core.profiling.session import RunPlan, RunSession
+
+    plan = RunPlan(
+        framework=framework,
+        grid=list(itertools.product(models or [DEFAULT_MODEL], batch_sizes, seq_lens)),
+        meter=meter,
+        meter_options=parse_option_pairs(meter_options),
+        predictor_dir=predictor,
+        output=output,
+        resume=resume,
+        interval_ms=interval_ms,
+        device=device,
+        attention=attention,
+        depth=depth,
+        sampler=sampler,
+        settings=RunSettings(
+            window_seconds=window_seconds if window_seconds is not None else (2.0 if meter else 0.25),
+            rounds=rounds if rounds is not None else (3 if meter else 1),
+            cooldown_seconds=cooldown,
+            idle_seconds=idle_seconds,
+        ),
+    )
+    session = RunSession(plan, console, err_console)
+    try:
+        session.run()
+    finally:
+        if html is not None and session.finished:
+            from irene_core.tree.atomic import atomic_write
+            from irene_core.viz.report import render_html
+
+            with atomic_write(html) as handle:
+                handle.write(render_html(session.finished, title=f"IrEne run: {session.finished[-1].model_name}"))
+            console.print(f"HTML report: {html}")

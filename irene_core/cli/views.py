@@ -1,0 +1,79 @@
+"""Terminal views of an energy tree: the tree coloured by share, the bottleneck table, the
+measured-vs-predicted summary."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.tree import Tree
+
+from irene_core.tree.bottlenecks import node_energy, own_ops_share, type_shares
+from irene_core.tree.schema import Node, TreeRecord
+
+
+def _colour(share: float) -> str:
+    if share >= 20:
+        return "bold red"
+    if share >= 5:
+        return "yellow"
+    return "green"
+
+
+def _label(node: Node, model_energy: float, parent_energy: float | None) -> str:
+    e = node_energy(node)
+    name = node.type if not node.scope or node.synthetic else f"{node.type} [dim]{node.scope}[/]"
+    if e is None:
+        return name
+    share = 100.0 * e / model_energy if model_energy else 0.0
+    of_parent = f" · {100.0 * e / parent_energy:.1f} % of parent" if parent_energy else ""
+    measured = node.ground_truth_energy
+    gt = f" [cyan](measured {1e3 * measured:.3f} mJ)[/]" if measured is not None and node.predicted_energy is not None else ""
+    return f"{name}  [{_colour(share)}]{1e3 * e:.3f} mJ · {share:.1f} % of model[/]{of_parent}{gt}"
+
+
+def energy_tree(record: TreeRecord, depth: int = 3) -> Tree:
+    """A rich Tree down to ``depth`` levels, children sorted by energy."""
+    total = node_energy(record.root) or 0.0
+    title = f"{record.model_name} · batch {record.batch_size} · seq {record.seq_len}"
+    tree = Tree(f"[bold]{title}[/]  {_label(record.root, total, None)}")
+
+    def add(branch: Tree, node: Node, level: int) -> None:
+        if level >= depth:
+            return
+        parent_e = node_energy(node)
+        for child in sorted(node.children, key=lambda c: -(node_energy(c) or 0.0)):
+            add(branch.add(_label(child, total, parent_e)), child, level + 1)
+
+    add(tree, record.root, 0)
+    return tree
+
+
+def bottleneck_table(record: TreeRecord, top: int = 10) -> Table:
+    """Module and primitive types by share of the model's energy."""
+    table = Table(title=f"Energy bottlenecks: {record.model_name} b{record.batch_size} s{record.seq_len}")
+    for col in ("level", "type", "nodes", "energy (mJ)", "share of model"):
+        table.add_column(col, justify="right" if col in ("nodes", "energy (mJ)", "share of model") else "left")
+    for level in ("module", "ml"):
+        for s in type_shares(record, level)[:top]:
+            table.add_row(level, s.type, str(s.count), f"{1e3 * s.energy_j:.3f}", f"{s.share_pct:.1f} %")
+    own = own_ops_share(record)
+    if own is not None:
+        table.caption = f"modules' own ops (beyond their children): {own:.1f} % of the model"
+    return table
+
+
+def fmt_pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def error_table(report: dict, title: str = "% error (mean of 100·|pred−gt|/gt)") -> Table:
+    """The per-model / overall table of an :func:`irene_core.predictor.evaluation.evaluate` report."""
+    table = Table(title=title)
+    for col in ("model", "trees", "ml", "module", "model level"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for model, m in sorted(report["models"].items()):
+        table.add_row(model, str(m["trees"]), fmt_pct(m["ml"]), fmt_pct(m["module"]), fmt_pct(m["model"]))
+    if len(report["models"]) > 1:
+        o = report["overall"]
+        table.add_row("overall (mean of models)", "", fmt_pct(o.get("ml")), fmt_pct(o.get("module")),
+                      fmt_pct(o.get("model")), style="bold")
+    return table

@@ -1,0 +1,39 @@
+"""Aggregators: from the leaves' estimates to a raw estimate for every inner node, one module each.
+
+- ``own-ops`` (default, :mod:`.own_ops`): the children's sum times a learned own-ops factor.
+- ``predicted-sum`` (:mod:`.predicted_sum`): the sum of the children (own ops = 0).
+- ``unstructured`` (:mod:`.unstructured`): one linear regressor over each inner node's own features (ablation).
+- ``end2end`` / ``stepwise`` (:mod:`.paper`): the paper's weighted sums.
+
+Whatever the aggregator, :mod:`irene_core.predictor.reconcile` then makes the output tree add up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from irene_core.predictor.aggregators.base import Aggregator, NodeData, bottom_up, teacher_mask
+
+if TYPE_CHECKING:
+    from irene_core.predictor.config import PredictorConfig
+
+__all__ = ["Aggregator", "NodeData", "bottom_up", "make_aggregator", "teacher_mask"]
+
+
+def make_aggregator(config: PredictorConfig) -> Aggregator:
+    """A fresh, unfitted aggregator for ``config.aggregator`` (modules imported on demand)."""
+    if config.aggregator == "own-ops":
+        from irene_core.predictor.aggregators.own_ops import OwnOpsAggregator
+
+        return OwnOpsAggregator(tuple(config.own_ops_alphas))
+    if config.aggregator == "predicted-sum":
+        from irene_core.predictor.aggregators.predicted_sum import PredictedSum
+
+        return PredictedSum()
+    if config.aggregator == "unstructured":
+        from irene_core.predictor.aggregators.unstructured import Unstructured
+
+        return Unstructured()
+    from irene_core.predictor.aggregators.paper import WeightedSumAggregator
+
+    return WeightedSumAggregator(config.aggregator, config.tau, config.degree, config.epochs, config.learning_rate, config.seed)

@@ -1,0 +1,60 @@
+"""What every aggregator shares: the node data it sees, the bottom-up pass, and the base class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from irene_core.tree.table import TreeTable
+
+
+@dataclass
+class NodeData:
+    """What an aggregator sees: the table, the used raw features, and each node's primitive kind
+    (canonical primitive name for leaves, ``"module"`` for inner nodes)."""
+
+    table: TreeTable
+    X: np.ndarray
+    names: tuple[str, ...]
+    kinds: np.ndarray
+
+    def col(self, name: str) -> np.ndarray | None:
+        return self.X[:, self.names.index(name)] if name in self.names else None
+
+
+def bottom_up(table: TreeTable, leaf_estimates: np.ndarray, combine: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Estimates for all nodes: leaves as given, inner nodes deepest first by
+    ``combine(indices, estimates_so_far)``."""
+    E = np.where(table.is_leaf, leaf_estimates, 0.0)
+    for idx in table.inner_by_depth:
+        if len(idx):
+            E[idx] = combine(idx, E)
+    return E
+
+
+def teacher_mask(table: TreeTable) -> np.ndarray:
+    """Inner nodes usable for supervised training: positive truth on the node and all children."""
+    good = table.truth > 0
+    good_children = table.children_sum(good.astype(float))
+    return ~table.is_leaf & good & (good_children == table.n_children)
+
+
+class Aggregator:
+    """Base: ``fit`` on training data, ``predict`` raw estimates, state for artifacts."""
+
+    name: ClassVar[str]
+
+    def fit(self, data: NodeData, leaf_estimates: np.ndarray) -> dict[str, Any]:
+        return {}
+
+    def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_state(self) -> dict[str, Any]:
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> Aggregator:
+        return self

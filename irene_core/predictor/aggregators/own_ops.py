@@ -1,0 +1,189 @@
+"""The default aggregator, ``own-ops``.
+
+An inner node costs the sum of its children times an own-ops factor,
+``E = S·exp(f(φ))``, where ``S`` is the sum of the children's estimates and ``f`` a ridge regression
+(log space, penalty chosen by leave-one-model-out inside the training data) on features that
+describe the node *relative to its children*: the flops, bytes and parameters it has beyond its
+children, its time and GPU energy over its children's, its utilisation minus theirs, the share of
+each primitive kind among its children, batch, sequence length and fan-out; plus a kernel
+smoother of its residuals over (input size, fan-out, share of module children, extra flops).
+None of them is a module class name, so a model whose module types were never seen is predicted
+like any other.  A leaf whose primitive kind no training tree had as a child (GELU leaves of a
+traced tree, when the training trees kept GELU in their modules' own work) is counted as part of
+its parent's own work, as in training: it is left out of ``S`` and of the children's sums, and
+the reconciled tree shows its estimate and the rest of the parent's own work beside it.
+Trained on ground-truth children sums (identical nodes pooled); penalty and smoother chosen by
+leave-one-model-out inside the training data; the factor is clipped to the range seen in
+training.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from irene_core.errors import IreneError
+from irene_core.predictor.aggregators.base import Aggregator, NodeData, bottom_up, teacher_mask
+from irene_core.predictor.design import has_power_terms, power_terms
+from irene_core.predictor.estimators import KernelSmoother, RelativeLinear, Ridge, ShapeIndex, deduplicate, group_folds, smooth
+
+_TINY = 1e-12
+_PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
+_CLOCKS = ("gpu_clk", "gpu_mem_clk")
+
+
+class OwnOpsAggregator(Aggregator):
+    """``E = S·exp(f(φ))`` (see the module docstring)."""
+
+    name = "own-ops"
+
+    def __init__(
+        self,
+        alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1),
+        smoothers: tuple[tuple[float, float], ...] = ((0.1, 1.0), (0.3, 1.0), (0.3, 10.0), (1.0, 10.0)),
+    ):
+        self.alphas = tuple(alphas)
+        self.smoothers = tuple(tuple(x) for x in smoothers)
+        self.kinds_: list[str] = []
+        self.power_: RelativeLinear | None = None
+        self.model_: Ridge | None = None
+        self.smoother_: KernelSmoother | None = None
+        self.bounds_: tuple[float, float] = (0.0, 0.0)
+
+    # -- features ---------------------------------------------------------------------------------
+    def _children_sum(self, data: NodeData, values: np.ndarray) -> np.ndarray:
+        """Σ over each node's children that count as children: inner nodes and leaves of a kind
+        seen as a child in training (others are part of their parent's own work)."""
+        counted = ~data.table.is_leaf | np.isin(data.kinds, self.kinds_)
+        return data.table.children_sum(np.where(counted, values, 0.0))
+
+    def _static(self, data: NodeData) -> np.ndarray:
+        t = data.table
+        children = self._children_sum(data, np.ones(len(t)))
+        cols = []
+        for name in ("flops", "mem_bytes", "num_parameters"):
+            own = data.col(name)
+            if own is not None:
+                extra = np.maximum(own - self._children_sum(data, own), 0.0)
+                cols += [np.log1p(extra), extra / (np.abs(own) + 1e-3)]
+        cols += [np.log(t.column("batch_size")), np.log(t.column("seq_len"))]
+        cols += [np.log1p(children), np.log1p(self._children_sum(data, t.is_leaf.astype(float))), (t.parent < 0).astype(float)]
+        time = data.col("times_mean")
+        if time is not None:
+            child_time = np.maximum(self._children_sum(data, time), _TINY)
+            cols.append(np.log(np.maximum(time, _TINY) / child_time))
+            for name, unit in [(n, 100.0) for n in _PERCENT] + [(n, 1000.0) for n in _CLOCKS]:
+                value = data.col(name)
+                if value is not None:
+                    cols.append((value - self._children_sum(data, value * time) / child_time) / unit)
+        gpu_energy = data.col("gpu_energy_mean")
+        if gpu_energy is not None:
+            cols.append(np.log(np.maximum(gpu_energy, _TINY) / np.maximum(self._children_sum(data, gpu_energy), _TINY)))
+        return np.column_stack(cols)
+
+    def _keys(self, data: NodeData) -> np.ndarray:
+        """Where a node sits among inner nodes, for smoothing the own-ops residuals: input size,
+        fan-out, share of module children, extra flops share, root or not."""
+        t = data.table
+        children = self._children_sum(data, np.ones(len(t)))
+        module_children = t.children_sum((~t.is_leaf).astype(float)) / np.maximum(children, 1)
+        cols = [np.log(t.column("batch_size")), np.log(t.column("seq_len")), np.log1p(children), module_children, (t.parent < 0).astype(float)]
+        flops = data.col("flops")
+        if flops is not None:
+            cols.append(np.maximum(flops - self._children_sum(data, flops), 0.0) / (np.abs(flops) + 1e-3))
+        return np.column_stack(cols)
+
+    def _dynamic(self, data: NodeData, idx: np.ndarray, E: np.ndarray, S: np.ndarray, power: np.ndarray | None) -> np.ndarray:
+        t = data.table
+        safe = np.maximum(S, _TINY)
+        cols = [t.children_sum(np.where(data.kinds == kind, E, 0.0))[idx] / safe for kind in self.kinds_]
+        if power is not None:
+            cols.append(np.log(np.maximum(power[idx], _TINY) / safe))
+        return np.column_stack(cols)
+
+    def _power(self, data: NodeData) -> np.ndarray | None:
+        return None if self.power_ is None else self.power_.predict(power_terms(data.X, data.names))
+
+    # -- fit / predict ----------------------------------------------------------------------------
+    def fit(self, data: NodeData, leaf_estimates: np.ndarray) -> dict[str, Any]:
+        t = data.table
+        rows = teacher_mask(t)
+        if not rows.any():
+            raise IreneError("no inner node with ground truth on itself and all its children: cannot train the own-ops model")
+        truth = np.where(t.truth > 0, t.truth, 0.0)
+        child_kinds = data.kinds[(t.parent >= 0) & rows[np.maximum(t.parent, 0)]]
+        self.kinds_ = sorted(set(child_kinds))
+        self.power_ = None
+        if has_power_terms(data.names):
+            self.power_ = RelativeLinear(1e-8).fit(power_terms(data.X[rows], data.names), t.truth[rows])
+        power = self._power(data)
+        S = self._children_sum(data, truth)
+        idx = np.flatnonzero(rows)
+        phi = np.hstack([self._static(data)[idx], self._dynamic(data, idx, truth, S[idx], power)])
+        y = np.log(t.truth[idx] / S[idx])
+        keys = self._keys(data)[idx]
+        both, y, groups, weight = deduplicate(np.hstack([phi, keys]), y, t.model_name[idx])
+        phi, keys = both[:, : phi.shape[1]], both[:, phi.shape[1] :]
+        alpha, smoother = self._select(phi, y, keys, groups, weight)
+        self.model_ = Ridge(alpha).fit(phi, y, weight)
+        self.smoother_ = None
+        if smoother is not None:
+            self.smoother_ = KernelSmoother(*smoother).fit(keys, y - self.model_.predict(phi), weight)
+        self.bounds_ = (float(y.min() - 0.1), float(y.max() + 0.1))
+        return {"inner_rows": int(len(idx)), "alpha": alpha, "smoother": smoother, "kinds": self.kinds_}
+
+    def _select(
+        self, phi: np.ndarray, y: np.ndarray, keys: np.ndarray, groups: np.ndarray, weight: np.ndarray
+    ) -> tuple[float, tuple[float, float] | None]:
+        """(ridge penalty, smoother) with the least leave-one-model-out error of the own-ops factor."""
+        options = [None, *self.smoothers]
+        scores: dict[tuple[float, tuple | None], list[float]] = {}
+        for train, valid in group_folds(groups):
+            index = ShapeIndex(keys[train], weight[train])
+            kernels = {h: index.kernel(keys[valid], h) for h in {s[0] for s in self.smoothers}}
+            for a in self.alphas:
+                model = Ridge(a).fit(phi[train], y[train], weight[train])
+                pred = model.predict(phi[valid])
+                sums = index.sums(y[train] - model.predict(phi[train]))
+                for option in options:
+                    p = pred if option is None else pred + smooth(kernels[option[0]], sums, index.counts, option[1])
+                    err = float(np.average(np.abs(np.expm1(p - y[valid])), weights=weight[valid]))
+                    scores.setdefault((a, option), []).append(err)
+        if not scores:
+            return self.alphas[len(self.alphas) // 2], None
+        return min(scores, key=lambda k: np.mean(scores[k]))
+
+    def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
+        static = self._static(data)
+        power = self._power(data)
+        correction = np.zeros(len(data.table)) if self.smoother_ is None else self.smoother_.predict(self._keys(data))
+        low, high = self.bounds_
+
+        def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
+            S = self._children_sum(data, E)[idx]
+            phi = np.hstack([static[idx], self._dynamic(data, idx, E, S, power)])
+            return S * np.exp(np.clip(self.model_.predict(phi) + correction[idx], low, high))
+
+        return bottom_up(data.table, leaf_estimates, combine)
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "alphas": list(self.alphas),
+            "smoothers": [list(x) for x in self.smoothers],
+            "kinds": self.kinds_,
+            "power": None if self.power_ is None else self.power_.get_state(),
+            "model": self.model_.get_state(),
+            "smoother": None if self.smoother_ is None else self.smoother_.get_state(),
+            "bounds": list(self.bounds_),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> OwnOpsAggregator:
+        self.alphas = tuple(float(a) for a in state["alphas"])
+        self.smoothers = tuple(tuple(float(v) for v in x) for x in state["smoothers"])
+        self.kinds_ = list(state["kinds"])
+        self.power_ = None if state["power"] is None else RelativeLinear.from_state(state["power"])
+        self.model_ = Ridge.from_state(state["model"])
+        self.smoother_ = None if state["smoother"] is None else KernelSmoother.from_state(state["smoother"])
+        self.bounds_ = (float(state["bounds"][0]), float(state["bounds"][1]))
+        return self

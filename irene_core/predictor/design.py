@@ -1,0 +1,106 @@
+"""Feature sets (``--features``) and the design matrices built from raw node features.
+
+- ``all``: model features and resource features (the paper's Table 5 setting).
+- ``no-gpu-energy``: everything but the GPU-driver energy (hardware without that counter).
+- ``model``: model features only, known before anything runs: a what-if estimate for a model never
+  run on the target hardware (the paper's Table 8 "w/o resource" row).
+- ``resource``: resource features only (the paper's Table 8 ablation).
+
+Transforms: counts and extensive quantities (flops, bytes, parameters, time, energy) enter in log
+space, utilisations as fractions, clocks in GHz.  ``power_terms`` are the physical regressors of a
+wall-energy model, E ≈ a·E_gpu + t·(p₀ + Σ pᵢ·utilisationᵢ) + …, linear in its coefficients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from irene_core.errors import IreneError
+from irene_core.tree.schema import MODEL_FEATURES, RESOURCE_FEATURES
+
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "all": MODEL_FEATURES + RESOURCE_FEATURES,
+    "no-gpu-energy": MODEL_FEATURES + tuple(f for f in RESOURCE_FEATURES if f != "gpu_energy_mean"),
+    "model": MODEL_FEATURES,
+    "resource": RESOURCE_FEATURES,
+}
+
+#: Additive floor inside log(x + floor) for extensive features that may be 0.
+_LOG_FLOORS: dict[str, float] = {
+    "batch_size": 0.0,
+    "seq_len": 0.0,
+    "flops": 1e-3,
+    "mem_bytes": 1e-3,
+    "num_parameters": 1.0,
+    "times_mean": 1e-6,
+    "gpu_energy_mean": 1e-6,
+}
+_PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
+_CLOCKS = ("gpu_clk", "gpu_mem_clk")
+#: The features that describe a node's shape (keys of the kernel smoother).
+SHAPE_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", "mem_bytes")
+
+
+def feature_names(feature_set: str) -> tuple[str, ...]:
+    try:
+        return FEATURE_SETS[feature_set]
+    except KeyError:
+        raise IreneError(f"unknown feature set '{feature_set}' (choose from: {', '.join(FEATURE_SETS)})") from None
+
+
+def transform(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Raw features → model space: logs of extensive quantities, fractions, GHz."""
+    cols = []
+    for j, name in enumerate(names):
+        v = X[:, j]
+        if name in _LOG_FLOORS:
+            cols.append(np.log(np.maximum(v, 0.0) + (_LOG_FLOORS[name] or 1e-12)))
+        elif name in _PERCENT:
+            cols.append(v / 100.0)
+        elif name in _CLOCKS:
+            cols.append(v / 1000.0)
+        else:
+            cols.append(v)
+    return np.column_stack(cols) if cols else np.zeros((len(X), 0))
+
+
+def bounded(Z: np.ndarray, low: np.ndarray, high: np.ndarray, degree: int) -> np.ndarray:
+    """The columns of a log-space model, safe outside the training range [low, high].
+
+    Below the range every column is held at ``low``: a smaller shape than any seen costs what the
+    smallest did (energy per call does not fall under the kernel-launch floor).  Above it the
+    linear terms keep growing (a power law) and, for ``degree`` 2, the products of pairs of columns
+    are held at the edge.
+    """
+    L = np.maximum(Z, low)
+    if degree == 1:
+        return L
+    C = np.minimum(L, high)
+    iu, ju = np.triu_indices(Z.shape[1])
+    return np.hstack([L, C[:, iu] * C[:, ju]])
+
+
+def has_power_terms(names: Sequence[str]) -> bool:
+    return "times_mean" in names
+
+
+def power_terms(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Columns of the linear wall-energy model (needs ``times_mean``)."""
+    col = {name: X[:, j] for j, name in enumerate(names)}
+    t = col["times_mean"]
+    cols = [t]
+    if "gpu_energy_mean" in col:
+        cols.append(col["gpu_energy_mean"])
+    cols += [t * col[f] / 100.0 for f in _PERCENT if f in col]
+    cols += [t * col[f] / 1000.0 for f in _CLOCKS if f in col]
+    cols += [col[f] / 1000.0 for f in ("flops", "mem_bytes") if f in col]
+    cols.append(np.ones(len(X)))
+    return np.column_stack(cols)
+
+
+def shape_columns(names: Sequence[str]) -> list[int]:
+    """Indices of the shape features among ``names`` (empty: no kernel smoothing possible)."""
+    present = [names.index(f) for f in SHAPE_FEATURES if f in names]
+    return present if any(f in names for f in ("flops", "mem_bytes")) else []

@@ -1,0 +1,206 @@
+"""Small numpy estimators shared by the leaf regressors and the aggregators.
+
+Everything here is deterministic, fits in closed form and exposes its fitted state as plain
+arrays (see :mod:`irene_core.predictor.artifacts`): weighted ridge regression on standardised columns, a
+relative-error linear model (weighted least squares with weights 1/y²), and a kernel smoother that
+corrects residuals near shapes seen in training and shrinks to zero away from them.
+Standardisation statistics always come from the rows passed to ``fit`` (the training fold).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: Columns whose weighted standard deviation is below this are treated as constant (ignored).
+_CONSTANT = 1e-12
+
+
+def _weights(n: int, sample_weight: np.ndarray | None) -> np.ndarray:
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    return w / w.sum()
+
+
+@dataclass
+class Ridge:
+    """Weighted ridge regression ``y ≈ X·coef + intercept`` on standardised columns.
+
+    ``alpha`` is the penalty per unit of (normalised) sample weight, so it does not depend on the
+    number of rows.  Constant columns get a zero coefficient.
+    """
+
+    alpha: float = 1e-4
+    coef: np.ndarray | None = None
+    intercept: float = 0.0
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> Ridge:
+        w = _weights(len(y), sample_weight)
+        mean = w @ X
+        scale = np.sqrt(w @ (X - mean) ** 2)
+        keep = scale > _CONSTANT
+        Z = (X[:, keep] - mean[keep]) / scale[keep]
+        y_mean = float(w @ y)
+        gram = (Z * w[:, None]).T @ Z + self.alpha * np.eye(Z.shape[1])
+        beta = np.linalg.lstsq(gram, (Z * w[:, None]).T @ (y - y_mean), rcond=None)[0]
+        coef = np.zeros(X.shape[1])
+        coef[keep] = beta / scale[keep]
+        self.coef = coef
+        self.intercept = y_mean - float(mean @ coef)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.coef + self.intercept
+
+    def get_state(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "coef": self.coef, "intercept": self.intercept}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Ridge:
+        return cls(alpha=float(state["alpha"]), coef=np.asarray(state["coef"], float), intercept=float(state["intercept"]))
+
+
+@dataclass
+class RelativeLinear:
+    """``y ≈ X·coef`` (no intercept: put a column of ones in ``X``) minimising the squared
+    *relative* error Σ w·((ŷ − y)/y)², with a ridge penalty on RMS-scaled columns."""
+
+    alpha: float = 1e-8
+    coef: np.ndarray | None = None
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> RelativeLinear:
+        w = _weights(len(y), sample_weight) / y**2
+        w = w / w.sum()
+        scale = np.sqrt(w @ X**2)
+        keep = scale > _CONSTANT
+        Z = X[:, keep] / scale[keep]
+        gram = (Z * w[:, None]).T @ Z + self.alpha * np.eye(Z.shape[1])
+        beta = np.linalg.lstsq(gram, (Z * w[:, None]).T @ y, rcond=None)[0]
+        coef = np.zeros(X.shape[1])
+        coef[keep] = beta / scale[keep]
+        self.coef = coef
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.coef
+
+    def get_state(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "coef": self.coef}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RelativeLinear:
+        return cls(alpha=float(state["alpha"]), coef=np.asarray(state["coef"], float))
+
+
+class ShapeIndex:
+    """The distinct standardised keys of some training rows, shared by every smoother fitted on
+    those rows (whatever the residuals, bandwidth or shrinkage)."""
+
+    def __init__(self, K: np.ndarray, sample_weight: np.ndarray | None = None):
+        w = np.ones(len(K)) if sample_weight is None else np.asarray(sample_weight, float)
+        self.weight = w
+        self.mean = K.mean(axis=0)
+        scale = K.std(axis=0)
+        self.scale = np.where(scale > _CONSTANT, scale, 1.0)
+        self.keys, inverse = np.unique(np.round((K - self.mean) / self.scale, 6), axis=0, return_inverse=True)
+        self.inverse = inverse.ravel()
+        self.counts = np.bincount(self.inverse, weights=w, minlength=len(self.keys))
+
+    def sums(self, residuals: np.ndarray) -> np.ndarray:
+        """Weighted residual sums per distinct key."""
+        return np.bincount(self.inverse, weights=self.weight * residuals, minlength=len(self.keys))
+
+    def kernel(self, K: np.ndarray, bandwidth: float) -> np.ndarray:
+        """Gaussian kernel between query rows ``K`` and the distinct keys (computed once per
+        distinct query row: identical layers repeat shapes)."""
+        queries, inverse = np.unique(K, axis=0, return_inverse=True)
+        return _kernel((queries - self.mean) / self.scale, self.keys, bandwidth)[inverse.ravel()]
+
+
+def _kernel(Q: np.ndarray, keys: np.ndarray, bandwidth: float) -> np.ndarray:
+    out = np.empty((len(Q), len(keys)))
+    for start in range(0, len(Q), 2048):  # bounded memory: (2048 × keys) blocks
+        block = Q[start : start + 2048]
+        d2 = ((block[:, None, :] - keys[None, :, :]) ** 2).sum(axis=-1)
+        out[start : start + 2048] = np.exp(-d2 / (2 * bandwidth**2))
+    return out
+
+
+def smooth(kernel: np.ndarray, sums: np.ndarray, counts: np.ndarray, shrinkage: float) -> np.ndarray:
+    """Nadaraya–Watson estimate shrunk towards 0: Σ K·r / (shrinkage + Σ K)."""
+    return (kernel @ sums) / (shrinkage + kernel @ counts)
+
+
+@dataclass
+class KernelSmoother:
+    """Nadaraya–Watson smoothing of residuals over standardised keys, shrunk towards zero.
+
+    ``correction(k) = Σ K(k, kᵢ)·rᵢ / (shrinkage + Σ K(k, kᵢ))`` with a Gaussian kernel of
+    ``bandwidth`` (in standard deviations of the training keys): a query on a shape measured in
+    training gets (almost) that shape's mean residual; a query far from every training shape gets
+    nothing.  Training rows with identical keys are pooled, so the state stays small.
+    """
+
+    bandwidth: float = 0.05
+    shrinkage: float = 0.1
+    mean: np.ndarray | None = None
+    scale: np.ndarray | None = None
+    keys: np.ndarray | None = None
+    residual_sums: np.ndarray | None = None
+    counts: np.ndarray | None = None
+
+    def fit(self, K: np.ndarray, residuals: np.ndarray, sample_weight: np.ndarray | None = None) -> KernelSmoother:
+        index = ShapeIndex(K, sample_weight)
+        self.mean, self.scale, self.keys, self.counts = index.mean, index.scale, index.keys, index.counts
+        self.residual_sums = index.sums(residuals)
+        return self
+
+    def predict(self, K: np.ndarray) -> np.ndarray:
+        kernel = _kernel((K - self.mean) / self.scale, self.keys, self.bandwidth)
+        return smooth(kernel, self.residual_sums, self.counts, self.shrinkage)
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "bandwidth": self.bandwidth,
+            "shrinkage": self.shrinkage,
+            "mean": self.mean,
+            "scale": self.scale,
+            "keys": self.keys,
+            "residual_sums": self.residual_sums,
+            "counts": self.counts,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> KernelSmoother:
+        arrays = {k: np.asarray(state[k], float) for k in ("mean", "scale", "keys", "residual_sums", "counts")}
+        return cls(bandwidth=float(state["bandwidth"]), shrinkage=float(state["shrinkage"]), **arrays)
+
+
+def group_folds(groups: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Leave-one-group-out (train, validation) boolean masks; nothing when there is one group."""
+    labels = np.unique(groups)
+    if len(labels) < 2:
+        return
+    for label in labels:
+        valid = groups == label
+        yield ~valid, valid
+
+
+def mean_relative_error(pred: np.ndarray, truth: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """Weighted mean of |pred − truth| / truth."""
+    return float(np.average(np.abs(pred - truth) / truth, weights=sample_weight))
+
+
+def deduplicate(X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pool identical (features, target, group) rows: ``(X, y, groups, counts)``.
+
+    The paper's data repeats measurements (identical layers share one), so this shrinks the
+    training sets several-fold without changing any weighted fit.
+    """
+    codes = np.unique(groups, return_inverse=True)[1].ravel()
+    table = np.column_stack([X, y, codes])
+    _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+    counts = np.bincount(inverse.ravel(), minlength=len(first)).astype(float)
+    return X[first], y[first], groups[first], counts

@@ -1,0 +1,220 @@
+"""The default energy regressor for one primitive type (and the generic fallback).
+
+``method="auto"`` (default) chooses, by leave-one-model-out cross-validation *inside the training
+rows*, among:
+
+- log-space ridge regressions of log E on the transformed features, linear or quadratic, for
+  several penalties (outside the training range: see :func:`irene_core.predictor.design.bounded`);
+- when ``times_mean`` is a feature, the linear wall-energy model of
+  :func:`irene_core.predictor.design.power_terms` fitted for relative error;
+
+each optionally followed by a kernel smoother of the log residuals over the node's shape (batch,
+sequence length, flops, bytes): GPU kernels make energy a bumpy function of shape, and shapes
+measured in training are corrected to their measured energy while new shapes fall back to the
+smooth model.  The candidate with the smallest mean relative error is refitted on all rows.
+
+``method="ols"`` is the paper's regressor: ordinary least squares on standardised raw features
+plus the input size (batch × sequence length).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from irene_core.errors import IreneError
+from irene_core.predictor.estimators import (
+    KernelSmoother,
+    RelativeLinear,
+    Ridge,
+    ShapeIndex,
+    deduplicate,
+    group_folds,
+    mean_relative_error,
+    smooth,
+)
+from irene_core.predictor.design import bounded, has_power_terms, power_terms, shape_columns, transform
+
+METHODS = ("auto", "ols")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One base model of the ``auto`` search."""
+
+    kind: str  # "log" | "power"
+    degree: int
+    alpha: float
+
+
+class LeafRegressor:
+    """Energy of one primitive type from its raw features (see the module docstring)."""
+
+    def __init__(
+        self,
+        feature_names: Sequence[str],
+        method: str = "auto",
+        alphas: Sequence[float] = (1e-6, 1e-4, 1e-2),
+        degrees: Sequence[int] = (1, 2),
+        power_alphas: Sequence[float] = (1e-8, 1e-5),
+        smoothers: Sequence[tuple[float, float]] = ((0.03, 0.1), (0.1, 0.1), (0.03, 1.0), (0.3, 1.0)),
+    ):
+        if method not in METHODS:
+            raise IreneError(f"unknown leaf regressor method '{method}' (choose from: {', '.join(METHODS)})")
+        self.feature_names = tuple(feature_names)
+        self.method = method
+        self.alphas = tuple(alphas)
+        self.degrees = tuple(degrees)
+        self.power_alphas = tuple(power_alphas)
+        self.smoothers = tuple(tuple(s) for s in smoothers)
+        self.candidate_: Candidate | None = None
+        self.low_: np.ndarray | None = None
+        self.high_: np.ndarray | None = None
+        self.floor_: float = 0.0
+        self.base_: Ridge | RelativeLinear | None = None
+        self.smoother_: KernelSmoother | None = None
+        self.cv_error_: float | None = None
+
+    # -- design -----------------------------------------------------------------------------------
+    def _candidates(self) -> list[Candidate]:
+        if self.method == "ols":
+            return [Candidate("ols", 1, 0.0)]
+        out = [Candidate("log", d, a) for d in self.degrees for a in self.alphas]
+        if has_power_terms(self.feature_names):
+            out += [Candidate("power", 1, a) for a in self.power_alphas]
+        return out
+
+    def _design(self, X: np.ndarray, candidate: Candidate, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        if candidate.kind == "power":
+            return power_terms(X, self.feature_names)
+        if candidate.kind == "ols":
+            return np.hstack([X, self._input_size(X)])
+        return bounded(transform(X, self.feature_names), low, high, candidate.degree)
+
+    def _input_size(self, X: np.ndarray) -> np.ndarray:
+        """batch × sequence length (the paper's ``input_size``), if both are features."""
+        if not {"batch_size", "seq_len"} <= set(self.feature_names):
+            return np.zeros((len(X), 0))
+        return X[:, [self.feature_names.index("batch_size")]] * X[:, [self.feature_names.index("seq_len")]]
+
+    def _shape(self, X: np.ndarray) -> np.ndarray | None:
+        cols = shape_columns(self.feature_names)
+        return transform(X[:, cols], [self.feature_names[c] for c in cols]) if cols else None
+
+    def _fit_base(self, X: np.ndarray, y: np.ndarray, w: np.ndarray, candidate: Candidate, low, high) -> Ridge | RelativeLinear:
+        D = self._design(X, candidate, low, high)
+        if candidate.kind == "power":
+            return RelativeLinear(candidate.alpha).fit(D, y, w)
+        if candidate.kind == "ols":
+            return Ridge(0.0).fit(D, y, w)
+        return Ridge(candidate.alpha).fit(D, np.log(y), w)
+
+    def _log_base(self, model, X: np.ndarray, candidate: Candidate, low, high, floor: float) -> np.ndarray:
+        """log of the base model's energy (linear models are floored at ``floor`` > 0)."""
+        raw = model.predict(self._design(X, candidate, low, high))
+        return raw if candidate.kind == "log" else np.log(np.maximum(raw, floor))
+
+    # -- fitting ----------------------------------------------------------------------------------
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None, sample_weight: np.ndarray | None = None) -> LeafRegressor:
+        X = np.asarray(X, float)
+        y = np.asarray(y, float)
+        if len(y) == 0 or np.any(~(y > 0)):
+            raise IreneError("a primitive regressor needs rows with positive energies")
+        groups = np.zeros(len(y), dtype=object) if groups is None else np.asarray(groups, dtype=object)
+        if sample_weight is None:
+            X, y, groups, w = deduplicate(X, y, groups)
+        else:
+            w = np.asarray(sample_weight, float)
+        self.floor_ = float(0.1 * y.min())
+        Zt = transform(X, self.feature_names)
+        self.low_, self.high_ = Zt.min(axis=0), Zt.max(axis=0)
+        candidates = self._candidates()
+        smoothers: list[tuple[float, float] | None] = [None] + ([] if self.method == "ols" else list(self.smoothers))
+        if self._shape(X) is None:
+            smoothers = [None]
+        scores = self._cross_validate(X, y, groups, w, candidates, smoothers)
+        if scores:
+            (candidate, smoother), self.cv_error_ = min(scores.items(), key=lambda kv: kv[1])
+        else:  # one group: no honest way to compare, take the plain log-linear model
+            candidate, smoother = (candidates[0] if self.method == "ols" else Candidate("log", 1, 1e-4)), None
+        self.candidate_ = candidate
+        self.base_ = self._fit_base(X, y, w, candidate, self.low_, self.high_)
+        self.smoother_ = None
+        if smoother is not None:
+            residual = np.log(y) - self._log_base(self.base_, X, candidate, self.low_, self.high_, self.floor_)
+            self.smoother_ = KernelSmoother(*smoother).fit(self._shape(X), residual, w)
+        return self
+
+    def _cross_validate(self, X, y, groups, w, candidates, smoothers) -> dict[tuple[Candidate, tuple | None], float]:
+        """Mean (over left-out groups) relative error of every (candidate, smoother) pair."""
+        errors: dict[tuple[Candidate, tuple | None], list[float]] = {}
+        shape = self._shape(X)
+        for train, valid in group_folds(groups):
+            floor = 0.1 * y[train].min()
+            Zt = transform(X[train], self.feature_names)
+            low, high = Zt.min(axis=0), Zt.max(axis=0)
+            index = ShapeIndex(shape[train], w[train]) if shape is not None else None
+            kernels = {s[0]: index.kernel(shape[valid], s[0]) for s in smoothers if s is not None}
+            for candidate in candidates:
+                model = self._fit_base(X[train], y[train], w[train], candidate, low, high)
+                fitted = self._log_base(model, X[train], candidate, low, high, floor)
+                predicted = self._log_base(model, X[valid], candidate, low, high, floor)
+                sums = index.sums(np.log(y[train]) - fitted) if index is not None else None
+                for smoother in smoothers:
+                    log_pred = predicted
+                    if smoother is not None:
+                        bandwidth, shrinkage = smoother
+                        log_pred = predicted + smooth(kernels[bandwidth], sums, index.counts, shrinkage)
+                    err = mean_relative_error(np.exp(log_pred), y[valid], w[valid])
+                    errors.setdefault((candidate, smoother), []).append(err)
+        return {key: float(np.mean(v)) for key, v in errors.items()}
+
+    # -- prediction -------------------------------------------------------------------------------
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.base_ is None:
+            raise IreneError("the primitive regressor is not fitted")
+        X = np.asarray(X, float)
+        if self.candidate_.kind == "ols":
+            return np.maximum(self.base_.predict(self._design(X, self.candidate_, self.low_, self.high_)), 0.0)
+        log_e = self._log_base(self.base_, X, self.candidate_, self.low_, self.high_, self.floor_)
+        if self.smoother_ is not None:
+            log_e = log_e + self.smoother_.predict(self._shape(X))
+        return np.exp(log_e)
+
+    # -- state ------------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "candidate": asdict(self.candidate_),
+            "low": self.low_,
+            "high": self.high_,
+            "floor": self.floor_,
+            "cv_error": self.cv_error_,
+            "base": self.base_.get_state(),
+            "smoother": None if self.smoother_ is None else self.smoother_.get_state(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> LeafRegressor:
+        self.method = state["method"]
+        self.candidate_ = Candidate(**state["candidate"])
+        self.low_ = np.asarray(state["low"], float)
+        self.high_ = np.asarray(state["high"], float)
+        self.floor_ = float(state["floor"])
+        self.cv_error_ = state.get("cv_error")
+        base_cls = RelativeLinear if self.candidate_.kind == "power" else Ridge
+        self.base_ = base_cls.from_state(state["base"])
+        self.smoother_ = None if state.get("smoother") is None else KernelSmoother.from_state(state["smoother"])
+        return self
+
+    def describe(self) -> str:
+        """One line: the chosen model, for training reports."""
+        c = self.candidate_
+        if c is None:
+            return "unfitted"
+        text = {"log": f"log-ridge deg {c.degree} α={c.alpha:g}", "power": f"power-linear α={c.alpha:g}", "ols": "OLS"}[c.kind]
+        if self.smoother_ is not None:
+            text += f" + shape smoother (h={self.smoother_.bandwidth:g}, λ={self.smoother_.shrinkage:g})"
+        return text

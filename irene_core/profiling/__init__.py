@@ -1,0 +1,1 @@
+"""Profiling: ``irene run``'s session (trace, measure node by node, predict, write)."""

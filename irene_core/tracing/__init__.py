@@ -1,0 +1,1 @@
+"""Tracing: the framework contract (model → tree, node replay) and the replay timing loop."""

@@ -1,0 +1,171 @@
+"""Rebuild model trees from the paper's original CSV release (four levels, one row per node).
+
+Rules (see docs/data-format.md):
+- ``model_level_features.csv`` gives the root (scope ``''``); ``module_level_features.csv`` the
+  modules; ``ml1_level_features.csv`` (module primitives) and ``ml2_level_features.csv`` (functional
+  ops, named after the module that calls them) the leaves.
+- A module or ml1 leaf hangs under the module with the longest *proper* scope prefix that has a row;
+  an ml2 op hangs under the module whose scope it carries (or, failing that, the longest prefix).
+  ModuleList containers have no rows, so ``encoder.layer.3`` attaches to ``encoder``; a node with
+  no module ancestor attaches to the root.
+- Identical repeated rows (the two MatMuls of one attention block) are kept as separate leaves with
+  ids ``scope:MatMul`` and ``scope:MatMul#2``.
+- ``energy_mean`` becomes ``ground_truth_energy``; the other numeric columns become features.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from irene_core.errors import IreneError
+from irene_core.tree.schema import Node, TreeRecord, unique_id
+
+LEVEL_FILES = {
+    "model": "model_level_features.csv",
+    "module": "module_level_features.csv",
+    "ml1": "ml1_level_features.csv",
+    "ml2": "ml2_level_features.csv",
+}
+FEATURE_COLUMNS = (
+    "batch_size",
+    "seq_len",
+    "flops",
+    "mem_bytes",
+    "cpu",
+    "mem",
+    "gpu",
+    "gpu_mem",
+    "gpu_clk",
+    "gpu_mem_clk",
+    "times_mean",
+    "gpu_energy_mean",
+)
+REQUIRED_COLUMNS = (*FEATURE_COLUMNS, "energy_mean", "level_name", "model_name")
+
+#: transformers class names of the paper's models (their roots in the CSVs are named by model).
+PAPER_MODEL_CLASSES = {
+    "bert-base-uncased": "BertModel",
+    "distilbert-base-uncased": "DistilBertModel",
+    "roberta-base": "RobertaModel",
+    "gpt2": "GPT2Model",
+    "distilgpt2": "GPT2Model",
+    "openai-gpt": "OpenAIGPTModel",
+    "sshleifer/tiny-ctrl": "CTRLModel",
+}
+PAPER_MODELS = ("bert-base-uncased", "distilbert-base-uncased", "roberta-base", "gpt2", "distilgpt2", "openai-gpt")
+
+
+@dataclass
+class _Row:
+    level: str
+    scope: str
+    type: str
+    features: dict[str, float]
+    energy: float
+    where: str
+
+
+def _read_level(path: Path, level: str) -> dict[tuple[str, int, int], list[_Row]]:
+    if not path.is_file():
+        raise IreneError(f"{path}: missing (expected the {level} level of the CSV release)")
+    out: dict[tuple[str, int, int], list[_Row]] = defaultdict(list)
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise IreneError(f"{path}: missing columns: {', '.join(missing)}")
+        for lineno, raw in enumerate(reader, 2):
+            where = f"{path}:{lineno}"
+            try:
+                features = {c: float(raw[c]) for c in FEATURE_COLUMNS}
+                energy = float(raw["energy_mean"])
+            except (TypeError, ValueError) as exc:
+                raise IreneError(f"{where}: not a number ({exc})") from None
+            bad = [c for c, v in features.items() if not math.isfinite(v)]
+            if bad or not math.isfinite(energy) or energy < 0:
+                raise IreneError(f"{where}: non-finite or negative value in {', '.join(bad) or 'energy_mean'}")
+            name = raw["level_name"]
+            scope, _, type_ = name.rpartition(":") if level != "model" else ("", "", name)
+            key = (raw["model_name"], int(features["batch_size"]), int(features["seq_len"]))
+            out[key].append(_Row(level, scope, type_, features, energy, where))
+    return out
+
+
+def _parent_scope(scope: str, modules: set[str], inclusive: bool) -> str:
+    """Longest scope prefix (dot boundary) that is a module; ``''`` (the root) if none."""
+    if inclusive and scope in modules:
+        return scope
+    parts = scope.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        prefix = ".".join(parts[:cut])
+        if prefix in modules:
+            return prefix
+    return ""
+
+
+def _node(row: _Row, level: str, taken: set[str]) -> Node:
+    return Node(
+        id=unique_id(row.scope, row.type, taken),
+        scope=row.scope,
+        type=row.type,
+        level=level,
+        features=row.features,
+        ground_truth_energy=row.energy,
+    )
+
+
+def _build(model: str, model_row: _Row, modules: list[_Row], ml1: list[_Row], ml2: list[_Row], device: str | None) -> TreeRecord:
+    taken: set[str] = set()
+    root = Node(
+        id=unique_id("", PAPER_MODEL_CLASSES.get(model, model), taken),
+        scope="",
+        type=PAPER_MODEL_CLASSES.get(model, model),
+        level="model",
+        features=model_row.features,
+        ground_truth_energy=model_row.energy,
+    )
+    by_scope: dict[str, Node] = {"": root}
+    for row in modules:
+        if row.scope in by_scope:
+            raise IreneError(f"{row.where}: module scope '{row.scope}' appears twice for {model}")
+        by_scope[row.scope] = _node(row, "module", taken)
+    module_scopes = set(by_scope) - {""}
+    for row in sorted(modules, key=lambda r: r.scope.count(".")):
+        by_scope[_parent_scope(row.scope, module_scopes, inclusive=False)].children.append(by_scope[row.scope])
+    for rows, inclusive in ((ml1, False), (ml2, True)):
+        for row in rows:
+            parent = by_scope[_parent_scope(row.scope, module_scopes, inclusive)]
+            parent.children.append(_node(row, "ml", taken))
+    record = TreeRecord(
+        model_name=model,
+        batch_size=int(model_row.features["batch_size"]),
+        seq_len=int(model_row.features["seq_len"]),
+        device=device,
+        root=root,
+    )
+    record.check()
+    return record
+
+
+def import_csv_dir(directory: str | Path, device: str | None = None, models: list[str] | None = None) -> list[TreeRecord]:
+    """One tree per (model, batch, seq) found in the model-level CSV of ``directory``."""
+    base = Path(directory)
+    if not base.is_dir():
+        raise IreneError(f"{base}: not a directory")
+    levels = {level: _read_level(base / name, level) for level, name in LEVEL_FILES.items()}
+    device = device or base.name
+    records = []
+    for key, model_rows in levels["model"].items():
+        model = key[0]
+        if models is not None and model not in models:
+            continue
+        if len(model_rows) != 1:
+            raise IreneError(f"{model_rows[1].where}: a second model-level row for {key}")
+        records.append(
+            _build(model, model_rows[0], levels["module"].get(key, []), levels["ml1"].get(key, []), levels["ml2"].get(key, []), device)
+        )
+    return records

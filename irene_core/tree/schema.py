@@ -1,0 +1,240 @@
+"""The model tree: the one schema for files, API and plugins (record schema v2).
+
+A :class:`TreeRecord` is one model run at one (batch size, sequence length) in one phase on one
+device; its ``root`` is a :class:`Node` of level ``model`` whose descendants are ``module`` nodes and
+``ml`` leaves (primitives).  An inner node may carry a *synthetic* ``OwnOps`` child that holds the
+energy a module spends beyond its children (see ``docs/predictor.md``).
+
+Every field is declared (``extra="forbid"``): a new field is added here, with a default that keeps
+older files valid, never smuggled in as a feature or a ``meta`` key.  A record is identified by its
+:class:`RecordKey` (model, batch, seq, phase, context, dtype, attention, device) everywhere: ``--resume``,
+the viewer's index and the API.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The record schema this IrEne writes; readers accept :data:`READABLE_VERSIONS`.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS: tuple[int, ...] = (1, 2)
+
+Level = Literal["model", "module", "ml"]
+LEVELS: tuple[Level, ...] = ("ml", "module", "model")
+
+#: ``type`` of the synthetic pseudo-child that carries a module's own (non-child) work.
+OWN_OPS_TYPE = "OwnOps"
+
+#: Model features (known before running anything) and resource features (sampled while a node runs).
+MODEL_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", "mem_bytes", "num_parameters")
+RESOURCE_FEATURES: tuple[str, ...] = (
+    "cpu",
+    "mem",
+    "gpu",
+    "gpu_mem",
+    "gpu_clk",
+    "gpu_mem_clk",
+    "times_mean",
+    "gpu_energy_mean",
+)
+#: Units, for display (the paper's Table 1).
+FEATURE_UNITS: dict[str, str] = {
+    "batch_size": "",
+    "seq_len": "",
+    "flops": "MFLOPs",
+    "mem_bytes": "MiB",
+    "num_parameters": "",
+    "cpu": "%",
+    "mem": "%",
+    "gpu": "%",
+    "gpu_mem": "%",
+    "gpu_clk": "MHz",
+    "gpu_mem_clk": "MHz",
+    "times_mean": "s",
+    "gpu_energy_mean": "J",
+}
+
+
+class Node(BaseModel):
+    """One node of a model tree."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    id: str
+    scope: str = Field(description="dotted module path ('' for the model itself)")
+    type: str = Field(description="class name of the module, or op name (MatMul, Softmax)")
+    level: Level
+    features: dict[str, float] = Field(default_factory=dict)
+    ground_truth_energy: float | None = Field(default=None, description="measured J per call (>= 0)")
+    predicted_energy: float | None = Field(
+        default=None, description="predicted J per call (IrEne's are >= 0; another tool's may be negative: a bad prediction)"
+    )
+    synthetic: bool = Field(default=False, description="True for the OwnOps pseudo-child")
+    children: list[Node] = Field(default_factory=list)
+
+    @field_validator("ground_truth_energy")
+    @classmethod
+    def _finite_non_negative(cls, value: float | None) -> float | None:
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise ValueError(f"energy must be a finite number >= 0, got {value}")
+        return value
+
+    @field_validator("predicted_energy")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"energy must be a finite number, got {value}")
+        return value
+
+    @field_validator("features")
+    @classmethod
+    def _finite_features(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in value.items() if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"features must be finite: {', '.join(bad)}")
+        return value
+
+    @property
+    def name(self) -> str:
+        """``scope:type``, the paper's ``level_name``."""
+        return f"{self.scope}:{self.type}"
+
+    def walk(self, include_synthetic: bool = True) -> Iterator[Node]:
+        """This node and all descendants, depth first, parents before children."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            if node.synthetic and not include_synthetic:
+                continue
+            yield node
+            stack.extend(reversed(node.children))
+
+    def walk_with_parent(self) -> Iterator[tuple[Node | None, Node]]:
+        """(parent, node) pairs, depth first; the parent of ``self`` is ``None``."""
+        stack: list[tuple[Node | None, Node]] = [(None, self)]
+        while stack:
+            parent, node = stack.pop()
+            yield parent, node
+            stack.extend((node, child) for child in reversed(node.children))
+
+    def leaves(self, include_synthetic: bool = False) -> Iterator[Node]:
+        return (n for n in self.walk(include_synthetic) if not n.children)
+
+    def at_level(self, level: Level) -> Iterator[Node]:
+        """Real (non-synthetic) nodes of one level."""
+        return (n for n in self.walk(include_synthetic=False) if n.level == level)
+
+    def find(self, scope: str, type: str | None = None) -> Node | None:
+        """The first node with this scope (and type, if given); modules before their ops."""
+        for node in self.walk():
+            if node.scope == scope and (type is None or node.type == type):
+                return node
+        return None
+
+    def real_children(self) -> list[Node]:
+        return [c for c in self.children if not c.synthetic]
+
+    def own_ops(self) -> Node | None:
+        return next((c for c in self.children if c.synthetic), None)
+
+
+class RecordKey(NamedTuple):
+    """What identifies a tree in a dataset: two records with one key are the same measurement."""
+
+    model: str
+    batch_size: int
+    seq_len: int
+    phase: str = "forward"
+    context_len: int | None = None
+    dtype: str = "float32"
+    attention: str = "eager"
+    device: str | None = None
+
+    def describe(self) -> str:
+        """``bert-base-uncased b8 s128`` plus whatever differs from the defaults."""
+        text = f"{self.model} b{self.batch_size} s{self.seq_len}"
+        extras = [self.phase if self.phase != "forward" else "", f"context {self.context_len}" if self.context_len else "",
+                  self.dtype if self.dtype != "float32" else "", self.attention if self.attention != "eager" else "",
+                  f"on {self.device}" if self.device else ""]
+        return " ".join([text, *(e for e in extras if e)])
+
+
+class TreeRecord(BaseModel):
+    """One traced (and possibly measured) model at one input size, phase and dtype on one device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str
+    batch_size: int = Field(gt=0)
+    seq_len: int = Field(gt=0)
+    phase: str = Field("forward", min_length=1, description="forward (the model's forward pass), prefill or decode")
+    context_len: int | None = Field(None, ge=0, description="tokens already in the KV cache (decode)")
+    dtype: str = Field("float32", min_length=1, description="the model's parameter dtype")
+    attention: str = Field("eager", min_length=1, description="attention implementation (eager, sdpa)")
+    device: str | None = Field(default=None, description="hardware label, e.g. 'device_1'")
+    meta: dict[str, Any] = Field(default_factory=dict, description="run metadata (idle power...)")
+    root: Node
+    _schema_read: int = PrivateAttr(default=SCHEMA_VERSION)
+
+    @property
+    def key(self) -> RecordKey:
+        return RecordKey(self.model_name, self.batch_size, self.seq_len, self.phase, self.context_len, self.dtype,
+                         self.attention, self.device)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields make equal records, whichever file (and schema) they were read from."""
+        if not isinstance(other, TreeRecord):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every pydantic model
+
+    @property
+    def schema_read(self) -> int:
+        """The schema version of the file this record was read from (the current one when built in memory)."""
+        return self._schema_read
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per node (see :func:`irene_core.tree.frames.to_pandas`); needs ``irene[pandas]``."""
+        from irene_core.tree.frames import to_pandas
+
+        return to_pandas([self])
+
+    def nodes(self, include_synthetic: bool = False) -> Iterator[Node]:
+        return self.root.walk(include_synthetic)
+
+    def by_level(self) -> dict[Level, list[Node]]:
+        out: dict[Level, list[Node]] = {level: [] for level in LEVELS}
+        for node in self.nodes():
+            out[node.level].append(node)
+        return out
+
+    def check(self) -> None:
+        """Raise ValueError on duplicate ids or a root that is not the model node."""
+        if self.root.level != "model":
+            raise ValueError(f"root must have level 'model', not '{self.root.level}'")
+        seen: set[str] = set()
+        for node in self.root.walk():
+            if node.id in seen:
+                raise ValueError(f"duplicate node id '{node.id}'")
+            seen.add(node.id)
+            if node.level == "model" and node is not self.root:
+                raise ValueError(f"node '{node.id}' has level 'model' but is not the root")
+
+
+def unique_id(scope: str, type: str, taken: set[str]) -> str:
+    """A deterministic id ``scope:type`` (``#2``, ``#3``… for repeats), added to ``taken``."""
+    base = f"{scope}:{type}"
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}#{n}"
+    taken.add(candidate)
+    return candidate
