@@ -7,13 +7,13 @@ PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/*/pyproject.to
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench reference-predictors clean
+.PHONY: install demo test lint bench reference-predictors clean
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS)) requirements-dev.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
-	$(BIN)/python -m pip install -q $(TORCH_PIN) -e . $(addprefix -e ,$(PLUGIN_DIRS)) -r requirements-dev.txt
+	$(BIN)/python -m pip install -q $(TORCH_PIN) -e ".[viz,pandas]" $(addprefix -e ,$(PLUGIN_DIRS)) -r requirements-dev.txt
 	touch $@
 
 install: $(STAMP)
@@ -27,6 +27,13 @@ demo: install
 test: install
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	bash scripts/run-tests.sh
+
+# ruff on core, plugins, tests and benchmarks; mypy --strict on irene_core; the import contracts (.importlinter).
+LINTED := irene_core plugins docs/examples tests benchmarks scripts conftest.py
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

@@ -1,4 +1,4 @@
-"""Accuracy and speed of the energy predictor (issue 3); regenerates ``docs/results.md``.
+"""Accuracy and speed of the energy predictor; its section of ``docs/results.md``.
 
 Leave-one-model-out over the paper's six models of ``$IRENE_DATA_DIR/device_1`` (default
 ``../shared/datasets/irene-original/device_1``), errors = mean over folds of the mean % error per
@@ -9,7 +9,7 @@ cross-validation is timed as a user runs it: ``irene crossvalidate --json`` in a
 (wall time and peak RSS).  If the PyTorch tracer is installed, the shipped model-features
 reference predictor is also checked on traced trees against the release's measurements.
 
-    python benchmarks/bench_predictor.py            # prints the tables, rewrites docs/results.md
+    python benchmarks/bench_predictor.py            # prints the tables, rewrites its section of docs/results.md
 """
 
 from __future__ import annotations
@@ -26,17 +26,16 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from results import update
 
-from irene_core.tree.atomic import atomic_write
 from irene_core.predictor.crossvalidation import CrossValidation, crossvalidate, level_errors
-from irene_core.tree.paper_csv import PAPER_MODELS, import_csv_dir
-from irene_core.tree.jsonl import write_records
 from irene_core.predictor.reconcile import reconcile
+from irene_core.tree.jsonl import write_records
+from irene_core.tree.paper_csv import PAPER_MODELS, import_csv_dir
 from irene_core.tree.schema import LEVELS
 from irene_core.tree.table import TreeTable
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "docs" / "results.md"
 TARGETS = {"all": (0.5, 0.5, 0.5, 1.0), "no-gpu-energy": (1.0, 2.5, 1.0, 2.0), "model": (3.0, 8.0, 5.0, 8.0)}
 PUE = 1.58
 QUOTED = [
@@ -87,7 +86,10 @@ def ratio_baselines(records) -> tuple[dict, dict]:
         sub = table.subset(keep)
         fitted.append(level_errors(sub, ratio * sub.column("gpu_energy_mean")))
         pue.append(level_errors(sub, PUE * sub.column("gpu_energy_mean")))
-    mean = lambda rows: {lv: float(np.mean([r[lv] for r in rows])) for lv in LEVELS}
+
+    def mean(rows):
+        return {lv: float(np.mean([r[lv] for r in rows])) for lv in LEVELS}
+
     return mean(fitted), mean(pue)
 
 
@@ -119,7 +121,9 @@ def cli_crossvalidation(records) -> tuple[dict, float, float]:
         data = Path(tmp) / "device_1.jsonl"
         write_records(data, records)
         start = time.perf_counter()
-        proc = subprocess.run([str(irene), "crossvalidate", str(data), "--json"], capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [str(irene), "crossvalidate", str(data), "--json"], capture_output=True, text=True, check=True
+        )
         wall = time.perf_counter() - start
     return json.loads(proc.stdout), wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
 
@@ -130,12 +134,12 @@ def whatif_rows(records) -> list[str]:
         from irene_core.plugins import get_registry
 
         framework = get_registry().get("framework", "torch")
-    except Exception as exc:  # noqa: BLE001 - optional section
+    except Exception as exc:
         return [f"(skipped: no PyTorch tracer: {exc})"]
     from irene_core.predictor.predictor import load_reference_predictor
 
     predictor = load_reference_predictor("model")
-    measured = {r.key: r for r in records}
+    measured = {r.key[:3]: r for r in records}
     lines = ["| model | batch × seq | predicted J | measured J | error % |", "|---|---|---|---|---|"]
     roots, modules = [], []
     for model in PAPER_MODELS:
@@ -146,9 +150,16 @@ def whatif_rows(records) -> list[str]:
                 predicted = predictor.predict([traced])[0]
             truth = measured[(model, batch, seq)]
             roots.append(100 * (predicted.root.predicted_energy / truth.root.ground_truth_energy - 1))
-            lines.append(f"| {model} | {batch} × {seq} | {predicted.root.predicted_energy:.3f} | {truth.root.ground_truth_energy:.3f} | {roots[-1]:+.1f} |")
+            lines.append(
+                f"| {model} | {batch} × {seq} | {predicted.root.predicted_energy:.3f} "
+                f"| {truth.root.ground_truth_energy:.3f} | {roots[-1]:+.1f} |"
+            )
             by_scope = {n.scope: n.ground_truth_energy for n in truth.nodes() if n.level == "module"}
-            modules += [100 * abs(n.predicted_energy / by_scope[n.scope] - 1) for n in predicted.nodes() if n.level == "module" and n.scope in by_scope]
+            modules += [
+                100 * abs(n.predicted_energy / by_scope[n.scope] - 1)
+                for n in predicted.nodes()
+                if n.level == "module" and n.scope in by_scope
+            ]
     summary = (
         f"Model level: {np.mean(np.abs(roots)):.2f} % off on average, {np.max(np.abs(roots)):.2f} % at most; "
         f"modules (matched by scope, {len(modules)}): {np.mean(modules):.2f} % on average."
@@ -158,7 +169,11 @@ def whatif_rows(records) -> list[str]:
 
 def run(label: str, records, config: dict) -> CrossValidation:
     result = crossvalidate(records, config)
-    print(f"  {label}: {', '.join(f'{lv} {fmt(v)}' for lv, v in result.overall.items())}; worst {fmt(result.worst_model)}; {result.seconds:.1f} s", flush=True)
+    print(
+        f"  {label}: {', '.join(f'{lv} {fmt(v)}' for lv, v in result.overall.items())}; "
+        f"worst {fmt(result.worst_model)}; {result.seconds:.1f} s",
+        flush=True,
+    )
     return result
 
 
@@ -167,27 +182,33 @@ def fold_table(title: str, result: CrossValidation | dict) -> list[str]:
     overall = result["overall"] if isinstance(result, dict) else result.overall
     lines = [f"**{title}**", "", "| left-out model | ml | module | model |", "|---|---|---|---|"]
     lines += [f"| {f['left_out']} | {fmt(f['ml'])} | {fmt(f['module'])} | {fmt(f['model'])} |" for f in folds]
-    lines += [f"| **mean over folds** | {fmt(overall['ml'])} | {fmt(overall['module'])} | {fmt(overall['model'])} |", ""]
+    lines += [
+        f"| **mean over folds** | {fmt(overall['ml'])} | {fmt(overall['module'])} | {fmt(overall['model'])} |",
+        "",
+    ]
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
+def section(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=data_dir(), help="the device_1 CSV directory")
-    parser.add_argument("--output", type=Path, default=RESULTS, help="the Markdown file to rewrite")
     args = parser.parse_args(argv)
     records = import_csv_dir(args.data, device="device_1", models=list(PAPER_MODELS))
     print(f"{len(records)} trees of {len(PAPER_MODELS)} models from {args.data}", flush=True)
 
     print("default config, as a user runs it (irene crossvalidate --json):", flush=True)
     default_all, wall, rss = cli_crossvalidation(records)
-    print(f"  all: {default_all['overall']}; worst {fmt(default_all['worst_model'])}; {wall:.1f} s wall, {rss:.0f} MiB peak RSS", flush=True)
+    print(
+        f"  all: {default_all['overall']}; worst {fmt(default_all['worst_model'])}; "
+        f"{wall:.1f} s wall, {rss:.0f} MiB peak RSS",
+        flush=True,
+    )
     results = {label: run(label, records, cfg) for label, cfg in [DEFAULT_ALL, *DEFAULTS, *PAPER_ROWS, *ABLATION]}
     one_ratio, pue = ratio_baselines(records)
     floor, gaps = additivity_floor(records)
     whatif = whatif_rows(records)
 
-    out = ["# Predictor results on device_1", "", "Generated by `benchmarks/bench_predictor.py` (`make bench`); do not edit by hand.", ""]
+    out = ["## Predictor on device_1", ""]
     out += [
         "Leave-one-model-out over the paper's six models (166 trees): each fold trains on five models",
         "and predicts the sixth; a level's error is the mean of 100·|pred − gt|/gt over the left-out",
@@ -195,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         "*worst* = the largest model-level error of a left-out model.  Every IrEne row outputs trees",
         "that add up (parent = Σ children + OwnOps ≥ 0).",
         "",
-        "## 1. Main table",
+        "### 1. Main table",
         "",
         "| predictor | features | ml % | module % | model % | worst % |",
         "|---|---|---|---|---|---|",
@@ -203,21 +224,34 @@ def main(argv: list[str] | None = None) -> int:
     out += [row(label, f, e, w) for label, f, e, w in QUOTED]
     out.append(row("one wall/GPU-energy ratio fitted on five models", "gpu energy", one_ratio, None))
     paper = results["`--config paper` (all)"]
-    out.append(row("`--config paper`: the paper's method, tree made to add up", "all", paper.overall, paper.worst_model))
+    out.append(
+        row("`--config paper`: the paper's method, tree made to add up", "all", paper.overall, paper.worst_model)
+    )
     out.append(row("`--config paper`, raw aggregator output (does not add up)", "all", paper.raw_overall, None))
     for label in ("predicted-sum, auto leaves", "unstructured, auto leaves"):
         out.append(row(label, "all", results[label].overall, results[label].worst_model))
     out.append(row("**IrEne default**", "all", default_all["overall"], default_all["worst_model"]))
     for label, cfg in DEFAULTS:
-        out.append(row(f"**{label.split(' (')[0]}**", cfg["features"], results[label].overall, results[label].worst_model))
-    out += ["", "Targets (issue 3) for the default predictor: " + "; ".join(f"`{f}` ≤ {t[0]} / {t[1]} / {t[2]}, worst ≤ {t[3]}" for f, t in TARGETS.items()) + ".", ""]
+        out.append(
+            row(f"**{label.split(' (')[0]}**", cfg["features"], results[label].overall, results[label].worst_model)
+        )
+    out += [
+        "",
+        "Targets (issue 3) for the default predictor: "
+        + "; ".join(f"`{f}` ≤ {t[0]} / {t[1]} / {t[2]}, worst ≤ {t[3]}" for f, t in TARGETS.items())
+        + ".",
+        "",
+    ]
     raw = results[DEFAULT_ALL[0]]
     out += [
-        "### What adding up costs",
+        "#### What adding up costs",
         "",
-        f"The measured trees do not add up themselves: a measured model is on median {-gaps['model'][0]:.2f} % *below* the sum",
-        f"of its measured top modules ({gaps['model'][1]:.0f} % of the models are below it; likely because each part is",
-        f"replayed alone and pays its per-call overheads again), and {gaps['module'][1]:.0f} % of the measured modules are below the",
+        f"The measured trees do not add up themselves: a measured model is on median {-gaps['model'][0]:.2f} % "
+        "*below* the sum",
+        f"of its measured top modules ({gaps['model'][1]:.0f} % of the models are below it; "
+        "likely because each part is",
+        f"replayed alone and pays its per-call overheads again), and {gaps['module'][1]:.0f} % of the measured "
+        "modules are below the",
         "sum of their children.  A tree that adds up with own ops ≥ 0 must therefore miss some measured",
         "nodes.  How much, with no prediction error at all, shows the second row: the measured trees",
         "themselves, made to add up the way every prediction is (the same weighted least change).",
@@ -229,25 +263,57 @@ def main(argv: list[str] | None = None) -> int:
         row("**IrEne default** (adds up)", "all", raw.overall, raw.worst_model),
         "",
     ]
-    out += ["## 2. The default predictor, fold by fold", ""]
+    out += ["### 2. The default predictor, fold by fold", ""]
     out += fold_table("all features", default_all)
     for label, _ in DEFAULTS:
         out += fold_table(label.split("(")[1].rstrip(")") + " features", results[label])
-    out += ["## 3. Feature ablation (paper Table 8)", "", "| method | features | ml % | module % | model % | worst % |", "|---|---|---|---|---|---|"]
+    out += [
+        "### 3. Feature ablation (paper Table 8)",
+        "",
+        "| method | features | ml % | module % | model % | worst % |",
+        "|---|---|---|---|---|---|",
+    ]
     out.append(row("paper, w/o resource features (quoted)", "model", (5.76, 11.54, 7.08), None))
     for f in ("model", "resource", "all"):
-        out.append(row("`--config paper`", f, results[f"`--config paper` ({f})"].overall, results[f"`--config paper` ({f})"].worst_model))
-    out.append(row("IrEne default", "model", results["IrEne default (model)"].overall, results["IrEne default (model)"].worst_model))
-    out.append(row("IrEne default", "resource", results["own-ops, auto leaves (resource only)"].overall, results["own-ops, auto leaves (resource only)"].worst_model))
+        out.append(
+            row(
+                "`--config paper`",
+                f,
+                results[f"`--config paper` ({f})"].overall,
+                results[f"`--config paper` ({f})"].worst_model,
+            )
+        )
+    out.append(
+        row(
+            "IrEne default",
+            "model",
+            results["IrEne default (model)"].overall,
+            results["IrEne default (model)"].worst_model,
+        )
+    )
+    out.append(
+        row(
+            "IrEne default",
+            "resource",
+            results["own-ops, auto leaves (resource only)"].overall,
+            results["own-ops, auto leaves (resource only)"].worst_model,
+        )
+    )
     out.append(row("IrEne default", "all", default_all["overall"], default_all["worst_model"]))
-    out += ["", "## 4. Aggregator ablation (paper Table 9), all features", "", "| aggregator, leaves | features | ml % | module % | model % | worst % |", "|---|---|---|---|---|---|"]
+    out += [
+        "",
+        "### 4. Aggregator ablation (paper Table 9), all features",
+        "",
+        "| aggregator, leaves | features | ml % | module % | model % | worst % |",
+        "|---|---|---|---|---|---|",
+    ]
     out.append(row("end2end, ols leaves (`--config paper`)", "all", paper.overall, paper.worst_model))
-    for label, cfg in ABLATION[:-1]:
+    for label, _cfg in ABLATION[:-1]:
         out.append(row(label, "all", results[label].overall, results[label].worst_model))
     out.append(row("own-ops, auto leaves (IrEne default)", "all", default_all["overall"], default_all["worst_model"]))
     out += [
         "",
-        "## 5. Software measurement baseline",
+        "### 5. Software measurement baseline",
         "",
         f"The GPU-driver energy of each node scaled by PUE {PUE}, as experiment-impact-tracker does, against",
         "the wall energy (the paper reports more than 50 % error for it):",
@@ -255,27 +321,28 @@ def main(argv: list[str] | None = None) -> int:
         "| baseline | ml % | module % | model % |",
         "|---|---|---|---|",
         f"| {PUE} × GPU-driver energy | {fmt(pue['ml'])} | {fmt(pue['module'])} | {fmt(pue['model'])} |",
-        f"| one ratio fitted on five models | {fmt(one_ratio['ml'])} | {fmt(one_ratio['module'])} | {fmt(one_ratio['model'])} |",
+        f"| one ratio fitted on five models | {fmt(one_ratio['ml'])} | {fmt(one_ratio['module'])} "
+        f"| {fmt(one_ratio['model'])} |",
         "",
-        "## 6. Speed",
+        "### 6. Speed",
         "",
-        f"Full cross-validation of the default config (`irene crossvalidate --json`, all features, six folds, fresh process): **{wall:.1f} s** wall, **{rss:.0f} MiB** peak RSS (targets: < 60 s on 2 cores, < 1 GiB).  Load average at the end: {os.getloadavg()[0]:.1f}.",
+        "Full cross-validation of the default config (`irene crossvalidate --json`, all features, six folds, "
+        f"fresh process): **{wall:.1f} s** wall, **{rss:.0f} MiB** peak RSS (targets: < 60 s on 2 cores, "
+        f"< 1 GiB).  Load average at the end: {os.getloadavg()[0]:.1f}.",
         "",
         "| config | cross-validation s |",
         "|---|---|",
     ]
     out += [f"| {label} | {results[label].seconds:.1f} |" for label, _ in [*DEFAULTS, *PAPER_ROWS, *ABLATION]]
-    out += ["", "## 7. What-if: the shipped model-features reference predictor on traced trees", "",
+    out += ["", "### 7. What-if: the shipped model-features reference predictor on traced trees", "",
             "Trees traced by `irene-framework-torch` (transformers 5 names, GELU and Dropout leaves) and predicted by",
             "`load_reference_predictor(\"model\")`, against the release's measured model energy.  The predictor was",
             "trained on these measurements, so this checks that traced trees are understood, not generalisation.", ""]
-    out += whatif + [""]
+    out += [*whatif, ""]
     text = "\n".join(out)
-    with atomic_write(args.output) as handle:
-        handle.write(text)
     print(text)
-    return 0
+    return text
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    update({"bench_predictor": section(sys.argv[1:])})

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import Section, update
+
 
 def run_wall_time(model: str = "bert-base-uncased", batch: int = 8, seq: int = 128) -> tuple[float, int]:
     """Seconds for a complete `irene run` (trace, replay every node, sample, predict, write)."""
@@ -46,15 +48,21 @@ def meter_window_cost(windows: int = 300) -> float:
         return (time.process_time() - start) / windows
 
 
-def main() -> None:
+def section(argv: list[str] | None = None) -> str:
+    out = Section("irene run", "A full no-meter `irene run` of bert-base, and the CPU cost of a meter window.")
     cost = meter_window_cost()
-    print("## irene run")
-    print(f"RAPL meter: {1e6 * cost:.0f} µs CPU per window = {100 * cost / 2.0:.4f} % of a core over the default 2 s window")
+    out.print(
+        f"RAPL meter: {1e6 * cost:.0f} µs CPU per window = {100 * cost / 2.0:.4f} % of a core "
+        "over the default 2 s window"
+    )
     wall, nodes = run_wall_time()
-    print(f"bert-base-uncased b8 s128, no meter, defaults (0.25 s × 1 round per node): {wall:.1f} s for {nodes} nodes "
-          f"({wall / 120:.2f}× the 2-minute target; IrEne-viz: 15–25 min)")
-    print("sampler overhead at 170 ms and 20 ms: see bench_sampler")
+    out.print(
+        f"bert-base-uncased b8 s128, no meter, defaults (0.25 s × 1 round per node): {wall:.1f} s for {nodes} nodes "
+        f"({wall / 120:.2f}× the 2-minute target; IrEne-viz: 15–25 min)"
+    )
+    out.print("sampler overhead at 170 ms and 20 ms: see bench_sampler")
+    return out.markdown()
 
 
 if __name__ == "__main__":
-    main()
+    update({"bench_run": section(sys.argv[1:])})

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from results import Section, update
+
 INTERVALS_MS = (170.0, 20.0)
 
 
@@ -71,7 +73,7 @@ def child(interval_ms: float, seconds: float, busy: bool) -> dict[str, float | i
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def section(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="window per interval (default 60 s, as the issue)")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
@@ -79,25 +81,42 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.child is not None:
         print(json.dumps(child(args.child, args.seconds, args.busy)))
-        return
-    print(f"resource sampler overhead over {args.seconds:g} s windows (CPU clock of the sampler thread)")
-    print(f"{'interval':>9} {'machine':>13} {'samples':>8} {'CPU % of a core':>16} {'µs/sample':>10} "
+        return ""
+    out = Section(
+        "Resource sampler",
+        "The sampler thread's own CPU clock, with the rest of the machine idle and with every core busy.",
+    )
+    out.print(f"resource sampler overhead over {args.seconds:g} s windows (CPU clock of the sampler thread)")
+    out.print(f"{'interval':>9} {'machine':>13} {'samples':>8} {'CPU % of a core':>16} {'µs/sample':>10} "
           f"{'RSS added':>10} {'start-up CPU':>13}")
     gpu = ""
     for interval in INTERVALS_MS:
         for busy in (False, True):
             out = subprocess.run(
-                [sys.executable, __file__, "--child", str(interval), "--seconds", str(args.seconds), *(["--busy"] if busy else [])],
-                capture_output=True, text=True, check=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    str(interval),
+                    "--seconds",
+                    str(args.seconds),
+                    *(["--busy"] if busy else []),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout
             r = json.loads(out)
             gpu = r["gpu"]
-            print(f"{r['interval_ms']:>7g}ms {'cores busy' if busy else 'idle':>13} {r['samples']:>8} "
+            out.print(f"{r['interval_ms']:>7g}ms {'cores busy' if busy else 'idle':>13} {r['samples']:>8} "
                   f"{r['cpu_pct_of_one_core']:>15.3f}% {r['us_per_sample']:>10.0f} {r['rss_added_mb']:>8.2f}MB "
                   f"{r['startup_cpu_ms']:>11.0f}ms")
-    print(f"GPU features: {gpu}")
-    print("paper at 170 ms: < 0.5 % CPU, < 15 MB; target at 20 ms: < 0.5 % CPU")
+    out.print(f"GPU features: {gpu}")
+    out.print("paper at 170 ms: < 0.5 % CPU, < 15 MB; target at 20 ms: < 0.5 % CPU")
+    return out.markdown()
 
 
 if __name__ == "__main__":
-    main()
+    text = section(sys.argv[1:])
+    if text:
+        update({"bench_sampler": text})

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import Section, update
+
 ONE_B_CONFIG = {
     "model_type": "llama",
     "hidden_size": 2048,
@@ -109,29 +111,33 @@ def run_case(name: str) -> dict[str, float | int]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def section(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=sorted(CASES), help="run one case in this process and print JSON")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.case:
         print(json.dumps(CASES[args.case]()))
-        return
-    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+        return ""
+    out = Section("Tracer", "Trace + model features in a fresh process per case (imports and peak RSS its own).")
+    out.print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     bert = run_case("bert")
-    print(f"bert-base-uncased b8 s128 on the CPU ({bert['threads']} threads, {bert['nodes']} nodes):")
-    print(f"  import torch + transformers           {bert['import_s']:6.2f} s")
-    print(f"  first trace + features                {bert['first_trace_s']:6.2f} s   (target < 10 s)")
-    print(f"  second trace + features               {bert['second_trace_s']:6.2f} s")
-    print(f"  replay every node once                {bert['replay_every_node_once_s']:6.2f} s")
-    print(f"  peak RSS                              {bert['peak_rss_mib']:6.0f} MiB")
+    out.print(f"bert-base-uncased b8 s128 on the CPU ({bert['threads']} threads, {bert['nodes']} nodes):")
+    out.print(f"  import torch + transformers           {bert['import_s']:6.2f} s")
+    out.print(f"  first trace + features                {bert['first_trace_s']:6.2f} s   (target < 10 s)")
+    out.print(f"  second trace + features               {bert['second_trace_s']:6.2f} s")
+    out.print(f"  replay every node once                {bert['replay_every_node_once_s']:6.2f} s")
+    out.print(f"  peak RSS                              {bert['peak_rss_mib']:6.0f} MiB")
     meta = run_case("meta")
-    print(f"Llama-style {meta['parameters'] / 1e9:.2f}B-parameter config on the meta device, b8 s512 "
+    out.print(f"Llama-style {meta['parameters'] / 1e9:.2f}B-parameter config on the meta device, b8 s512 "
           f"({meta['nodes']} nodes, {meta['tflops']:.1f} TFLOPs):")
-    print(f"  import torch + transformers           {meta['import_s']:6.2f} s")
-    print(f"  first trace + features                {meta['first_trace_s']:6.2f} s   (target < 10 s)")
-    print(f"  second trace + features               {meta['second_trace_s']:6.2f} s")
-    print(f"  peak RSS of the process               {meta['peak_rss_mib']:6.0f} MiB (target < 2048 MiB)")
+    out.print(f"  import torch + transformers           {meta['import_s']:6.2f} s")
+    out.print(f"  first trace + features                {meta['first_trace_s']:6.2f} s   (target < 10 s)")
+    out.print(f"  second trace + features               {meta['second_trace_s']:6.2f} s")
+    out.print(f"  peak RSS of the process               {meta['peak_rss_mib']:6.0f} MiB (target < 2048 MiB)")
+    return out.markdown()
 
 
 if __name__ == "__main__":
-    main()
+    text = section(sys.argv[1:])
+    if text:
+        update({"bench_tracer": text})

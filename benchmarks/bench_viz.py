@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from results import Section, update
+
 CLIENTS = 50
 REQUESTS_PER_CLIENT = 60
 MODEL = "bert-base-uncased"
@@ -30,7 +32,9 @@ async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host:
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
-    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    length = next(
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
     body = await reader.readexactly(length)
     if status != 200:
         raise RuntimeError(f"GET {target}: HTTP {status}: {body[:200]!r}")
@@ -75,7 +79,18 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _start(tmp: Path) -> tuple[subprocess.Popen, str]:
     irene = Path(sys.executable).with_name("irene")
-    cmd = [str(irene), "serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp), "--cache", str(tmp / "cache.sqlite")]
+    cmd = [
+        str(irene),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp),
+        "--cache",
+        str(tmp / "cache.sqlite"),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + START_TIMEOUT
     line = proc.stdout.readline() if proc.stdout else ""
@@ -86,7 +101,7 @@ def _start(tmp: Path) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def main() -> None:
+def section(argv: list[str] | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="irene-bench-viz-") as tmp:
         proc, url = _start(Path(tmp))
         try:
@@ -102,14 +117,17 @@ def main() -> None:
                 proc.kill()
     n = len(latencies)
     p99 = _percentile(latencies, 99) * 1000
-    print("IrEne-viz /api/energy on loopback (server in its own process, 2 cores shared with the clients)")
-    print(f"  answer size: {size / 1024:.0f} KiB ({MODEL}, batch 8, seq 128, every node with features)")
-    print(f"  cold request, first after start (imports torch/transformers, traces, predicts): {first:.2f} s")
-    print(f"  cold request, another input size (trace on the meta device + predict):         {cold:.2f} s")
-    print(f"  cached, {CLIENTS} concurrent clients x {REQUESTS_PER_CLIENT} requests: {n / wall:.0f} requests/s")
-    print(f"  latency ms: p50 {statistics.median(latencies) * 1000:.1f}, p90 {_percentile(latencies, 90) * 1000:.1f}, "
-          f"p99 {p99:.1f} (target < 100: {'met' if p99 < 100 else 'MISSED'}), max {max(latencies) * 1000:.1f}")
+    out = Section("IrEne-viz", "/api/energy on loopback (server in its own process, 2 cores shared with the clients).")
+    out.print(f"  answer size: {size / 1024:.0f} KiB ({MODEL}, batch 8, seq 128, every node with features)")
+    out.print(f"  cold request, first after start (imports torch/transformers, traces, predicts): {first:.2f} s")
+    out.print(f"  cold request, another input size (trace on the meta device + predict):         {cold:.2f} s")
+    out.print(f"  cached, {CLIENTS} concurrent clients x {REQUESTS_PER_CLIENT} requests: {n / wall:.0f} requests/s")
+    out.print(
+        f"  latency ms: p50 {statistics.median(latencies) * 1000:.1f}, p90 {_percentile(latencies, 90) * 1000:.1f}, "
+        f"p99 {p99:.1f} (target < 100: {'met' if p99 < 100 else 'MISSED'}), max {max(latencies) * 1000:.1f}"
+    )
+    return out.markdown()
 
 
 if __name__ == "__main__":
-    main()
+    update({"bench_viz": section(sys.argv[1:])})

@@ -1,7 +1,8 @@
-"""`make bench`: every benchmark in turn (accuracy tables, timings as ratios, overheads).
+"""`make bench`: every benchmark in turn (accuracy tables, timings as ratios, overheads), then
+docs/results.md with one section per benchmark (:mod:`results`).
 
-Each `bench_*.py` has a `main()` that prints its figures; `bench_predictor` also regenerates
-docs/results.md.  `--only NAME,…` runs a subset.
+Each `bench_*.py` has a `section(argv)` that prints its figures and returns its Markdown section.
+`--only NAME,…` runs a subset and keeps the other sections of docs/results.md as they are.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from results import ORDER, update
+
 HERE = Path(__file__).resolve().parent
-ORDER = ("bench_predictor", "bench_tracer", "bench_run", "bench_sampler", "bench_viz")
 
 
 def load(name: str):
@@ -27,19 +29,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", default=",".join(ORDER))
     names = [n.strip() for n in parser.parse_args().only.split(",") if n.strip()]
-    failed = []
+    failed, done = [], {}
     for name in names:
         print(f"\n=== {name} ===", flush=True)
         start = time.perf_counter()
         try:
-            main_fn = load(name).main
-            main_fn([]) if main_fn.__code__.co_argcount else main_fn()
-        except Exception as exc:  # noqa: BLE001 - report and go on with the other benchmarks
+            done[name] = load(name).section([])
+        except Exception as exc:
             failed.append(name)
             print(f"{name} failed: {type(exc).__name__}: {exc}", flush=True)
         print(f"({name}: {time.perf_counter() - start:.0f} s)", flush=True)
+    print(f"\n{update(done)}: {len(done)} section(s) regenerated")
     if failed:
-        print(f"\nfailed: {', '.join(failed)}")
+        print(f"failed: {', '.join(failed)}")
     return 1 if failed else 0
 
 

@@ -68,7 +68,46 @@ _EXPORTS = {
     "predict": "irene_core.predictor.predictor",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "CONTRACT_VERSION",
+    "FEATURE_UNITS",
+    "LEVELS",
+    "MODEL_FEATURES",
+    "OWN_OPS_TYPE",
+    "RESOURCE_FEATURES",
+    "SCHEMA_VERSION",
+    "FeatureExtractor",
+    "Framework",
+    "IreneError",
+    "Level",
+    "Measurement",
+    "Meter",
+    "MeterError",
+    "MeterOption",
+    "ModelFeatureExtractor",
+    "Node",
+    "Predictor",
+    "PrimitiveRegressor",
+    "RecordKey",
+    "RegressorSpec",
+    "ReplayResult",
+    "ResourceSampler",
+    "TracedModel",
+    "TreeRecord",
+    "__version__",
+    "append_record",
+    "get_registry",
+    "hookimpl",
+    "load_records",
+    "load_reference_predictor",
+    "open_meter",
+    "predict",
+    "read_records",
+    "to_pandas",
+    "trace",
+    "unique_id",
+    "write_records",
+]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

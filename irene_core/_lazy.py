@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,6 @@ def lazy_exports(package: str, table: Mapping[str, str]) -> tuple[Callable[[str]
         return getattr(importlib.import_module(module), name)
 
     def __dir__() -> list[str]:
-        return sorted(table)
+        return sorted({*vars(sys.modules[package]), *table})
 
     return __getattr__, __dir__

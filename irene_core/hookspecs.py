@@ -1,3 +1,5 @@
+# mypy: disable-error-code="empty-body"
+# (hook specifications have no bodies: pluggy calls the implementations)
 """Hook specifications: the whole contract between IrEne's core and its plugins.
 
 A plugin is a module (or object) with functions marked ``@hookimpl`` and is found through the
@@ -6,10 +8,26 @@ A plugin is a module (or object) with functions marked ``@hookimpl`` and is foun
     [project.entry-points.irene]
     emonpi = "irene_meter_emonpi.plugin"
 
-Every contribution hook returns a list of objects that each have a stable ``name`` and a ``kind``
-(``framework``, ``meter``, ``features`` or ``primitive``); the registry (:mod:`irene_core.plugins`)
-looks them up by name and refuses two contributions of one kind with the same name.  Core's own
-built-ins are registered the same way, through core's entry point.
+Every contribution hook returns a list of objects that each have a stable ``name`` and satisfy their
+kind's contract (``framework``, ``meter``, ``features`` or ``primitive``; see
+:data:`irene_core.plugins.KINDS`); the registry (:mod:`irene_core.plugins`) looks them up by name.
+A plugin that breaks the contract (fails to import, implements an unknown hook, raises in a hook,
+returns a malformed contribution) is listed as ``broken`` by ``irene plugins``, its faulty parts left
+out; two contributions of one kind and name are a ``conflict`` that fails only when that name is
+requested.
+
+Core's own built-ins register exactly like external plugins: the modules of
+:mod:`irene_core.default_plugins` implement these hooks with ``@hookimpl``, and the registry
+registers them in code before the entry points (always, even under ``IRENE_LOAD_PLUGINS``), as
+distribution ``irene``.  They pass the same checks and lose a name to a ``replaces=True``
+contribution like any plugin; e.g. core's fallback regressor is the ``primitive`` spec ``generic``.
+
+**How the contract grows** (:data:`CONTRACT_VERSION`): a plugin written for an older contract keeps
+working.  New capabilities of frameworks, meters, extractors or regressors arrive as keyword-only
+arguments with defaults, or as capability attributes with a default on the contract's base class
+(e.g. a ``Framework.phases`` attribute that core reads with a fallback), never as new required
+positional arguments or new abstract methods; new hooks are optional to implement.  A change that
+breaks plugins bumps the version.
 """
 
 from __future__ import annotations
@@ -21,12 +39,14 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     import click
 
-    from irene_core.tree.features import FeatureExtractor
-    from irene_core.tracing.framework import Framework
     from irene_core.metering.meter import MeterFactory
     from irene_core.predictor.regressor import RegressorSpec
+    from irene_core.tracing.framework import Framework
+    from irene_core.tree.features import FeatureExtractor
 
 PROJECT = "irene"
+#: Version of this contract; bumped only by a change that breaks existing plugins (see above).
+CONTRACT_VERSION = 2
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
@@ -52,11 +72,13 @@ def irene_feature_extractors() -> list[FeatureExtractor]:
 @hookspec
 def irene_primitive_regressors() -> list[RegressorSpec]:
     """Per-primitive energy regressors (kind ``primitive``), one spec per primitive type
-    (``Linear``, ``MatMul``…).  A later plugin's spec for a name replaces an earlier one only when it
-    sets ``replaces=True``; otherwise two specs for one name are an error.
+    (``Linear``, ``MatMul``…).  A spec with ``replaces=True`` takes over a name (and the replaced
+    spec's aliases) whatever the load order; two specs for one name, or two replacements of it, are a
+    conflict.  Core contributes ``generic``, the fallback for types no plugin knows.
     See :class:`irene_core.predictor.regressor.RegressorSpec`."""
 
 
 @hookspec
 def irene_register_commands(cli: click.Group) -> None:
-    """Add commands to the ``irene`` command-line interface (``cli.add_command(...)``)."""
+    """Add commands to the ``irene`` command-line interface (``cli.add_command(...)``).  A hook that
+    raises adds nothing; a command name that another plugin or core also defines is added by none."""

@@ -40,7 +40,31 @@ _EXPORTS = {
     "LeafRegressor": "irene_core.predictor.leaf_regressor",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DEFAULT_INTERVAL_S",
+    "MIN_INTERVAL_S",
+    "CounterEngine",
+    "EnergyCounter",
+    "Integral",
+    "LeafRegressor",
+    "Mark",
+    "NvmlGpus",
+    "PeriodicThread",
+    "SampleSeries",
+    "SampledEngine",
+    "StepProfile",
+    "WindowEngine",
+    "bounded",
+    "check_replay_request",
+    "choice",
+    "describe_nvml_error",
+    "nvml",
+    "parse_gpu_selection",
+    "positive_float",
+    "positive_int",
+    "resolution_warning",
+    "timed_replay",
+]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

@@ -13,8 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from irene_core.tree.paper_csv import PAPER_MODELS, import_csv_dir
 from irene_core.predictor.predictor import REFERENCE_DIR, Predictor
+from irene_core.tree.paper_csv import PAPER_MODELS, import_csv_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 HARDWARE = "device_1: i9-7900X + GTX 1080 Ti (emonPi wall power), from the IrEne release"

@@ -9,10 +9,13 @@ def _n(i, level, e, kids=(), t=None, synthetic=False):
 
 
 def _record() -> TreeRecord:
-    layer = lambda k: _n(f"L{k}", "module", 4.0, t="Layer", kids=[  # noqa: E731
-        _n(f"A{k}", "module", 3.0, t="Attn", kids=[_n(f"q{k}", "ml", 1.0, t="Linear"), _n(f"m{k}", "ml", 1.5, t="MatMul"),
-                                                   _n(f"o{k}", "ml", 0.5, t="OwnOps", synthetic=True)]),
-        _n(f"f{k}", "ml", 1.0, t="Linear")])
+    def layer(k: int) -> Node:
+        attn = _n(f"A{k}", "module", 3.0, t="Attn", kids=[
+            _n(f"q{k}", "ml", 1.0, t="Linear"), _n(f"m{k}", "ml", 1.5, t="MatMul"),
+            _n(f"o{k}", "ml", 0.5, t="OwnOps", synthetic=True),
+        ])
+        return _n(f"L{k}", "module", 4.0, t="Layer", kids=[attn, _n(f"f{k}", "ml", 1.0, t="Linear")])
+
     root = _n("root", "model", 10.0, t="M", kids=[layer(0), layer(1), _n("own", "ml", 2.0, t="OwnOps", synthetic=True)])
     return TreeRecord(model_name="m", batch_size=1, seq_len=1, root=root)
 

@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from irene_core.tree.paper_csv import LEVEL_FILES, import_csv_dir
 from irene_core.errors import IreneError
+from irene_core.tree.paper_csv import LEVEL_FILES, import_csv_dir
 
 
 def _csv_counts(directory):
@@ -22,16 +22,28 @@ def test_one_tree_per_csv_key_with_csv_node_counts(device1_dir, device1_records)
     keys = {k[:3] for k in counts if k[3] == "model"}
     assert {r.key[:3] for r in device1_records} == keys and len(device1_records) == len(keys) == 193
     for rec in device1_records:
+        key = rec.key[:3]
         levels = Counter(n.level for n in rec.nodes())
-        assert levels["model"] == counts[(*rec.key, "model")] == 1
-        assert levels["module"] == counts[(*rec.key, "module")]
-        assert levels["ml"] == counts[(*rec.key, "ml1")] + counts[(*rec.key, "ml2")]
+        # a module row with nothing below it is a leaf: only tiny-ctrl's two ReLUs, none in the paper's models
+        leaf_modules = 2 if rec.model_name == "sshleifer/tiny-ctrl" else 0
+        assert levels["model"] == counts[(*key, "model")] == 1
+        assert levels["module"] == counts[(*key, "module")] - leaf_modules
+        assert levels["ml"] == counts[(*key, "ml1")] + counts[(*key, "ml2")] + leaf_modules
+        assert {n.level for n in rec.root.leaves()} == {"ml"}
+    ctrl = next(r for r in device1_records if r.model_name == "sshleifer/tiny-ctrl")
+    assert [(n.scope, n.level) for n in ctrl.nodes() if n.type == "ReLU"] == [("h.0.ffn.1", "ml"), ("h.1.ffn.1", "ml")]
+
+
+def test_no_parameter_counts_are_invented(device1_records):
+    """The release has none: ``num_parameters`` stays absent (the export fills it for the original code)."""
+    assert not any("num_parameters" in n.features for r in device1_records for n in r.nodes())
 
 
 def test_paper_tree_shapes(device1_records):
     sizes = {r.model_name: sum(1 for _ in r.nodes()) for r in device1_records}
     assert sizes["bert-base-uncased"] == sizes["roberta-base"] == 214
-    assert (sizes["distilbert-base-uncased"], sizes["gpt2"], sizes["openai-gpt"], sizes["distilgpt2"]) == (90, 148, 147, 76)
+    others = ("distilbert-base-uncased", "gpt2", "openai-gpt", "distilgpt2")
+    assert tuple(sizes[m] for m in others) == (90, 148, 147, 76)
     bert = next(r for r in device1_records if r.key[:3] == ("bert-base-uncased", 8, 32))
     leaf_types = Counter(n.type for n in bert.root.leaves())
     assert leaf_types == {"Linear": 73, "LayerNorm": 25, "MatMul": 24, "Softmax": 12, "Embedding": 3, "Tanh": 1}
@@ -46,8 +58,8 @@ def test_parents_follow_longest_scope_prefix(device1_records):
     self_attn = bert.root.find("encoder.layer.3.attention.self")
     assert [(c.type, c.id) for c in self_attn.children if c.type == "MatMul"] == [
         ("MatMul", "encoder.layer.3.attention.self:MatMul"), ("MatMul", "encoder.layer.3.attention.self:MatMul#2")]
-    assert {c.scope for c in self_attn.children} == {"encoder.layer.3.attention.self",
-                                                      *(f"encoder.layer.3.attention.self.{k}" for k in ("query", "key", "value"))}
+    inside = "encoder.layer.3.attention.self"
+    assert {c.scope for c in self_attn.children} == {inside, *(f"{inside}.{k}" for k in ("query", "key", "value"))}
     gpt2 = next(r for r in device1_records if r.model_name == "gpt2")
     assert {c.scope for c in gpt2.root.find("h.0").children} == {"h.0.ln_1", "h.0.attn", "h.0.ln_2", "h.0.mlp"}
     assert {c.scope for c in gpt2.root.children} >= {"wte", "wpe", "ln_f", "h.0", "h.11"}
@@ -60,7 +72,8 @@ def test_missing_columns_name_file_and_columns(tmp_path, device1_dir):
     lines = broken.read_text().splitlines()
     header = lines[0].split(",")
     drop = [header.index("flops"), header.index("energy_mean")]
-    broken.write_text("\n".join(",".join(v for i, v in enumerate(l.split(",")) if i not in drop) for l in lines[:5]))
+    kept = (",".join(v for i, v in enumerate(line.split(",")) if i not in drop) for line in lines[:5])
+    broken.write_text("\n".join(kept))
     with pytest.raises(IreneError, match=rf"{broken}: missing columns: flops, energy_mean"):
         import_csv_dir(tmp_path)
 

@@ -69,7 +69,10 @@ def test_v2_refuses_unknown_fields_and_newer_versions(tmp_path):
     with pytest.raises(IreneError) as err:
         load_records(path)
     assert str(err.value) == f"{path}:2: unknown field 'root.flag' (schema v2 declares every field)"
-    for lineno, expected in ((3, "unknown field 'colour'"), (4, "schema_version 3 is not supported (written by a newer")):
+    for lineno, expected in (
+        (3, "unknown field 'colour'"),
+        (4, "schema_version 3 is not supported (written by a newer"),
+    ):
         one = _write_lines(tmp_path / f"{lineno}.jsonl", path.read_text().splitlines()[lineno - 1])
         with pytest.raises(IreneError, match=f"^{one}:1: " + re.escape(expected)):
             load_records(one)

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from irene_core.metering.integration import SampleSeries
 from irene_core.errors import IreneError
+from irene_core.metering.integration import SampleSeries
 from irene_core.metering.meter import parse_option_pairs, positive_float, positive_int, resolution_warning
 
 
@@ -87,7 +87,7 @@ def test_option_parsers_and_pairs():
             positive_int(bad)
     assert parse_option_pairs(["port=/dev/ttyUSB0", "baud = 38400", "x=a=b"]) == {
         "port": "/dev/ttyUSB0", "baud": "38400", "x": "a=b"}
-    with pytest.raises(IreneError, match=r"--option 'port': expected key=value"):
+    with pytest.raises(IreneError, match=r"--meter-option 'port': expected key=value"):
         parse_option_pairs(["port"])
 
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from irene_core.predictor.crossvalidation import crossvalidate
 from irene_core.predictor.aggregators.paper import _Tree
+from irene_core.predictor.crossvalidation import crossvalidate
+from irene_core.predictor.evaluation import evaluate
 from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.reconcile import reconcile
 from irene_core.tree.schema import Node, TreeRecord
@@ -17,7 +18,8 @@ def _table(root_gt=1.0, child_gt=(0.6, 0.6)):
     kids = [Node(id=f"c{i}", scope=f"c{i}", type="Block", level="module", ground_truth_energy=g,
                  children=[Node(id=f"l{i}", scope=f"c{i}.x", type="Linear", level="ml", ground_truth_energy=g / 2)])
             for i, g in enumerate(child_gt)]
-    record = TreeRecord(model_name="m", batch_size=1, seq_len=1, root=Node(id="r", scope="", type="M", level="model", ground_truth_energy=root_gt, children=kids))
+    root = Node(id="r", scope="", type="M", level="model", ground_truth_energy=root_gt, children=kids)
+    record = TreeRecord(model_name="m", batch_size=1, seq_len=1, root=root)
     return TreeTable.from_records([record])
 
 
@@ -67,26 +69,52 @@ def test_paper_gradient_matches_finite_differences(device1_records):
             assert grad[i] == pytest.approx(numeric, rel=1e-4, abs=1e-9)
 
 
-@pytest.mark.parametrize("aggregator", ["end2end", "stepwise", "predicted-sum", "unstructured"])
-def test_ablation_aggregators_output_trees_that_add_up(device1_records, aggregator):
+#: % error at module and model level on the held-out model that each aggregator stays under (each gets
+#: at most 13 / 14 / 23 / 0.5: predicted-sum pays for the measured trees not adding up).
+HELD_OUT_BOUND = {"end2end": 20.0, "stepwise": 20.0, "predicted-sum": 35.0, "unstructured": 2.0}
+
+
+@pytest.mark.parametrize("aggregator", list(HELD_OUT_BOUND))
+def test_aggregators_do_what_they_define_and_output_trees_that_add_up(device1_records, aggregator):
     train = [r for r in device1_records if r.model_name in ("distilgpt2", "bert-base-uncased") and r.batch_size == 8]
     test = [r for r in device1_records if r.model_name == "gpt2" and r.batch_size == 16]
     predictor = Predictor(features="all", aggregator=aggregator, leaf_method="ols").fit(train)
-    if aggregator in ("end2end", "stepwise"):
-        table = TreeTable.from_records(test)
-        alpha = predictor.aggregator_.alpha(predictor._data(table, predictor._matrix(table)))
-        assert np.all((alpha >= 0.9) & (alpha <= 1.1))
-    for record in predictor.predict(test):
+    table = TreeTable.from_records(test)
+    X = predictor._matrix(table)
+    raw = predictor.raw_estimates(table)
+    leaf, inner = table.is_leaf, ~table.is_leaf
+    assert raw[leaf] == pytest.approx(predictor._leaf_estimates(table, X, warn=False)[leaf], rel=1e-12)
+    if aggregator == "predicted-sum":
+        expected = table.children_sum(raw)
+    elif aggregator == "unstructured":
+        coef = predictor.aggregator_.get_state()["model"]["coef"]
+        expected = np.maximum(X @ coef[:-1] + coef[-1], 0.0)
+    else:
+        expected = table.children_sum(predictor.aggregator_.alpha(predictor._data(table, X)) * raw)
+    assert raw[inner] == pytest.approx(expected[inner], rel=1e-9)
+    if aggregator == "unstructured":  # its linear model beats the best constant on its training nodes
+        fit = TreeTable.from_records(train)
+        rows = ~fit.is_leaf & (fit.truth > 0)
+        y = fit.truth[rows]
+        constant = np.sum(1 / y) / np.sum(1 / y**2)  # the least relative squared error of a constant
+        estimates = predictor.raw_estimates(fit)[rows]
+        model_error, constant_error = (float(np.sum(((e - y) / y) ** 2)) for e in (estimates, constant))
+        assert model_error < 0.01 * constant_error, (model_error, constant_error)
+    predicted = predictor.predict(test)
+    for record in predicted:
         for node in record.root.walk():
             if node.children:
                 assert node.predicted_energy == pytest.approx(sum(c.predicted_energy for c in node.children), rel=1e-12)
+    errors = evaluate(test, predicted)["overall"]
+    assert max(errors["module"], errors["model"]) <= HELD_OUT_BOUND[aggregator], errors
 
 
 def test_model_features_meet_the_targets(device1_records):
     """Leave-one-model-out over the paper's six models with model features only (issue targets:
     ml ≤ 3, module ≤ 8, model ≤ 5, worst left-out model ≤ 8)."""
     result = crossvalidate(device1_records, {"features": "model"})
-    assert [f.left_out for f in result.folds] == ["bert-base-uncased", "distilbert-base-uncased", "roberta-base", "gpt2", "distilgpt2", "openai-gpt"]
+    assert [f.left_out for f in result.folds] == [
+        "bert-base-uncased", "distilbert-base-uncased", "roberta-base", "gpt2", "distilgpt2", "openai-gpt"]
     overall = result.overall
     assert overall["ml"] <= 3.0 and overall["module"] <= 8.0 and overall["model"] <= 5.0, overall
     assert result.worst_model <= 8.0

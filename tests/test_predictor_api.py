@@ -94,7 +94,13 @@ def _with_new_leaves(record, leaf_type, flops=5.0, mem=6.0):
     copy = record.model_copy(deep=True)
     for i, node in enumerate([n for n in copy.root.walk() if any(c.type == "Linear" for c in n.children)]):
         node.children.append(
-            Node(id=f"{node.id}/extra{i}", scope=f"{node.scope}.extra", type=leaf_type, level="ml", features={"batch_size": record.batch_size, "seq_len": record.seq_len, "flops": flops, "mem_bytes": mem})
+            Node(
+                id=f"{node.id}/extra{i}",
+                scope=f"{node.scope}.extra",
+                type=leaf_type,
+                level="ml",
+                features={"batch_size": record.batch_size, "seq_len": record.seq_len, "flops": flops, "mem_bytes": mem},
+            )
         )
     return copy
 
@@ -126,7 +132,9 @@ def test_leaves_of_unseen_kinds_are_part_of_their_parents_own_work(model_predict
     raw = []
     for record in (plain, extended):
         table = TreeTable.from_records([record])
-        raw.append({n.id: e for n, e in zip(table.nodes, model_predictor.raw_estimates(table), strict=True) if n.children})
+        raw.append(
+            {n.id: e for n, e in zip(table.nodes, model_predictor.raw_estimates(table), strict=True) if n.children}
+        )
     assert raw[1] == pytest.approx(raw[0], rel=1e-12)
     out = model_predictor.predict([extended])[0]
     _assert_adds_up(out)
@@ -177,7 +185,9 @@ def test_training_report_counts_skips(train):
     predictor = Predictor(features="model", min_rows=20).fit(tiny)
     report = predictor.training_
     assert report["leaves"]["skipped"] == {"RareOp": sum(1 for r in tiny for n in r.nodes() if n.type == "RareOp")}
-    assert report["skipped_nodes"]["zero ground truth"] == sum(1 for r in tiny for n in r.nodes() if n.ground_truth_energy == 0.0)
+    assert report["skipped_nodes"]["zero ground truth"] == sum(
+        1 for r in tiny for n in r.nodes() if n.ground_truth_energy == 0.0
+    )
     assert report["dropped_features"] == {"num_parameters": sum(1 for r in tiny for _ in r.nodes())}
     with pytest.warns(UntrainedPrimitiveWarning, match="'RareOp'"):
         predictor.predict(tiny[:1])

@@ -6,8 +6,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from irene_core.predictor import artifacts
 from irene_core.errors import IreneError
+from irene_core.predictor import artifacts
 from irene_core.predictor.predictor import Predictor
 from irene_core.tree.table import TreeTable
 
@@ -35,7 +35,11 @@ def test_round_trip_predicts_identically(saved, records):
     table = TreeTable.from_records(records)
     for a, b in zip(predictor.predict_table(table), loaded.predict_table(table), strict=True):
         assert np.array_equal(a, b)
-    assert (loaded.hardware, loaded.feature_set, loaded.feature_names_) == (predictor.hardware, predictor.feature_set, predictor.feature_names_)
+    assert (loaded.hardware, loaded.feature_set, loaded.feature_names_) == (
+        predictor.hardware,
+        predictor.feature_set,
+        predictor.feature_names_,
+    )
     assert loaded.training_["fingerprint"] == artifacts.fingerprint(table)
 
 

@@ -31,7 +31,9 @@ def test_crossvalidate_json_format(cli_run, data):
 
 
 def test_crossvalidate_table_and_model_errors(cli_run, data):
-    out = " ".join(cli_run("crossvalidate", str(data), "--features", "model", "--models", "gpt2,distilgpt2").stdout.split())
+    out = " ".join(
+        cli_run("crossvalidate", str(data), "--features", "model", "--models", "gpt2,distilgpt2").stdout.split()
+    )
     assert "overall (mean of folds)" in out and "distilgpt2" in out and "worst left-out model" in out
     bad = cli_run("crossvalidate", str(data), "--models", "gpt2,bert-base-uncased", check=False)
     assert bad.returncode == 1
@@ -63,8 +65,14 @@ def test_predict_defaults_to_the_reference_predictor(cli_run, data, tmp_path):
 
 def test_bad_config_and_predictor_are_one_line_errors(cli_run, data, tmp_path):
     proc = cli_run("train", str(data), "-o", str(tmp_path / "p"), "--config", str(tmp_path / "none.json"), check=False)
-    assert proc.returncode == 1 and proc.stderr.strip().startswith(f"error: {tmp_path / 'none.json'}: no such config file")
+    assert proc.returncode == 1 and proc.stderr.strip().startswith(
+        f"error: {tmp_path / 'none.json'}: no such config file"
+    )
     assert not (tmp_path / "p").exists()
     proc = cli_run("predict", str(data), "--predictor", str(tmp_path), "-o", str(tmp_path / "o.jsonl"), check=False)
-    assert proc.returncode == 1 and "predictor.json: missing" in " ".join(proc.stderr.split()) and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 1
+        and "predictor.json: missing" in " ".join(proc.stderr.split())
+        and "Traceback" not in proc.stderr
+    )
     assert not (tmp_path / "o.jsonl").exists()

@@ -46,4 +46,8 @@ def test_another_device_is_predicted_as_well_as_device_1(device1_records, featur
     assert {r.device for r in there} == {"device_x"}
     for level, error in result.overall.items():
         # 0.4 % measurement noise was added to every node of the other device
-        assert error is not None and error < 1.2 * reference.overall[level] + 0.2, (level, error, reference.overall[level])
+        assert error is not None and error < 1.2 * reference.overall[level] + 0.2, (
+            level,
+            error,
+            reference.overall[level],
+        )

@@ -4,12 +4,12 @@ import warnings
 
 import pytest
 
-from irene_core.predictor import artifacts
-from irene_core.tree.paper_csv import PAPER_MODELS, import_csv_dir
 from irene_core.errors import IreneError
+from irene_core.predictor import artifacts
 from irene_core.predictor.design import feature_names
 from irene_core.predictor.leaf_models import UntrainedPrimitiveWarning
 from irene_core.predictor.predictor import REFERENCE_DIR, load_reference_predictor
+from irene_core.tree.paper_csv import PAPER_MODELS, import_csv_dir
 from irene_core.tree.schema import Node
 from irene_core.tree.table import TreeTable
 
@@ -48,8 +48,24 @@ def _transformers5(record):
         node.features.pop("num_parameters", None)
         if node.type == "GPT2MLP":
             base = {"batch_size": record.batch_size, "seq_len": record.seq_len}
-            node.children.append(Node(id=f"{node.id}/act", scope=f"{node.scope}.act", type="NewGELUActivation", level="ml", features={**base, "flops": 8.0, "mem_bytes": 10.0}))
-            node.children.append(Node(id=f"{node.id}/drop", scope=f"{node.scope}.dropout", type="Dropout", level="ml", features={**base, "flops": 0.0, "mem_bytes": 0.0}))
+            node.children.append(
+                Node(
+                    id=f"{node.id}/act",
+                    scope=f"{node.scope}.act",
+                    type="NewGELUActivation",
+                    level="ml",
+                    features={**base, "flops": 8.0, "mem_bytes": 10.0},
+                )
+            )
+            node.children.append(
+                Node(
+                    id=f"{node.id}/drop",
+                    scope=f"{node.scope}.dropout",
+                    type="Dropout",
+                    level="ml",
+                    features={**base, "flops": 0.0, "mem_bytes": 0.0},
+                )
+            )
     return copy
 
 
@@ -63,7 +79,9 @@ def test_predicts_tracer_trees_with_names_it_never_saw(device1_records):
     before = predictor.predict(original)
     after = predictor.predict(renamed)
     # module class names play no part in the prediction
-    assert [n.predicted_energy for r in after for n in r.root.walk()] == [n.predicted_energy for r in before for n in r.root.walk()]
+    assert [n.predicted_energy for r in after for n in r.root.walk()] == [
+        n.predicted_energy for r in before for n in r.root.walk()
+    ]
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -46,7 +45,7 @@ def test_train_once_predict_anywhere(tmp_path, cli_run):
         ).stdout
     assert "measured vs predicted" in out and "Energy bottlenecks" in out
     records = load_records(data)
-    assert sorted(r.key for r in records) == [(MODEL, b, s) for b in (1, 2) for s in (8, 16)]
+    assert sorted(r.key[:3] for r in records) == [(MODEL, b, s) for b in (1, 2) for s in (8, 16)]
     deviations = {}
     for record in records:
         assert record.meta["idle_power_w"] == pytest.approx(POWER_W, rel=0.02)
@@ -94,7 +93,7 @@ def test_interrupted_run_resumes_without_loss_or_duplicates(tmp_path):
 
     done = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=ENV)
     assert done.returncode == 0, done.stderr
-    keys = [r.key for r in load_records(data)]
+    keys = [r.key[:3] for r in load_records(data)]
     assert sorted(keys) == [(MODEL, 1, s) for s in (8, 16, 24)]
     assert [r.key for r in load_records(data)][: len(kept)] == [r.key for r in kept]
 
@@ -107,7 +106,8 @@ def test_meter_failure_keeps_finished_trees(tmp_path):
                          "--idle-seconds", "0.1", "--interval-ms", "20", "-o", str(data))
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
         wait_for_first_tree(proc, data)
-        shutil.rmtree(tree.root / "intel-rapl:0")  # the meter's zone goes away mid-run
+        # the meter's zone goes away mid-run (one rename: the simulator may be writing into it right now)
+        (tree.root / "intel-rapl:0").rename(tmp_path / "zone-gone")
         _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     line = err.strip().splitlines()[-1]

@@ -40,7 +40,7 @@ def test_energy_must_be_finite_and_non_negative(energy):
 def test_check_rejects_duplicate_ids_and_non_model_root():
     rec = _tree()
     rec.root.children[0].children[1].id = "a.0"
-    with pytest.raises(ValueError, match="duplicate node id 'a.0'"):
+    with pytest.raises(ValueError, match=r"duplicate node id 'a\.0'"):
         rec.check()
     bad = TreeRecord(model_name="m", batch_size=1, seq_len=1, root=Node(id="r", scope="", type="T", level="module"))
     with pytest.raises(ValueError, match="level 'model'"):

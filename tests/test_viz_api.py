@@ -11,8 +11,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from irene_core.tree.jsonl import write_records
 from irene_core.errors import IreneError
+from irene_core.tree.jsonl import write_records
 from irene_core.tree.schema import MODEL_FEATURES
 from irene_core.viz.app import create_app
 from irene_core.viz.cache import ResultCache
@@ -26,7 +26,11 @@ SIZES = {(8, 32), (16, 128)}
 def data_dir(tmp_path_factory, device1_records) -> Path:
     """A data dir holding a slice of device_1 (bert-base and distilgpt2 at two sizes) and a stray file outside."""
     root = tmp_path_factory.mktemp("viz-data")
-    keep = [r for r in device1_records if r.model_name in ("bert-base-uncased", "distilgpt2") and (r.batch_size, r.seq_len) in SIZES]
+    keep = [
+        r
+        for r in device1_records
+        if r.model_name in ("bert-base-uncased", "distilgpt2") and (r.batch_size, r.seq_len) in SIZES
+    ]
     write_records(root / "runs" / "device_1.jsonl", keep)
     write_records(root.parent / "outside.jsonl", keep[:1])
     (root / "broken.jsonl").write_text('{"model_name": "x"\n', encoding="utf-8")
@@ -142,9 +146,18 @@ def test_identical_concurrent_requests_share_one_computation(config):
         (tree_params(batch_size="eight"), "batch_size: Input should be a valid integer"),
         (tree_params(dataset="../outside.jsonl"), "dataset: String should match pattern"),
         (tree_params(dataset="/etc/passwd"), "dataset: String should match pattern"),
-        (tree_params(dataset="runs/../../outside.jsonl"), "dataset 'runs/../../outside.jsonl' is not in the data directory"),
-        (tree_params(dataset="nope.jsonl"), "dataset 'nope.jsonl' is not in the data directory (datasets: broken.jsonl,"),
-        (tree_params(seq_len=33), "has no record of 'bert-base-uncased' at batch_size=8, seq_len=33 (sizes: 8x32, 16x128)"),
+        (
+            tree_params(dataset="runs/../../outside.jsonl"),
+            "dataset 'runs/../../outside.jsonl' is not in the data directory",
+        ),
+        (
+            tree_params(dataset="nope.jsonl"),
+            "dataset 'nope.jsonl' is not in the data directory (datasets: broken.jsonl,",
+        ),
+        (
+            tree_params(seq_len=33),
+            "has no record of 'bert-base-uncased' at batch_size=8, seq_len=33 (sizes: 8x32, 16x128)",
+        ),
         (tree_params(model="gpt9"), "dataset 'runs/device_1.jsonl' has no model 'gpt9'"),
         ({"model": "definitely-not-a-model", "batch_size": 1, "seq_len": 1}, "unknown model 'definitely-not-a-model'"),
         ({"model": "bert-base-uncased", "batch_size": 1}, "seq_len: Field required"),
@@ -161,7 +174,9 @@ def test_tree_size_bound(data_dir, tmp_path):
     with TestClient(create_app(small), base_url="http://127.0.0.1") as c:
         r = c.get("/api/tree", params=tree_params())
         assert r.status_code == 422
-        assert r.json()["detail"] == "the tree of 'bert-base-uncased' has 214 nodes, more than the server's limit of 100"
+        assert (
+            r.json()["detail"] == "the tree of 'bert-base-uncased' has 214 nodes, more than the server's limit of 100"
+        )
         assert c.get("/api/tree", params=tree_params(model="distilgpt2")).status_code == 200  # 76 nodes
 
 
@@ -204,7 +219,7 @@ def test_cache_refuses_a_foreign_sqlite_file(tmp_path):
         assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("precious",)]
     garbage = tmp_path / "garbage.sqlite"
     garbage.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(IreneError, match="garbage.sqlite"):
+    with pytest.raises(IreneError, match=r"garbage\.sqlite"):
         ResultCache(garbage)
 
 

@@ -121,7 +121,9 @@ def test_pick_a_model_explore_its_tree_tooltip_and_sorted_table(page, site, tmp_
     assert float(flops.replace(",", "")) == pytest.approx(node["features"]["flops"], abs=0.05)
     params = re.search(r"Parameters\s+([\d,]+)", text).group(1)
     assert int(params.replace(",", "")) == int(node["features"]["num_parameters"])
-    assert mj(re.search(r"Energy \(predicted\)\s+(.+)", text).group(1)) == pytest.approx(1000 * node["predicted_energy"], rel=2e-3)
+    assert mj(re.search(r"Energy \(predicted\)\s+(.+)", text).group(1)) == pytest.approx(
+        1000 * node["predicted_energy"], rel=2e-3
+    )
     assert re.search(r"Share of parent\s+[\d.]+ %", text) and re.search(r"Share of model\s+[\d.]+ %", text)
 
     # The side table lists every node by predicted energy, largest first.
@@ -173,12 +175,19 @@ def test_measured_vs_predicted_from_a_dataset_of_the_data_dir(page, site):
     assert page.locator("#pane-0 .tree .meas").count() > 0
 
 
-def test_a_run_file_is_parsed_in_the_browser(page, site, device1_records, tmp_path):
+@pytest.mark.parametrize("schema", [2, 1])
+def test_a_run_file_is_parsed_in_the_browser(page, site, device1_records, tmp_path, schema):
     from irene_core.predictor.predictor import load_reference_predictor
+    from irene_core.tree.irene_format import node_to_v1
 
     measured = next(r for r in device1_records if r.key[:3] == ("distilgpt2", 16, 64))
     run = tmp_path / "my-run.jsonl"
-    write_records(run, load_reference_predictor("model").predict([measured]))
+    (predicted,) = load_reference_predictor("model").predict([measured])
+    write_records(run, [predicted])
+    if schema == 1:  # as IrEne 0.1 wrote it
+        keys = {"model_name", "batch_size", "seq_len", "device", "meta"}
+        v1 = {"schema_version": 1, **predicted.model_dump(include=keys), "frontend_tree": node_to_v1(predicted.root)}
+        run.write_text(json.dumps(v1) + "\n")
     with open(run, "a", encoding="utf-8") as handle:
         handle.write("{broken\n")
     page.goto(site)

@@ -15,6 +15,8 @@ import pytest
 
 from irene_core.cli.app import main
 from irene_core.tree.jsonl import write_records
+from irene_core.tree.schema import MODEL_FEATURES, Node
+from irene_core.viz.schemas import TreeView
 
 IRENE = Path(sys.executable).with_name("irene")
 
@@ -27,9 +29,20 @@ def _first_line(proc: subprocess.Popen, timeout: float) -> str:
     return proc.stdout.readline()
 
 
-def test_serve_on_a_free_loopback_port_answers_and_stops(tmp_path, device1_records):
-    write_records(tmp_path / "data" / "d1.jsonl", [r for r in device1_records if r.key[:3] == ("distilgpt2", 8, 32)])
-    cmd = [str(IRENE), "serve", "--port", "0", "--data-dir", str(tmp_path / "data"), "--cache", str(tmp_path / "c.sqlite")]
+def _structure(node: Node) -> list:
+    """Every node's id, type, level and model features, in pre-order (what ``/api/tree`` serves)."""
+    features = {k: v for k, v in node.features.items() if k in MODEL_FEATURES}
+    return [(node.id, node.type, node.level, features), *(s for c in node.children for s in _structure(c))]
+
+
+def test_serve_answers_from_the_data_dir_only_and_stops(tmp_path, device1_records):
+    data = tmp_path / "data"
+    served = [r for r in device1_records if r.key[:3] in {("distilgpt2", 8, 32), ("distilgpt2", 16, 64)}]
+    write_records(data / "d1.jsonl", served)
+    write_records(tmp_path / "outside.jsonl", [r for r in device1_records if r.key[:3] == ("gpt2", 8, 32)])
+    (data / "linked.jsonl").symlink_to(tmp_path / "outside.jsonl")
+    (data / "up").symlink_to(tmp_path, target_is_directory=True)
+    cmd = [str(IRENE), "serve", "--port", "0", "--data-dir", str(data), "--cache", str(tmp_path / "c.sqlite")]
     env = {**os.environ, "IRENE_LOAD_PLUGINS": "none"}  # datasets only: no tracer to import at startup
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -37,11 +50,24 @@ def test_serve_on_a_free_loopback_port_answers_and_stops(tmp_path, device1_recor
         assert line.startswith("IrEne-viz at http://127.0.0.1:"), line
         url = line.split()[2]
         models = httpx.get(f"{url}api/models", timeout=30).json()
-        assert {"name": "distilgpt2", "dataset": "d1.jsonl"}.items() <= next(
-            m for m in models["models"] if m["source"] == "dataset").items()
-        tree = httpx.get(f"{url}api/tree", params={"model": "distilgpt2", "batch_size": 8, "seq_len": 32,
-                                                   "dataset": "d1.jsonl"}, timeout=30)
-        assert tree.status_code == 200 and tree.json()["node_count"] == 76
+        assert models["models"] == [{"name": "distilgpt2", "source": "dataset", "dataset": "d1.jsonl",
+                                     "sizes": [[8, 32], [16, 64]], "measured": True}]
+        assert models["datasets"] == [{"name": "d1.jsonl", "records": 2, "error": None}]
+        for record in served:
+            query = {"model": "distilgpt2", "batch_size": record.batch_size, "seq_len": record.seq_len}
+            tree = httpx.get(f"{url}api/tree", params={**query, "dataset": "d1.jsonl"}, timeout=30)
+            assert tree.status_code == 200
+            view = TreeView.model_validate(tree.json())
+            assert (view.source, view.dataset, view.key) == ("dataset", "d1.jsonl", record.key)
+            assert _structure(view.root) == _structure(record.root)
+            assert view.node_count == len(_structure(record.root)) == 76
+        refused = {name: f"dataset '{name}' is not in the data directory (datasets: d1.jsonl)"
+                   for name in ("linked.jsonl", "up/outside.jsonl", "d1.jsonl/../../outside.jsonl")}
+        refused[str(tmp_path / "outside.jsonl")] = "dataset: String should match pattern"
+        for name, detail in refused.items():
+            answer = httpx.get(f"{url}api/tree", params={"model": "gpt2", "batch_size": 8, "seq_len": 32,
+                                                          "dataset": name}, timeout=30)
+            assert answer.status_code == 422 and answer.json()["detail"].startswith(detail), (name, answer.text[:300])
         assert httpx.get(url, timeout=30).headers["content-type"].startswith("text/html")
     finally:
         proc.terminate()  # uvicorn shuts down gracefully, then re-raises SIGTERM as its exit status
@@ -68,5 +94,8 @@ def test_a_data_dir_that_is_not_a_directory_is_refused(tmp_path, capsys, make):
     if make == "file":
         target.write_text("x", encoding="utf-8")
     code = main(["serve", "--port", "0", "--data-dir", str(target), "--cache", str(tmp_path / "c.sqlite")])
-    assert code in (1, 2)
-    assert "data" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
+    if make == "file":
+        assert code == 2 and f"Invalid value for '--data-dir': Directory '{target}' is a file." in err
+    else:
+        assert code == 1 and f"--data-dir {target}: not a directory" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from typing import TextIO
 
 import click
 
@@ -23,21 +24,28 @@ def cli(debug: bool) -> None:
 
 
 for _command in (
-    plugins.plugins_cmd, data.import_csv_cmd, data.evaluate_cmd, trace.trace_cmd, run.run_cmd,
+    plugins.plugins_cmd, data.import_csv_cmd, data.export_cmd, data.evaluate_cmd, trace.trace_cmd, run.run_cmd,
     predictor.train_cmd, predictor.predict_cmd, predictor.crossvalidate_cmd, meter.meter_group, meter.sample_cmd,
     serve.serve_cmd, serve.report_cmd,
 ):
     cli.add_command(_command)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     """Warnings as one ``warning: …`` line on stderr (no source line)."""
     err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
 def _add_plugin_commands() -> None:
-    registry = get_registry()
-    registry.pm.hook.irene_register_commands(cli=cli)
+    """Plugins' commands; a plugin whose hook raises or redefines a command is listed by ``irene plugins``."""
+    get_registry().register_commands(cli)
 
 
 def main(argv: list[str] | None = None) -> int:

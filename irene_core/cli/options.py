@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -15,7 +15,13 @@ DEFAULT_SEQ_LEN = 128
 ATTENTIONS = ("eager", "sdpa")
 
 
-class SizeList(click.ParamType):
+if TYPE_CHECKING:
+    _SizeListBase = click.ParamType[tuple[int, ...]]
+else:  # click's ParamType takes type arguments only in recent versions (IrEne supports click >= 8.1)
+    _SizeListBase = click.ParamType
+
+
+class SizeList(_SizeListBase):
     """``8`` or ``8,16,24``: positive integers, in the order given, without repeats."""
 
     name = "N[,N…]"
@@ -47,7 +53,8 @@ def framework(func: F) -> F:
 
 
 def device(func: F) -> F:
-    return click.option("--device", default="cpu", show_default=True, help="Device to run on: cpu, cuda or cuda:N.")(func)
+    return click.option("--device", default="cpu", show_default=True,
+                        help="Device to run on: cpu, cuda or cuda:N.")(func)
 
 
 def attention(func: F) -> F:

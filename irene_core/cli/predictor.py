@@ -27,8 +27,8 @@ _FEATURES_HELP = "Feature set (overrides the config): all, model (no run needed)
 @click.option("--hardware", default=None, help="What DATA was measured on (default: the records' device).")
 def train_cmd(data: Path, output: Path, config: str | None, features: str | None, hardware: str | None) -> None:
     """Train a predictor on measured trees (JSONL) and save it to a directory."""
-    from irene_core.tree.jsonl import load_records
     from irene_core.predictor.predictor import Predictor
+    from irene_core.tree.jsonl import load_records
 
     records = load_records(data)
     predictor = Predictor(config, features=features, hardware=hardware)
@@ -44,30 +44,46 @@ def train_cmd(data: Path, output: Path, config: str | None, features: str | None
     table.add_row("(generic fallback)", "", report["leaves"]["generic"], style="dim")
     console.print(table)
     for name, rows in report["leaves"]["skipped"].items():
-        err_console.print(f"[yellow]skipped:[/] primitive '{name}': only {rows} training leaves (< min_rows); the generic regressor predicts it")
+        err_console.print(
+            f"[yellow]skipped:[/] primitive '{name}': only {rows} training leaves (< min_rows); "
+            "the generic regressor predicts it"
+        )
     for name, count in report["skipped_nodes"].items():
         if count:
             err_console.print(f"[yellow]skipped:[/] {count} node(s) with {name}")
     for name, count in report["dropped_features"].items():
         err_console.print(f"[yellow]dropped feature:[/] '{name}' is missing on {count} node(s)")
-    console.print(f"predictor → {output} (features: {', '.join(predictor.feature_names_)}; hardware: {predictor.hardware})")
+    console.print(
+        f"predictor → {output} (features: {', '.join(predictor.feature_names_)}; hardware: {predictor.hardware})"
+    )
 
 
 @click.command("predict")
 @click.argument("data", type=click.Path(path_type=Path))
-@click.option("--predictor", "predictor_dir", type=click.Path(path_type=Path), default=None, help="Predictor directory (default: the shipped model-features reference predictor).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Output JSONL with predicted energies.")
+@click.option(
+    "--predictor",
+    "predictor_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Predictor directory (default: the shipped model-features reference predictor).",
+)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), required=True, help="Output JSONL with predicted energies."
+)
 def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
     """Predict the energy of every node of the trees in DATA."""
     import warnings
 
-    from irene_core.tree.jsonl import load_records, write_records
     from irene_core.predictor.predictor import Predictor, load_reference_predictor
+    from irene_core.tree.jsonl import load_records, write_records
 
     records = load_records(data)
     if predictor_dir is None:
         predictor = load_reference_predictor("model")
-        err_console.print(f"no --predictor: using the reference predictor (model features), a what-if estimate for {predictor.hardware}")
+        err_console.print(
+            "no --predictor: using the reference predictor (model features), "
+            f"a what-if estimate for {predictor.hardware}"
+        )
     else:
         predictor = Predictor.load(predictor_dir)
     with warnings.catch_warnings(record=True) as caught:
@@ -83,8 +99,16 @@ def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
         root = record.root
         own = root.own_ops()
         measured = "—" if root.ground_truth_energy is None else f"{root.ground_truth_energy:.4g}"
-        share = 100 * sum(n.predicted_energy for n in root.walk() if n.synthetic) / root.predicted_energy if root.predicted_energy else 0.0
-        table.add_row(record.model_name, str(record.batch_size), str(record.seq_len), f"{root.predicted_energy:.4g}", measured, f"{share:.1f}" if own else "—")
+        synthetic = sum(n.predicted_energy for n in root.walk() if n.synthetic and n.predicted_energy is not None)
+        share = 100 * synthetic / root.predicted_energy if root.predicted_energy else 0.0
+        table.add_row(
+            record.model_name,
+            str(record.batch_size),
+            str(record.seq_len),
+            f"{root.predicted_energy:.4g}",
+            measured,
+            f"{share:.1f}" if own else "—",
+        )
     console.print(table)
     console.print(f"figures are for: {predictor.hardware} ({predictor.feature_set} features)")
 
@@ -99,14 +123,21 @@ def crossvalidate_cmd(data: Path, config: str | None, features: str | None, mode
     """Leave-one-model-out cross-validation: % error per level for each left-out model."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from irene_core.predictor.config import load_config
     from irene_core.predictor.crossvalidation import crossvalidate
     from irene_core.tree.jsonl import load_records
-    from irene_core.predictor.config import load_config
 
     records = load_records(data)
     cfg = load_config(config, features=features)
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} folds"), TimeElapsedColumn(), console=err_console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} folds"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("cross-validating", total=None)
 
         def progress(done: int, total: int, left_out: str) -> None:

@@ -9,6 +9,7 @@ import click
 
 from irene_core.cli import options
 from irene_core.cli.console import console, err_console
+from irene_core.tree.schema import TreeRecord
 
 DEFAULT_MODEL = "bert-L4-H256"
 DEFAULT_OUTPUT = Path("runs/irene-run.jsonl")
@@ -18,16 +19,47 @@ DEFAULT_OUTPUT = Path("runs/irene-run.jsonl")
 @options.framework
 @click.option("--model", "models", multiple=True, help=f"Model name (repeatable). Default: {DEFAULT_MODEL}.")
 @options.sizes
-@click.option("--meter", default=None, help="Meter plugin for ground truth (emonpi, rapl, nvml…). Without: profile and predict only.")
+@click.option(
+    "--meter",
+    default=None,
+    help="Meter plugin for ground truth (emonpi, rapl, nvml…). Without: profile and predict only.",
+)
 @options.meter_options
 @click.option("--sampler", default="resource", show_default=True, help="Resource-sampler plugin (kind features).")
-@click.option("--predictor", type=click.Path(path_type=Path), default=None, help="Predictor directory (default: the shipped reference predictor, model features).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=DEFAULT_OUTPUT, show_default=True, help="Dataset JSONL; each finished tree is appended at once.")
-@click.option("--resume", is_flag=True, help="Skip trees whose key (model, size, phase, dtype, attention, device) is in the output.")
-@click.option("--window-seconds", type=float, default=None, help="Replay window per node and round (default 0.25 s without a meter, 2 s with one).")
+@click.option(
+    "--predictor",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Predictor directory (default: the shipped reference predictor, model features).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_OUTPUT,
+    show_default=True,
+    help="Dataset JSONL; each finished tree is appended at once.",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Skip trees whose key (model, size, phase, dtype, attention, device) is in the output.",
+)
+@click.option(
+    "--window-seconds",
+    type=float,
+    default=None,
+    help="Replay window per node and round (default 0.25 s without a meter, 2 s with one).",
+)
 @click.option("--rounds", type=int, default=None, help="Rounds per node (default 1 without a meter, 3 with one).")
 @click.option("--cooldown", type=float, default=0.0, show_default=True, help="Pause between nodes (s).")
-@click.option("--idle-seconds", type=float, default=3.0, show_default=True, help="Idle-power measurement before profiling (with a meter).")
+@click.option(
+    "--idle-seconds",
+    type=float,
+    default=3.0,
+    show_default=True,
+    help="Idle-power measurement before profiling (with a meter).",
+)
 @click.option("--interval-ms", type=float, default=170.0, show_default=True, help="Resource sampling interval.")
 @options.device
 @options.attention
@@ -56,7 +88,6 @@ def run_cmd(framework: str, models: tuple[str, ...], batch_sizes: tuple[int, ...
         interval_ms=interval_ms,
         device=device,
         attention=attention,
-        depth=depth,
         sampler=sampler,
         settings=RunSettings(
             window_seconds=window_seconds if window_seconds is not None else (2.0 if meter else 0.25),
@@ -66,13 +97,28 @@ def run_cmd(framework: str, models: tuple[str, ...], batch_sizes: tuple[int, ...
         ),
     )
     session = RunSession(plan, console, err_console)
-    try:
-        session.run()
-    finally:
-        if html is not None and session.finished:
-            from irene_core.tree.atomic import atomic_write
-            from irene_core.viz.report import render_html
+    session.run()
+    if session.finished:
+        _summary(session.finished, plan.output, depth, measured=meter is not None, html=html)
 
-            with atomic_write(html) as handle:
-                handle.write(render_html(session.finished, title=f"IrEne run: {session.finished[-1].model_name}"))
-            console.print(f"HTML report: {html}")
+
+def _summary(finished: list[TreeRecord], output: Path, depth: int, measured: bool, html: Path | None) -> None:
+    """The last tree's energy tree and bottlenecks, measured vs predicted, and the HTML report."""
+    from irene_core.cli.views import bottleneck_table, energy_tree, error_table
+    from irene_core.predictor.evaluation import evaluate
+
+    last = finished[-1]
+    console.print(energy_tree(last, depth=depth))
+    console.print(bottleneck_table(last))
+    if measured:
+        console.print(
+            error_table(evaluate(finished, finished), "measured vs predicted: % error (mean of 100·|pred−gt|/gt)")
+        )
+    if html is not None:
+        from irene_core.tree.atomic import atomic_write
+        from irene_core.viz.report import render_html
+
+        with atomic_write(html) as handle:
+            handle.write(render_html(finished, title=f"IrEne run: {last.model_name}"))
+        console.print(f"HTML report: {html}")
+    console.print(f"{len(finished)} trees appended to {output}")

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from irene_core.cli.console import err_console
 from irene_core.errors import IreneError
+
+if TYPE_CHECKING:
+    from irene_core.tree.schema import TreeRecord
 
 
 def _is_loopback(host: str) -> bool:
@@ -30,6 +34,11 @@ def _is_loopback(host: str) -> bool:
               help="SQLite file caching answers (default: ~/.cache/irene/viz-cache.sqlite).")
 def serve_cmd(host: str, port: int, data_dir: Path | None, cache_path: Path | None) -> None:
     """Serve the energy-tree page and its read-only JSON API (OpenAPI at /openapi.json)."""
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise IreneError(f"irene serve needs {' and '.join(missing)}: pip install 'irene[viz]'")
     from irene_core.viz.app import create_app
     from irene_core.viz.config import LOOPBACK_HOSTS, ServeConfig, default_cache_path
     from irene_core.viz.server import listen, serve
@@ -50,7 +59,9 @@ def serve_cmd(host: str, port: int, data_dir: Path | None, cache_path: Path | No
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     if not loopback:
-        err_console.print(f"[yellow]warning:[/] listening on {host}: anyone who can reach this machine can read the API")
+        err_console.print(
+            f"[yellow]warning:[/] listening on {host}: anyone who can reach this machine can read the API"
+        )
     click.echo(f"IrEne-viz at http://{shown}:{bound}/ (data dir: {data_dir or 'none'}; cache: {config.cache_path}); "
                "Ctrl-C stops it")
     serve(app, sock)
@@ -82,7 +93,7 @@ def report_cmd(record: Path, html_path: Path, predictor: str | None, title: str 
                f"{html_path.stat().st_size / 1024:.0f} KiB; open it in any browser")
 
 
-def _predict(records: list, predictor: str) -> list:
+def _predict(records: list[TreeRecord], predictor: str) -> list[TreeRecord]:
     from irene_core.predictor.predictor import Predictor, load_reference_predictor
 
     model = load_reference_predictor(features="model") if predictor == "reference" else Predictor.load(Path(predictor))

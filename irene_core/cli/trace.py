@@ -7,6 +7,7 @@ with the model features of every node, or writes the records as JSON Lines (sche
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -20,7 +21,9 @@ def _count(node: Node) -> int:
     return sum(1 for _ in node.walk(include_synthetic=False))
 
 
-def _rows(node: Node, depth: int, max_depth: int | None, parent_scope: str = ""):
+def _rows(
+    node: Node, depth: int, max_depth: int | None, parent_scope: str = ""
+) -> Iterator[tuple[Node, int, str, int]]:
     """(node, depth, label, hidden descendants) in pre-order, down to ``max_depth``.
 
     The label is the node id with the parent's scope taken off (``attention.self:MatMul#2``
@@ -65,7 +68,9 @@ def print_tree(record: TreeRecord, max_depth: int | None) -> None:
             _params(f.get("num_parameters", 0.0)),
             f"{f.get('mem_bytes', 0.0):,.2f}",
         ))
-    widths = [max(len(name), *(len(r[i]) for r in rows)) for i, name in enumerate(("level", "MFLOPs", "params", "MiB"), 1)]
+    widths = [
+        max(len(name), *(len(r[i]) for r in rows)) for i, name in enumerate(("level", "MFLOPs", "params", "MiB"), 1)
+    ]
     room = console.width - sum(widths) - 3 * (len(widths) + 1) - 1  # what the numbers leave to the names
     table = Table(title=title, pad_edge=False)
     table.add_column("node (scope:type, relative to its parent)", overflow="ellipsis", no_wrap=True,
@@ -98,8 +103,19 @@ def print_tree(record: TreeRecord, max_depth: int | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print each record as one JSON line (schema v2).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the records to this JSONL file (replaced atomically).")
-def trace_cmd(model: str | None, framework: str, batch_sizes: tuple[int, ...], seq_lens: tuple[int, ...], device: str,
-              attention: str, meta: bool, list_presets: bool, depth: int | None, as_json: bool, output: Path | None) -> None:
+def trace_cmd(
+    model: str | None,
+    framework: str,
+    batch_sizes: tuple[int, ...],
+    seq_lens: tuple[int, ...],
+    device: str,
+    attention: str,
+    meta: bool,
+    list_presets: bool,
+    depth: int | None,
+    as_json: bool,
+    output: Path | None,
+) -> None:
     """Trace MODEL at each input size: the model tree with flops, parameters and memory per node.
 
     MODEL is a preset (``irene trace --presets`` lists them), a config.json or model directory, or a

@@ -3,6 +3,8 @@ measured-vs-predicted summary."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 from rich.tree import Tree
 
@@ -26,7 +28,11 @@ def _label(node: Node, model_energy: float, parent_energy: float | None) -> str:
     share = 100.0 * e / model_energy if model_energy else 0.0
     of_parent = f" · {100.0 * e / parent_energy:.1f} % of parent" if parent_energy else ""
     measured = node.ground_truth_energy
-    gt = f" [cyan](measured {1e3 * measured:.3f} mJ)[/]" if measured is not None and node.predicted_energy is not None else ""
+    gt = (
+        f" [cyan](measured {1e3 * measured:.3f} mJ)[/]"
+        if measured is not None and node.predicted_energy is not None
+        else ""
+    )
     return f"{name}  [{_colour(share)}]{1e3 * e:.3f} mJ · {share:.1f} % of model[/]{of_parent}{gt}"
 
 
@@ -65,7 +71,7 @@ def fmt_pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def error_table(report: dict, title: str = "% error (mean of 100·|pred−gt|/gt)") -> Table:
+def error_table(report: dict[str, Any], title: str = "% error (mean of 100·|pred−gt|/gt)") -> Table:
     """The per-model / overall table of an :func:`irene_core.predictor.evaluation.evaluate` report."""
     table = Table(title=title)
     for col in ("model", "trees", "ml", "module", "model level"):

@@ -31,7 +31,8 @@ def nvml() -> ModuleType:
         import pynvml
     except ImportError:
         raise IreneError("nvidia-ml-py is not installed: pip install nvidia-ml-py") from None
-    return pynvml
+    binding: ModuleType = pynvml
+    return binding
 
 
 def describe_nvml_error(exc: BaseException) -> str:
@@ -59,7 +60,8 @@ class NvmlGpus:
     @property
     def error(self) -> type[Exception]:
         """The binding's exception type (catch it around readings)."""
-        return nvml().NVMLError
+        error: type[Exception] = nvml().NVMLError
+        return error
 
     def open(self) -> NvmlGpus:
         binding = nvml()
@@ -111,7 +113,8 @@ class NvmlGpus:
         """The total-energy counter (mJ since the driver loaded) of the ``position``-th selected GPU."""
         binding = nvml()
         try:
-            return binding.nvmlDeviceGetTotalEnergyConsumption(self._handles[position])
+            energy: int = binding.nvmlDeviceGetTotalEnergyConsumption(self._handles[position])
+            return energy
         except binding.NVMLError as exc:
             gpu = self.indices[position]
             raise IreneError(f"reading the energy counter of GPU {gpu} failed: {describe_nvml_error(exc)}") from None

@@ -124,4 +124,10 @@ class SampleSeries:
                             covered[c] += overlap
                 prev = t
                 i += 1
-        return Integral(begin, end, dict(zip(self.columns, totals, strict=True)), dict(zip(self.columns, covered, strict=True)), used)
+        return Integral(
+            begin,
+            end,
+            dict(zip(self.columns, totals, strict=True)),
+            dict(zip(self.columns, covered, strict=True)),
+            used,
+        )

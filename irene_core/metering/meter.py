@@ -257,7 +257,7 @@ def open_meter(name: str, options: Mapping[str, str] | None = None) -> Meter:
     """The installed meter ``name`` opened with ``options`` (unknown names get the install hint)."""
     from irene_core.plugins import get_registry
 
-    factory = get_registry().get("meter", name)
+    factory: MeterFactory = get_registry().get("meter", name)
     return factory(**dict(options or {}))
 
 

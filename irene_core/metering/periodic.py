@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Callable
 
-
 #: Up to this interval the thread waits with a plain sleep (one syscall, the cheapest wake-up; stop
 #: then takes up to one interval); longer intervals wait on an event that stop interrupts at once.
 SLEEP_UP_TO_S = 0.25
@@ -55,6 +54,6 @@ class PeriodicThread:
                 return
             try:
                 self.fn()
-            except Exception as exc:  # noqa: BLE001 - kept for the owner to report
+            except Exception as exc:
                 self.error = exc
                 return

@@ -13,8 +13,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from irene_core.metering.integration import SampleSeries
 from irene_core.errors import IreneError
+from irene_core.metering.integration import SampleSeries
 from irene_core.metering.meter import Mark, Measurement, MeterError, resolution_warning
 
 

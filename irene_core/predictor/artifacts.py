@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from irene_core.tree.atomic import atomic_write
 from irene_core.errors import IreneError
+from irene_core.tree.atomic import atomic_write
 from irene_core.tree.table import TreeTable
 
 FORMAT = "irene-predictor"
@@ -72,7 +72,12 @@ def fingerprint(table: TreeTable) -> str:
     keys = [[r.model_name, r.batch_size, r.seq_len, r.device] for r in table.records]
     h.update(json.dumps(keys).encode())
     h.update(json.dumps([list(table.type), list(table.level)]).encode())
-    for array in (table.record_index, table.parent, np.nan_to_num(table.features, nan=-1.0), np.nan_to_num(table.truth, nan=-1.0)):
+    for array in (
+        table.record_index,
+        table.parent,
+        np.nan_to_num(table.features, nan=-1.0),
+        np.nan_to_num(table.truth, nan=-1.0),
+    ):
         h.update(np.ascontiguousarray(array).tobytes())
     return h.hexdigest()
 
@@ -85,9 +90,15 @@ def save(directory: str | Path, payload: dict[str, Any]) -> Path:
     arrays: dict[str, np.ndarray] = {}
     manifest = split_arrays(payload, arrays)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    # ignore: mypy matches **arrays against the keyword allow_pickle: bool too (the keys are array names)
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
     data = buffer.getvalue()
-    manifest = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "arrays_sha256": hashlib.sha256(data).hexdigest(), **manifest}
+    manifest = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "arrays_sha256": hashlib.sha256(data).hexdigest(),
+        **manifest,
+    }
     with atomic_write(target / ARRAYS, "wb") as handle:
         handle.write(data)
     with atomic_write(target / MANIFEST) as handle:
@@ -109,7 +120,9 @@ def load(directory: str | Path) -> dict[str, Any]:
         raise IreneError(f"{manifest_path}: not an IrEne predictor (no '\"format\": \"{FORMAT}\"')")
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise IreneError(f"{manifest_path}: predictor schema version {version} is not supported (this IrEne reads {SCHEMA_VERSION})")
+        raise IreneError(
+            f"{manifest_path}: predictor schema version {version} is not supported (this IrEne reads {SCHEMA_VERSION})"
+        )
     if not arrays_path.is_file():
         raise IreneError(f"{arrays_path}: missing")
     data = arrays_path.read_bytes()
@@ -120,4 +133,5 @@ def load(directory: str | Path) -> dict[str, Any]:
             arrays = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise IreneError(f"{arrays_path}: unreadable ({exc})") from None
-    return join_arrays(manifest, arrays, str(arrays_path))
+    loaded: dict[str, Any] = join_arrays(manifest, arrays, str(arrays_path))  # a dict, as the manifest is
+    return loaded

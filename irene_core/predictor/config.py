@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from irene_core.predictor.artifacts import read_json
 from irene_core.errors import IreneError
+from irene_core.predictor.artifacts import read_json
 
 
 class PredictorConfig(BaseModel):
@@ -28,7 +28,9 @@ class PredictorConfig(BaseModel):
     epochs: int = Field(8, ge=1)
     learning_rate: float = Field(1e-3, gt=0)
     seed: int = 13370
-    hardware: str | None = Field(None, description="what the training data was measured on (default: the records' device)")
+    hardware: str | None = Field(
+        None, description="what the training data was measured on (default: the records' device)"
+    )
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -45,7 +47,9 @@ def _brief(error: ValidationError) -> str:
     return f"{where}: {first['msg']}" if where else first["msg"]
 
 
-def load_config(source: str | Path | dict[str, Any] | PredictorConfig | None = None, **overrides: Any) -> PredictorConfig:
+def load_config(
+    source: str | Path | dict[str, Any] | PredictorConfig | None = None, **overrides: Any
+) -> PredictorConfig:
     """A config from a preset name (``default``, ``paper``), a JSON file, a dict or a config,
     with ``overrides`` applied.  A file or dict may say ``"preset": "paper"`` and change some
     fields.  Bad input raises IreneError naming the file and field."""

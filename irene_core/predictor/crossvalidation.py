@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from irene_core.tree.paper_csv import PAPER_MODELS
 from irene_core.errors import IreneError
-from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.config import PredictorConfig, load_config
+from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.reconcile import reconcile
+from irene_core.tree.paper_csv import PAPER_MODELS
 from irene_core.tree.schema import LEVELS, TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -127,7 +127,9 @@ def crossvalidate(
         test = table.subset(held_out)
         raw = predictor.raw_estimates(test)
         energies, _ = reconcile(test, raw, config.reconcile)
-        result.folds.append(Fold(left_out, level_errors(test, energies), level_errors(test, raw), time.perf_counter() - fold_start))
+        result.folds.append(
+            Fold(left_out, level_errors(test, energies), level_errors(test, raw), time.perf_counter() - fold_start)
+        )
     if progress:
         progress(len(chosen), len(chosen), "")
     result.seconds = time.perf_counter() - start

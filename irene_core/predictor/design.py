@@ -74,7 +74,7 @@ def bounded(Z: np.ndarray, low: np.ndarray, high: np.ndarray, degree: int) -> np
     linear terms keep growing (a power law) and, for ``degree`` 2, the products of pairs of columns
     are held at the edge.
     """
-    L = np.maximum(Z, low)
+    L: np.ndarray = np.maximum(Z, low)
     if degree == 1:
         return L
     C = np.minimum(L, high)

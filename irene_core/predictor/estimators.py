@@ -21,7 +21,8 @@ _CONSTANT = 1e-12
 
 def _weights(n: int, sample_weight: np.ndarray | None) -> np.ndarray:
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    return w / w.sum()
+    normalised: np.ndarray = w / w.sum()
+    return normalised
 
 
 @dataclass
@@ -52,14 +53,17 @@ class Ridge:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return X @ self.coef + self.intercept
+        predicted: np.ndarray = X @ self.coef + self.intercept
+        return predicted
 
     def get_state(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "coef": self.coef, "intercept": self.intercept}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Ridge:
-        return cls(alpha=float(state["alpha"]), coef=np.asarray(state["coef"], float), intercept=float(state["intercept"]))
+        return cls(
+            alpha=float(state["alpha"]), coef=np.asarray(state["coef"], float), intercept=float(state["intercept"])
+        )
 
 
 @dataclass
@@ -84,7 +88,8 @@ class RelativeLinear:
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return X @ self.coef
+        predicted: np.ndarray = X @ self.coef
+        return predicted
 
     def get_state(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "coef": self.coef}
@@ -130,7 +135,8 @@ def _kernel(Q: np.ndarray, keys: np.ndarray, bandwidth: float) -> np.ndarray:
 
 def smooth(kernel: np.ndarray, sums: np.ndarray, counts: np.ndarray, shrinkage: float) -> np.ndarray:
     """Nadaraya–Watson estimate shrunk towards 0: Σ K·r / (shrinkage + Σ K)."""
-    return (kernel @ sums) / (shrinkage + kernel @ counts)
+    estimate: np.ndarray = (kernel @ sums) / (shrinkage + kernel @ counts)
+    return estimate
 
 
 @dataclass
@@ -158,6 +164,8 @@ class KernelSmoother:
         return self
 
     def predict(self, K: np.ndarray) -> np.ndarray:
+        # set together by fit / from_state
+        assert self.keys is not None and self.residual_sums is not None and self.counts is not None
         kernel = _kernel((K - self.mean) / self.scale, self.keys, self.bandwidth)
         return smooth(kernel, self.residual_sums, self.counts, self.shrinkage)
 
@@ -193,7 +201,9 @@ def mean_relative_error(pred: np.ndarray, truth: np.ndarray, sample_weight: np.n
     return float(np.average(np.abs(pred - truth) / truth, weights=sample_weight))
 
 
-def deduplicate(X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def deduplicate(
+    X: np.ndarray, y: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pool identical (features, target, group) rows: ``(X, y, groups, counts)``.
 
     The paper's data repeats measurements (identical layers share one), so this shrinks the

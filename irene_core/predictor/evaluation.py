@@ -1,14 +1,19 @@
-"""Percentage error of predicted vs ground-truth energy, per level (ml, module, model)."""
+"""Percentage error of predicted vs ground-truth energy, per level (ml, module, model).
+
+A node's error is 100·|pred − gt|/gt whatever the prediction: another tool's negative prediction is
+scored like any other (a bad one), never refused.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from irene_core.errors import IreneError
-from irene_core.tree.schema import LEVELS, TreeRecord
+from irene_core.tree.schema import LEVELS, RecordKey, TreeRecord
 
 
 def node_errors(truth: TreeRecord, pred: TreeRecord) -> dict[str, list[float]]:
@@ -21,7 +26,8 @@ def node_errors(truth: TreeRecord, pred: TreeRecord) -> dict[str, list[float]]:
             continue
         p = predicted.get(node.id)
         if p is None:
-            raise IreneError(f"{pred.model_name} b{pred.batch_size} s{pred.seq_len}: node '{node.id}' has no predicted energy")
+            where = f"{pred.model_name} b{pred.batch_size} s{pred.seq_len}"
+            raise IreneError(f"{where}: node '{node.id}' has no predicted energy")
         out[node.level].append(100.0 * abs(p - gt) / gt)
     return out
 
@@ -30,17 +36,18 @@ def _means(errors: dict[str, list[float]]) -> dict[str, float | None]:
     return {level: (float(np.mean(v)) if v else None) for level, v in errors.items()}
 
 
-def evaluate(truth: Iterable[TreeRecord], pred: Iterable[TreeRecord]) -> dict:
+def evaluate(truth: Iterable[TreeRecord], pred: Iterable[TreeRecord]) -> dict[str, Any]:
     """``{"models": {name: {ml, module, model, trees}}, "overall": {...}, "pooled": {...}}``.
 
     ``overall`` is the mean over models (the paper's average column); ``pooled`` the mean over all
-    nodes.  Records are matched by (model, batch, seq) and nodes by id.
+    nodes.  Records are matched by key and nodes by id; a prediction record that states only model,
+    batch and seq (the original IrEne code writes nothing else) matches a truth record with those.
     """
     preds = {r.key: r for r in pred}
     per_model: dict[str, dict[str, list[float]]] = defaultdict(lambda: {level: [] for level in LEVELS})
     trees: dict[str, int] = defaultdict(int)
     for record in truth:
-        other = preds.get(record.key)
+        other = preds.get(record.key, preds.get(RecordKey(*record.key[:3])))
         if other is None:
             raise IreneError(f"no prediction for {record.model_name} batch {record.batch_size} seq {record.seq_len}")
         for level, values in node_errors(record, other).items():
@@ -54,5 +61,5 @@ def evaluate(truth: Iterable[TreeRecord], pred: Iterable[TreeRecord]) -> dict:
         for level in LEVELS
         if any(m[level] is not None for m in models.values())
     }
-    pooled_errors = {level: [v for e in per_model.values() for v in e[level]] for level in LEVELS}
-    return {"models": models, "overall": overall, "pooled": _means(pooled_errors)}
+    pooled: dict[str, list[float]] = {level: [v for e in per_model.values() for v in e[level]] for level in LEVELS}
+    return {"models": models, "overall": overall, "pooled": _means(pooled)}

@@ -2,10 +2,15 @@
 
 A leaf's type is resolved through the plugin registry (kind ``primitive``): a spec's name or alias
 gives the canonical primitive name and the factory of its regressor; a type no plugin knows keeps
-its own name and gets core's :class:`~irene_core.predictor.leaf_regressor.LeafRegressor`.  Types with fewer
-than ``min_rows`` usable training rows are skipped (and reported).  The **generic regressor** is a
-:class:`LeafRegressor` fitted on every training leaf of every type: a leaf whose primitive has no
-trained regressor is predicted by it, with one warning per primitive and predictor.
+its own name and gets the regressor of the ``generic`` spec (core's
+:class:`~irene_core.predictor.leaf_regressor.LeafRegressor`, contributed by
+:mod:`irene_core.default_plugins.generic_regressor`; a plugin may replace it).  Types with fewer
+than ``min_rows`` usable training rows are skipped (and reported).  The **generic regressor** is the
+``generic`` spec's regressor fitted on every training leaf of every type: a leaf whose primitive has
+no trained regressor is predicted by it, with one warning per primitive and predictor.
+
+A saved regressor records its spec and distribution and is restored by that spec from that
+distribution, even when another plugin has replaced the name since.
 """
 
 from __future__ import annotations
@@ -18,11 +23,8 @@ from typing import Any
 import numpy as np
 
 from irene_core.errors import IreneError
-from irene_core.predictor.leaf_regressor import LeafRegressor
-from irene_core.plugins import Contribution, get_registry
+from irene_core.plugins import CORE_DISTRIBUTION, GENERIC, Contribution, get_registry
 from irene_core.predictor.regressor import PrimitiveRegressor, RegressorSpec, make_regressor
-
-GENERIC = "generic"
 
 
 class UntrainedPrimitiveWarning(UserWarning):
@@ -31,13 +33,28 @@ class UntrainedPrimitiveWarning(UserWarning):
 
 @dataclass
 class _Entry:
-    spec: str | None  # canonical spec name in the registry, None for core's LeafRegressor
+    spec: str  # canonical spec name in the registry
     distribution: str
     regressor: PrimitiveRegressor
 
 
-def _primitive_table() -> dict[str, Contribution]:
-    return get_registry().contributions("primitive")
+def _spec(name: str) -> Contribution:
+    """The spec registered for primitive ``name``, or the generic one when no plugin knows it."""
+    registry = get_registry()
+    return registry.find("primitive", name) or registry.lookup("primitive", GENERIC)
+
+
+def _restore(
+    spec_name: str, distribution: str, feature_names: Sequence[str], params: dict[str, Any], state: dict[str, Any]
+) -> PrimitiveRegressor:
+    """A saved regressor, made by the spec that trained it (even if another plugin replaced it since)."""
+    found = get_registry().provided_by("primitive", spec_name, distribution)
+    if found is None:
+        raise IreneError(
+            f"this predictor needs the primitive regressor '{spec_name}' from {distribution}, which is not "
+            f"installed or broken (pip install {distribution}; see irene plugins)"
+        )
+    return make_regressor(found.obj.factory, feature_names, params).set_state(state)
 
 
 class LeafModels:
@@ -48,12 +65,13 @@ class LeafModels:
         self.params = dict(params)
         self.min_rows = min_rows
         self.entries: dict[str, _Entry] = {}
-        self.generic: LeafRegressor | None = None
+        self.generic: PrimitiveRegressor | None = None
+        self.generic_distribution = CORE_DISTRIBUTION
         self._warned: set[str] = set()
 
     def canonical(self, leaf_type: str) -> str:
         """The canonical primitive name of a leaf type (a registered spec's name, or the type)."""
-        found = _primitive_table().get(leaf_type)
+        found = get_registry().find("primitive", leaf_type)
         return found.name if found is not None else leaf_type
 
     def canonical_array(self, types: np.ndarray) -> np.ndarray:
@@ -61,11 +79,9 @@ class LeafModels:
         return np.array([names[t] for t in types], dtype=object)
 
     def _new(self, name: str) -> _Entry:
-        found = _primitive_table().get(name)
-        if found is None:
-            return _Entry(None, "irene", LeafRegressor(self.feature_names, **self.params))
-        spec: RegressorSpec = found.obj
-        return _Entry(spec.name, found.distribution, make_regressor(spec.factory, self.feature_names, self.params))
+        found = _spec(name)
+        regressor = make_regressor(found.obj.factory, self.feature_names, self.params)
+        return _Entry(found.name, found.distribution, regressor)
 
     def fit(self, X: np.ndarray, y: np.ndarray, types: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
         """Fit every primitive type with enough rows and the generic regressor; returns a report
@@ -84,12 +100,13 @@ class LeafModels:
             entry.regressor.fit(X[rows], y[rows], groups[rows])
             self.entries[name] = entry
             report["primitives"][name] = {"rows": int(rows.sum()), "model": _describe(entry.regressor)}
-        for name, contribution in sorted(_primitive_table().items()):
+        for name, contribution in sorted(get_registry().contributions("primitive").items()):
             spec: RegressorSpec = contribution.obj
             if name == spec.name and not spec.needs_data and name not in self.entries:
                 self.entries[name] = self._new(name)
                 report["primitives"][name] = {"rows": 0, "model": _describe(self.entries[name].regressor)}
-        self.generic = LeafRegressor(self.feature_names, **self.params).fit(X, y, groups)
+        generic = self._new(GENERIC)
+        self.generic, self.generic_distribution = generic.regressor.fit(X, y, groups), generic.distribution
         report["generic"] = _describe(self.generic)
         return report
 
@@ -101,19 +118,22 @@ class LeafModels:
         for name in set(canonical):
             rows = canonical == name
             entry = self.entries.get(name)
-            if entry is None:
-                if warn and name not in self._warned:
-                    self._warned.add(name)
-                    warnings.warn(
-                        f"no trained regressor for primitive '{name}': using the generic regressor "
-                        "(see docs/predictor.md)",
-                        UntrainedPrimitiveWarning,
-                        stacklevel=3,
-                    )
-                out[rows] = self.generic.predict(X[rows])
-            else:
-                out[rows] = np.maximum(np.asarray(entry.regressor.predict(X[rows]), float), 0.0)
+            regressor = self._generic() if entry is None else entry.regressor
+            if entry is None and warn and name not in self._warned:
+                self._warned.add(name)
+                warnings.warn(
+                    f"no trained regressor for primitive '{name}': using the generic regressor "
+                    "(see docs/predictor.md)",
+                    UntrainedPrimitiveWarning,
+                    stacklevel=3,
+                )
+            out[rows] = np.maximum(np.asarray(regressor.predict(X[rows]), float), 0.0)
         return out
+
+    def _generic(self) -> PrimitiveRegressor:
+        if self.generic is None:
+            raise IreneError("the primitive regressors are not fitted")
+        return self.generic
 
     # -- state ------------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
@@ -124,27 +144,23 @@ class LeafModels:
                 name: {"spec": e.spec, "distribution": e.distribution, "state": e.regressor.get_state()}
                 for name, e in sorted(self.entries.items())
             },
-            "generic": self.generic.get_state(),
+            "generic": self._generic().get_state(),
+            "generic_distribution": self.generic_distribution,
         }
 
     @classmethod
     def from_state(cls, feature_names: Sequence[str], state: dict[str, Any]) -> LeafModels:
+        """Restore saved leaves (older saves: ``spec`` None and no ``generic_distribution`` meant core's
+        generic regressor)."""
         models = cls(feature_names, state["params"], int(state["min_rows"]))
-        table = _primitive_table()
         for name, saved in state["primitives"].items():
-            spec_name = saved["spec"]
-            if spec_name is None:
-                regressor: PrimitiveRegressor = LeafRegressor(models.feature_names, **models.params)
-            else:
-                found = table.get(spec_name)
-                if found is None:
-                    raise IreneError(
-                        f"this predictor needs the primitive regressor '{spec_name}' from "
-                        f"{saved['distribution']}, which is not installed (pip install {saved['distribution']})"
-                    )
-                regressor = make_regressor(found.obj.factory, models.feature_names, models.params)
-            models.entries[name] = _Entry(spec_name, saved["distribution"], regressor.set_state(saved["state"]))
-        models.generic = LeafRegressor(models.feature_names, **models.params).set_state(state["generic"])
+            spec = saved["spec"] or GENERIC
+            regressor = _restore(spec, saved["distribution"], models.feature_names, models.params, saved["state"])
+            models.entries[name] = _Entry(spec, saved["distribution"], regressor)
+        models.generic_distribution = state.get("generic_distribution", CORE_DISTRIBUTION)
+        models.generic = _restore(
+            GENERIC, models.generic_distribution, models.feature_names, models.params, state["generic"]
+        )
         return models
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from irene_core.errors import IreneError
+from irene_core.predictor.design import bounded, has_power_terms, power_terms, shape_columns, transform
 from irene_core.predictor.estimators import (
     KernelSmoother,
     RelativeLinear,
@@ -36,7 +37,6 @@ from irene_core.predictor.estimators import (
     mean_relative_error,
     smooth,
 )
-from irene_core.predictor.design import bounded, has_power_terms, power_terms, shape_columns, transform
 
 METHODS = ("auto", "ols")
 
@@ -69,7 +69,7 @@ class LeafRegressor:
         self.alphas = tuple(alphas)
         self.degrees = tuple(degrees)
         self.power_alphas = tuple(power_alphas)
-        self.smoothers = tuple(tuple(s) for s in smoothers)
+        self.smoothers: tuple[tuple[float, ...], ...] = tuple(tuple(s) for s in smoothers)
         self.candidate_: Candidate | None = None
         self.low_: np.ndarray | None = None
         self.high_: np.ndarray | None = None
@@ -98,13 +98,16 @@ class LeafRegressor:
         """batch × sequence length (the paper's ``input_size``), if both are features."""
         if not {"batch_size", "seq_len"} <= set(self.feature_names):
             return np.zeros((len(X), 0))
-        return X[:, [self.feature_names.index("batch_size")]] * X[:, [self.feature_names.index("seq_len")]]
+        size: np.ndarray = X[:, [self.feature_names.index("batch_size")]] * X[:, [self.feature_names.index("seq_len")]]
+        return size
 
     def _shape(self, X: np.ndarray) -> np.ndarray | None:
         cols = shape_columns(self.feature_names)
         return transform(X[:, cols], [self.feature_names[c] for c in cols]) if cols else None
 
-    def _fit_base(self, X: np.ndarray, y: np.ndarray, w: np.ndarray, candidate: Candidate, low, high) -> Ridge | RelativeLinear:
+    def _fit_base(
+        self, X: np.ndarray, y: np.ndarray, w: np.ndarray, candidate: Candidate, low: np.ndarray, high: np.ndarray
+    ) -> Ridge | RelativeLinear:
         D = self._design(X, candidate, low, high)
         if candidate.kind == "power":
             return RelativeLinear(candidate.alpha).fit(D, y, w)
@@ -112,13 +115,23 @@ class LeafRegressor:
             return Ridge(0.0).fit(D, y, w)
         return Ridge(candidate.alpha).fit(D, np.log(y), w)
 
-    def _log_base(self, model, X: np.ndarray, candidate: Candidate, low, high, floor: float) -> np.ndarray:
+    def _log_base(
+        self,
+        model: Ridge | RelativeLinear,
+        X: np.ndarray,
+        candidate: Candidate,
+        low: np.ndarray,
+        high: np.ndarray,
+        floor: float,
+    ) -> np.ndarray:
         """log of the base model's energy (linear models are floored at ``floor`` > 0)."""
         raw = model.predict(self._design(X, candidate, low, high))
         return raw if candidate.kind == "log" else np.log(np.maximum(raw, floor))
 
     # -- fitting ----------------------------------------------------------------------------------
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None, sample_weight: np.ndarray | None = None) -> LeafRegressor:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None, sample_weight: np.ndarray | None = None
+    ) -> LeafRegressor:
         X = np.asarray(X, float)
         y = np.asarray(y, float)
         if len(y) == 0 or np.any(~(y > 0)):
@@ -132,7 +145,7 @@ class LeafRegressor:
         Zt = transform(X, self.feature_names)
         self.low_, self.high_ = Zt.min(axis=0), Zt.max(axis=0)
         candidates = self._candidates()
-        smoothers: list[tuple[float, float] | None] = [None] + ([] if self.method == "ols" else list(self.smoothers))
+        smoothers: list[tuple[float, ...] | None] = [None] + ([] if self.method == "ols" else list(self.smoothers))
         if self._shape(X) is None:
             smoothers = [None]
         scores = self._cross_validate(X, y, groups, w, candidates, smoothers)
@@ -144,20 +157,33 @@ class LeafRegressor:
         self.base_ = self._fit_base(X, y, w, candidate, self.low_, self.high_)
         self.smoother_ = None
         if smoother is not None:
+            shape = self._shape(X)
+            assert shape is not None  # smoothers are only tried when there are shape columns
             residual = np.log(y) - self._log_base(self.base_, X, candidate, self.low_, self.high_, self.floor_)
-            self.smoother_ = KernelSmoother(*smoother).fit(self._shape(X), residual, w)
+            bandwidth, shrinkage = smoother  # a pair: cross-validation unpacked it
+            self.smoother_ = KernelSmoother(bandwidth, shrinkage).fit(shape, residual, w)
         return self
 
-    def _cross_validate(self, X, y, groups, w, candidates, smoothers) -> dict[tuple[Candidate, tuple | None], float]:
+    def _cross_validate(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        groups: np.ndarray,
+        w: np.ndarray,
+        candidates: list[Candidate],
+        smoothers: list[tuple[float, ...] | None],
+    ) -> dict[tuple[Candidate, tuple[float, ...] | None], float]:
         """Mean (over left-out groups) relative error of every (candidate, smoother) pair."""
-        errors: dict[tuple[Candidate, tuple | None], list[float]] = {}
+        errors: dict[tuple[Candidate, tuple[float, ...] | None], list[float]] = {}
         shape = self._shape(X)
         for train, valid in group_folds(groups):
             floor = 0.1 * y[train].min()
             Zt = transform(X[train], self.feature_names)
             low, high = Zt.min(axis=0), Zt.max(axis=0)
             index = ShapeIndex(shape[train], w[train]) if shape is not None else None
-            kernels = {s[0]: index.kernel(shape[valid], s[0]) for s in smoothers if s is not None}
+            kernels: dict[float, np.ndarray] = {}
+            if shape is not None and index is not None:
+                kernels = {s[0]: index.kernel(shape[valid], s[0]) for s in smoothers if s is not None}
             for candidate in candidates:
                 model = self._fit_base(X[train], y[train], w[train], candidate, low, high)
                 fitted = self._log_base(model, X[train], candidate, low, high, floor)
@@ -166,6 +192,7 @@ class LeafRegressor:
                 for smoother in smoothers:
                     log_pred = predicted
                     if smoother is not None:
+                        assert index is not None and sums is not None  # smoothers need shape columns
                         bandwidth, shrinkage = smoother
                         log_pred = predicted + smooth(kernels[bandwidth], sums, index.counts, shrinkage)
                     err = mean_relative_error(np.exp(log_pred), y[valid], w[valid])
@@ -176,16 +203,25 @@ class LeafRegressor:
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.base_ is None:
             raise IreneError("the primitive regressor is not fitted")
+        # set together with base_ by fit / set_state
+        assert self.candidate_ is not None and self.low_ is not None and self.high_ is not None
         X = np.asarray(X, float)
         if self.candidate_.kind == "ols":
-            return np.maximum(self.base_.predict(self._design(X, self.candidate_, self.low_, self.high_)), 0.0)
+            energy: np.ndarray = np.maximum(
+                self.base_.predict(self._design(X, self.candidate_, self.low_, self.high_)), 0.0
+            )
+            return energy
         log_e = self._log_base(self.base_, X, self.candidate_, self.low_, self.high_, self.floor_)
         if self.smoother_ is not None:
-            log_e = log_e + self.smoother_.predict(self._shape(X))
-        return np.exp(log_e)
+            shape = self._shape(X)
+            assert shape is not None  # a smoother is only fitted when there are shape columns
+            log_e = log_e + self.smoother_.predict(shape)
+        energy = np.exp(log_e)
+        return energy
 
     # -- state ------------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
+        assert self.candidate_ is not None and self.base_ is not None  # only fitted regressors are saved
         return {
             "method": self.method,
             "candidate": asdict(self.candidate_),
@@ -214,7 +250,8 @@ class LeafRegressor:
         c = self.candidate_
         if c is None:
             return "unfitted"
-        text = {"log": f"log-ridge deg {c.degree} α={c.alpha:g}", "power": f"power-linear α={c.alpha:g}", "ols": "OLS"}[c.kind]
+        names = {"log": f"log-ridge deg {c.degree} α={c.alpha:g}", "power": f"power-linear α={c.alpha:g}", "ols": "OLS"}
+        text = names[c.kind]
         if self.smoother_ is not None:
             text += f" + shape smoother (h={self.smoother_.bandwidth:g}, λ={self.smoother_.shrinkage:g})"
         return text

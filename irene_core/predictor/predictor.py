@@ -7,27 +7,31 @@
 synthetic ``OwnOps`` child (level ``ml``) holding what the node spends beyond its children, so a
 parent equals the sum of its children exactly and energy shares sum to 100 %.  The pipeline:
 per-primitive regressors at the leaves (:mod:`irene_core.predictor.leaf_models`), an aggregator for inner
-nodes (:mod:`irene_core.predictor.aggregators.base`), then :mod:`irene_core.predictor.reconcile`.  See docs/predictor.md.
+nodes (:mod:`irene_core.predictor.aggregators.base`), then :mod:`irene_core.predictor.reconcile`.
+See docs/predictor.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from irene_core._version import __version__
+from irene_core.errors import IreneError
 from irene_core.predictor import artifacts
 from irene_core.predictor.aggregators import Aggregator, NodeData, make_aggregator
-from irene_core.errors import IreneError
+from irene_core.predictor.config import PredictorConfig, load_config
 from irene_core.predictor.design import feature_names
 from irene_core.predictor.leaf_models import LeafModels
-from irene_core.predictor.config import PredictorConfig, load_config
 from irene_core.predictor.reconcile import reconcile
 from irene_core.tree.schema import OWN_OPS_TYPE, Node, TreeRecord, unique_id
 from irene_core.tree.table import TreeTable, preorder
+
+if TYPE_CHECKING:
+    from irene_core.tracing.framework import TracedModel
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
@@ -44,7 +48,9 @@ class Predictor:
         self.training_: dict[str, Any] = {}
 
     @classmethod
-    def from_config(cls, config: PredictorConfig | dict[str, Any] | str | Path | None = None, **overrides: Any) -> Predictor:
+    def from_config(
+        cls, config: PredictorConfig | dict[str, Any] | str | Path | None = None, **overrides: Any
+    ) -> Predictor:
         return cls(config, **overrides)
 
     @property
@@ -104,6 +110,7 @@ class Predictor:
         return table.features[:, [table.feature_names.index(f) for f in self.feature_names_]]
 
     def _kinds(self, table: TreeTable) -> np.ndarray:
+        assert self.leaves_ is not None  # set by fit_table / load before anything is predicted
         kinds = np.full(len(table), "module", dtype=object)
         leaf = table.is_leaf
         kinds[leaf] = self.leaves_.canonical_array(table.type[leaf])
@@ -113,6 +120,7 @@ class Predictor:
         return NodeData(table, X, self.feature_names_, self._kinds(table))
 
     def _leaf_estimates(self, table: TreeTable, X: np.ndarray, warn: bool) -> np.ndarray:
+        assert self.leaves_ is not None  # set by fit_table / load before anything is predicted
         leaf = table.is_leaf
         out = np.zeros(len(table))
         out[leaf] = self.leaves_.predict(X[leaf], table.type[leaf], warn=warn)
@@ -126,7 +134,8 @@ class Predictor:
             raise IreneError(
                 f"{record.model_name} batch {record.batch_size} seq {record.seq_len}: node '{table.nodes[i].id}' "
                 f"lacks the feature '{self.feature_names_[j]}' that this predictor (features={self.feature_set}) "
-                f"needs; {int(bad.any(axis=1).sum())} node(s) lack features (use a predictor trained with fewer features)"
+                f"needs; {int(bad.any(axis=1).sum())} node(s) lack features "
+                "(use a predictor trained with fewer features)"
             )
 
     def raw_estimates(self, table: TreeTable) -> np.ndarray:
@@ -134,6 +143,7 @@ class Predictor:
         made to add up."""
         if not self.is_fitted:
             raise IreneError("the predictor is not trained (call fit or load one)")
+        assert self.aggregator_ is not None  # is_fitted
         X = self._matrix(table)
         self._check_features(table, X)
         leaf_estimates = self._leaf_estimates(table, X, warn=True)
@@ -160,7 +170,14 @@ class Predictor:
                 if node.children:
                     own_id = unique_id(node.scope, OWN_OPS_TYPE, taken)
                     node.children.append(
-                        Node(id=own_id, scope=node.scope, type=OWN_OPS_TYPE, level="ml", synthetic=True, predicted_energy=float(own[row]))
+                        Node(
+                            id=own_id,
+                            scope=node.scope,
+                            type=OWN_OPS_TYPE,
+                            level="ml",
+                            synthetic=True,
+                            predicted_energy=float(own[row]),
+                        )
                     )
                 row += 1
             copy.meta = {**copy.meta, "prediction": meta}
@@ -171,6 +188,7 @@ class Predictor:
     def save(self, directory: str | Path) -> Path:
         if not self.is_fitted:
             raise IreneError("the predictor is not trained: nothing to save")
+        assert self.leaves_ is not None and self.aggregator_ is not None  # is_fitted (leaves_ are set first)
         payload = {
             "irene_version": __version__,
             "config": self.config.model_dump(),
@@ -202,7 +220,11 @@ class Predictor:
 
 def reference_features() -> list[str]:
     """Feature sets of the reference predictors shipped with IrEne."""
-    return sorted(p.name for p in REFERENCE_DIR.iterdir() if (p / artifacts.MANIFEST).is_file()) if REFERENCE_DIR.is_dir() else []
+    return (
+        sorted(p.name for p in REFERENCE_DIR.iterdir() if (p / artifacts.MANIFEST).is_file())
+        if REFERENCE_DIR.is_dir()
+        else []
+    )
 
 
 def load_reference_predictor(features: str = "model") -> Predictor:
@@ -215,3 +237,18 @@ def load_reference_predictor(features: str = "model") -> Predictor:
             "run `make reference-predictors`)"
         )
     return Predictor.load(REFERENCE_DIR / features)
+
+
+def predict(
+    records: TreeRecord | Iterable[TreeRecord] | TracedModel, predictor: Predictor | None = None
+) -> list[TreeRecord]:
+    """Predicted copies of ``records`` — one :class:`TreeRecord`, an iterable of them, or a traced
+    model (anything with a ``.record``) — by ``predictor`` (default: the shipped reference predictor
+    with model features, trained on the paper's device_1); see :meth:`Predictor.predict`."""
+    if isinstance(records, TreeRecord):
+        batch = [records]
+    elif hasattr(records, "record"):
+        batch = [records.record]
+    else:
+        batch = list(records)
+    return (predictor or load_reference_predictor("model")).predict(batch)

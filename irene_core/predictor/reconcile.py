@@ -67,7 +67,9 @@ def _hildreth(table: TreeTable, D: np.ndarray, w: np.ndarray, max_sweeps: int, t
     return solution()
 
 
-def reconcile(table: TreeTable, raw: np.ndarray, policy: str = "qp", max_sweeps: int = 2000, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+def reconcile(
+    table: TreeTable, raw: np.ndarray, policy: str = "qp", max_sweeps: int = 2000, tol: float = 1e-9
+) -> tuple[np.ndarray, np.ndarray]:
     """``(energies, own_ops)`` per node: energies add up, own ops >= 0 (0 on leaves)."""
     if policy not in POLICIES:
         raise IreneError(f"unknown reconcile policy '{policy}' (choose from: {', '.join(POLICIES)})")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:  # numpy only in annotations: the contract loads without it
+    import numpy as np
 
 
 @runtime_checkable
@@ -63,6 +64,8 @@ class RegressorSpec:
     needs_data: bool = True
 
 
-def make_regressor(factory: RegressorFactory, feature_names: Sequence[str], params: dict[str, Any]) -> PrimitiveRegressor:
+def make_regressor(
+    factory: RegressorFactory, feature_names: Sequence[str], params: dict[str, Any]
+) -> PrimitiveRegressor:
     """Call a factory with the predictor's feature names and regressor parameters."""
     return factory(tuple(feature_names), **params)

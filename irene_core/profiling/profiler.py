@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from irene_core._version import __version__
 from irene_core.errors import IreneError
+from irene_core.metering.meter import Measurement, Meter, MeterError
 from irene_core.metering.sampler import ResourceSampler
 from irene_core.tracing.framework import TracedModel
-from irene_core.metering.meter import Measurement, Meter, MeterError
 from irene_core.tree.schema import Node, TreeRecord
 
 
@@ -152,6 +152,7 @@ class Profiler:
                 window = MeterWindow(self.meter, f"{node.id}@{round_}")
                 result = traced.replay(node.id, seconds=self.settings.window_seconds, around=window)
                 measurement = window.measurement
+                assert measurement is not None  # the Framework contract: replay enters and exits ``around``
                 per_call.append(measurement.energy_j / result.calls)
                 self.warnings.extend(f"{node.id}: {w}" for w in measurement.warnings)
                 windows.append(Window(measurement.t_begin, measurement.t_end, result.calls))

@@ -1,6 +1,7 @@
 """One ``irene run``: plugins opened, the grid profiled tree by tree, each tree predicted and
 appended durably, and a summary printed. Ctrl-C or a meter failure keeps every finished tree.
-Rendering the HTML report is the CLI's job (:mod:`irene_core.cli.run`), on :attr:`RunSession.finished`."""
+Printing the summary and rendering the HTML report are the CLI's job (:mod:`irene_core.cli.run`), on
+:attr:`RunSession.finished`."""
 
 from __future__ import annotations
 
@@ -8,21 +9,22 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
-from irene_core.tree.jsonl import append_record, read_records
-from irene_core.cli.views import bottleneck_table, energy_tree, error_table
 from irene_core.errors import IreneError
-from irene_core.predictor.evaluation import evaluate
-from irene_core.metering.sampler import ResourceSampler
 from irene_core.metering.meter import Meter, open_meter
+from irene_core.metering.sampler import ResourceSampler
 from irene_core.plugins import get_registry
 from irene_core.profiling.profiler import Profiler, RunSettings, host_label
 from irene_core.tracing.trace import trace
+from irene_core.tree.jsonl import append_record, read_records
 from irene_core.tree.schema import RecordKey, TreeRecord
+
+if TYPE_CHECKING:
+    from irene_core.predictor.predictor import Predictor
 
 
 @dataclass
@@ -37,7 +39,6 @@ class RunPlan:
     interval_ms: float
     device: str
     attention: str
-    depth: int
     settings: RunSettings
     sampler: str = "resource"
 
@@ -65,15 +66,15 @@ class RunSession:
             )
         todo = [point for point in self.plan.grid if self.plan.key(*point) not in done]
         if len(todo) < len(self.plan.grid):
-            self.err.print(f"resuming: {len(self.plan.grid) - len(todo)} of {len(self.plan.grid)} trees already in {self.plan.output}")
+            self.err.print(
+                f"resuming: {len(self.plan.grid) - len(todo)} of {len(self.plan.grid)} trees "
+                f"already in {self.plan.output}"
+            )
         return todo
 
     @contextlib.contextmanager
     def _instruments(self) -> Iterator[tuple[ResourceSampler, Meter | None]]:
-        template = get_registry().get("features", self.plan.sampler)
-        if not isinstance(template, ResourceSampler):
-            raise IreneError(f"--sampler {self.plan.sampler}: the features plugin '{self.plan.sampler}' is not a resource sampler")
-        sampler = template.configured(interval_s=self.plan.interval_ms / 1000.0)
+        sampler = self._sampler_template().configured(interval_s=self.plan.interval_ms / 1000.0)
         meter = open_meter(self.plan.meter, self.plan.meter_options) if self.plan.meter else None
         if meter is not None:
             ok, reason = meter.available()
@@ -87,11 +88,24 @@ class RunSession:
             if meter is not None:
                 meter.close()
 
-    def _predictor(self):
+    def _sampler_template(self) -> ResourceSampler:
+        template = get_registry().get("features", self.plan.sampler)
+        if not isinstance(template, ResourceSampler):
+            raise IreneError(
+                f"--sampler {self.plan.sampler}: the features plugin '{self.plan.sampler}' is not a resource sampler"
+            )
+        return template
+
+    def _predictor(self) -> Predictor:
         from irene_core.predictor.predictor import Predictor, load_reference_predictor
 
-        predictor = Predictor.load(self.plan.predictor_dir) if self.plan.predictor_dir else load_reference_predictor("model")
-        self.err.print(f"predictor: {self.plan.predictor_dir or 'shipped reference (model features)'} — figures stand for {predictor.hardware}")
+        predictor = (
+            Predictor.load(self.plan.predictor_dir) if self.plan.predictor_dir else load_reference_predictor("model")
+        )
+        self.err.print(
+            f"predictor: {self.plan.predictor_dir or 'shipped reference (model features)'} "
+            f"— figures stand for {predictor.hardware}"
+        )
         return predictor
 
     def run(self) -> None:
@@ -99,6 +113,7 @@ class RunSession:
         get_registry().get("framework", plan.framework)  # an unknown framework fails before anything runs
         if plan.meter:
             get_registry().get("meter", plan.meter)  # an unknown meter fails before anything runs
+        self._sampler_template()
         todo = self._todo()
         if not todo:
             self.console.print(f"nothing to do: every tree of the grid is already in {plan.output}")
@@ -115,11 +130,15 @@ class RunSession:
                 for model, batch, seq in todo:
                     current = f"{model} batch {batch} seq {seq}"
                     progress.update(nodes, description=f"{model} b{batch} s{seq}", completed=0, total=None)
-                    traced = trace(model, batch, seq, framework=plan.framework, device=plan.device, attention=plan.attention)
+                    traced = trace(
+                        model, batch, seq, framework=plan.framework, device=plan.device, attention=plan.attention
+                    )
                     progress.update(nodes, total=sum(1 for _ in traced.record.nodes()))
                     measured = profiler.profile(traced, on_node=lambda _n: progress.advance(nodes))
                     measured.device = label
-                    measured.meta.update({"framework": plan.framework, "idle_power_w": idle, "meter_options": plan.meter_options})
+                    measured.meta.update(
+                        {"framework": plan.framework, "idle_power_w": idle, "meter_options": plan.meter_options}
+                    )
                     (predicted,) = predictor.predict([measured])
                     append_record(plan.output, predicted)
                     self.finished.append(predicted)
@@ -137,7 +156,6 @@ class RunSession:
             ) from None
         for warning in sorted(set(profiler.warnings))[:10]:
             self.err.print(f"[yellow]warning:[/] {warning}")
-        self._summary()
 
     def _progress(self) -> Progress:
         return Progress(
@@ -151,15 +169,3 @@ class RunSession:
             f"{why}{where}: {len(self.finished)} finished trees are in {self.plan.output}; "
             f"run the same command with --resume to continue"
         )
-
-    def _summary(self) -> None:
-        plan = self.plan
-        last = self.finished[-1]
-        self.console.print(energy_tree(last, depth=plan.depth))
-        self.console.print(bottleneck_table(last))
-        if plan.meter:
-            self.console.print(self._comparison())
-        self.console.print(f"{len(self.finished)} trees appended to {plan.output}")
-
-    def _comparison(self) -> Table:
-        return error_table(evaluate(self.finished, self.finished), "measured vs predicted: % error (mean of 100·|pred−gt|/gt)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from irene_core.tracing.replay import ReplayResult
 from irene_core.tree.schema import TreeRecord
@@ -26,7 +26,7 @@ class TracedModel(ABC):
         *,
         calls: int | None = None,
         seconds: float | None = None,
-        around: AbstractContextManager | None = None,
+        around: AbstractContextManager[Any] | None = None,
     ) -> ReplayResult:
         """Run node ``node_id`` alone on its captured inputs ``calls`` times, or for ``seconds``.
 

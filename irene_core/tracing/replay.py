@@ -32,7 +32,9 @@ def check_replay_request(calls: int | None, seconds: float | None) -> None:
     if calls is not None and (isinstance(calls, bool) or not isinstance(calls, int) or calls < 1):
         raise IreneError(f"replay: calls must be an integer >= 1, got {calls!r} (calls and seconds must be positive)")
     if seconds is not None and not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
-        raise IreneError(f"replay: seconds must be a finite number > 0, got {seconds!r} (calls and seconds must be positive)")
+        raise IreneError(
+            f"replay: seconds must be a finite number > 0, got {seconds!r} (calls and seconds must be positive)"
+        )
 
 
 def timed_replay(
@@ -40,7 +42,7 @@ def timed_replay(
     sync: Callable[[], None],
     calls: int | None,
     seconds: float | None,
-    around: AbstractContextManager | None = None,
+    around: AbstractContextManager[Any] | None = None,
 ) -> ReplayResult:
     """The timing loop of :meth:`TracedModel.replay` for framework plugins: ``step`` ``calls`` times,
     or until ``seconds`` have passed, between two ``sync`` calls (waits for queued device work),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from irene_core.plugins import get_registry
-from irene_core.tracing.framework import TracedModel
+from irene_core.tracing.framework import Framework, TracedModel
 from irene_core.tree.features import ModelFeatureExtractor
 from irene_core.tree.schema import TreeRecord
 
@@ -20,12 +20,15 @@ def annotate_model_features(record: TreeRecord) -> list[str]:
     return names
 
 
-def trace(model: str, batch_size: int = 8, seq_len: int = 128, *, framework: str = "torch", **options: Any) -> TracedModel:
+def trace(
+    model: str, batch_size: int = 8, seq_len: int = 128, *, framework: str = "torch", **options: Any
+) -> TracedModel:
     """Trace ``model`` at (batch_size, seq_len) with the framework plugin ``framework``.
 
     ``options`` go to :meth:`Framework.trace` (``device``, ``attention``, ``meta``…).  The record
     carries the model features of the tracer and of every installed model-feature extractor.
     """
-    traced = get_registry().get("framework", framework).trace(model, batch_size, seq_len, **options)
+    plugin: Framework = get_registry().get("framework", framework)
+    traced = plugin.trace(model, batch_size, seq_len, **options)
     annotate_model_features(traced.record)
     return traced

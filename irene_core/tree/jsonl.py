@@ -64,7 +64,9 @@ def record_key_of(data: Any) -> RecordKey:
     """The key of one parsed line without building its tree (the viewer's index)."""
     version = schema_version_of(data)
     meta = data.get("meta") or {}
-    attention = meta.get("attention", "eager") if version == 1 and isinstance(meta, dict) else data.get("attention", "eager")
+    attention = (
+        meta.get("attention", "eager") if version == 1 and isinstance(meta, dict) else data.get("attention", "eager")
+    )
     return RecordKey(
         str(data["model_name"]), int(data["batch_size"]), int(data["seq_len"]), str(data.get("phase", "forward")),
         None if data.get("context_len") is None else int(data["context_len"]), str(data.get("dtype", "float32")),

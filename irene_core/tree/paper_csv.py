@@ -10,7 +10,11 @@ Rules (see docs/data-format.md):
   no module ancestor attaches to the root.
 - Identical repeated rows (the two MatMuls of one attention block) are kept as separate leaves with
   ids ``scope:MatMul`` and ``scope:MatMul#2``.
-- ``energy_mean`` becomes ``ground_truth_energy``; the other numeric columns become features.
+- A module row with no rows below it (tiny-ctrl's ReLU, which its measuring code listed with the
+  modules) is a leaf: level ``ml``.  No module of the paper's six models is one.
+- ``energy_mean`` becomes ``ground_truth_energy``; the other numeric columns become features.  The
+  release has no parameter counts and none are made up: no node gets ``num_parameters`` (``irene
+  export --format irene`` writes 0 where the original code needs one).
 """
 
 from __future__ import annotations
@@ -118,7 +122,9 @@ def _node(row: _Row, level: str, taken: set[str]) -> Node:
     )
 
 
-def _build(model: str, model_row: _Row, modules: list[_Row], ml1: list[_Row], ml2: list[_Row], device: str | None) -> TreeRecord:
+def _build(
+    model: str, model_row: _Row, modules: list[_Row], ml1: list[_Row], ml2: list[_Row], device: str | None
+) -> TreeRecord:
     taken: set[str] = set()
     root = Node(
         id=unique_id("", PAPER_MODEL_CLASSES.get(model, model), taken),
@@ -140,6 +146,9 @@ def _build(model: str, model_row: _Row, modules: list[_Row], ml1: list[_Row], ml
         for row in rows:
             parent = by_scope[_parent_scope(row.scope, module_scopes, inclusive)]
             parent.children.append(_node(row, "ml", taken))
+    for scope, node in by_scope.items():
+        if scope and not node.children:
+            node.level = "ml"
     record = TreeRecord(
         model_name=model,
         batch_size=int(model_row.features["batch_size"]),
@@ -151,7 +160,9 @@ def _build(model: str, model_row: _Row, modules: list[_Row], ml1: list[_Row], ml
     return record
 
 
-def import_csv_dir(directory: str | Path, device: str | None = None, models: list[str] | None = None) -> list[TreeRecord]:
+def import_csv_dir(
+    directory: str | Path, device: str | None = None, models: list[str] | None = None
+) -> list[TreeRecord]:
     """One tree per (model, batch, seq) found in the model-level CSV of ``directory``."""
     base = Path(directory)
     if not base.is_dir():
@@ -166,6 +177,9 @@ def import_csv_dir(directory: str | Path, device: str | None = None, models: lis
         if len(model_rows) != 1:
             raise IreneError(f"{model_rows[1].where}: a second model-level row for {key}")
         records.append(
-            _build(model, model_rows[0], levels["module"].get(key, []), levels["ml1"].get(key, []), levels["ml2"].get(key, []), device)
+            _build(
+                model, model_rows[0], levels["module"].get(key, []), levels["ml1"].get(key, []),
+                levels["ml2"].get(key, []), device,
+            )
         )
     return records

@@ -74,7 +74,8 @@ class Node(BaseModel):
     features: dict[str, float] = Field(default_factory=dict)
     ground_truth_energy: float | None = Field(default=None, description="measured J per call (>= 0)")
     predicted_energy: float | None = Field(
-        default=None, description="predicted J per call (IrEne's are >= 0; another tool's may be negative: a bad prediction)"
+        default=None,
+        description="predicted J per call (IrEne's are >= 0; another tool's may be negative: a bad prediction)",
     )
     synthetic: bool = Field(default=False, description="True for the OwnOps pseudo-child")
     children: list[Node] = Field(default_factory=list)
@@ -160,9 +161,13 @@ class RecordKey(NamedTuple):
     def describe(self) -> str:
         """``bert-base-uncased b8 s128`` plus whatever differs from the defaults."""
         text = f"{self.model} b{self.batch_size} s{self.seq_len}"
-        extras = [self.phase if self.phase != "forward" else "", f"context {self.context_len}" if self.context_len else "",
-                  self.dtype if self.dtype != "float32" else "", self.attention if self.attention != "eager" else "",
-                  f"on {self.device}" if self.device else ""]
+        extras = [
+            self.phase if self.phase != "forward" else "",
+            f"context {self.context_len}" if self.context_len else "",
+            self.dtype if self.dtype != "float32" else "",
+            self.attention if self.attention != "eager" else "",
+            f"on {self.device}" if self.device else "",
+        ]
         return " ".join([text, *(e for e in extras if e)])
 
 

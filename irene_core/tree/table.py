@@ -66,11 +66,16 @@ class TreeTable:
                 if value is not None:
                     features[i, j] = value
         rec_arr = np.asarray(rec, dtype=np.int64)
-        for j, attr in ((TABLE_FEATURES.index("batch_size"), "batch_size"), (TABLE_FEATURES.index("seq_len"), "seq_len")):
+        for j, attr in (
+            (TABLE_FEATURES.index("batch_size"), "batch_size"),
+            (TABLE_FEATURES.index("seq_len"), "seq_len"),
+        ):
             per_record = np.array([getattr(r, attr) for r in records], dtype=float)
             missing = np.isnan(features[:, j])
             features[missing, j] = per_record[rec_arr[missing]] if len(per_record) else np.nan
-        truth = np.array([np.nan if x.ground_truth_energy is None else x.ground_truth_energy for x in nodes], dtype=float)
+        truth = np.array(
+            [np.nan if x.ground_truth_energy is None else x.ground_truth_energy for x in nodes], dtype=float
+        )
         return cls(
             records=list(records),
             nodes=nodes,
@@ -96,7 +101,8 @@ class TreeTable:
 
     @cached_property
     def is_leaf(self) -> np.ndarray:
-        return self.n_children == 0
+        leaf: np.ndarray = self.n_children == 0
+        return leaf
 
     @cached_property
     def model_name(self) -> np.ndarray:
@@ -113,12 +119,14 @@ class TreeTable:
     def children_sum(self, values: np.ndarray) -> np.ndarray:
         """Σ of ``values`` over each node's children (0 for leaves)."""
         has_parent = self.parent >= 0
-        return np.bincount(self.parent[has_parent], weights=values[has_parent], minlength=len(self))
+        sums: np.ndarray = np.bincount(self.parent[has_parent], weights=values[has_parent], minlength=len(self))
+        return sums
 
     def per_record_count(self, mask: np.ndarray) -> np.ndarray:
         """For every node: how many nodes of its record satisfy ``mask``."""
         counts = np.bincount(self.record_index[mask], minlength=len(self.records))
-        return counts[self.record_index]
+        per_node: np.ndarray = counts[self.record_index]
+        return per_node
 
     def subset(self, keep_records: np.ndarray) -> TreeTable:
         """The table of the records where ``keep_records`` (bool per record) is true."""

@@ -8,10 +8,11 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, Query as Q, Request
+from fastapi import FastAPI, Request
+from fastapi import Query as Q
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -34,7 +35,7 @@ PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ApiError, "description": "Invalid or unknown parameter, or a bound exceeded"},
     503: {"model": ApiError, "description": "The tracer or predictor this needs is not installed or cannot be loaded"},
 }
@@ -51,7 +52,7 @@ def _json(entry: Entry, cached: bool, if_none_match: str | None) -> Response:
     return Response(entry.body, media_type="application/json", headers=headers)
 
 
-_FAST_ROUTES = {
+_FAST_ROUTES: dict[str, tuple[Literal["energy", "tree"], frozenset[str]]] = {
     "/api/energy": ("energy", frozenset({"model", "batch_size", "seq_len", "predictor", "dataset"})),
     "/api/tree": ("tree", frozenset({"model", "batch_size", "seq_len", "dataset"})),
 }
@@ -63,7 +64,11 @@ def _plain_query(scope: Scope) -> Query | None:
     kind, allowed = _FAST_ROUTES[scope["path"]]
     pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
     params = dict(pairs)
-    if len(params) != len(pairs) or not params.keys() <= allowed or not {"model", "batch_size", "seq_len"} <= params.keys():
+    if (
+        len(params) != len(pairs)
+        or not params.keys() <= allowed
+        or not {"model", "batch_size", "seq_len"} <= params.keys()
+    ):
         return None
     if not (_PLAIN_INT.fullmatch(params["batch_size"]) and _PLAIN_INT.fullmatch(params["seq_len"])):
         return None

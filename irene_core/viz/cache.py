@@ -101,7 +101,10 @@ class ResultCache:
                 )
                 excess = self._count() - self.max_entries
                 if excess > 0:
-                    old = [r[0] for r in self._db.execute("SELECT key FROM results ORDER BY created, rowid LIMIT ?", (excess,))]
+                    old = [
+                        r[0]
+                        for r in self._db.execute("SELECT key FROM results ORDER BY created, rowid LIMIT ?", (excess,))
+                    ]
                     self._db.executemany("DELETE FROM results WHERE key=?", [(k,) for k in old])
                     for k in old:
                         self._memory.pop(k, None)
@@ -113,7 +116,8 @@ class ResultCache:
         return entry
 
     def _count(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        count: int = self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        return count
 
     def __len__(self) -> int:
         with self._lock:

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from irene_core.predictor.artifacts import MANIFEST
 from irene_core.errors import IreneError
+from irene_core.predictor.artifacts import MANIFEST
 from irene_core.tree.jsonl import record_from_dict, record_key_of, root_of
 from irene_core.tree.schema import RecordKey, TreeRecord
 
@@ -137,7 +137,9 @@ class Catalog:
     def record(self, entry: FileEntry, model: str, batch_size: int, seq_len: int) -> TreeRecord:
         index = self.index(entry)
         # the API asks by (model, batch, seq): the forward pass first, then any other record of that size
-        matches = sorted((k.phase != "forward", n) for n, k in enumerate(index.offsets) if k[:3] == (model, batch_size, seq_len))
+        matches = sorted(
+            (k.phase != "forward", n) for n, k in enumerate(index.offsets) if k[:3] == (model, batch_size, seq_len)
+        )
         where = list(index.offsets.values())[matches[0][1]] if matches else None
         if where is None:
             sizes = sorted({(k.batch_size, k.seq_len) for k in index.offsets if k.model == model})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import importlib.metadata as md
 import json
@@ -175,7 +176,7 @@ class EnergyService:
             loop = asyncio.get_running_loop()
             task = asyncio.ensure_future(loop.run_in_executor(self._executor, self._compute_and_store, plan))
             self._inflight[plan.key] = task
-            task.add_done_callback(lambda t, key=plan.key: self._finished(key, t))
+            task.add_done_callback(functools.partial(self._finished, plan.key))
         return await asyncio.shield(task), False
 
     def _finished(self, key: str, task: asyncio.Future[Entry]) -> None:
@@ -204,7 +205,9 @@ class EnergyService:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             (predicted,) = predictor.predict([record])
-        common["meta"] = {**predicted.meta, "warnings": sorted({str(w.message) for w in caught})} if caught else predicted.meta
+        common["meta"] = (
+            {**predicted.meta, "warnings": sorted({str(w.message) for w in caught})} if caught else predicted.meta
+        )
         return EnergyView(root=predicted.root, node_count=sum(1 for _ in predicted.root.walk()),
                           predictor=plan.predictor, hardware=getattr(predictor, "hardware", None), **common)
 
@@ -214,7 +217,7 @@ class EnergyService:
             assert plan.entry is not None
             return self.catalog.record(plan.entry, q.model, q.batch_size, q.seq_len)
         target = str(plan.entry.path) if plan.source == "local" and plan.entry else q.model
-        record = self.framework.trace(target, q.batch_size, q.seq_len, device="cpu", meta=True).record
+        record: TreeRecord = self.framework.trace(target, q.batch_size, q.seq_len, device="cpu", meta=True).record
         if plan.source == "local":
             record = record.model_copy(update={"model_name": q.model})
         return record

@@ -7,6 +7,7 @@ import hashlib
 import html
 import json
 from importlib.resources import files
+from typing import Any
 
 from irene_core.tree.schema import TreeRecord
 from irene_core.viz.schemas import EnergyView
@@ -26,7 +27,8 @@ def _sha256(text: str) -> str:
 def record_view(record: TreeRecord) -> EnergyView:
     """A record as the page shows it; ``meta['prediction']`` (written by the predictor) says what predicted it."""
     meta = record.meta
-    prediction = meta.get("prediction") if isinstance(meta.get("prediction"), dict) else {}
+    found = meta.get("prediction")
+    prediction: dict[str, Any] = found if isinstance(found, dict) else {}
     return EnergyView(
         model_name=record.model_name, batch_size=record.batch_size, seq_len=record.seq_len, device=record.device,
         meta=meta, root=record.root, source="file", node_count=sum(1 for _ in record.root.walk()),
@@ -34,7 +36,7 @@ def record_view(record: TreeRecord) -> EnergyView:
     )
 
 
-def _predictor_label(prediction: dict) -> str | None:
+def _predictor_label(prediction: dict[str, Any]) -> str | None:
     parts = [f"{k}={prediction[k]}" for k in ("features", "aggregator") if prediction.get(k)]
     return f"predictor ({', '.join(parts)})" if parts else None
 
@@ -56,7 +58,11 @@ def render_html(records: list[TreeRecord], title: str) -> str:
         f"default-src 'none'; script-src '{_sha256(script)}'; style-src '{_sha256(style)}'; img-src data:; "
         "connect-src 'none'; form-action 'none'; base-uri 'none'"
     )
-    page = page.replace('<meta charset="utf-8">', f'<meta charset="utf-8">\n<meta http-equiv="Content-Security-Policy" content="{csp}">', 1)
+    page = page.replace(
+        '<meta charset="utf-8">',
+        f'<meta charset="utf-8">\n<meta http-equiv="Content-Security-Policy" content="{csp}">',
+        1,
+    )
     page = page.replace("<title>IrEne-viz</title>", f"<title>{html.escape(title)}</title>", 1)
     page = page.replace(_STYLE_TAG, f"<style>{style}</style>", 1)
     return page.replace(

@@ -36,4 +36,6 @@ def make_aggregator(config: PredictorConfig) -> Aggregator:
         return Unstructured()
     from irene_core.predictor.aggregators.paper import WeightedSumAggregator
 
-    return WeightedSumAggregator(config.aggregator, config.tau, config.degree, config.epochs, config.learning_rate, config.seed)
+    return WeightedSumAggregator(
+        config.aggregator, config.tau, config.degree, config.epochs, config.learning_rate, config.seed
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +25,9 @@ class NodeData:
         return self.X[:, self.names.index(name)] if name in self.names else None
 
 
-def bottom_up(table: TreeTable, leaf_estimates: np.ndarray, combine: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+def bottom_up(
+    table: TreeTable, leaf_estimates: np.ndarray, combine: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
     """Estimates for all nodes: leaves as given, inner nodes deepest first by
     ``combine(indices, estimates_so_far)``."""
     E = np.where(table.is_leaf, leaf_estimates, 0.0)
@@ -39,13 +41,14 @@ def teacher_mask(table: TreeTable) -> np.ndarray:
     """Inner nodes usable for supervised training: positive truth on the node and all children."""
     good = table.truth > 0
     good_children = table.children_sum(good.astype(float))
-    return ~table.is_leaf & good & (good_children == table.n_children)
+    mask: np.ndarray = ~table.is_leaf & good & (good_children == table.n_children)
+    return mask
 
 
 class Aggregator:
     """Base: ``fit`` on training data, ``predict`` raw estimates, state for artifacts."""
 
-    name: ClassVar[str]
+    name: str  # a class attribute, or per instance where one class offers several strategies
 
     def fit(self, data: NodeData, leaf_estimates: np.ndarray) -> dict[str, Any]:
         return {}

@@ -26,7 +26,15 @@ import numpy as np
 from irene_core.errors import IreneError
 from irene_core.predictor.aggregators.base import Aggregator, NodeData, bottom_up, teacher_mask
 from irene_core.predictor.design import has_power_terms, power_terms
-from irene_core.predictor.estimators import KernelSmoother, RelativeLinear, Ridge, ShapeIndex, deduplicate, group_folds, smooth
+from irene_core.predictor.estimators import (
+    KernelSmoother,
+    RelativeLinear,
+    Ridge,
+    ShapeIndex,
+    deduplicate,
+    group_folds,
+    smooth,
+)
 
 _TINY = 1e-12
 _PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
@@ -44,7 +52,7 @@ class OwnOpsAggregator(Aggregator):
         smoothers: tuple[tuple[float, float], ...] = ((0.1, 1.0), (0.3, 1.0), (0.3, 10.0), (1.0, 10.0)),
     ):
         self.alphas = tuple(alphas)
-        self.smoothers = tuple(tuple(x) for x in smoothers)
+        self.smoothers: tuple[tuple[float, ...], ...] = tuple(tuple(x) for x in smoothers)
         self.kinds_: list[str] = []
         self.power_: RelativeLinear | None = None
         self.model_: Ridge | None = None
@@ -68,7 +76,11 @@ class OwnOpsAggregator(Aggregator):
                 extra = np.maximum(own - self._children_sum(data, own), 0.0)
                 cols += [np.log1p(extra), extra / (np.abs(own) + 1e-3)]
         cols += [np.log(t.column("batch_size")), np.log(t.column("seq_len"))]
-        cols += [np.log1p(children), np.log1p(self._children_sum(data, t.is_leaf.astype(float))), (t.parent < 0).astype(float)]
+        cols += [
+            np.log1p(children),
+            np.log1p(self._children_sum(data, t.is_leaf.astype(float))),
+            (t.parent < 0).astype(float),
+        ]
         time = data.col("times_mean")
         if time is not None:
             child_time = np.maximum(self._children_sum(data, time), _TINY)
@@ -88,13 +100,21 @@ class OwnOpsAggregator(Aggregator):
         t = data.table
         children = self._children_sum(data, np.ones(len(t)))
         module_children = t.children_sum((~t.is_leaf).astype(float)) / np.maximum(children, 1)
-        cols = [np.log(t.column("batch_size")), np.log(t.column("seq_len")), np.log1p(children), module_children, (t.parent < 0).astype(float)]
+        cols = [
+            np.log(t.column("batch_size")),
+            np.log(t.column("seq_len")),
+            np.log1p(children),
+            module_children,
+            (t.parent < 0).astype(float),
+        ]
         flops = data.col("flops")
         if flops is not None:
             cols.append(np.maximum(flops - self._children_sum(data, flops), 0.0) / (np.abs(flops) + 1e-3))
         return np.column_stack(cols)
 
-    def _dynamic(self, data: NodeData, idx: np.ndarray, E: np.ndarray, S: np.ndarray, power: np.ndarray | None) -> np.ndarray:
+    def _dynamic(
+        self, data: NodeData, idx: np.ndarray, E: np.ndarray, S: np.ndarray, power: np.ndarray | None
+    ) -> np.ndarray:
         t = data.table
         safe = np.maximum(S, _TINY)
         cols = [t.children_sum(np.where(data.kinds == kind, E, 0.0))[idx] / safe for kind in self.kinds_]
@@ -110,7 +130,9 @@ class OwnOpsAggregator(Aggregator):
         t = data.table
         rows = teacher_mask(t)
         if not rows.any():
-            raise IreneError("no inner node with ground truth on itself and all its children: cannot train the own-ops model")
+            raise IreneError(
+                "no inner node with ground truth on itself and all its children: cannot train the own-ops model"
+            )
         truth = np.where(t.truth > 0, t.truth, 0.0)
         child_kinds = data.kinds[(t.parent >= 0) & rows[np.maximum(t.parent, 0)]]
         self.kinds_ = sorted(set(child_kinds))
@@ -129,16 +151,16 @@ class OwnOpsAggregator(Aggregator):
         self.model_ = Ridge(alpha).fit(phi, y, weight)
         self.smoother_ = None
         if smoother is not None:
-            self.smoother_ = KernelSmoother(*smoother).fit(keys, y - self.model_.predict(phi), weight)
+            self.smoother_ = KernelSmoother(smoother[0], smoother[1]).fit(keys, y - self.model_.predict(phi), weight)
         self.bounds_ = (float(y.min() - 0.1), float(y.max() + 0.1))
-        return {"inner_rows": int(len(idx)), "alpha": alpha, "smoother": smoother, "kinds": self.kinds_}
+        return {"inner_rows": len(idx), "alpha": alpha, "smoother": smoother, "kinds": self.kinds_}
 
     def _select(
         self, phi: np.ndarray, y: np.ndarray, keys: np.ndarray, groups: np.ndarray, weight: np.ndarray
-    ) -> tuple[float, tuple[float, float] | None]:
+    ) -> tuple[float, tuple[float, ...] | None]:
         """(ridge penalty, smoother) with the least leave-one-model-out error of the own-ops factor."""
         options = [None, *self.smoothers]
-        scores: dict[tuple[float, tuple | None], list[float]] = {}
+        scores: dict[tuple[float, tuple[float, ...] | None], list[float]] = {}
         for train, valid in group_folds(groups):
             index = ShapeIndex(keys[train], weight[train])
             kernels = {h: index.kernel(keys[valid], h) for h in {s[0] for s in self.smoothers}}
@@ -161,13 +183,16 @@ class OwnOpsAggregator(Aggregator):
         low, high = self.bounds_
 
         def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
+            assert self.model_ is not None  # set by fit / set_state
             S = self._children_sum(data, E)[idx]
             phi = np.hstack([static[idx], self._dynamic(data, idx, E, S, power)])
-            return S * np.exp(np.clip(self.model_.predict(phi) + correction[idx], low, high))
+            estimate: np.ndarray = S * np.exp(np.clip(self.model_.predict(phi) + correction[idx], low, high))
+            return estimate
 
         return bottom_up(data.table, leaf_estimates, combine)
 
     def get_state(self) -> dict[str, Any]:
+        assert self.model_ is not None  # only fitted aggregators are saved
         return {
             "alphas": list(self.alphas),
             "smoothers": [list(x) for x in self.smoothers],

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from irene_core.predictor.aggregators.base import Aggregator, NodeData, bottom_up, teacher_mask
 from irene_core.errors import IreneError
+from irene_core.predictor.aggregators.base import Aggregator, NodeData, bottom_up, teacher_mask
 from irene_core.tree.table import TreeTable
 
 _BETAS = (0.9, 0.999)
@@ -85,7 +85,22 @@ class _Tree:
 class WeightedSumAggregator(Aggregator):
     """The paper's end2end (default) or stepwise training of α."""
 
-    def __init__(self, strategy: str = "end2end", tau: float = 10.0, degree: int = 3, epochs: int = 8, learning_rate: float = 1e-3, seed: int = 13370):
+    def __init__(
+        self,
+        strategy: str = "end2end",
+        tau: float = 10.0,
+        degree: int = 3,
+        epochs: int = 8,
+        learning_rate: float = 1e-3,
+        seed: int = 13370,
+    ):
+        self._configure(strategy, tau, degree, epochs, learning_rate, seed)
+        self.mean_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+        self.weight_: np.ndarray | None = None
+        self.bias_: float = 0.0
+
+    def _configure(self, strategy: str, tau: float, degree: int, epochs: int, learning_rate: float, seed: int) -> None:
         if strategy not in ("end2end", "stepwise"):
             raise IreneError(f"unknown weighted-sum strategy '{strategy}'")
         self.name = strategy
@@ -94,10 +109,6 @@ class WeightedSumAggregator(Aggregator):
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.seed = seed
-        self.mean_: np.ndarray | None = None
-        self.scale_: np.ndarray | None = None
-        self.weight_: np.ndarray | None = None
-        self.bias_: float = 0.0
 
     def _raw(self, data: NodeData) -> np.ndarray:
         size = data.table.column("batch_size") * data.table.column("seq_len")
@@ -148,6 +159,7 @@ class WeightedSumAggregator(Aggregator):
 
     def alpha(self, data: NodeData) -> np.ndarray:
         """Every node's weight α as a child."""
+        assert self.weight_ is not None  # set by fit / set_state
         return self._alpha(self._phi(data), self.weight_, self.bias_)[0]
 
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
@@ -169,7 +181,9 @@ class WeightedSumAggregator(Aggregator):
         }
 
     def set_state(self, state: dict[str, Any]) -> WeightedSumAggregator:
-        self.__init__(state["strategy"], state["tau"], state["degree"], state["epochs"], state["learning_rate"], state["seed"])
+        self._configure(
+            state["strategy"], state["tau"], state["degree"], state["epochs"], state["learning_rate"], state["seed"]
+        )
         self.mean_ = np.asarray(state["mean"], float)
         self.scale_ = np.asarray(state["scale"], float)
         self.weight_ = np.asarray(state["weight"], float)

@@ -31,10 +31,12 @@ class Unstructured(Aggregator):
         return {"inner_rows": int(rows.sum())}
 
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
+        assert self.model_ is not None  # set by fit / set_state
         direct = np.maximum(self.model_.predict(self._design(data)), 0.0)
         return np.where(data.table.is_leaf, leaf_estimates, direct)
 
     def get_state(self) -> dict[str, Any]:
+        assert self.model_ is not None  # only fitted aggregators are saved
         return {"model": self.model_.get_state()}
 
     def set_state(self, state: dict[str, Any]) -> Unstructured:

@@ -150,19 +150,47 @@
     return /^\d+$/.test(last) && parts.length > 1 ? `${parts[parts.length - 2]}.${last}` : last;
   };
 
-  // --------------------------------------------- IrEne JSONL (files from `irene run`), parsed here
+  // ------------------------------- IrEne JSONL (files from `irene run`), parsed here: schema v2 and v1
 
   const FILE_NODE_KEYS = new Set([
     'id', 'scope', 'parent_name', 'level', 'instance_type', 'type', 'ground_truth_energy', 'predicted_energy',
     'child_nodes_obj', 'child_nodes', 'synthetic', 'level_name',
   ]);
 
-  function energyValue(value, what) {
+  function energyValue(value, what, nonNegative = true) {
     if (value === null || value === undefined) return null;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      throw new Error(`${what} must be a finite number ≥ 0`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || (nonNegative && value < 0)) {
+      throw new Error(`${what} must be a finite number${nonNegative ? ' ≥ 0' : ''}`);
     }
     return value;
+  }
+
+  /** A node of schema v2: the record model's own fields (see docs/data-format.md). */
+  function fromV2Node(d, path, seen) {
+    if (!d || typeof d !== 'object' || Array.isArray(d)) throw new Error(`${path}: a node must be an object`);
+    for (const key of ['id', 'scope', 'type', 'level']) {
+      if (!(key in d)) throw new Error(`${path}: missing field '${key}'`);
+    }
+    const id = String(d.id);
+    if (seen.has(id)) throw new Error(`${path}: duplicate node id '${id}'`);
+    seen.add(id);
+    const kids = d.children ?? [];
+    if (!Array.isArray(kids)) throw new Error(`${path}: 'children' must be a list`);
+    const features = {};
+    for (const [key, value] of Object.entries(d.features ?? {})) {
+      if (typeof value === 'number' && Number.isFinite(value)) features[key] = value;
+    }
+    return {
+      id,
+      scope: String(d.scope),
+      type: String(d.type),
+      level: String(d.level),
+      features,
+      ground_truth_energy: energyValue(d.ground_truth_energy, `${path} (${id}): ground_truth_energy`),
+      predicted_energy: energyValue(d.predicted_energy, `${path} (${id}): predicted_energy`, false),
+      synthetic: Boolean(d.synthetic),
+      children: kids.map((c, i) => fromV2Node(c, `${path}.children.${i}`, seen)),
+    };
   }
 
   function fromFileNode(d, path, seen) {
@@ -187,7 +215,7 @@
       level: d.type === 'ml-np' ? 'ml' : String(d.type),
       features,
       ground_truth_energy: energyValue(d.ground_truth_energy, `${path} (${id}): ground_truth_energy`),
-      predicted_energy: energyValue(d.predicted_energy, `${path} (${id}): predicted_energy`),
+      predicted_energy: energyValue(d.predicted_energy, `${path} (${id}): predicted_energy`, false),
       synthetic: Boolean(d.synthetic),
       children: kids.map((c, i) => fromFileNode(c, `${path}.${i}`, seen)),
     };
@@ -201,7 +229,10 @@
       if (!line.trim()) return;
       try {
         const d = JSON.parse(line);
-        for (const key of ['model_name', 'batch_size', 'seq_len', 'frontend_tree']) {
+        const version = d.schema_version ?? 1;
+        if (version !== 1 && version !== 2) throw new Error(`schema_version ${version} is not supported (this page reads 1 and 2)`);
+        const tree = version === 1 ? 'frontend_tree' : 'root';
+        for (const key of ['model_name', 'batch_size', 'seq_len', tree]) {
           if (!(key in d)) throw new Error(`missing field '${key}'`);
         }
         const meta = d.meta && typeof d.meta === 'object' ? d.meta : {};
@@ -211,7 +242,7 @@
           seq_len: Number(d.seq_len),
           device: d.device ?? null,
           meta,
-          root: fromFileNode(d.frontend_tree, 'frontend_tree', new Set()),
+          root: version === 1 ? fromFileNode(d.frontend_tree, tree, new Set()) : fromV2Node(d.root, tree, new Set()),
           source: 'file',
           dataset: name,
           predictor: meta.prediction ? `predictor (features=${meta.prediction.features ?? '?'})` : null,

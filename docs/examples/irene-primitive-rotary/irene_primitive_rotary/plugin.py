@@ -1,8 +1,6 @@
 """Entry point (group ``irene``): contributes the regressor for the rotary-embedding primitive."""
 
-from irene_core import hookimpl
-from irene_core import RegressorSpec
-
+from irene_core import RegressorSpec, hookimpl
 from irene_primitive_rotary.regressor import PowerLawRegressor
 
 

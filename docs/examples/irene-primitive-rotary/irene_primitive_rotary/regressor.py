@@ -1,4 +1,4 @@
-"""A power law in the work done: log E = a + b·log(flops + 1) + c·log(mem_bytes + 1e-6)."""
+"""A power law in the work done: log E = a + b·log flops + c·log mem_bytes (each log of the value + 1e-6)."""
 
 from __future__ import annotations
 

@@ -8,15 +8,16 @@ tracer, the CSV release, a hand-written file) end up with the same model feature
 
 from __future__ import annotations
 
-from irene_core import ModelFeatureExtractor
-from irene_core import Node, TreeRecord
+from irene_core import ModelFeatureExtractor, Node, TreeRecord
 
 ADDITIVE = ("flops", "mem_bytes", "num_parameters")
 
 
 class TreeModelFeatures(ModelFeatureExtractor):
     name = "model"
-    description = "batch_size and seq_len on every node; flops, mem_bytes, num_parameters summed up the tree where missing"
+    description = (
+        "batch_size and seq_len on every node; flops, mem_bytes, num_parameters summed up the tree where missing"
+    )
     feature_names = ("batch_size", "seq_len", *ADDITIVE)
 
     def annotate(self, record: TreeRecord) -> None:

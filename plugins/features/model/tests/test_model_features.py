@@ -4,7 +4,10 @@ from irene_features_model.extractor import TreeModelFeatures
 
 
 def _record() -> TreeRecord:
-    leaf = lambda s, f, p: Node(id=s, scope=s, type="Linear", level="ml", features={"flops": f, "mem_bytes": 1.0, "num_parameters": p})  # noqa: E731
+    def leaf(s: str, f: float, p: float) -> Node:
+        features = {"flops": f, "mem_bytes": 1.0, "num_parameters": p}
+        return Node(id=s, scope=s, type="Linear", level="ml", features=features)
+
     block = Node(id="b", scope="b", type="Block", level="module", children=[leaf("b.x", 2.0, 10), leaf("b.y", 3.0, 5)])
     partial = Node(id="c", scope="c", type="Block", level="module", features={"flops": 7.0},
                    children=[Node(id="c.z", scope="c.z", type="Softmax", level="ml")])

@@ -14,11 +14,8 @@ import threading
 import time
 from typing import Any
 
-from irene_core.plugin_api import Integral, SampleSeries
-from irene_core import IreneError
-from irene_core import ResourceSampler
-from irene_core.plugin_api import DEFAULT_INTERVAL_S, MIN_INTERVAL_S
-from irene_core.plugin_api import PeriodicThread
+from irene_core import IreneError, ResourceSampler
+from irene_core.plugin_api import DEFAULT_INTERVAL_S, MIN_INTERVAL_S, Integral, PeriodicThread, SampleSeries
 from irene_features_resource.procfs import ProcReader
 
 GPU_FEATURES = ("gpu", "gpu_mem", "gpu_clk", "gpu_mem_clk", "gpu_energy_mean")

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from irene_core import IreneError
-from irene_core import Framework
+from irene_core import Framework, IreneError
 from irene_framework_tensorflow.presets import ALIASES, MINIATURE_PATTERN, PAPER_PRESETS, PRESETS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,7 +38,7 @@ def load_keras_file(path: Path) -> Any:
 
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # noqa: BLE001 - any loading failure becomes one line naming the file
+    except Exception as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise IreneError(f"{path}: cannot load the Keras model: {type(exc).__name__}: {message}") from None
 

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from irene_core import ReplayResult
-
 from irene_core.plugin_api import check_replay_request, timed_replay
 
 

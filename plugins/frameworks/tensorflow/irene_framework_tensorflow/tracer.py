@@ -7,15 +7,12 @@ layer call's real inputs for replay (skipped with ``meta=True``).
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-
 import contextlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
-from irene_core import IreneError
-from irene_core import ReplayResult, TracedModel
-from irene_core import TreeRecord
+from irene_core import IreneError, ReplayResult, TracedModel, TreeRecord
 from irene_framework_tensorflow.call_recorder import CallRecorder, LayerCall
 from irene_framework_tensorflow.keras_runtime import import_keras, tf_device
 from irene_framework_tensorflow.layer_scopes import layer_scopes

@@ -158,5 +158,5 @@ def test_a_subclassed_model_needs_inputs(tiny):
         trace_keras_model(model, B, S)
     with pytest.raises(IreneError, match="--batch-size"):
         trace_keras_model(model, 0, S, inputs=lambda b, s: None)
-    with pytest.raises(IreneError, match="expected a keras.Model"):
+    with pytest.raises(IreneError, match=r"expected a keras\.Model"):
         trace_keras_model(object(), B, S)

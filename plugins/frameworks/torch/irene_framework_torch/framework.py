@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from irene_core import IreneError
-from irene_core import Framework
-
+from irene_core import Framework, IreneError
 from irene_framework_torch.models import preset_names
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 ATTENTIONS = ("eager", "sdpa")
 
 
-def _device(name: str, meta: bool):  # noqa: ANN202 - returns torch.device, imported lazily
+def _device(name: str, meta: bool):
     """The torch device; on the meta device a missing GPU is fine (a what-if estimate)."""
     import torch
 

@@ -213,7 +213,7 @@ class OpCounter(TorchDispatchMode):
         self.sink = sink
         self.before_write = before_write
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's signature
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in _METADATA_OPS:
             return NotImplemented

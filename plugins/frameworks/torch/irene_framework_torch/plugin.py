@@ -4,7 +4,6 @@ Kept light: torch and transformers are imported only when a model is traced.
 """
 
 from irene_core import hookimpl
-
 from irene_framework_torch.framework import TorchFramework
 
 

@@ -9,21 +9,17 @@ each call (the copy is part of the timed call; transformers models do not write 
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-
 import functools
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.utils._pytree import TreeSpec, tree_flatten, tree_unflatten
 
-from irene_core import IreneError
-from irene_core import ReplayResult, TracedModel
+from irene_core import IreneError, ReplayResult, TracedModel, TreeRecord
 from irene_core.plugin_api import timed_replay
-from irene_core import TreeRecord
-
 from irene_framework_torch.op_counter import OpTotals
 
 

@@ -24,9 +24,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from irene_core import IreneError
-from irene_core import Node, TreeRecord, unique_id
-
+from irene_core import IreneError, Node, TreeRecord, unique_id
 from irene_framework_torch.leaf_types import functional_leaves, is_primitive_module
 from irene_framework_torch.op_counter import OpCounter, OpTotals
 from irene_framework_torch.paper_bytes import call_bytes
@@ -65,7 +63,7 @@ class _FunctionCalls(TorchFunctionMode):
         self.builder = builder
         self.names = functional_leaves()
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 - torch's signature
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         op = self.names.get(func)
         parent = self.builder.current
@@ -126,8 +124,10 @@ class TreeBuilder:
             return
         if parent is None:
             level = "model"
+        elif is_primitive_module(module):
+            level = "ml"
         else:
-            level = "ml" if is_primitive_module(module) else "module"
+            level = "module"
         scope = self._scopes.get(module)
         if scope is None:  # a module that is not a submodule of the traced model
             scope = f"{parent.scope}.{type(module).__name__}" if parent else ""

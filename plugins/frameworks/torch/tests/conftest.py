@@ -33,7 +33,7 @@ def tiny_bert(framework):
 def model_dir(tmp_path):
     """``model_dir(name, config)``: save a transformers config as a local model directory."""
 
-    def save(name: str, config) -> str:  # noqa: ANN001 - a transformers config
+    def save(name: str, config) -> str:
         directory = tmp_path / name
         directory.mkdir(parents=True, exist_ok=True)
         config.to_json_file(str(directory / "config.json"))

@@ -25,7 +25,7 @@ def test_prints_the_tree_and_writes_the_record(capsys, tmp_path):
 def test_json_line_on_the_meta_device(capsys):
     assert main(["trace", "distilgpt2", "-b", "1", "-s", "8", "--meta", "--json", "--attention", "sdpa"]) == 0
     record = record_from_dict(json.loads(capsys.readouterr().out))
-    assert record.meta["traced_on"] == "meta" and record.meta["attention"] == "sdpa"
+    assert record.meta["traced_on"] == "meta" and record.attention == "sdpa"
     assert record.root.find("h.5.attn", "ScaledDotProductAttention") is not None
 
 

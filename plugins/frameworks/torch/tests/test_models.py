@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from irene_core.tree.jsonl import record_from_dict
 from irene_core.errors import IreneError
 from irene_core.plugins import get_registry
+from irene_core.tree.jsonl import record_from_dict
 from irene_framework_torch import models
 from irene_framework_torch.framework import TorchFramework
 
@@ -60,11 +60,11 @@ def test_local_config_file_and_directory(model_dir):
 
 def test_bad_local_paths_say_what_is_wrong(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(IreneError, match="must hold a config.json"):
+    with pytest.raises(IreneError, match=r"must hold a config\.json"):
         models.resolve(str(tmp_path / "empty"))
     weights = tmp_path / "model.bin"
     weights.write_bytes(b"\0")
-    with pytest.raises(IreneError, match="name a config.json"):
+    with pytest.raises(IreneError, match=r"name a config\.json"):
         models.resolve(str(weights))
     with pytest.raises(IreneError, match=r"unknown model .*no such path"):
         models.resolve(str(tmp_path / "missing" / "config.json"))
@@ -106,7 +106,7 @@ def test_bad_trace_arguments(framework):
         framework.trace("openai-gpt", 1, 8, attention="sdpa", meta=True)
 
 
-def _fake_hub_cache(root, repo: str, config) -> None:  # noqa: ANN001
+def _fake_hub_cache(root, repo: str, config) -> None:
     """The layout huggingface_hub leaves after a download: refs/main → snapshots/<commit>/."""
     commit = "0123456789abcdef0123456789abcdef01234567"
     base = root / f"models--{repo.replace('/', '--')}"

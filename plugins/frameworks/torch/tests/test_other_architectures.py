@@ -33,7 +33,9 @@ def _configs() -> dict[str, object]:
 
 
 ARCHITECTURES = ("albert", "electra", "t5", "bart", "llama")
-CPU_FLASH = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *a, **kw: sdpa_flop_count(q, k, v)}
+CPU_FLASH = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *a, **kw: sdpa_flop_count(q, k, v)
+}
 
 
 def _called_module_scopes(model: torch.nn.Module, inputs: dict) -> set[str]:
@@ -42,13 +44,13 @@ def _called_module_scopes(model: torch.nn.Module, inputs: dict) -> set[str]:
     depth_in_primitive = [0]
     seen: set[str] = set()
 
-    def before(module, args):  # noqa: ANN001, ANN202
+    def before(module, args):
         if depth_in_primitive[0] == 0:
             seen.add(names[module])
         if is_primitive_module(module) or depth_in_primitive[0]:
             depth_in_primitive[0] += 1
 
-    def after(module, args, out):  # noqa: ANN001, ANN202
+    def after(module, args, out):
         if depth_in_primitive[0]:
             depth_in_primitive[0] -= 1
 

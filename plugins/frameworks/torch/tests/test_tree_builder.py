@@ -24,7 +24,7 @@ def test_levels_scopes_and_functional_leaves(tiny_bert):
     record.check()
     parent = _parent_of(record)
     assert record.root.id == ":BertModel" and record.root.level == "model"
-    assert record.model_name == "bert-L2-H128" and record.device == "cpu" and record.meta["attention"] == "eager"
+    assert record.model_name == "bert-L2-H128" and record.device == "cpu" and record.attention == "eager"
     assert not any(n.type == "ModuleList" for n in record.nodes())
     assert parent["encoder.layer.1:BertLayer"].id == "encoder:BertEncoder"  # the list's children hang under its parent
     attention = "encoder.layer.0.attention.self"

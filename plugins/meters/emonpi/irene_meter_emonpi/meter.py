@@ -6,11 +6,11 @@ import errno
 import os
 import threading
 import time
+from collections.abc import Mapping
+from typing import ClassVar
 
-from irene_core import IreneError
-from irene_core import Meter, MeterOption
-from irene_core.plugin_api import bounded, positive_float, positive_int
-from irene_core.plugin_api import SampledEngine
+from irene_core import IreneError, Meter, MeterOption
+from irene_core.plugin_api import SampledEngine, bounded, positive_float, positive_int
 from irene_meter_emonpi.formats import FORMATS, Reading, parse_line
 
 DIALOUT_HINT = "add your user to the 'dialout' group (sudo usermod -aG dialout $USER, then log in again)"
@@ -32,7 +32,7 @@ class EmonPiMeter(Meter):
 
     name = "emonpi"
     description = "emonPi energy monitor on a serial port (wall power; the IrEne paper's ground truth)"
-    options = {
+    options: ClassVar[Mapping[str, MeterOption]] = {
         "port": MeterOption(
             "/dev/ttyAMA0", "serial port: /dev/ttyAMA0 on the emonPi's Raspberry Pi, /dev/ttyUSB0 over USB"
         ),

@@ -11,12 +11,12 @@ real tty (``os.openpty``) that the meter opens through pyserial.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import tty
 
-from irene_core.plugin_api import PeriodicThread
-from irene_core.plugin_api import StepProfile
+from irene_core.plugin_api import PeriodicThread, StepProfile
 from irene_meter_emonpi.formats import CLASSIC_STRUCT, CONTINUOUS_STRUCT, FORMATS
 
 BANNER = ["", "emonPi V2.9.4 (emulated)", "OpenEnergyMonitor.org", "> 5i", "> 57b"]
@@ -65,10 +65,8 @@ class EmonPiEmulator:
 
     def _write(self, line: str | bytes) -> None:
         data = line if isinstance(line, bytes) else (line + "\r\n").encode()
-        try:
+        with contextlib.suppress(BlockingIOError):  # nobody reads the port: the line is lost, as on a real wire
             os.write(self._master, data)
-        except BlockingIOError:  # nobody reads the port: the line is lost, as on a real wire
-            pass
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -107,10 +105,8 @@ class EmonPiEmulator:
             self._thread.stop()
             self._thread = None
         for fd in (self._master, self._slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._master = self._slave = -1
 
     def __enter__(self) -> EmonPiEmulator:

@@ -82,9 +82,11 @@ def test_other_node_only_is_no_data():
 
 
 def test_channel_missing_from_the_format():
-    with EmonPiEmulator("170ms", interval_s=0.05) as emulator:
-        with pytest.raises(IreneError, match=r"IrEne's modified firmware: power1,<W×100> lines carry no power2"):
-            EmonPiMeter(port=emulator.port, channel="2", timeout="2").begin("w")
+    with (
+        EmonPiEmulator("170ms", interval_s=0.05) as emulator,
+        pytest.raises(IreneError, match=r"IrEne's modified firmware: power1,<W×100> lines carry no power2"),
+    ):
+        EmonPiMeter(port=emulator.port, channel="2", timeout="2").begin("w")
 
 
 def test_missing_port_is_not_available(tmp_path):

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Mapping
+from typing import ClassVar
 
-from irene_core.plugin_api import CounterEngine, EnergyCounter
-from irene_core import IreneError
-from irene_core import Meter, MeterOption
-from irene_core.plugin_api import WindowEngine, bounded, choice
-from irene_core.plugin_api import PeriodicThread
-from irene_core.plugin_api import SampledEngine
-from irene_core.plugin_api import NvmlGpus, describe_nvml_error, parse_gpu_selection
+from irene_core import IreneError, Meter, MeterOption
+from irene_core.plugin_api import (
+    CounterEngine,
+    EnergyCounter,
+    NvmlGpus,
+    PeriodicThread,
+    SampledEngine,
+    WindowEngine,
+    bounded,
+    choice,
+    describe_nvml_error,
+    parse_gpu_selection,
+)
 
 #: NVML's total-energy counter updates every 10-100 ms.
 COUNTER_RESOLUTION_S = 0.1
@@ -22,7 +30,7 @@ class NvmlMeter(Meter):
 
     name = "nvml"
     description = "NVIDIA GPU energy through NVML (total-energy counter on Volta+, else polled power)"
-    options = {
+    options: ClassVar[Mapping[str, MeterOption]] = {
         "gpus": MeterOption(
             "all", "GPU indices to measure (NVML order), e.g. 0 or 0,1; 'all' sums every GPU", parse_gpu_selection
         ),

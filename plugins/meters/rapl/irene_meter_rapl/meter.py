@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
+from irene_core import IreneError, Meter, MeterOption
 from irene_core.plugin_api import CounterEngine, EnergyCounter
-from irene_core import IreneError
-from irene_core import Meter, MeterOption
 from irene_meter_rapl.powercap import Zone, check_summed, default_summed, discover
 
 #: RAPL counters update about every millisecond.
@@ -25,7 +26,7 @@ class RaplMeter(Meter):
 
     name = "rapl"
     description = "Intel/AMD RAPL energy counters through Linux powercap (CPU package, DRAM, platform)"
-    options = {
+    options: ClassVar[Mapping[str, MeterOption]] = {
         "root": MeterOption("/sys/class/powercap", "the powercap directory"),
         "domains": MeterOption(
             "auto",

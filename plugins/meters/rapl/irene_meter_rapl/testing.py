@@ -15,7 +15,6 @@ share one clock.
 from __future__ import annotations
 
 import contextlib
-
 import multiprocessing
 import os
 import time

@@ -1,8 +1,6 @@
 """Entry point of this plugin (group ``irene``): one regressor spec per transformer primitive."""
 
-from irene_core import hookimpl
-from irene_core import RegressorSpec
-
+from irene_core import RegressorSpec, hookimpl
 from irene_primitives_transformers.primitives import PRIMITIVES
 from irene_primitives_transformers.regressors import ZeroEnergyRegressor, trainable_regressor
 

@@ -6,9 +6,9 @@ import importlib.metadata as md
 import numpy as np
 import pytest
 
-from irene_core.predictor import leaf_models
 from irene_core.hookspecs import hookimpl
 from irene_core.plugins import PluginRegistry, get_registry
+from irene_core.predictor import leaf_models
 from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.regressor import PrimitiveRegressor, RegressorSpec
 from irene_primitives_transformers.primitives import PRIMITIVES
@@ -23,7 +23,11 @@ def test_every_primitive_is_registered_with_its_aliases():
         found = table[primitive.name]
         assert found.distribution == "irene-primitives-transformers"
         assert all(table[alias].name == primitive.name for alias in primitive.aliases)
-    assert table["bmm"].name == "MatMul" and table["NewGELUActivation"].name == "GELU" and table["Dropout2d"].name == "Dropout"
+    assert (
+        table["bmm"].name == "MatMul"
+        and table["NewGELUActivation"].name == "GELU"
+        and table["Dropout2d"].name == "Dropout"
+    )
 
 
 def test_regressors_follow_the_contract():
@@ -77,7 +81,11 @@ def registry(monkeypatch):
 
 
 def test_a_plugin_replaces_and_adds_primitive_regressors(registry, device1_records, tmp_path):
-    records = [r.model_copy(deep=True) for r in device1_records if r.model_name in ("bert-base-uncased", "distilbert-base-uncased") and r.batch_size == 8]
+    records = [
+        r.model_copy(deep=True)
+        for r in device1_records
+        if r.model_name in ("bert-base-uncased", "distilbert-base-uncased") and r.batch_size == 8
+    ]
     for record in records:
         for node in record.root.walk():
             if node.type == "Softmax":
