@@ -62,6 +62,28 @@ FEATURE_UNITS: dict[str, str] = {
 }
 
 
+class MeterWindow(BaseModel):
+    """One measurement window of a node: wall-clock edges (ns since the epoch, on the record's ``host``),
+    the calls it ran and the energy the meter measured over it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    begin_ns: int
+    end_ns: int
+    calls: int = Field(ge=1)
+    energy_j: float | None = None
+
+
+class Notice(BaseModel):
+    """A warning that travels with the data (shown per record and per request, never once per process)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(description="what raised it: predictor, meter, profiler…")
+    message: str
+    nodes: list[str] = Field(default_factory=list, description="ids of the nodes it concerns (empty: the record)")
+
+
 class Node(BaseModel):
     """One node of a model tree."""
 
@@ -77,6 +99,15 @@ class Node(BaseModel):
         default=None,
         description="predicted J per call (IrEne's are >= 0; another tool's may be negative: a bad prediction)",
     )
+    predicted_low: float | None = Field(default=None, description="lower end of the 90 % interval (J per call)")
+    predicted_high: float | None = Field(default=None, description="upper end of the 90 % interval (J per call)")
+    extrapolated: bool = Field(
+        default=False, description="predicted outside the predictor's training data (this node or a descendant)"
+    )
+    spread_pct: float | None = Field(default=None, description="round-to-round spread of the measured energy (CV, %)")
+    energy_above_idle: float | None = Field(default=None, description="measured J per call above the idle power")
+    flags: list[str] = Field(default_factory=list, description="measurement flags: spread, below_idle, retried…")
+    windows: list[MeterWindow] = Field(default_factory=list, description="the measurement windows of this node")
     synthetic: bool = Field(default=False, description="True for the OwnOps pseudo-child")
     children: list[Node] = Field(default_factory=list)
 
@@ -184,7 +215,9 @@ class TreeRecord(BaseModel):
     dtype: str = Field("float32", min_length=1, description="the model's parameter dtype")
     attention: str = Field("eager", min_length=1, description="attention implementation (eager, sdpa)")
     device: str | None = Field(default=None, description="hardware label, e.g. 'device_1'")
-    meta: dict[str, Any] = Field(default_factory=dict, description="run metadata (idle power...)")
+    host: str | None = Field(default=None, description="the machine that measured the record (windows' clock)")
+    meta: dict[str, Any] = Field(default_factory=dict, description="run metadata (idle power, hardware, family…)")
+    notices: list[Notice] = Field(default_factory=list, description="warnings about this record's data")
     root: Node
     _schema_read: int = PrivateAttr(default=SCHEMA_VERSION)
 
