@@ -7,7 +7,7 @@ PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/*/pyproject.to
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench reference-predictors clean
+.PHONY: install demo test lint bench reference-predictors clean gpu-wheels gpu-check
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS)) requirements-dev.txt Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,21 @@ bench: install
 
 reference-predictors: install
 	$(BIN)/python scripts/train_reference_predictors.py
+
+# For `make gpu-check` on a machine without network (Python 3.12, CUDA torch, transformers, nvidia-ml-py,
+# pluggy, rich, click): the project's and plugins' wheels, and core's other dependencies as cp312
+# manylinux wheels at the versions installed here, into .whl/.
+GPU_DEPS := pydantic pydantic-core annotated-types typing-extensions typing-inspection numpy scipy scikit-learn joblib threadpoolctl
+gpu-wheels: install
+	rm -rf .whl && mkdir -p .whl
+	$(BIN)/python -m pip wheel -q --no-deps -w .whl . $(PLUGIN_DIRS)
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --implementation cp --python-version 3.12 \
+		--platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl \
+		$$($(BIN)/python -c "import importlib.metadata as m, sys; print(' '.join(f'{d}=={m.version(d)}' for d in sys.argv[1:]))" $(GPU_DEPS))
+
+# The GPU check (scripts/gpu_check.py): installs .whl/ if present, then checks; exit 2 without a GPU.
+gpu-check:
+	PYTHON=$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) bash scripts/gpu-check.sh
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -107,7 +107,7 @@ def _bad(mutate):
         (_bad(lambda d: d["frontend_tree"].pop("instance_type")), "missing field 'instance_type'"),
         (_bad(lambda d: d["frontend_tree"].__setitem__("ground_truth_energy", -1)), "ground_truth_energy must be"),
         (_bad(lambda d: d["frontend_tree"]["child_nodes_obj"][0].__setitem__("ground_truth_energy", float("nan"))),
-         "ground_truth_energy must be"),
+         "NaN is not allowed"),
         (_bad(lambda d: d["frontend_tree"]["child_nodes_obj"][0].__setitem__("id", "u1")), "duplicate node id 'u1'"),
         (_bad(lambda d: d["frontend_tree"]["child_nodes_obj"][0].__setitem__("type", "model")), "level 'model'"),
         (_bad(lambda d: d.__setitem__("schema_version", 99)), "schema_version 99"),

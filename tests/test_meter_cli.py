@@ -72,7 +72,8 @@ def test_meter_measure_text(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--meter", "rapl", "--option", "rooot=/x"], "meter 'rapl': unknown option 'rooot' (options: root, domains)"),
+        (["--meter", "rapl", "--option", "rooot=/x"],
+         "meter 'rapl': unknown option 'rooot' (options: root, domains, max_power_w)"),
         (["--meter", "rapl", "--option", "root"], "--meter-option 'root': expected key=value"),
         (["--meter", "emonpi", "--option", "baud=x"], "meter 'emonpi': option baud='x': expected a positive integer"),
         (["--meter", "rapl", "--option", "root=/nonexistent"],
@@ -97,7 +98,7 @@ def test_uninstalled_meter_is_listed_and_gets_the_install_hint():
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert rows["emonpi"] == {"name": "emonpi", "distribution": "irene-meter-emonpi", "installed": False,
                               "usable": False, "reason": "not installed: pip install irene-meter-emonpi", "options": []}
-    assert rows["rapl"]["installed"] and rows["rapl"]["options"] == ["root", "domains"]
+    assert rows["rapl"]["installed"] and rows["rapl"]["options"] == ["root", "domains", "max_power_w"]
 
 
 def test_meter_list_json(monkeypatch, capsys):
@@ -105,9 +106,9 @@ def test_meter_list_json(monkeypatch, capsys):
     assert main(["meter", "list", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert {name: (r["distribution"], r["installed"], r["options"]) for name, r in rows.items()} == {
-        "emonpi": ("irene-meter-emonpi", True, ["port", "baud", "channel", "node", "timeout"]),
-        "nvml": ("irene-meter-nvml", True, ["gpus", "mode", "interval_ms"]),
-        "rapl": ("irene-meter-rapl", True, ["root", "domains"]),
+        "emonpi": ("irene-meter-emonpi", True, ["port", "baud", "channel", "node", "timeout", "max_power_w"]),
+        "nvml": ("irene-meter-nvml", True, ["gpus", "mode", "interval_ms", "max_power_w", "allow_mig"]),
+        "rapl": ("irene-meter-rapl", True, ["root", "domains", "max_power_w"]),
     }
     assert rows["nvml"]["usable"] and rows["nvml"]["reason"].startswith("GPU 0 (NVIDIA Listed GPU)")
     for name in ("emonpi", "rapl"):  # usable here or not as the meter itself says, with its reason
@@ -122,5 +123,15 @@ def test_sample_json(capsys):
 
 
 def test_sample_refuses_intervals_below_10_ms(capsys):
-    assert main(["sample", "--seconds", "0.1", "--interval-ms", "5"]) == 2
-    assert "--interval-ms" in capsys.readouterr().err
+    assert main(["sample", "--seconds", "0.1", "--interval-ms", "5"]) == 1
+    assert capsys.readouterr().err == "error: resource sampler: interval 5 ms is below the 10 ms minimum\n"
+
+
+def test_meter_measure_without_a_model_says_it_measures_every_gpu(monkeypatch, capsys):
+    patch_nvml(monkeypatch, [SimulatedGpu(power_w=80.0), SimulatedGpu(power_w=40.0)])
+    assert main(["meter", "measure", "--meter", "nvml", "--seconds", "0.3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["warnings"][0].startswith("no model: measuring every GPU (GPU 0 (NVIDIA Simulated GPU), GPU 1")
+    assert report["mean_power_w"] == pytest.approx(120.0, rel=0.1)
+    assert main(["meter", "measure", "--meter", "nvml", "--seconds", "0.3", "--meter-option", "gpus=1", "--json"]) == 0
+    assert not any("no model" in w for w in json.loads(capsys.readouterr().out)["warnings"])

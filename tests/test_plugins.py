@@ -359,8 +359,7 @@ def test_types_no_plugin_knows_get_cores_generic_regressor_from_the_registry(mon
     expected = LeafRegressor(FEATURES).fit(X[foo], y[foo], groups[foo]).predict(X[foo])
     assert np.array_equal(models.predict(X[foo], types[foo]), expected)
     expected_generic = LeafRegressor(FEATURES).fit(X, y, groups).predict(X[:3])
-    with pytest.warns(leaf_models.UntrainedPrimitiveWarning):
-        assert np.array_equal(models.predict(X[:3], np.array(["Baz"] * 3, dtype=object)), expected_generic)
+    assert np.array_equal(models.predict(X[:3], np.array(["Baz"] * 3, dtype=object)), expected_generic)
 
 
 def test_older_saves_of_cores_regressor_still_load(monkeypatch, leaves_data):
@@ -374,7 +373,7 @@ def test_older_saves_of_cores_regressor_still_load(monkeypatch, leaves_data):
         saved["spec"] = None
     loaded = leaf_models.LeafModels.from_state(FEATURES, state)
     unknown = np.array(["Foo"] * 20 + ["Baz"] * 20, dtype=object)
-    assert np.array_equal(loaded.predict(X, unknown, warn=False), models.predict(X, unknown, warn=False))
+    assert np.array_equal(loaded.predict(X, unknown), models.predict(X, unknown))
 
 
 def test_a_plugin_replaces_the_generic_regressor(site, monkeypatch, leaves_data):
@@ -388,12 +387,12 @@ def test_a_plugin_replaces_the_generic_regressor(site, monkeypatch, leaves_data)
     models = leaf_models.LeafModels(FEATURES, {"method": "auto"}, min_rows=5)
     report = models.fit(X, y, types, groups)
     assert report["generic"] == "Constant" and models.entries["Foo"].distribution == "irene-const"
-    assert np.array_equal(models.predict(X, baz, warn=False), np.full(len(X), y.mean()))
+    assert np.array_equal(models.predict(X, baz), np.full(len(X), y.mean()))
     assert leaf_models.LeafModels.from_state(FEATURES, models.get_state()).generic.value == y.mean()
     # a saved predictor gets back exactly the regressors it was trained with, replaced or not
     loaded = leaf_models.LeafModels.from_state(FEATURES, trained_with_core.get_state())
     assert isinstance(loaded.generic, LeafRegressor) and isinstance(loaded.entries["Foo"].regressor, LeafRegressor)
-    assert np.array_equal(loaded.predict(X, baz, warn=False), trained_with_core.predict(X, baz, warn=False))
+    assert np.array_equal(loaded.predict(X, baz), trained_with_core.predict(X, baz))
     use_registry(monkeypatch, cores)
     with pytest.raises(IreneError, match=r"needs the primitive regressor 'generic' from irene-const, which is not"):
         leaf_models.LeafModels.from_state(FEATURES, models.get_state())

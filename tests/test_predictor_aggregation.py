@@ -11,8 +11,6 @@ from irene_core.predictor.reconcile import reconcile
 from irene_core.tree.schema import Node, TreeRecord
 from irene_core.tree.table import TreeTable
 
-pytestmark = pytest.mark.filterwarnings("ignore::irene_core.predictor.leaf_models.UntrainedPrimitiveWarning")
-
 
 def _table(root_gt=1.0, child_gt=(0.6, 0.6)):
     kids = [Node(id=f"c{i}", scope=f"c{i}", type="Block", level="module", ground_truth_energy=g,
@@ -83,7 +81,7 @@ def test_aggregators_do_what_they_define_and_output_trees_that_add_up(device1_re
     X = predictor._matrix(table)
     raw = predictor.raw_estimates(table)
     leaf, inner = table.is_leaf, ~table.is_leaf
-    assert raw[leaf] == pytest.approx(predictor._leaf_estimates(table, X, warn=False)[leaf], rel=1e-12)
+    assert raw[leaf] == pytest.approx(predictor._leaf_estimates(table, X)[leaf], rel=1e-12)
     if aggregator == "predicted-sum":
         expected = table.children_sum(raw)
     elif aggregator == "unstructured":

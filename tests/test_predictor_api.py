@@ -1,18 +1,14 @@
 """The public predictor API on the paper's data: fit, predict (the tree adds up), fallbacks, errors."""
 
-import warnings
 
 import numpy as np
 import pytest
 
 from irene_core.errors import IreneError
 from irene_core.predictor.evaluation import evaluate
-from irene_core.predictor.leaf_models import UntrainedPrimitiveWarning
 from irene_core.predictor.predictor import Predictor
 from irene_core.tree.schema import OWN_OPS_TYPE, Node
 from irene_core.tree.table import TreeTable
-
-pytestmark = pytest.mark.filterwarnings("ignore::irene_core.predictor.leaf_models.UntrainedPrimitiveWarning")
 
 TRAIN_MODELS = ("bert-base-uncased", "distilbert-base-uncased", "distilgpt2")
 
@@ -105,15 +101,16 @@ def _with_new_leaves(record, leaf_type, flops=5.0, mem=6.0):
     return copy
 
 
-def test_unknown_primitive_uses_generic_regressor_and_warns_once(train, test_records):
+def test_unknown_primitive_uses_generic_regressor_with_a_notice_per_record(train, test_records):
     predictor = Predictor(features="model").fit(train)
     trees = [_with_new_leaves(r, "FancyNewOp") for r in test_records[:3]]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = predictor.predict(trees)
-        predictor.predict(trees)
-    messages = [str(w.message) for w in caught if issubclass(w.category, UntrainedPrimitiveWarning)]
-    assert sum("'FancyNewOp'" in m for m in messages) == 1
+    out = predictor.predict(trees)
+    again = predictor.predict(trees)  # notices are data: every call carries them, not once per process
+    for records in (out, again):
+        for record in records:
+            fancy = [n for n in record.notices if "'FancyNewOp'" in n.message]
+            assert len(fancy) == 1 and fancy[0].source == "predictor"
+            assert set(fancy[0].nodes) == {n.id for n in record.root.walk() if n.type == "FancyNewOp"}
     extra = [n for r in out for n in r.root.walk() if n.type == "FancyNewOp"]
     assert extra and all(n.predicted_energy > 0 for n in extra)
     table = TreeTable.from_records(trees)
@@ -143,9 +140,8 @@ def test_leaves_of_unseen_kinds_are_part_of_their_parents_own_work(model_predict
 
 def test_dropout_costs_nothing_and_does_not_warn(model_predictor, test_records):
     trees = [_with_new_leaves(test_records[0], "Dropout", flops=0.0, mem=0.0)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UntrainedPrimitiveWarning)
-        out = model_predictor.predict(trees)
+    out = model_predictor.predict(trees)
+    assert not [n for n in out[0].notices if "Dropout" in n.message]
     dropouts = [n for n in out[0].root.walk() if n.type == "Dropout"]
     assert dropouts and all(n.predicted_energy == 0.0 for n in dropouts)
     _assert_adds_up(out[0])
@@ -189,8 +185,8 @@ def test_training_report_counts_skips(train):
         1 for r in tiny for n in r.nodes() if n.ground_truth_energy == 0.0
     )
     assert report["dropped_features"] == {"num_parameters": sum(1 for r in tiny for _ in r.nodes())}
-    with pytest.warns(UntrainedPrimitiveWarning, match="'RareOp'"):
-        predictor.predict(tiny[:1])
+    (predicted,) = predictor.predict(tiny[:1])
+    assert any("'RareOp'" in n.message for n in predicted.notices)
 
 
 def test_single_model_and_constant_sizes_train(device1_records):

@@ -1,5 +1,7 @@
 """Predictor directories: JSON + npz, round trip, and clear errors for bad files."""
 
+import hashlib
+import io
 import json
 import zipfile
 
@@ -10,8 +12,6 @@ from irene_core.errors import IreneError
 from irene_core.predictor import artifacts
 from irene_core.predictor.predictor import Predictor
 from irene_core.tree.table import TreeTable
-
-pytestmark = pytest.mark.filterwarnings("ignore::irene_core.predictor.leaf_models.UntrainedPrimitiveWarning")
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,57 @@ def test_arrays_that_are_not_a_zip_but_match_the_manifest(saved, tmp_path):
     (target / artifacts.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(IreneError, match=rf"{artifacts.ARRAYS}: unreadable"):
         Predictor.load(target)
+
+
+def _tampered(directory, tmp_path, array=None, manifest_change=None):
+    """A copy of ``directory`` whose first float array is replaced by ``array(old)`` and whose manifest
+    is changed by ``manifest_change``, with the npz hash updated so that the hash check passes."""
+    target = _copy(directory, tmp_path)
+    manifest = json.loads((target / artifacts.MANIFEST).read_text())
+    with np.load(target / artifacts.ARRAYS, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    key = next(k for k in sorted(arrays) if arrays[k].dtype.kind == "f" and arrays[k].size > 1)
+    if array is not None:
+        arrays[key] = array(arrays[key])
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    (target / artifacts.ARRAYS).write_bytes(buffer.getvalue())
+    manifest["arrays_sha256"] = hashlib.sha256(buffer.getvalue()).hexdigest()
+    if manifest_change is not None:
+        manifest_change(manifest)
+    (target / artifacts.MANIFEST).write_text(json.dumps(manifest))
+    return target, key
+
+
+def _one_line_error(target):
+    with pytest.raises(IreneError) as info:
+        Predictor.load(target)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_array_of_the_wrong_shape(saved, tmp_path):
+    target, key = _tampered(saved[1], tmp_path, array=lambda a: np.concatenate([a.ravel(), a.ravel()]))
+    message = _one_line_error(target)
+    assert message.startswith(str(target / artifacts.ARRAYS)) and f"array '{key}' has shape" in message
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_array_with_nan_or_inf(saved, tmp_path, bad):
+    def poison(a):
+        a = a.copy()
+        a.flat[0] = bad
+        return a
+
+    target, key = _tampered(saved[1], tmp_path, array=poison)
+    message = _one_line_error(target)
+    assert message.startswith(str(target / artifacts.ARRAYS)) and f"array '{key}' holds NaN or infinite" in message
+
+
+def test_invalid_config(saved, tmp_path):
+    target, _ = _tampered(saved[1], tmp_path, manifest_change=lambda m: m["config"].update(features="bogus"))
+    message = _one_line_error(target)
+    assert message.startswith(str(target / artifacts.MANIFEST)) and "config: features: Input should be" in message
 
 
 def test_foreign_and_future_files(saved, tmp_path):

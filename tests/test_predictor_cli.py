@@ -19,22 +19,30 @@ def data(device1_records, tmp_path_factory):
 def test_crossvalidate_json_format(cli_run, data):
     proc = cli_run("crossvalidate", str(data), "--features", "model", "--models", ",".join(GPT_FAMILY), "--json")
     report = json.loads(proc.stdout)
-    assert set(report) == {"folds", "overall", "worst_model", "seconds"}
-    assert [f["left_out"] for f in report["folds"]] == list(GPT_FAMILY)
-    for fold in report["folds"]:
-        assert set(fold) == {"left_out", "ml", "module", "model"}
-        assert all(isinstance(fold[k], float) and 0 <= fold[k] < 20 for k in ("ml", "module", "model"))
+    assert report["schema"] == 2 and len(report["splits"]) == 1
+    split = report["splits"][0]
+    assert set(split) == {"name", "features", "overall", "worst_model", "per_model", "per_type", "coverage", "seconds"}
+    assert split["name"] == "model" and split["features"] == "model"
+    assert list(split["per_model"]) == list(GPT_FAMILY)
+    for errors in split["per_model"].values():
+        assert set(errors) == {"ml", "module", "model"}
+        assert all(isinstance(errors[k], float) and 0 <= errors[k] < 20 for k in ("ml", "module", "model"))
     for level in ("ml", "module", "model"):
-        assert report["overall"][level] == pytest.approx(sum(f[level] for f in report["folds"]) / 3)
-    assert report["worst_model"] == max(f["model"] for f in report["folds"])
-    assert 0 < report["seconds"] < 300
+        assert split["overall"][level] == pytest.approx(sum(e[level] for e in split["per_model"].values()) / 3)
+    worst = max(split["per_model"], key=lambda m: split["per_model"][m]["model"])
+    assert split["worst_model"] == {"name": worst, "error": split["per_model"][worst]["model"]}
+    assert set(split["coverage"]) == {"ml", "module", "model"}
+    assert 0 < split["seconds"] < 300
 
 
 def test_crossvalidate_table_and_model_errors(cli_run, data):
     out = " ".join(
-        cli_run("crossvalidate", str(data), "--features", "model", "--models", "gpt2,distilgpt2").stdout.split()
+        cli_run(
+            "crossvalidate", str(data), "--features", "model", "--models", ",".join(GPT_FAMILY), "--split", "twin-out"
+        ).stdout.split()
     )
-    assert "overall (mean of folds)" in out and "distilgpt2" in out and "worst left-out model" in out
+    assert "split 'twin-out'" in out and "overall (mean of test models)" in out and "worst test model" in out
+    assert "twin left out" in out and "distilgpt2" in out
     bad = cli_run("crossvalidate", str(data), "--models", "gpt2,bert-base-uncased", check=False)
     assert bad.returncode == 1
     assert bad.stderr.strip().startswith("error: --models: no records for bert-base-uncased")

@@ -8,8 +8,6 @@ import pytest
 from irene_core.predictor.crossvalidation import crossvalidate
 from irene_core.tree.schema import TreeRecord
 
-pytestmark = pytest.mark.filterwarnings("ignore::irene_core.predictor.leaf_models.UntrainedPrimitiveWarning")
-
 MODELS = ("bert-base-uncased", "distilbert-base-uncased", "gpt2", "distilgpt2")
 STATIC_W = 30.0  # the other machine's power beyond what scales with device_1's energy
 

@@ -3,9 +3,11 @@ counters a thread advances at a known power), then train → predict on a held-o
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,21 +39,35 @@ def wait_for_first_tree(proc: subprocess.Popen, data: Path) -> None:
 
 def test_train_once_predict_anywhere(tmp_path, cli_run):
     data = tmp_path / "runs.jsonl"
+    started = time.time_ns()
     with PowercapTree(tmp_path / "powercap", {"package-0": POWER_W}, tick_s=0.0005) as tree:
-        out = cli_run(
+        done = cli_run(
             "run", "--model", MODEL, "--batch-sizes", "1,2", "--seq-lens", "8,16", "--meter", "rapl",
             "--option", f"root={tree.root}", "--window-seconds", "0.2", "--rounds", "2", "--idle-seconds", "0.3",
             "--interval-ms", "20", "-o", str(data), "--html", str(tmp_path / "report.html"), env=ENV,
-        ).stdout
+        )
+    finished = time.time_ns()
+    out = done.stdout
     assert "measured vs predicted" in out and "Energy bottlenecks" in out
+    assert [line for line in done.stderr.splitlines() if line.startswith("flags: ")], done.stderr
     records = load_records(data)
     assert sorted(r.key[:3] for r in records) == [(MODEL, b, s) for b in (1, 2) for s in (8, 16)]
     deviations = {}
     for record in records:
         assert record.meta["idle_power_w"] == pytest.approx(POWER_W, rel=0.02)
         assert record.meta["meter"] == "rapl" and record.meta["rounds"] == 2
+        assert record.host == socket.gethostname() and record.meta["threads"] >= 1
+        assert record.meta["hardware"]["cpu"]["count"] == os.cpu_count() and record.meta["hardware"]["gpus"] == []
+        assert "ground_truth_spread_pct" not in record.meta and len(record.meta["load_average"]) == 3
+        edges = sorted((w.begin_ns, w.end_ns) for n in record.nodes() for w in n.windows)
+        assert len(edges) == 2 * sum(1 for _ in record.nodes())  # rounds × nodes
+        assert started < edges[0][0] and edges[-1][1] < finished
+        assert all(e - b >= 0.2e9 for b, e in edges)  # a window is at least --window-seconds
+        assert all(e <= b2 for (_, e), (b2, _) in itertools.pairwise(edges))  # one window at a time
         for node in record.nodes():
             assert {"cpu", "mem", "times_mean", "flops"} <= set(node.features)
+            assert node.spread_pct is not None and node.energy_above_idle is not None
+            assert ("spread" in node.flags) == (node.spread_pct > 5)
             expected = POWER_W * node.features["times_mean"]  # energy per call = power × latency
             deviations[(record.key, node.id)] = abs(node.ground_truth_energy / expected - 1)
     # Within 5 %. The simulator is a user-space process: on a loaded machine it can fall a few ms
@@ -112,5 +128,47 @@ def test_meter_failure_keeps_finished_trees(tmp_path):
     assert proc.returncode == 1
     line = err.strip().splitlines()[-1]
     assert line.startswith("error: ") and "finished trees kept in" in line and "--resume" in line
+    assert "2 retries failed too" in line and "that tree was discarded" in line
     kept = load_records(data)
     assert 1 <= len(kept) < 3 and all(n.ground_truth_energy is not None for r in kept for n in r.nodes())
+
+
+def test_sigterm_keeps_finished_trees_and_resume_repairs_a_truncated_tail(tmp_path):
+    data = tmp_path / "runs.jsonl"
+    args = irene_cmd("run", "--model", MODEL, "--batch-size", "1", "--seq-lens", "8,16", "--window-seconds", "0.02",
+                     "--interval-ms", "20", "-o", str(data))
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    wait_for_first_tree(proc, data)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "stopped by SIGTERM" in err and "--resume" in err
+    (kept,) = load_records(data)
+    whole = data.read_bytes()
+    with data.open("ab") as handle:  # a crash in the middle of the next append
+        handle.write(whole[: len(whole) // 2])
+
+    done = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=ENV)
+    assert done.returncode == 0, done.stderr
+    assert f"removed a truncated last line ({len(whole) // 2} bytes)" in done.stderr
+    records = load_records(data)
+    assert [r.key[:3] for r in records] == [(MODEL, 1, 8), (MODEL, 1, 16)] and records[0] == kept
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sigkill_at_a_seeded_moment_then_resume_loses_and_repeats_nothing(tmp_path, seed):
+    """A SIGKILL (no handler runs: the lock file stays, a line may be cut) at a seeded moment of a real run."""
+    import random
+
+    data = tmp_path / "runs.jsonl"
+    args = irene_cmd("run", "--model", MODEL, "--batch-size", "1", "--seq-lens", "8,16,24", "--window-seconds", "0.02",
+                     "--interval-ms", "20", "-o", str(data))
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    wait_for_first_tree(proc, data)
+    time.sleep(random.Random(seed).uniform(0.0, 1.5))
+    proc.kill()
+    proc.wait(timeout=60)
+    done = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=ENV)
+    assert done.returncode == 0, done.stderr
+    keys = [r.key[:3] for r in load_records(data)]
+    assert sorted(keys) == [(MODEL, 1, s) for s in (8, 16, 24)]  # each tree exactly once

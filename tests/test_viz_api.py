@@ -199,7 +199,7 @@ def test_page_and_assets_are_served_with_a_strict_policy(client):
 
 def test_openapi_documents_every_endpoint_and_its_errors(client):
     schema = client.get("/openapi.json").json()
-    assert set(schema["paths"]) == {"/api/models", "/api/energy", "/api/tree", "/api/status"}
+    assert set(schema["paths"]) == {"/api/models", "/api/energy", "/api/tree", "/api/status", "/api/problems"}
     energy = schema["paths"]["/api/energy"]["get"]
     assert set(energy["responses"]) == {"200", "422", "503"}
     params = {p["name"]: p["schema"] for p in energy["parameters"]}

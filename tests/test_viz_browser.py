@@ -131,7 +131,7 @@ def test_pick_a_model_explore_its_tree_tooltip_and_sorted_table(page, site, tmp_
     assert rows.count() == api["node_count"]
     energies = [mj(t) for t in page.locator("#pane-0 table.nodes tbody tr td:nth-child(3)").all_inner_texts()]
     assert energies == sorted(energies, reverse=True)
-    assert rows.first.locator("td").first.inner_text() == "BertModel"
+    assert rows.first.locator("td").first.inner_text().startswith("BertModel")
     assert energies[0] == pytest.approx(1000 * api["root"]["predicted_energy"], rel=1e-3)
 
     # The table is one tab stop; arrows move in it and Enter finds the row's node in the tree.
@@ -231,3 +231,52 @@ def _find(node: dict, node_id: str) -> dict:
         if found:
             return found
     return {}
+
+
+def test_an_extrapolated_node_shows_its_mark_interval_and_notice(page, site, device1_records, tmp_path):
+    from irene_core.predictor.predictor import Predictor
+
+    bert = [r for r in device1_records if r.model_name == "bert-base-uncased"]
+    train = [r for r in bert if r.batch_size <= 16 and r.seq_len <= 128]
+    larger = next(r for r in device1_records if r.key[:3] == ("bert-base-uncased", 24, 256))
+    (predicted,) = Predictor(features="model").fit(train).predict([larger])
+    root = predicted.root
+    assert root.extrapolated and predicted.notices
+    run = tmp_path / "extrapolated.jsonl"
+    write_records(run, [predicted])
+    page.goto(site)
+    page.wait_for_selector("#query-a select[name=model] option", state="attached")
+    page.set_input_files("#run-file", str(run))
+    page.wait_for_selector("#pane-0 .tree [role=treeitem]")
+
+    row = page.locator("#pane-0 .tree > li > .row")
+    assert row.locator(".extrap").inner_text() == "extrapolated"
+    low, high = re.search(r"90 % ([\d,.]+)–([\d,.]+) mJ", row.locator(".interval").inner_text()).groups()
+    assert float(low.replace(",", "")) == pytest.approx(1000 * root.predicted_low, rel=2e-3)
+    assert float(high.replace(",", "")) == pytest.approx(1000 * root.predicted_high, rel=2e-3)
+    assert "outside the training range" in page.locator("#pane-0 .pane-note").inner_text()
+
+    assert "90 % interval" in page.locator("#pane-0 table.nodes thead").inner_text()
+    first = page.locator("#pane-0 table.nodes tbody tr").first
+    assert first.locator(".extrap").count() == 1 and re.search(r"[\d,.]+–[\d,.]+ mJ", first.inner_text())
+
+    row.hover()
+    tip = page.locator("#tooltip")
+    tip.wait_for(state="visible")
+    assert re.search(r"90 % interval\s+[\d,.]+–[\d,.]+ mJ", tip.inner_text()) and "Extrapolated" in tip.inner_text()
+
+
+def test_skipped_files_of_the_data_dir_are_listed_near_the_model_picker(page, tmp_path, device1_records):
+    write_records(tmp_path / DATASET, [r for r in device1_records if r.key[:3] == ("bert-base-uncased", 8, 32)])
+    (tmp_path / "runs" / "broken.jsonl").write_text("{broken\n")
+    config = ServeConfig(data_dir=tmp_path, cache_path=tmp_path / "cache.sqlite")
+    with serve_in_thread(create_app(config)) as url:
+        problems = httpx.get(f"{url}api/problems", timeout=60).json()["problems"]
+        page.goto(url)
+        box = page.locator("#problems")
+        box.wait_for(state="visible")
+    assert problems and box.locator("summary").inner_text() == "1 file in the data dir is skipped"
+    box.locator("summary").click()
+    rows = box.locator("li").all_inner_texts()
+    where = [p["file"] if p["line"] is None else f"{p['file']}:{p['line']}" for p in problems]
+    assert rows == [f"{w} — {p['message']}" for w, p in zip(where, problems, strict=True)]

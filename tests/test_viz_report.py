@@ -83,3 +83,17 @@ def test_cli_report_bad_line_fails_with_file_and_line_and_writes_nothing(tmp_pat
 def test_cli_report_missing_file(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope.jsonl"), "--html", str(tmp_path / "r.html")]) == 1
     assert "nope.jsonl: no such file" in capsys.readouterr().err
+
+
+def test_the_report_carries_intervals_extrapolation_and_notices(records):
+    from irene_core.tree.schema import Notice
+
+    record = records[0].model_copy(deep=True)
+    record.root.predicted_energy, record.root.predicted_low, record.root.predicted_high = 2.0, 1.5, 3.0
+    record.root.extrapolated = True
+    record.notices = [Notice(source="predictor", message="1 leaf node(s) outside the <training> range")]
+    (view,) = _embedded(render_html([record], title="t"))["records"]
+    root = view["root"]
+    assert (root["predicted_low"], root["predicted_high"], root["extrapolated"]) == (1.5, 3.0, True)
+    assert view["notices"] == [{"source": "predictor", "message": "1 leaf node(s) outside the <training> range",
+                                "nodes": []}]

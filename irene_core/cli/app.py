@@ -10,9 +10,9 @@ from typing import TextIO
 import click
 
 from irene_core._version import __version__
-from irene_core.cli import data, meter, plugins, predictor, run, serve, trace
+from irene_core.cli import calibrate, data, meter, plugins, predictor, run, serve, trace
 from irene_core.cli.console import err_console
-from irene_core.errors import IreneError
+from irene_core.errors import IreneError, os_error_message
 from irene_core.plugins import get_registry
 
 
@@ -25,8 +25,8 @@ def cli(debug: bool) -> None:
 
 for _command in (
     plugins.plugins_cmd, data.import_csv_cmd, data.export_cmd, data.evaluate_cmd, trace.trace_cmd, run.run_cmd,
-    predictor.train_cmd, predictor.predict_cmd, predictor.crossvalidate_cmd, meter.meter_group, meter.sample_cmd,
-    serve.serve_cmd, serve.report_cmd,
+    predictor.train_cmd, predictor.predict_cmd, predictor.crossvalidate_cmd, calibrate.calibrate_cmd,
+    meter.meter_group, meter.sample_cmd, serve.serve_cmd, serve.report_cmd,
 ):
     cli.add_command(_command)
 
@@ -48,6 +48,27 @@ def _add_plugin_commands() -> None:
     get_registry().register_commands(cli)
 
 
+def one_line(exc: Exception) -> str:
+    """The error a command ended with, as one line naming what and where.
+
+    IreneError says it itself; a failed file operation names the file; an input that is not UTF-8
+    or nests too deeply, and anything unforeseen, still get one line (``--debug`` shows the traceback).
+    """
+    if isinstance(exc, IreneError):
+        text = str(exc)
+    elif isinstance(exc, OSError):
+        text = os_error_message(exc)
+    elif isinstance(exc, UnicodeDecodeError):
+        text = f"input is not UTF-8 ({exc.reason} at byte {exc.start + 1})"
+    elif isinstance(exc, RecursionError):
+        text = "input nested too deeply to process"
+    elif isinstance(exc, MemoryError):
+        text = "out of memory"
+    else:
+        text = f"unexpected {type(exc).__name__}: {exc} (--debug shows the traceback; please report it)"
+    return " ".join(text.splitlines())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: one-line errors, non-zero exit, tracebacks only with --debug."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -60,17 +81,21 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         err_console.print("aborted")
         return 130
+    except click.UsageError as exc:  # one line too: what is wrong, and where to read about it
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        err_console.print(f"[red]error:[/] {exc.format_message()}{where}", highlight=False, soft_wrap=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except IreneError as exc:
-        if debug:
-            raise
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 1
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except Exception as exc:
+        if debug:
+            raise
+        err_console.print(f"[red]error:[/] {one_line(exc)}", highlight=False, soft_wrap=True)
+        return 1
     return 0

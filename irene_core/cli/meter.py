@@ -56,19 +56,22 @@ def meter_list(as_json: bool) -> None:
 @meter_group.command("measure")
 @click.option("--meter", "meter_name", required=True, help="Meter name (see 'irene meter list').")
 @options.meter_options
-@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+@click.option("--seconds", type=options.POSITIVE, default=5.0, show_default=True,
               help="Length of the measurement window.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def meter_measure(meter_name: str, meter_options: tuple[str, ...], seconds: float, as_json: bool) -> None:
     """Measure the machine's energy over a window of SECONDS (idle power when nothing else runs)."""
     from irene_core.metering.meter import open_meter, parse_option_pairs
 
-    meter = open_meter(meter_name, parse_option_pairs(meter_options))
+    chosen = parse_option_pairs(meter_options)
+    meter = open_meter(meter_name, chosen)
     usable, reason = meter.available()
     if not usable:
         raise IreneError(f"meter '{meter_name}' is not usable here: {reason}")
     with meter:
         m = meter.measure(seconds, "measure")
+    if "gpus" in meter.options and "gpus" not in chosen:  # no model to take the GPUs from
+        m.warnings.insert(0, f"no model: measuring every GPU ({reason}); choose with --meter-option gpus=0,1")
     if as_json:
         click.echo(m.model_dump_json(indent=2))
         return
@@ -83,9 +86,9 @@ def meter_measure(meter_name: str, meter_options: tuple[str, ...], seconds: floa
 
 
 @click.command("sample")
-@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+@click.option("--seconds", type=options.POSITIVE, default=5.0, show_default=True,
               help="How long to sample.")
-@click.option("--interval-ms", type=click.FloatRange(min=10), default=170.0, show_default=True,
+@click.option("--interval-ms", type=options.POSITIVE, default=170.0, show_default=True,
               help="Sampling interval (the paper's 170 ms; 10 ms at least).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def sample_cmd(seconds: float, interval_ms: float, as_json: bool) -> None:

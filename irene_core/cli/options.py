@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,8 +18,9 @@ ATTENTIONS = ("eager", "sdpa")
 
 if TYPE_CHECKING:
     _SizeListBase = click.ParamType[tuple[int, ...]]
+    _FloatBase = click.ParamType[float]
 else:  # click's ParamType takes type arguments only in recent versions (IrEne supports click >= 8.1)
-    _SizeListBase = click.ParamType
+    _SizeListBase = _FloatBase = click.ParamType
 
 
 class SizeList(_SizeListBase):
@@ -37,6 +39,32 @@ class SizeList(_SizeListBase):
         if not items or any(i < 1 for i in items):
             self.fail(f"expected positive integers such as 8 or 8,16, got {value!r}", param, ctx)
         return tuple(dict.fromkeys(items))
+
+
+class FiniteFloat(_FloatBase):
+    """A finite number of at least ``low`` (above it when ``open_low``): no nan, no inf."""
+
+    name = "NUMBER"
+
+    def __init__(self, low: float, open_low: bool = False) -> None:
+        self.low = low
+        self.open_low = open_low
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"expected a number, got {value!r}", param, ctx)
+        too_low = number <= self.low if self.open_low else number < self.low
+        if not math.isfinite(number) or too_low:
+            bound = f"{'>' if self.open_low else '>='} {self.low:g}"
+            self.fail(f"expected a finite number {bound}, got {value!r}", param, ctx)
+        return number
+
+
+#: Durations and intervals that must be positive (a plugin may ask for more), amounts that may be zero.
+POSITIVE = FiniteFloat(0.0, open_low=True)
+NON_NEGATIVE = FiniteFloat(0.0)
 
 
 def sizes(func: F) -> F:

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 
 from irene_core.cli.console import console, err_console
 from irene_core.cli.views import fmt_pct
+from irene_core.predictor.splits import BUILTIN_SPLITS
+from irene_core.tree.schema import LEVELS
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 FEATURE_CHOICES = click.Choice(["all", "model", "no-gpu-energy", "resource"])
-_CONFIG_HELP = "Predictor config: a JSON file, or a preset ('default', 'paper'). See docs/predictor.md."
+_CONFIG_HELP = "Predictor config: a JSON file, or a preset ('default', 'paper', 'log-ridge'). See docs/predictor.md."
 _FEATURES_HELP = "Feature set (overrides the config): all, model (no run needed), no-gpu-energy, resource."
 
 
@@ -71,9 +77,8 @@ def train_cmd(data: Path, output: Path, config: str | None, features: str | None
     "-o", "--output", type=click.Path(path_type=Path), required=True, help="Output JSONL with predicted energies."
 )
 def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
-    """Predict the energy of every node of the trees in DATA."""
-    import warnings
-
+    """Predict the energy of every node of the trees in DATA (with a 90 % interval and extrapolation marks)."""
+    from irene_core.cli.views import print_notices
     from irene_core.predictor.predictor import Predictor, load_reference_predictor
     from irene_core.tree.jsonl import load_records, write_records
 
@@ -86,14 +91,12 @@ def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
         )
     else:
         predictor = Predictor.load(predictor_dir)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        predicted = predictor.predict(records)
-    for warning in caught:
-        err_console.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+    predicted = predictor.predict(records)
     write_records(output, predicted)
+    print_notices(predicted)
     table = Table(title=f"predicted energy per call → {output}")
-    for col in ("model", "batch", "seq", "predicted J", "measured J", "OwnOps % (all levels)"):
+    for col in ("model", "batch", "seq", "predicted J", "90 % interval J", "extrapolated", "measured J",
+                "OwnOps % (all levels)"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for record in predicted:
         root = record.root
@@ -106,6 +109,9 @@ def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
             str(record.batch_size),
             str(record.seq_len),
             f"{root.predicted_energy:.4g}",
+            "—" if root.predicted_low is None or root.predicted_high is None
+            else f"{root.predicted_low:.4g}–{root.predicted_high:.4g}",
+            "yes" if root.extrapolated else "no",
             measured,
             f"{share:.1f}" if own else "—",
         )
@@ -118,18 +124,43 @@ def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
 @click.option("--config", "config", default=None, help=_CONFIG_HELP)
 @click.option("--features", type=FEATURE_CHOICES, default=None, help=_FEATURES_HELP)
 @click.option("--models", default=None, help="Comma-separated models of the experiment (default: the paper's six).")
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    type=click.Choice([*BUILTIN_SPLITS, "all"]),
+    help="Built-in split (repeatable; default: model = leave-one-model-out; all = every built-in).",
+)
+@click.option(
+    "--split-file",
+    "split_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="JSON file of further splits (repeatable; see docs/predictor.md).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def crossvalidate_cmd(data: Path, config: str | None, features: str | None, models: str | None, as_json: bool) -> None:
-    """Leave-one-model-out cross-validation: % error per level for each left-out model."""
+def crossvalidate_cmd(
+    data: Path,
+    config: str | None,
+    features: str | None,
+    models: str | None,
+    splits: tuple[str, ...],
+    split_files: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Cross-validation over splits (default: leave one model out): % error per level per test model."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from irene_core.predictor.config import load_config
     from irene_core.predictor.crossvalidation import crossvalidate
+    from irene_core.predictor.splits import resolve_splits
     from irene_core.tree.jsonl import load_records
 
+    chosen_splits = resolve_splits(splits, split_files)
     records = load_records(data)
     cfg = load_config(config, features=features)
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    results = []
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -138,21 +169,37 @@ def crossvalidate_cmd(data: Path, config: str | None, features: str | None, mode
         console=err_console,
         transient=True,
     ) as bar:
-        task = bar.add_task("cross-validating", total=None)
+        for split in chosen_splits:
+            task = bar.add_task(split.name, total=None)
 
-        def progress(done: int, total: int, left_out: str) -> None:
-            bar.update(task, total=total, completed=done, description=f"leaving out {left_out}" if left_out else "done")
+            def progress(done: int, total: int, label: str, task: TaskID = task, name: str = split.name) -> None:
+                bar.update(task, total=total, completed=done, description=f"{name}: {label or 'done'}")
 
-        result = crossvalidate(records, cfg, chosen, progress)
+            results.append(crossvalidate(records, cfg, chosen, progress, split))
     if as_json:
-        click.echo(json.dumps(result.as_json(), indent=2))
+        click.echo(json.dumps({"schema": 2, "splits": [r.as_json() for r in results]}, indent=2))
         return
-    table = Table(title=f"leave-one-model-out % error ({cfg.features} features, {cfg.aggregator})")
-    for col in ("left-out model", "ml", "module", "model"):
-        table.add_column(col, justify="left" if col == "left-out model" else "right")
-    for fold in result.folds:
-        table.add_row(fold.left_out, *(fmt_pct(fold.errors[lv]) for lv in ("ml", "module", "model")))
-    overall = result.overall
-    table.add_row("overall (mean of folds)", *(fmt_pct(overall[lv]) for lv in ("ml", "module", "model")), style="bold")
-    console.print(table)
-    console.print(f"worst left-out model (model level): {fmt_pct(result.worst_model)} %; {result.seconds:.1f} s")
+    for result in results:
+        twins = bool(result.twins)
+        table = Table(title=f"split '{result.split.name}': % error ({cfg.features} features, {cfg.aggregator})")
+        for col in ("test model", *(["twin left out"] if twins else []), "ml", "module", "model"):
+            table.add_column(col, justify="right" if col in LEVELS else "left")
+        for fold in result.folds:
+            twin = [result.twins.get(fold.left_out, "")] if twins else []
+            table.add_row(fold.left_out, *twin, *(fmt_pct(fold.errors[lv]) for lv in LEVELS))
+        overall = result.overall
+        table.add_row(
+            "overall (mean of test models)", *([""] if twins else []), *(fmt_pct(overall[lv]) for lv in LEVELS),
+            style="bold",
+        )
+        console.print(table)
+        coverage = result.coverage
+        covered = (
+            "no intervals"
+            if all(v is None for v in coverage.values())
+            else ", ".join(f"{lv} {fmt_pct(None if v is None else 100 * v)} %" for lv, v in coverage.items())
+        )
+        console.print(
+            f"worst test model (model level): {fmt_pct(result.worst_model)} %; "
+            f"90 % interval coverage: {covered}; {result.seconds:.1f} s"
+        )

@@ -47,31 +47,42 @@ DEFAULT_OUTPUT = Path("runs/irene-run.jsonl")
 )
 @click.option(
     "--window-seconds",
-    type=float,
+    type=options.POSITIVE,
     default=None,
     help="Replay window per node and round (default 0.25 s without a meter, 2 s with one).",
 )
 @click.option("--rounds", type=int, default=None, help="Rounds per node (default 1 without a meter, 3 with one).")
-@click.option("--cooldown", type=float, default=0.0, show_default=True, help="Pause between nodes (s).")
+@click.option(
+    "--max-spread-pct",
+    type=options.POSITIVE,
+    default=5.0,
+    show_default=True,
+    help="Flag a node 'spread' when its energy varies more than this between rounds (CV, %).",
+)
+@click.option("--cooldown", type=options.NON_NEGATIVE, default=0.0, show_default=True, help="Pause between nodes (s).")
 @click.option(
     "--idle-seconds",
-    type=float,
+    type=options.NON_NEGATIVE,
     default=3.0,
     show_default=True,
     help="Idle-power measurement before profiling (with a meter).",
 )
-@click.option("--interval-ms", type=float, default=170.0, show_default=True, help="Resource sampling interval.")
+@click.option(
+    "--interval-ms", type=options.POSITIVE, default=170.0, show_default=True, help="Resource sampling interval."
+)
 @options.device
 @options.attention
 @click.option("--html", type=click.Path(path_type=Path), default=None, help="Also write a self-contained HTML report.")
 @click.option("--depth", type=int, default=3, show_default=True, help="Depth of the printed energy tree.")
 def run_cmd(framework: str, models: tuple[str, ...], batch_sizes: tuple[int, ...], seq_lens: tuple[int, ...],
             meter: str | None, meter_options: tuple[str, ...], sampler: str, predictor: Path | None, output: Path,
-            resume: bool, window_seconds: float | None, rounds: int | None, cooldown: float, idle_seconds: float,
-            interval_ms: float, device: str, attention: str, html: Path | None, depth: int) -> None:
+            resume: bool, window_seconds: float | None, rounds: int | None, max_spread_pct: float, cooldown: float,
+            idle_seconds: float, interval_ms: float, device: str, attention: str, html: Path | None,
+            depth: int) -> None:
     """Profile a model on this hardware node by node, measure ground truth with a meter, predict, compare.
 
-    Without --meter this profiles (latency, resource use) and predicts only.
+    Without --meter this profiles (latency, resource use) and predicts only. Every input is checked
+    before the first node is profiled; Ctrl-C, SIGTERM or SIGHUP keep the finished trees (--resume).
     """
     from irene_core.metering.meter import parse_option_pairs
     from irene_core.profiling.profiler import RunSettings
@@ -89,11 +100,13 @@ def run_cmd(framework: str, models: tuple[str, ...], batch_sizes: tuple[int, ...
         device=device,
         attention=attention,
         sampler=sampler,
+        html=html,
         settings=RunSettings(
             window_seconds=window_seconds if window_seconds is not None else (2.0 if meter else 0.25),
             rounds=rounds if rounds is not None else (3 if meter else 1),
             cooldown_seconds=cooldown,
             idle_seconds=idle_seconds,
+            max_spread_pct=max_spread_pct,
         ),
     )
     session = RunSession(plan, console, err_console)
@@ -103,10 +116,12 @@ def run_cmd(framework: str, models: tuple[str, ...], batch_sizes: tuple[int, ...
 
 
 def _summary(finished: list[TreeRecord], output: Path, depth: int, measured: bool, html: Path | None) -> None:
-    """The last tree's energy tree and bottlenecks, measured vs predicted, and the HTML report."""
-    from irene_core.cli.views import bottleneck_table, energy_tree, error_table
+    """The last tree's energy tree and bottlenecks, measured vs predicted, the records' notices and the
+    HTML report."""
+    from irene_core.cli.views import bottleneck_table, energy_tree, error_table, print_notices
     from irene_core.predictor.evaluation import evaluate
 
+    print_notices(finished)
     last = finished[-1]
     console.print(energy_tree(last, depth=depth))
     console.print(bottleneck_table(last))

@@ -3,13 +3,18 @@ measured-vs-predicted summary."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rich.table import Table
 from rich.tree import Tree
 
+from irene_core.cli.console import err_console
 from irene_core.tree.bottlenecks import node_energy, own_ops_share, type_shares
 from irene_core.tree.schema import Node, TreeRecord
+
+#: The mark of a node predicted outside the predictor's training data.
+EXTRAPOLATED = "⚠ extrapolated"
 
 
 def _colour(share: float) -> str:
@@ -33,7 +38,28 @@ def _label(node: Node, model_energy: float, parent_energy: float | None) -> str:
         if measured is not None and node.predicted_energy is not None
         else ""
     )
-    return f"{name}  [{_colour(share)}]{1e3 * e:.3f} mJ · {share:.1f} % of model[/]{of_parent}{gt}"
+    return (
+        f"{name}  [{_colour(share)}]{1e3 * e:.3f} mJ · {share:.1f} % of model[/]{interval_text(node)}{of_parent}{gt}"
+        + (f" [magenta]{EXTRAPOLATED}[/]" if node.extrapolated else "")
+    )
+
+
+def interval_text(node: Node) -> str:
+    """`` [90 %: 1.200–1.500 mJ]`` for a node with a predicted interval, else ``""``."""
+    if node.predicted_low is None or node.predicted_high is None:
+        return ""
+    return f" [dim][90 %: {1e3 * node.predicted_low:.3f}–{1e3 * node.predicted_high:.3f} mJ][/]"
+
+
+def notice_lines(records: Iterable[TreeRecord]) -> list[str]:
+    """One line per distinct notice of ``records`` (``source: message``), in first-seen order."""
+    return list(dict.fromkeys(f"{n.source}: {n.message}" for r in records for n in r.notices))
+
+
+def print_notices(records: Iterable[TreeRecord]) -> None:
+    """Print the records' notices on stderr, one line each, deduplicated."""
+    for line in notice_lines(records):
+        err_console.print(f"[yellow]notice:[/] {line}", highlight=False)
 
 
 def energy_tree(record: TreeRecord, depth: int = 3) -> Tree:

@@ -51,7 +51,8 @@ class Measurement(BaseModel):
 
 
 class MeterError(IreneError):
-    """A window could not be measured (device gone, no data); ``measurement`` is marked invalid."""
+    """A window could not be measured (implausible or failed reading, no data, device gone);
+    ``measurement``, when the window got that far, is marked ``valid=False``."""
 
     def __init__(self, message: str, measurement: Measurement | None = None):
         super().__init__(message)
@@ -60,19 +61,21 @@ class MeterError(IreneError):
 
 @dataclass(frozen=True)
 class Mark:
-    """One edge of a window: the time and, for counter meters, the energy totals then."""
+    """One edge of a window: the time and, for counter meters, the energy totals then and how many
+    faults (failed or implausible reads) the engine had seen before and after this edge's read."""
 
     t: float
     totals: dict[str, float] = field(default_factory=dict)
     reads: int = 0
-    resets: int = 0
+    faults_before: int = 0
+    faults_after: int = 0
 
 
 class WindowEngine(Protocol):
     """How an opened meter turns two marks into a measurement."""
 
     def check(self) -> None:
-        """Raise :class:`IreneError` when the device stopped working (called before a window begins)."""
+        """Raise :class:`MeterError` when the device stopped for good (called before a window begins)."""
 
     def mark(self) -> Mark: ...
 
@@ -131,6 +134,17 @@ def choice(*allowed: str) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+def implausible_power(watts: float, ceiling: float) -> str | None:
+    """Why a power reading cannot be right (negative, not finite, above ``ceiling``), or None."""
+    if not math.isfinite(watts):
+        return f"{watts} W is not a finite power"
+    if watts < 0:
+        return f"{watts:.6g} W is negative"
+    if watts > ceiling:
+        return f"{watts:.6g} W is above the {ceiling:.6g} W ceiling (max_power_w)"
+    return None
 
 
 def resolution_warning(duration_s: float, resolution_s: float, what: str) -> str | None:
@@ -204,8 +218,9 @@ class Meter(ABC):
         begin = self._marks.pop(window)
         try:
             return self._engine.measure(begin, self._engine.mark())
-        except MeterError as exc:
-            raise MeterError(f"meter '{self.name}', window '{window}': {exc}", exc.measurement) from None
+        except IreneError as exc:
+            measurement = exc.measurement if isinstance(exc, MeterError) else None
+            raise MeterError(f"meter '{self.name}', window '{window}': {exc}", measurement) from None
         finally:
             self._forget()
 

@@ -1,21 +1,27 @@
 """Energy from power samples timestamped on arrival (emonPi lines, polled NVML power).
 
 A producer thread (a serial reader, a poller) calls :meth:`SampledEngine.add` with each sample's
-power per domain, or :meth:`SampledEngine.fail` when the device is gone.  Ending a window waits for
-the sample that covers its end, then integrates (:mod:`irene_core.metering.integration`).
+power per domain, :meth:`SampledEngine.fault` when one read failed, or :meth:`SampledEngine.fail`
+when the device is gone.  A sample whose power is negative, not finite or above the domain's ceiling
+is a fault too.  A fault covers the time since the previous sample: the windows overlapping it are
+invalid, later ones are measured normally.  Ending a window waits for the sample that covers its end,
+then integrates (:mod:`irene_core.metering.integration`).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from irene_core.errors import IreneError
 from irene_core.metering.integration import SampleSeries
-from irene_core.metering.meter import Mark, Measurement, MeterError, resolution_warning
+from irene_core.metering.meter import Mark, Measurement, MeterError, implausible_power, resolution_warning
+
+#: Faults kept (older ones are forgotten with the samples they cover).
+KEPT_FAULTS = 64
 
 
 class SampledEngine:
@@ -28,10 +34,14 @@ class SampledEngine:
         *,
         nominal_interval_s: float,
         timeout_s: float,
+        max_power_w: Sequence[float] | None = None,
+        caveat: str | None = None,
         on_close: Callable[[], None] | None = None,
     ):
         self.meter = meter
         self.domains = tuple(domains)
+        self.max_power_w = tuple(max_power_w) if max_power_w is not None else (math.inf,) * len(self.domains)
+        self.caveat = caveat  # a warning every measurement carries (e.g. the power is a 1 s average)
         self.nominal_interval_s = nominal_interval_s
         self.timeout_s = timeout_s
         self._on_close = on_close
@@ -40,11 +50,29 @@ class SampledEngine:
         self._failure: str | None = None
         self._gaps: deque[float] = deque(maxlen=32)
         self._last_t: float | None = None
+        self._faults: deque[tuple[float, float, str]] = deque(maxlen=KEPT_FAULTS)  # (from, to, reason)
 
     # -- producer side -------------------------------------------------------------------------
-    def add(self, t: float, watts: Sequence[float]) -> None:
-        """Record the samples' power (W per domain), the mean since the previous sample, at ``t``."""
+    def add(self, t: float, watts: Sequence[float], source: str = "") -> None:
+        """Record the samples' power (W per domain), the mean since the previous sample, at ``t``;
+        ``source`` (a serial line, an NVML call) is named if a value is implausible."""
+        for domain, value, ceiling in zip(self.domains, watts, self.max_power_w, strict=True):
+            problem = implausible_power(value, ceiling)
+            if problem:
+                self.fault(t, f"{domain}: {problem} ({source})")
+                return
         self._series.append(t, watts)
+        self._arrived_at(t)
+
+    def fault(self, t: float, reason: str) -> None:
+        """A failed or implausible read at ``t``: windows overlapping the time since the last sample
+        are invalid; sampling goes on."""
+        self._series.append(t, [math.nan] * len(self.domains))
+        with self._arrived:
+            self._faults.append((self._last_t if self._last_t is not None else -math.inf, t, reason))
+        self._arrived_at(t)
+
+    def _arrived_at(self, t: float) -> None:
         with self._arrived:
             if self._last_t is not None and t > self._last_t:
                 self._gaps.append(t - self._last_t)
@@ -84,7 +112,12 @@ class SampledEngine:
 
     def check(self) -> None:
         if self._failure is not None:
-            raise IreneError(f"meter '{self.meter}': {self._failure}")
+            raise MeterError(f"meter '{self.meter}': {self._failure}")
+
+    def _fault_in(self, begin: float, end: float) -> str | None:
+        """The first fault whose time overlaps [begin, end], or None."""
+        with self._arrived:
+            return next((reason for low, high, reason in self._faults if low < end and high > begin), None)
 
     def mark(self) -> Mark:
         return Mark(time.monotonic())
@@ -94,7 +127,7 @@ class SampledEngine:
         integral = self._series.integrate(begin.t, end.t)
         duration = end.t - begin.t
         energy = sum(integral.totals.values())
-        warnings = []
+        warnings = [self.caveat] if self.caveat else []
         coarse = resolution_warning(duration, self.interval_s, "sample interval")
         if coarse:
             warnings.append(coarse)
@@ -109,8 +142,9 @@ class SampledEngine:
             t_begin=begin.t,
             t_end=end.t,
         )
-        if not covered:
-            reason = self._failure or f"no data for {self.timeout_s:g} s"
+        reason = None if covered else self._failure or f"no data for {self.timeout_s:g} s"
+        reason = reason or self._fault_in(begin.t, end.t)
+        if reason is not None:
             measurement.valid = False
             measurement.warnings.insert(0, reason)
             raise MeterError(reason, measurement)

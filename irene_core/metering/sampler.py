@@ -14,7 +14,7 @@ MIN_INTERVAL_S = 0.01
 class ResourceSampler(FeatureExtractor):
     """Resource features sampled in the background while nodes run.
 
-    The registered object is a template: ``configured(interval_s=...)`` gives a sampler to
+    The registered object is a template: ``configured(interval_s=..., gpus=...)`` gives a sampler to
     ``start()``; then, for each node, ``window(t_begin, t_end, calls)`` over the node's measurement
     window (``time.monotonic()`` seconds, the meters' clock); ``stop()`` at the end.
     """
@@ -22,8 +22,12 @@ class ResourceSampler(FeatureExtractor):
     interval_s: float = DEFAULT_INTERVAL_S
 
     @abstractmethod
-    def configured(self, interval_s: float = DEFAULT_INTERVAL_S) -> ResourceSampler:
-        """A new, stopped sampler taking a sample every ``interval_s`` (at least :data:`MIN_INTERVAL_S`)."""
+    def configured(
+        self, interval_s: float = DEFAULT_INTERVAL_S, gpus: tuple[int, ...] | None = None
+    ) -> ResourceSampler:
+        """A new, stopped sampler taking a sample every ``interval_s`` (at least :data:`MIN_INTERVAL_S`) of
+        the GPUs with NVML indices ``gpus`` (None: every GPU; ``irene run`` passes the model's, from
+        :func:`irene_core.metering.gpus.nvml_indices_for_device`)."""
 
     @abstractmethod
     def start(self) -> None:

@@ -2,8 +2,10 @@
 
 The manifest holds the format marker, schema version, config, feature names, hardware label,
 training-data fingerprint, training report and every component's state, in which each numpy
-array is replaced by ``{"$array": key}``; the arrays live in the npz under those keys, loaded with
-``allow_pickle=False``.  The manifest also records the npz's SHA-256, and it is written last, so a
+array is replaced by ``{"$array": key, "shape": [...], "dtype": "float64"}``; the arrays live in
+the npz under those keys, loaded with ``allow_pickle=False``.  On load every array must have the
+shape and dtype its manifest entry records (older saves record neither), be numeric, and hold
+finite numbers only.  The manifest also records the npz's SHA-256, and it is written last, so a
 save interrupted half-way, a truncated or swapped npz, or a foreign file fails to load with an
 error that names the file.
 """
@@ -34,7 +36,7 @@ def split_arrays(obj: Any, arrays: dict[str, np.ndarray], path: str = "") -> Any
     if isinstance(obj, np.ndarray):
         key = path.strip("/") or "array"
         arrays[key] = obj
-        return {"$array": key}
+        return {"$array": key, "shape": list(obj.shape), "dtype": obj.dtype.str}
     if isinstance(obj, dict):
         return {str(k): split_arrays(v, arrays, f"{path}/{k}") for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -47,15 +49,30 @@ def split_arrays(obj: Any, arrays: dict[str, np.ndarray], path: str = "") -> Any
 def join_arrays(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
     """Inverse of :func:`split_arrays`."""
     if isinstance(obj, dict):
-        if set(obj) == {"$array"}:
-            key = obj["$array"]
-            if key not in arrays:
-                raise IreneError(f"{where}: array '{key}' is missing")
-            return arrays[key]
+        if "$array" in obj:
+            return _checked(obj, arrays, where)
         return {k: join_arrays(v, arrays, where) for k, v in obj.items()}
     if isinstance(obj, list):
         return [join_arrays(v, arrays, where) for v in obj]
     return obj
+
+
+def _checked(entry: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> np.ndarray:
+    """The array a manifest entry points to, checked against the entry (shape, dtype) and for
+    non-numeric or non-finite values."""
+    key = entry["$array"]
+    if key not in arrays:
+        raise IreneError(f"{where}: array '{key}' is missing")
+    array = arrays[key]
+    if "shape" in entry and list(array.shape) != entry["shape"]:
+        raise IreneError(f"{where}: array '{key}' has shape {list(array.shape)}, the manifest says {entry['shape']}")
+    if "dtype" in entry and array.dtype.str != entry["dtype"]:
+        raise IreneError(f"{where}: array '{key}' has dtype {array.dtype.str}, the manifest says {entry['dtype']}")
+    if array.dtype.kind not in "biuf":
+        raise IreneError(f"{where}: array '{key}' is not numeric (dtype {array.dtype.str})")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise IreneError(f"{where}: array '{key}' holds NaN or infinite values")
+    return array
 
 
 def read_json(path: Path, problem: str) -> Any:

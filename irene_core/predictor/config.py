@@ -17,10 +17,12 @@ class PredictorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     features: Literal["all", "model", "no-gpu-energy", "resource"] = Field("all", description="feature set")
-    aggregator: Literal["own-ops", "predicted-sum", "unstructured", "end2end", "stepwise"] = "own-ops"
+    aggregator: Literal["own-ops", "predicted-sum", "unstructured", "end2end", "stepwise", "log-ridge"] = "own-ops"
     leaf_method: Literal["auto", "ols"] = Field("auto", description="per-primitive regressor: ours or the paper's OLS")
     exclude_features: list[str] = Field(default_factory=list, description="features of the set not to use")
-    reconcile: Literal["qp", "max"] = Field("qp", description="how the output tree is made to add up")
+    reconcile: Literal["qp", "max", "none"] = Field(
+        "qp", description="how the output tree is made to add up ('none': raw estimates, trees need not add up)"
+    )
     min_rows: int = Field(10, ge=2, description="primitive types with fewer training leaves use the generic regressor")
     own_ops_alphas: list[float] = Field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1], min_length=1)
     tau: float = Field(10.0, gt=0, description="end2end/stepwise: α = 1 + tanh(w·φ + b)/τ")
@@ -38,6 +40,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The paper's method: OLS per primitive, end2end weighted sums (tau 10, degree-3 features, Adam
     # lr 1e-3, 8 epochs); like every predictor, its output tree is then made to add up (``qp``).
     "paper": {"aggregator": "end2end", "leaf_method": "ols"},
+    # The log-ridge baseline of issue 13: every node from its own features, per level; its trees
+    # need not add up.  It predicts the leaves itself: the cheapest leaf regressors are fitted.
+    "log-ridge": {"aggregator": "log-ridge", "leaf_method": "ols", "reconcile": "none"},
 }
 
 

@@ -1,13 +1,16 @@
-"""Leave-one-model-out cross-validation of a predictor config (the paper's Tables 5–9 protocol).
+"""Cross-validation of a predictor config over a split (:mod:`irene_core.predictor.splits`).
 
 The experiment's model set is ``models`` if given, else the paper's six models when the data has
-them all, else every model in the data; records of other models are ignored.  Each fold trains a
-fresh predictor on the other models of the set (nothing of the left-out model is seen: not its
-rows, not its standardisation statistics) and predicts the left-out model's trees.  A fold's error
-per level is the mean over that model's nodes of 100·|pred − gt|/gt (nodes with gt > 0, as
-:mod:`irene_core.predictor.evaluation` does, on the same outputs ``Predictor.predict`` writes); ``overall`` is
-the mean over folds (the paper's average column) and ``worst_model`` the largest model-level fold
-error.
+them all, else every model in the data; records of other models are ignored.  Each fold of the
+split trains a fresh predictor on its training trees only (nothing of the test trees is seen: not
+their rows, not their standardisation statistics) and predicts its test trees with
+``Predictor.predict``.  Per test model, a level's error is the mean over that model's test nodes
+of 100·|pred − gt|/gt (nodes with gt > 0, as :mod:`irene_core.predictor.evaluation` does, on what
+``predict`` writes); ``overall`` is the mean over test models and ``worst_model`` the test model
+with the largest model-level error.  ``per_type`` pools the test nodes of every test model by node
+type; ``coverage`` is, per level, the share of test nodes whose ground truth lies in
+``[predicted_low, predicted_high]`` (``None`` while the predictions carry no intervals).  The
+default split, ``model``, is leave-one-model-out (the paper's Tables 5–9 protocol).
 """
 
 from __future__ import annotations
@@ -22,35 +25,40 @@ import numpy as np
 from irene_core.errors import IreneError
 from irene_core.predictor.config import PredictorConfig, load_config
 from irene_core.predictor.predictor import Predictor
-from irene_core.predictor.reconcile import reconcile
+from irene_core.predictor.splits import BUILTIN_SPLITS, Split, plan_folds
 from irene_core.tree.paper_csv import PAPER_MODELS
 from irene_core.tree.schema import LEVELS, TreeRecord
-from irene_core.tree.table import TreeTable
+from irene_core.tree.table import TreeTable, preorder
 
 Progress = Callable[[int, int, str], None]
 
 
 @dataclass
 class Fold:
+    """The scores of one test model (in leave-one-model-out: the left-out model)."""
+
     left_out: str
     errors: dict[str, float | None]
-    raw_errors: dict[str, float | None]  # before reconciliation (the aggregator's own output)
-    seconds: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"left_out": self.left_out, **self.errors}
+    #: before reconciliation (the aggregator's own output); only when asked for (``raw=True``)
+    raw_errors: dict[str, float | None] | None = None
 
 
 @dataclass
 class CrossValidation:
     config: PredictorConfig
+    split: Split = BUILTIN_SPLITS["model"]
     folds: list[Fold] = field(default_factory=list)
+    twins: dict[str, str] = field(default_factory=dict)
+    #: per node type: [test nodes, Σ % error]
+    type_errors: dict[str, list[float]] = field(default_factory=dict)
+    #: per level: [test nodes with gt > 0, nodes with an interval, nodes whose interval holds gt]
+    coverage_counts: dict[str, list[int]] = field(default_factory=lambda: {lv: [0, 0, 0] for lv in LEVELS})
     seconds: float = 0.0
 
     def _mean(self, attr: str) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
         for level in LEVELS:
-            values = [getattr(f, attr)[level] for f in self.folds if getattr(f, attr)[level] is not None]
+            values = [e[level] for f in self.folds if (e := getattr(f, attr)) is not None and e[level] is not None]
             out[level] = float(np.mean(values)) if values else None
         return out
 
@@ -62,24 +70,69 @@ class CrossValidation:
     def raw_overall(self) -> dict[str, float | None]:
         return self._mean("raw_errors")
 
+    def _worst(self) -> Fold | None:
+        scored = [f for f in self.folds if f.errors["model"] is not None]
+        return max(scored, key=lambda f: f.errors["model"] or 0.0) if scored else None
+
     @property
     def worst_model(self) -> float | None:
-        values = [f.errors["model"] for f in self.folds if f.errors["model"] is not None]
-        return max(values) if values else None
+        worst = self._worst()
+        return None if worst is None else worst.errors["model"]
+
+    @property
+    def coverage(self) -> dict[str, float | None]:
+        """Per level: the share of test nodes covered by their interval (``None``: no intervals)."""
+        return {lv: (c[2] / c[0] if c[1] else None) for lv, c in self.coverage_counts.items()}
 
     def as_json(self) -> dict[str, Any]:
-        """The ``irene crossvalidate --json`` document."""
-        return {
-            "folds": [f.as_dict() for f in self.folds],
+        """This split's entry of the ``irene crossvalidate --json`` document."""
+        worst = self._worst()
+        out: dict[str, Any] = {
+            "name": self.split.name,
+            "features": self.config.features,
             "overall": self.overall,
-            "worst_model": self.worst_model,
-            "seconds": self.seconds,
+            "worst_model": None if worst is None else {"name": worst.left_out, "error": worst.errors["model"]},
+            "per_model": {f.left_out: f.errors for f in self.folds},
+            "per_type": {t: {"n": int(n), "error": s / n} for t, (n, s) in sorted(self.type_errors.items())},
+            "coverage": self.coverage,
         }
+        if self.split.twin_out:
+            out["twins"] = self.twins
+        out["seconds"] = self.seconds
+        return out
+
+    def _score(self, test: TreeTable, predicted: list[TreeRecord], raw: np.ndarray | None) -> None:
+        """Add the scores of one fold's test trees (``predicted``: ``Predictor.predict`` output;
+        ``raw``: the estimates before reconciliation, if wanted)."""
+        nodes = [node for record in predicted for node, _, _ in preorder(record.root)]
+        energies = np.array([n.predicted_energy for n in nodes], dtype=float)
+        low = np.array([np.nan if n.predicted_low is None else n.predicted_low for n in nodes])
+        high = np.array([np.nan if n.predicted_high is None else n.predicted_high for n in nodes])
+        good = test.truth > 0
+        error = np.where(good, 100.0 * np.abs(energies - test.truth) / np.where(good, test.truth, 1.0), np.nan)
+        for model in dict.fromkeys(test.model_name):
+            mine = test.model_name == model
+            raw_errors = None if raw is None else level_errors(test, raw, mine)
+            self.folds.append(Fold(model, level_errors(test, energies, mine), raw_errors))
+        for node_type in set(test.type[good]):
+            rows = good & (test.type == node_type)
+            sums = self.type_errors.setdefault(node_type, [0.0, 0.0])
+            sums[0] += int(rows.sum())
+            sums[1] += float(error[rows].sum())
+        has_interval = good & ~np.isnan(low) & ~np.isnan(high)
+        covered = has_interval & (low <= test.truth) & (test.truth <= high)
+        for level, counts in self.coverage_counts.items():
+            at = test.level == level
+            counts[0] += int((good & at).sum())
+            counts[1] += int((has_interval & at).sum())
+            counts[2] += int((covered & at).sum())
 
 
-def level_errors(table: TreeTable, energies: np.ndarray) -> dict[str, float | None]:
-    """Mean % error per level over nodes with a positive ground truth."""
+def level_errors(table: TreeTable, energies: np.ndarray, rows: np.ndarray | None = None) -> dict[str, float | None]:
+    """Mean % error per level over nodes (of ``rows``, default all) with a positive ground truth."""
     good = table.truth > 0
+    if rows is not None:
+        good &= rows
     err = np.zeros(len(table))
     err[good] = 100.0 * np.abs(energies[good] - table.truth[good]) / table.truth[good]
     out: dict[str, float | None] = {}
@@ -101,7 +154,7 @@ def experiment_models(records: Sequence[TreeRecord], models: Sequence[str] | Non
     else:
         chosen = present
     if len(chosen) < 2:
-        raise IreneError(f"leave-one-model-out needs at least two models (got: {', '.join(chosen) or 'none'})")
+        raise IreneError(f"cross-validation needs at least two models (got: {', '.join(chosen) or 'none'})")
     return chosen
 
 
@@ -110,27 +163,30 @@ def crossvalidate(
     config: PredictorConfig | dict[str, Any] | str | None = None,
     models: Sequence[str] | None = None,
     progress: Progress | None = None,
+    split: Split | str = "model",
+    raw: bool = False,
 ) -> CrossValidation:
-    """Leave-one-model-out over the experiment's models (see the module docstring)."""
+    """Cross-validate ``config`` over ``split`` (a :class:`Split` or a built-in's name) on the
+    experiment's models (see the module docstring); ``raw`` also scores the estimates before the
+    tree is made to add up (``raw_overall``), at the cost of a second prediction."""
     start = time.perf_counter()
     config = load_config(config)
+    if isinstance(split, str):
+        if split not in BUILTIN_SPLITS:
+            raise IreneError(f"unknown split '{split}' (choose from: {', '.join(BUILTIN_SPLITS)})")
+        split = BUILTIN_SPLITS[split]
     chosen = experiment_models(records, models)
     table = TreeTable.from_records([r for r in records if r.model_name in chosen])
-    names = np.array([r.model_name for r in table.records], dtype=object)
-    result = CrossValidation(config)
-    for i, left_out in enumerate(chosen):
+    folds = plan_folds(split, table.records, chosen)
+    result = CrossValidation(config, split)
+    for i, fold in enumerate(folds):
         if progress:
-            progress(i, len(chosen), left_out)
-        fold_start = time.perf_counter()
-        held_out = names == left_out
-        predictor = Predictor(config).fit_table(table.subset(~held_out))
-        test = table.subset(held_out)
-        raw = predictor.raw_estimates(test)
-        energies, _ = reconcile(test, raw, config.reconcile)
-        result.folds.append(
-            Fold(left_out, level_errors(test, energies), level_errors(test, raw), time.perf_counter() - fold_start)
-        )
+            progress(i, len(folds), fold.label)
+        predictor = Predictor(config).fit_table(table.subset(fold.train))
+        test = table.subset(fold.test)
+        result._score(test, predictor.predict(test.records), predictor.raw_estimates(test) if raw else None)
+        result.twins.update(fold.twins)
     if progress:
-        progress(len(chosen), len(chosen), "")
+        progress(len(folds), len(folds), "")
     result.seconds = time.perf_counter() - start
     return result

@@ -70,31 +70,38 @@ def bounded(Z: np.ndarray, low: np.ndarray, high: np.ndarray, degree: int) -> np
     """The columns of a log-space model, safe outside the training range [low, high].
 
     Below the range every column is held at ``low``: a smaller shape than any seen costs what the
-    smallest did (energy per call does not fall under the kernel-launch floor).  Above it the
-    linear terms keep growing (a power law) and, for ``degree`` 2, the products of pairs of columns
-    are held at the edge.
+    smallest did (energy per call does not fall under the kernel-launch floor).  Above it the model
+    continues along its tangent at the edge: linear terms keep growing and, for ``degree`` 2, each
+    product ``zᵢ·zⱼ`` is replaced by its first-order expansion at the clamped point ``c``,
+    ``cᵢcⱼ + cⱼ(zᵢ − cᵢ) + cᵢ(zⱼ − cⱼ)``.  Energy beyond the range is then a power law in the
+    features with the exponents the fit has at the edge, never a frozen curvature.
     """
     L: np.ndarray = np.maximum(Z, low)
     if degree == 1:
         return L
     C = np.minimum(L, high)
     iu, ju = np.triu_indices(Z.shape[1])
-    return np.hstack([L, C[:, iu] * C[:, ju]])
+    beyond = L - C
+    return np.hstack([L, C[:, iu] * C[:, ju] + C[:, ju] * beyond[:, iu] + C[:, iu] * beyond[:, ju]])
 
 
 def has_power_terms(names: Sequence[str]) -> bool:
-    return "times_mean" in names
+    """Whether :func:`power_terms` has a column that grows with the work (time, flops or bytes)."""
+    return any(f in names for f in ("times_mean", "flops", "mem_bytes"))
 
 
 def power_terms(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """Columns of the linear wall-energy model (needs ``times_mean``)."""
+    """Columns of the linear wall-energy model E ≈ a·E_gpu + t·(p₀ + Σ pᵢ·utilisationᵢ) + e_f·flops
+    + e_b·bytes + c, with the terms of the features present (model features alone: energy affine in
+    the work, a power law of exponent 1 beyond the launch floor ``c``)."""
     col = {name: X[:, j] for j, name in enumerate(names)}
-    t = col["times_mean"]
-    cols = [t]
+    t = col.get("times_mean")
+    cols = [] if t is None else [t]
     if "gpu_energy_mean" in col:
         cols.append(col["gpu_energy_mean"])
-    cols += [t * col[f] / 100.0 for f in _PERCENT if f in col]
-    cols += [t * col[f] / 1000.0 for f in _CLOCKS if f in col]
+    if t is not None:
+        cols += [t * col[f] / 100.0 for f in _PERCENT if f in col]
+        cols += [t * col[f] / 1000.0 for f in _CLOCKS if f in col]
     cols += [col[f] / 1000.0 for f in ("flops", "mem_bytes") if f in col]
     cols.append(np.ones(len(X)))
     return np.column_stack(cols)

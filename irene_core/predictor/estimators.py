@@ -196,6 +196,19 @@ def group_folds(groups: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield ~valid, valid
 
 
+def range_folds(sizes: np.ndarray, share: float = 1 / 3) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Per column of ``sizes`` (batch, sequence length…): train on the smaller values, validate on
+    the largest ``share`` of its distinct values — the extrapolation a user asks of a predictor.
+    Nothing for a column with fewer than three distinct values."""
+    for column in np.asarray(sizes, float).T:
+        values = np.unique(column)
+        if len(values) < 3:
+            continue
+        cut = values[len(values) - max(1, round(share * len(values)))]
+        valid = column >= cut
+        yield ~valid, valid
+
+
 def mean_relative_error(pred: np.ndarray, truth: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
     """Weighted mean of |pred − truth| / truth."""
     return float(np.average(np.abs(pred - truth) / truth, weights=sample_weight))

@@ -15,7 +15,6 @@ distribution, even when another plugin has replaced the name since.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,10 +24,6 @@ import numpy as np
 from irene_core.errors import IreneError
 from irene_core.plugins import CORE_DISTRIBUTION, GENERIC, Contribution, get_registry
 from irene_core.predictor.regressor import PrimitiveRegressor, RegressorSpec, make_regressor
-
-
-class UntrainedPrimitiveWarning(UserWarning):
-    """A leaf's primitive has no trained regressor: the generic regressor predicts it."""
 
 
 @dataclass
@@ -67,7 +62,6 @@ class LeafModels:
         self.entries: dict[str, _Entry] = {}
         self.generic: PrimitiveRegressor | None = None
         self.generic_distribution = CORE_DISTRIBUTION
-        self._warned: set[str] = set()
 
     def canonical(self, leaf_type: str) -> str:
         """The canonical primitive name of a leaf type (a registered spec's name, or the type)."""
@@ -110,23 +104,15 @@ class LeafModels:
         report["generic"] = _describe(self.generic)
         return report
 
-    def predict(self, X: np.ndarray, types: np.ndarray, warn: bool = True) -> np.ndarray:
-        """Energies of leaves ``X`` of primitive ``types``; untrained primitives use the generic
-        regressor and (with ``warn``) warn once each per predictor."""
+    def predict(self, X: np.ndarray, types: np.ndarray) -> np.ndarray:
+        """Energies of leaves ``X`` of primitive ``types``; untrained primitives use the generic regressor
+        (the predictor reports them as notices on the records)."""
         out = np.empty(len(types))
         canonical = self.canonical_array(types)
         for name in set(canonical):
             rows = canonical == name
             entry = self.entries.get(name)
             regressor = self._generic() if entry is None else entry.regressor
-            if entry is None and warn and name not in self._warned:
-                self._warned.add(name)
-                warnings.warn(
-                    f"no trained regressor for primitive '{name}': using the generic regressor "
-                    "(see docs/predictor.md)",
-                    UntrainedPrimitiveWarning,
-                    stacklevel=3,
-                )
             out[rows] = np.maximum(np.asarray(regressor.predict(X[rows]), float), 0.0)
         return out
 

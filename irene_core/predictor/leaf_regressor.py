@@ -1,17 +1,20 @@
 """The default energy regressor for one primitive type (and the generic fallback).
 
-``method="auto"`` (default) chooses, by leave-one-model-out cross-validation *inside the training
-rows*, among:
+``method="auto"`` (default) chooses, by cross-validation *inside the training rows* on folds that
+leave out one model each and folds that leave out the largest batch sizes and sequence lengths
+(:func:`irene_core.predictor.estimators.range_folds`), the candidate with the least mean error among:
 
-- log-space ridge regressions of log E on the transformed features, linear or quadratic, for
-  several penalties (outside the training range: see :func:`irene_core.predictor.design.bounded`);
-- when ``times_mean`` is a feature, the linear wall-energy model of
-  :func:`irene_core.predictor.design.power_terms` fitted for relative error;
+- log-space ridge regressions of log E on the work features (flops, bytes, parameters and, when
+  present, resources; batch and sequence length only say how the work is split), linear or
+  quadratic, for several penalties; beyond the training range they continue along their tangent,
+  a power law in the work (see :func:`irene_core.predictor.design.bounded`);
+- the linear wall-energy model of :func:`irene_core.predictor.design.power_terms` fitted for
+  relative error (with model features alone: energy affine in flops and bytes);
 
 each optionally followed by a kernel smoother of the log residuals over the node's shape (batch,
 sequence length, flops, bytes): GPU kernels make energy a bumpy function of shape, and shapes
 measured in training are corrected to their measured energy while new shapes fall back to the
-smooth model.  The candidate with the smallest mean relative error is refitted on all rows.
+smooth model.  The chosen candidate is refitted on all rows.
 
 ``method="ols"`` is the paper's regressor: ordinary least squares on standardised raw features
 plus the input size (batch × sequence length).
@@ -35,10 +38,13 @@ from irene_core.predictor.estimators import (
     deduplicate,
     group_folds,
     mean_relative_error,
+    range_folds,
     smooth,
 )
 
 METHODS = ("auto", "ols")
+#: Features that say how the work is split, not how much there is.
+_SIZES = ("batch_size", "seq_len")
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,10 @@ class LeafRegressor:
         self.base_: Ridge | RelativeLinear | None = None
         self.smoother_: KernelSmoother | None = None
         self.cv_error_: float | None = None
+        size = [i for i, f in enumerate(self.feature_names) if f in _SIZES]
+        #: Columns of the log-space models: the work (flops, bytes, parameters, resources), not the
+        #: batch and sequence length that only say how the work is split (see the module docstring).
+        self.work_: list[int] = [i for i in range(len(self.feature_names)) if i not in size] or size
 
     # -- design -----------------------------------------------------------------------------------
     def _candidates(self) -> list[Candidate]:
@@ -92,7 +102,9 @@ class LeafRegressor:
             return power_terms(X, self.feature_names)
         if candidate.kind == "ols":
             return np.hstack([X, self._input_size(X)])
-        return bounded(transform(X, self.feature_names), low, high, candidate.degree)
+        cols = self.work_
+        names = [self.feature_names[c] for c in cols]
+        return bounded(transform(X[:, cols], names), low[cols], high[cols], candidate.degree)
 
     def _input_size(self, X: np.ndarray) -> np.ndarray:
         """batch × sequence length (the paper's ``input_size``), if both are features."""
@@ -150,7 +162,8 @@ class LeafRegressor:
             smoothers = [None]
         scores = self._cross_validate(X, y, groups, w, candidates, smoothers)
         if scores:
-            (candidate, smoother), self.cv_error_ = min(scores.items(), key=lambda kv: kv[1])
+            candidate, smoother = min(scores, key=lambda k: float(np.mean(scores[k])))
+            self.cv_error_ = float(np.mean(scores[candidate, smoother]))
         else:  # one group: no honest way to compare, take the plain log-linear model
             candidate, smoother = (candidates[0] if self.method == "ols" else Candidate("log", 1, 1e-4)), None
         self.candidate_ = candidate
@@ -172,11 +185,14 @@ class LeafRegressor:
         w: np.ndarray,
         candidates: list[Candidate],
         smoothers: list[tuple[float, ...] | None],
-    ) -> dict[tuple[Candidate, tuple[float, ...] | None], float]:
-        """Mean (over left-out groups) relative error of every (candidate, smoother) pair."""
+    ) -> dict[tuple[Candidate, tuple[float, ...] | None], list[float]]:
+        """Mean relative error of every (candidate, smoother) pair on each fold: one per left-out
+        group and one per size column (batch, sequence length) with its largest values left out."""
         errors: dict[tuple[Candidate, tuple[float, ...] | None], list[float]] = {}
         shape = self._shape(X)
-        for train, valid in group_folds(groups):
+        sizes = [self.feature_names.index(f) for f in _SIZES if f in self.feature_names]
+        folds = [*group_folds(groups), *range_folds(X[:, sizes])]
+        for train, valid in folds:
             floor = 0.1 * y[train].min()
             Zt = transform(X[train], self.feature_names)
             low, high = Zt.min(axis=0), Zt.max(axis=0)
@@ -197,7 +213,7 @@ class LeafRegressor:
                         log_pred = predicted + smooth(kernels[bandwidth], sums, index.counts, shrinkage)
                     err = mean_relative_error(np.exp(log_pred), y[valid], w[valid])
                     errors.setdefault((candidate, smoother), []).append(err)
-        return {key: float(np.mean(v)) for key, v in errors.items()}
+        return errors
 
     # -- prediction -------------------------------------------------------------------------------
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -228,6 +244,7 @@ class LeafRegressor:
             "low": self.low_,
             "high": self.high_,
             "floor": self.floor_,
+            "work": list(self.work_),
             "cv_error": self.cv_error_,
             "base": self.base_.get_state(),
             "smoother": None if self.smoother_ is None else self.smoother_.get_state(),
@@ -239,6 +256,7 @@ class LeafRegressor:
         self.low_ = np.asarray(state["low"], float)
         self.high_ = np.asarray(state["high"], float)
         self.floor_ = float(state["floor"])
+        self.work_ = [int(c) for c in state.get("work", range(len(self.feature_names)))]  # older saves: all
         self.cv_error_ = state.get("cv_error")
         base_cls = RelativeLinear if self.candidate_.kind == "power" else Ridge
         self.base_ = base_cls.from_state(state["base"])

@@ -3,7 +3,9 @@
 >>> p = Predictor(features="model").fit(records)          # doctest: +SKIP
 >>> predicted = p.predict(new_records)                      # doctest: +SKIP
 
-``predict`` returns deep copies with ``predicted_energy`` on every node; every inner node gets a
+``predict`` returns deep copies with ``predicted_energy``, a 90 % interval (``predicted_low``,
+``predicted_high``) and ``extrapolated`` on every node, and the predictor's warnings as the record's
+``notices`` (:mod:`irene_core.predictor.uncertainty`); every inner node gets a
 synthetic ``OwnOps`` child (level ``ml``) holding what the node spends beyond its children, so a
 parent equals the sum of its children exactly and energy shares sum to 100 %.  The pipeline:
 per-primitive regressors at the leaves (:mod:`irene_core.predictor.leaf_models`), an aggregator for inner
@@ -13,27 +15,81 @@ See docs/predictor.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.model_selection import GroupKFold
 
 from irene_core._version import __version__
 from irene_core.errors import IreneError
+from irene_core.plugins import get_registry
 from irene_core.predictor import artifacts
 from irene_core.predictor.aggregators import Aggregator, NodeData, make_aggregator
+from irene_core.predictor.calibration import DeviceCalibration
 from irene_core.predictor.config import PredictorConfig, load_config
 from irene_core.predictor.design import feature_names
 from irene_core.predictor.leaf_models import LeafModels
 from irene_core.predictor.reconcile import reconcile
-from irene_core.tree.schema import OWN_OPS_TYPE, Node, TreeRecord, unique_id
+from irene_core.predictor.uncertainty import (
+    FOLDS,
+    IntervalModel,
+    Ranges,
+    Residuals,
+    describe_extrapolation,
+    interval_group,
+    log_features,
+    propagate_up,
+)
+from irene_core.tree.schema import OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
 from irene_core.tree.table import TreeTable, preorder
 
 if TYPE_CHECKING:
     from irene_core.tracing.framework import TracedModel
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+#: Held-out records predicted per fold of the out-of-fold step (evenly spaced; bounds its cost).
+MAX_HELD_OUT_RECORDS = 32
+NOTICE_SOURCE = "predictor"
+
+
+@dataclass
+class Annotations:
+    """What :meth:`Predictor.annotate` adds to the point predictions of a table: per node the 90 %
+    interval and the extrapolation flag, per inner node its OwnOps interval, per record its notices."""
+
+    low: np.ndarray
+    high: np.ndarray
+    own_low: np.ndarray
+    own_high: np.ndarray
+    extrapolated: np.ndarray
+    notices: list[list[Notice]]
+
+
+def _held_out_folds(
+    table: TreeTable, by_model: Residuals, by_size: Residuals
+) -> Iterator[tuple[np.ndarray, np.ndarray, Residuals]]:
+    """(train, held-out record masks, where the fold's residuals go): ``FOLDS − 1`` group folds by
+    model (by record with a single model), then one size fold (train on the smaller half of batch ×
+    seq, hold out the larger) whose held-out nodes lie outside the training sizes; at most
+    :data:`MAX_HELD_OUT_RECORDS` evenly spaced held-out records per fold."""
+    names = np.array([r.model_name for r in table.records], dtype=object)
+    tokens = np.array([r.batch_size * r.seq_len for r in table.records])
+    groups = names if len(set(names)) > 1 else np.arange(len(names))
+    n_folds = min(FOLDS - 1, len(set(groups)))
+    splits = [(*s, by_model) for s in GroupKFold(n_folds).split(names, groups=groups)] if n_folds >= 2 else []
+    small = tokens <= np.median(tokens)
+    if small.any() and not small.all():
+        splits.append((np.flatnonzero(small), np.flatnonzero(~small), by_size))
+    for train, test, residuals in splits:
+        keep_train = np.zeros(len(names), bool)
+        keep_train[train] = True
+        keep_test = np.zeros(len(names), bool)
+        keep_test[test[np.linspace(0, len(test) - 1, min(len(test), MAX_HELD_OUT_RECORDS)).astype(int)]] = True
+        yield keep_train, keep_test, residuals
 
 
 class Predictor:
@@ -46,6 +102,8 @@ class Predictor:
         self.aggregator_: Aggregator | None = None
         self.hardware_: str = "unknown hardware"
         self.training_: dict[str, Any] = {}
+        self.intervals_: IntervalModel | None = None
+        self.calibration_: DeviceCalibration | None = None
 
     @classmethod
     def from_config(
@@ -72,6 +130,48 @@ class Predictor:
         return self.fit_table(TreeTable.from_records(list(records)))
 
     def fit_table(self, table: TreeTable) -> Predictor:
+        """Fit the point predictor, then the intervals from out-of-fold residuals (see
+        :mod:`irene_core.predictor.uncertainty`)."""
+        self._fit_point(table)
+        start = time.perf_counter()
+        by_model, by_size = Residuals(), Residuals()
+        folds = 0
+        for train, test, residuals in _held_out_folds(table, by_model, by_size):
+            sub = Predictor(self.config)
+            try:
+                trained_on = table.subset(train)
+                sub._fit_point(trained_on)
+                held_out = table.subset(test)
+                energies, _ = sub.predict_table(held_out)
+            except IreneError:  # a fold without enough data to fit: its residuals are missing
+                continue
+            kinds = sub._kinds(held_out)
+            distance = self._distance(held_out, kinds, sub._ranges(trained_on))
+            residuals.add(held_out.truth, energies, held_out.level, kinds, distance)
+            folds += 1
+        self.intervals_ = IntervalModel.fit(by_model, by_size, self._ranges(table))
+        self.training_["intervals"] = {
+            "folds": folds,
+            "slope": self.intervals_.slope,
+            "groups": sorted(self.intervals_.quantiles),
+            "seconds": round(time.perf_counter() - start, 3),
+        }
+        return self
+
+    def _ranges(self, table: TreeTable) -> Ranges:
+        usable = table.is_leaf & (table.truth > 0)
+        return Ranges.fit(log_features(table)[usable], self._kinds(table)[usable])
+
+    @staticmethod
+    def _distance(table: TreeTable, kinds: np.ndarray, ranges: Ranges) -> np.ndarray:
+        """Each node's log distance outside ``ranges`` (inner nodes: their descendants' largest)."""
+        leaf = table.is_leaf
+        d = np.zeros(len(table))
+        d[leaf] = ranges.distance(log_features(table)[leaf], kinds[leaf])
+        return propagate_up(table, d)
+
+    def _fit_point(self, table: TreeTable) -> None:
+        self.intervals_ = self.calibration_ = None
         if not table.records:
             raise IreneError("no training records")
         wanted = tuple(f for f in feature_names(self.config.features) if f not in self.config.exclude_features)
@@ -85,7 +185,7 @@ class Predictor:
         usable = leaf & (truth > 0)
         self.leaves_ = LeafModels(self.feature_names_, {"method": self.config.leaf_method}, self.config.min_rows)
         leaf_report = self.leaves_.fit(X[usable], truth[usable], table.type[usable], table.model_name[usable])
-        leaf_estimates = self._leaf_estimates(table, X, warn=False)
+        leaf_estimates = self._leaf_estimates(table, X)
         self.aggregator_ = make_aggregator(self.config)
         aggregator_report = self.aggregator_.fit(self._data(table, X), leaf_estimates)
         devices = sorted({r.device for r in table.records if r.device})
@@ -103,7 +203,6 @@ class Predictor:
             "leaves": leaf_report,
             "aggregator": aggregator_report,
         }
-        return self
 
     # -- prediction -------------------------------------------------------------------------------
     def _matrix(self, table: TreeTable) -> np.ndarray:
@@ -119,12 +218,26 @@ class Predictor:
     def _data(self, table: TreeTable, X: np.ndarray) -> NodeData:
         return NodeData(table, X, self.feature_names_, self._kinds(table))
 
-    def _leaf_estimates(self, table: TreeTable, X: np.ndarray, warn: bool) -> np.ndarray:
+    def _leaf_estimates(self, table: TreeTable, X: np.ndarray) -> np.ndarray:
         assert self.leaves_ is not None  # set by fit_table / load before anything is predicted
         leaf = table.is_leaf
         out = np.zeros(len(table))
-        out[leaf] = self.leaves_.predict(X[leaf], table.type[leaf], warn=warn)
+        out[leaf] = self.leaves_.predict(X[leaf], table.type[leaf])  # untrained kinds: see annotate()
         return out
+
+    def _untrained(self, kinds: np.ndarray, leaf: np.ndarray) -> np.ndarray:
+        """Leaves whose kind the generic regressor predicts, except known primitives the aggregator
+        counts as their parent's own work (no training tree had them as a child, like GELU in the
+        paper's trees)."""
+        assert self.leaves_ is not None and self.aggregator_ is not None  # fitted
+        children = getattr(self.aggregator_, "kinds_", None)  # child kinds the own-ops aggregator saw
+        registry = get_registry()
+        flagged = {
+            k for k in set(kinds[leaf])
+            if k not in self.leaves_.entries
+            and (children is None or k in children or registry.find("primitive", k) is None)
+        }
+        return leaf & np.isin(kinds, list(flagged))
 
     def _check_features(self, table: TreeTable, X: np.ndarray) -> None:
         bad = np.isnan(X)
@@ -146,20 +259,67 @@ class Predictor:
         assert self.aggregator_ is not None  # is_fitted
         X = self._matrix(table)
         self._check_features(table, X)
-        leaf_estimates = self._leaf_estimates(table, X, warn=True)
-        return self.aggregator_.predict(self._data(table, X), leaf_estimates)
+        data = self._data(table, X)
+        raw = self.aggregator_.predict(data, self._leaf_estimates(table, X))
+        if self.calibration_ is not None:
+            raw = self.calibration_.apply(raw, table.level, self._groups(table, data.kinds))
+        return raw
+
+    @staticmethod
+    def _groups(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
+        return np.array([interval_group(lv, k) for lv, k in zip(table.level, kinds, strict=True)], dtype=object)
+
+    def annotate(self, table: TreeTable, energies: np.ndarray, own: np.ndarray) -> Annotations:
+        """Intervals, extrapolation flags and notices for the predictions ``(energies, own)`` of ``table``."""
+        kinds = self._kinds(table)
+        leaf = table.is_leaf
+        untrained = self._untrained(kinds, leaf)
+        distance = self._distance(table, kinds, self.intervals_.ranges) if self.intervals_ else np.zeros(len(table))
+        outside = leaf & (distance > 0)
+        extrapolated = propagate_up(table, (untrained | outside).astype(float)) > 0
+        if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
+            low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
+        else:
+            low, high = self.intervals_.bounds(energies, table.level, self._groups(table, kinds), distance)
+            own_levels = np.full(len(table), "ml", dtype=object)
+            own_low, own_high = self.intervals_.bounds(
+                own, own_levels, np.full(len(table), OWN_OPS_TYPE, dtype=object), distance
+            )
+        notices: list[list[Notice]] = [[] for _ in table.records]
+        for kind in sorted(set(kinds[untrained])):
+            rows = np.flatnonzero(untrained & (kinds == kind))
+            for r in sorted(set(table.record_index[rows])):
+                ids = [table.nodes[i].id for i in rows[table.record_index[rows] == r]]
+                notices[r].append(Notice(
+                    source=NOTICE_SOURCE,
+                    message=f"no trained regressor for primitive '{kind}': predicted by the generic regressor "
+                    "(extrapolated)",
+                    nodes=ids,
+                ))
+        for r in sorted(set(table.record_index[outside])):
+            rows = np.flatnonzero(outside & (table.record_index == r))
+            notices[r].append(Notice(
+                source=NOTICE_SOURCE,
+                message=f"{len(rows)} leaf node(s) outside the training range of batch, seq, flops or bytes "
+                f"({describe_extrapolation(kinds[rows])}): extrapolated, intervals widened",
+                nodes=[table.nodes[i].id for i in rows],
+            ))
+        return Annotations(low, high, own_low, own_high, extrapolated, notices)
 
     def predict_table(self, table: TreeTable) -> tuple[np.ndarray, np.ndarray]:
         """``(energies, own_ops)`` for every node of ``table``; energies add up."""
         return reconcile(table, self.raw_estimates(table), self.config.reconcile)
 
     def predict(self, records: Sequence[TreeRecord]) -> list[TreeRecord]:
-        """Deep copies of ``records`` with ``predicted_energy`` on every node and an ``OwnOps``
-        pseudo-child on every inner node (existing OwnOps children are replaced)."""
+        """Deep copies of ``records`` with ``predicted_energy``, its 90 % interval and ``extrapolated``
+        on every node, an ``OwnOps`` pseudo-child on every inner node (existing OwnOps children are
+        replaced), and the predictor's notices in ``notices`` (earlier predictor notices replaced)."""
         records = list(records)
         table = TreeTable.from_records(records)
         energies, own = self.predict_table(table)
-        out, row = [], 0
+        notes = self.annotate(table, energies, own)
+        out: list[TreeRecord] = []
+        row = 0
         meta = {"hardware": self.hardware, "features": self.feature_set, "aggregator": self.config.aggregator}
         for record in records:
             copy = record.model_copy(deep=True)
@@ -167,6 +327,8 @@ class Predictor:
             for node, _, _ in list(preorder(copy.root)):
                 node.children = [c for c in node.children if not c.synthetic]
                 node.predicted_energy = float(energies[row])
+                node.predicted_low, node.predicted_high = _finite(notes.low[row]), _finite(notes.high[row])
+                node.extrapolated = bool(notes.extrapolated[row])
                 if node.children:
                     own_id = unique_id(node.scope, OWN_OPS_TYPE, taken)
                     node.children.append(
@@ -177,10 +339,14 @@ class Predictor:
                             level="ml",
                             synthetic=True,
                             predicted_energy=float(own[row]),
+                            predicted_low=_finite(notes.own_low[row]),
+                            predicted_high=_finite(notes.own_high[row]),
+                            extrapolated=node.extrapolated,
                         )
                     )
                 row += 1
             copy.meta = {**copy.meta, "prediction": meta}
+            copy.notices = [n for n in copy.notices if n.source != NOTICE_SOURCE] + notes.notices[len(out)]
             out.append(copy)
         return out
 
@@ -197,6 +363,8 @@ class Predictor:
             "training": self.training_,
             "leaves": self.leaves_.get_state(),
             "aggregator": {"name": self.config.aggregator, "state": self.aggregator_.get_state()},
+            "intervals": None if self.intervals_ is None else self.intervals_.get_state(),
+            "calibration": None if self.calibration_ is None else self.calibration_.get_state(),
         }
         return artifacts.save(directory, payload)
 
@@ -211,11 +379,18 @@ class Predictor:
             predictor.training_ = payload["training"]
             predictor.leaves_ = LeafModels.from_state(predictor.feature_names_, payload["leaves"])
             predictor.aggregator_ = make_aggregator(predictor.config).set_state(payload["aggregator"]["state"])
+            intervals, calibration = payload.get("intervals"), payload.get("calibration")
+            predictor.intervals_ = None if intervals is None else IntervalModel.from_state(intervals)
+            predictor.calibration_ = None if calibration is None else DeviceCalibration.from_state(calibration)
         except IreneError as exc:
             raise IreneError(f"{where}: {exc}") from None
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise IreneError(f"{where}: incomplete or inconsistent predictor ({type(exc).__name__}: {exc})") from None
         return predictor
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def reference_features() -> list[str]:

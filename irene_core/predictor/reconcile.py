@@ -3,7 +3,7 @@
 Raw estimates (one per node, from the leaf regressors and an aggregator) need not add up: a
 parent may come out below the sum of its children.  Measured trees do that too (the paper's data
 has models measured 1–2 % below the sum of their top modules: measurement noise), so something
-has to give.  Two policies:
+has to give.  Three policies:
 
 - ``qp`` (default): the smallest change in the weighted sense,
   ``min Σ wᵢ·((xᵢ − Dᵢ)/Dᵢ)²  subject to  x_parent ≥ Σ x_children`` for every inner node, with
@@ -13,8 +13,11 @@ has to give.  Two policies:
   variable, so they are updated together), vectorised over all trees.
 - ``max``: bottom-up, ``parent = max(D_parent, Σ children)``: children are kept, the parent
   is raised when needed.
+- ``none``: the raw estimates are kept (clipped at 0) and own ops = max(0, parent − Σ children):
+  the tree need not add up (the ``log-ridge`` baseline, which predicts every node on its own).
 
-Afterwards own ops = parent − Σ children >= 0 exactly (a last bottom-up pass absorbs rounding).
+Afterwards, except with ``none``, own ops = parent − Σ children >= 0 exactly (a last bottom-up pass
+absorbs rounding).
 Estimates of 0 (primitives that cost nothing, such as Dropout in inference) stay 0.
 """
 
@@ -25,7 +28,7 @@ import numpy as np
 from irene_core.errors import IreneError
 from irene_core.tree.table import TreeTable
 
-POLICIES = ("qp", "max")
+POLICIES = ("qp", "max", "none")
 
 
 def level_weights(table: TreeTable) -> np.ndarray:
@@ -70,13 +73,17 @@ def _hildreth(table: TreeTable, D: np.ndarray, w: np.ndarray, max_sweeps: int, t
 def reconcile(
     table: TreeTable, raw: np.ndarray, policy: str = "qp", max_sweeps: int = 2000, tol: float = 1e-9
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(energies, own_ops)`` per node: energies add up, own ops >= 0 (0 on leaves)."""
+    """``(energies, own_ops)`` per node: own ops >= 0 (0 on leaves); energies add up unless ``policy`` is
+    ``none``."""
     if policy not in POLICIES:
         raise IreneError(f"unknown reconcile policy '{policy}' (choose from: {', '.join(POLICIES)})")
     raw = np.maximum(np.asarray(raw, float), 0.0)
     x = _hildreth(table, raw, level_weights(table), max_sweeps, tol) if policy == "qp" else raw.copy()
     x = np.maximum(x, 0.0)
     own = np.zeros(len(table))
+    if policy == "none":
+        own[~table.is_leaf] = np.maximum(x - table.children_sum(x), 0.0)[~table.is_leaf]
+        return x, own
     for idx in table.inner_by_depth:
         children = table.children_sum(x)[idx]
         own[idx] = np.maximum(x[idx] - children, 0.0)

@@ -1,53 +1,66 @@
 """The profiling loop of ``irene run``: replay every node of a traced model for a measurement window
 while the resource sampler runs and, with a meter, measure its energy per call.
 
-Energy per call = window energy / calls (the paper's protocol). Each node is measured ``rounds`` times;
-the ground truth is the mean over rounds and its spread (coefficient of variation, %) goes to
-``record.meta["ground_truth_spread_pct"]``.
+Energy per call = window energy / calls (the paper's protocol). Each node is measured ``rounds`` times:
+its ground truth is the mean over rounds, ``spread_pct`` their coefficient of variation (%),
+``energy_above_idle`` the ground truth less idle power × latency, and ``windows`` each round's window
+(wall-clock ns). ``flags`` mark what makes a measurement doubtful: ``spread`` (above
+``max_spread_pct``), ``below_idle`` (less energy per call than the idle machine spends in the same
+time), ``retried`` (a window failed and a retry succeeded). A window the meter refuses is retried
+:data:`RETRIES` times; then :class:`MeterFailure` stops the run: an invalid measurement is never
+written as a number.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import platform
 import socket
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from irene_core._version import __version__
 from irene_core.errors import IreneError
 from irene_core.metering.meter import Measurement, Meter, MeterError
 from irene_core.metering.sampler import ResourceSampler
 from irene_core.tracing.framework import TracedModel
-from irene_core.tree.schema import Node, TreeRecord
+from irene_core.tree.schema import MeterWindow, Node, TreeRecord
+
+#: Retries of a window the meter refused before the run stops.
+RETRIES = 2
+#: Where Linux says how the CPU's frequency is chosen (``performance``, ``powersave``…).
+GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How long and how often each node is measured."""
+    """How long and how often each node is measured, and when its spread is flagged."""
 
     window_seconds: float = 0.25
     rounds: int = 1
     cooldown_seconds: float = 0.0
     idle_seconds: float = 2.0
+    max_spread_pct: float = 5.0
 
     def __post_init__(self) -> None:
+        for flag, value in (("--window-seconds", self.window_seconds), ("--cooldown", self.cooldown_seconds),
+                            ("--idle-seconds", self.idle_seconds), ("--max-spread-pct", self.max_spread_pct)):
+            if not math.isfinite(value):
+                raise IreneError(f"{flag} must be a finite number, got {value}")
         if self.window_seconds <= 0:
             raise IreneError(f"--window-seconds must be > 0, got {self.window_seconds}")
         if self.rounds < 1:
             raise IreneError(f"--rounds must be >= 1, got {self.rounds}")
         if self.cooldown_seconds < 0 or self.idle_seconds < 0:
             raise IreneError("--cooldown and --idle-seconds must be >= 0")
-
-
-@dataclass(frozen=True)
-class Window:
-    """One replay window: monotonic begin and end (s) and the calls it ran."""
-
-    begin: float
-    end: float
-    calls: int
+        if self.max_spread_pct < 0:
+            raise IreneError(f"--max-spread-pct must be >= 0, got {self.max_spread_pct}")
 
 
 class MeterFailure(IreneError):
@@ -59,26 +72,76 @@ def host_label(device: str) -> str:
     return f"{socket.gethostname()}/{platform.machine()}/{device}"
 
 
-class MeterWindow:
-    """A meter window as a context manager for ``replay(around=…)``: it covers exactly the timed calls."""
+def run_conditions() -> dict[str, Any]:
+    """What else ran the machine: compute threads (torch's when loaded), CPU governor, load average."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else os.cpu_count()
+    try:
+        governor: str | None = GOVERNOR.read_text().strip() or None
+    except OSError:
+        governor = None
+    return {"threads": threads, "cpu_governor": governor, "load_average": list(os.getloadavg())}
 
-    def __init__(self, meter: Meter, name: str):
+
+def overload_warning(conditions: dict[str, Any]) -> str | None:
+    """A warning when the 1-minute load exceeds the cores: other work shares the measured energy."""
+    cores = os.cpu_count() or 1
+    load = conditions["load_average"][0]
+    if load <= cores:
+        return None
+    return f"load average {load:.1f} exceeds the {cores} cores: other work is in the measured energy"
+
+
+class ReplayWindow:
+    """One round's window as a context manager for ``replay(around=…)``: it covers exactly the timed
+    calls and records its edges on the monotonic clock (for the sampler) and the wall clock (ns, for the
+    record), inside the meter's window when there is a meter."""
+
+    def __init__(self, meter: Meter | None, name: str):
         self.meter = meter
         self.name = name
         self.measurement: Measurement | None = None
+        self.begin = self.end = 0.0
+        self.begin_ns = self.end_ns = 0
 
-    def __enter__(self) -> MeterWindow:
-        self.meter.begin(self.name)
+    def __enter__(self) -> ReplayWindow:
+        if self.meter is not None:
+            self.meter.begin(self.name)
+        self.begin_ns, self.begin = time.time_ns(), time.monotonic()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        self.end, self.end_ns = time.monotonic(), time.time_ns()
+        if self.meter is None:
+            return
         if exc_type is not None:
             self.meter.discard(self.name)
             return
-        try:
-            self.measurement = self.meter.end(self.name)
-        except MeterError as exc:
-            raise MeterFailure(f"meter '{self.meter.name}' failed during window '{self.name}': {exc}") from exc
+        measurement = self.meter.end(self.name)
+        energy = measurement.energy_j
+        if not measurement.valid or not math.isfinite(energy) or energy < 0:
+            raise MeterError(f"meter '{self.meter.name}', window '{self.name}': invalid energy {energy} J",
+                             measurement)
+        self.measurement = measurement
+
+
+@dataclass(frozen=True)
+class Round:
+    """One measured round of a node: its window and the calls that ran in it."""
+
+    window: ReplayWindow
+    calls: int
+    latency: float
+
+    @property
+    def energy_per_call(self) -> float | None:
+        m = self.window.measurement
+        return None if m is None else m.energy_j / self.calls
+
+    def record(self) -> MeterWindow:
+        m = self.window.measurement
+        return MeterWindow(begin_ns=self.window.begin_ns, end_ns=self.window.end_ns, calls=self.calls,
+                           energy_j=None if m is None else m.energy_j)
 
 
 class Profiler:
@@ -89,15 +152,17 @@ class Profiler:
         self.sampler = sampler
         self.meter = meter
         self.warnings: list[str] = []
+        self.idle_power_w: float | None = None
 
     def idle_power(self) -> float | None:
-        """Mean power (W) of the machine doing nothing, measured before profiling."""
+        """Mean power (W) of the machine doing nothing, measured before profiling (kept for the flags)."""
         if self.meter is None or self.settings.idle_seconds == 0:
             return None
         try:
-            return self.meter.measure(self.settings.idle_seconds, window="idle").mean_power_w
+            self.idle_power_w = self.meter.measure(self.settings.idle_seconds, window="idle").mean_power_w
         except MeterError as exc:
             raise MeterFailure(f"meter '{self.meter.name}' failed measuring idle power: {exc}") from exc
+        return self.idle_power_w
 
     def profile(self, traced: TracedModel, on_node: Callable[[Node], None] | None = None) -> TreeRecord:
         """A copy of ``traced.record`` with resource features and (with a meter) ground truth.
@@ -106,66 +171,74 @@ class Profiler:
         samples covering its windows exist, so no window waits for the sampler's next tick.
         """
         record = traced.record.model_copy(deep=True)
-        spreads: dict[str, float] = {}
-        pending: tuple[Node, list[Window]] | None = None
+        conditions = run_conditions()
+        pending: tuple[Node, list[Round]] | None = None
         for node in record.nodes():
-            windows, spread = self._profile_node(traced, node)
-            if spread is not None:
-                spreads[node.id] = spread
+            rounds = self._profile_node(traced, node)
             if pending is not None:
                 self._resource_features(*pending)
-            pending = (node, windows)
+            pending = (node, rounds)
             if on_node:
                 on_node(node)
             if self.settings.cooldown_seconds:
                 time.sleep(self.settings.cooldown_seconds)
         if pending is not None:
             self._resource_features(*pending)
+        record.host = socket.gethostname()
         record.meta.update(
             {
                 "irene_version": __version__,
                 "window_seconds": self.settings.window_seconds,
                 "rounds": self.settings.rounds,
+                "max_spread_pct": self.settings.max_spread_pct,
                 "meter": self.meter.name if self.meter else None,
-                "ground_truth_spread_pct": spreads,
+                **conditions,
             }
         )
         return record
 
-    def _resource_features(self, node: Node, windows: list[Window]) -> None:
+    def _resource_features(self, node: Node, rounds: list[Round]) -> None:
         """Mean over rounds of the sampler's time-weighted means for each window."""
         if self.sampler is None:
             return
-        rounds = [self.sampler.window(w.begin, w.end, calls=w.calls) for w in windows]
-        for name in {k for f in rounds for k in f}:
-            node.features[name] = float(statistics.fmean(f[name] for f in rounds if name in f))
+        sampled = [self.sampler.window(r.window.begin, r.window.end, calls=r.calls) for r in rounds]
+        for name in {k for f in sampled for k in f}:
+            node.features[name] = float(statistics.fmean(f[name] for f in sampled if name in f))
 
-    def _profile_node(self, traced: TracedModel, node: Node) -> tuple[list[Window], float | None]:
-        """Replay ``node`` for every round; set its latency and ground truth. Returns its windows and
-        the spread of its ground truth over rounds (%, ``None`` without a meter)."""
-        per_call: list[float] = []
-        latencies: list[float] = []
-        windows: list[Window] = []
-        traced.replay(node.id, calls=1)  # warm-up: caches, lazy set-up, first-call allocations
-        for round_ in range(self.settings.rounds):
-            if self.meter is not None:
-                window = MeterWindow(self.meter, f"{node.id}@{round_}")
+    def _measure_round(self, traced: TracedModel, node: Node, round_: int) -> tuple[Round, bool]:
+        """One round of ``node``; a window the meter refuses is retried. Returns it and whether it was retried."""
+        for attempt in range(RETRIES + 1):
+            window = ReplayWindow(self.meter, f"{node.id}@{round_}" + (f"#retry{attempt}" if attempt else ""))
+            try:
                 result = traced.replay(node.id, seconds=self.settings.window_seconds, around=window)
-                measurement = window.measurement
-                assert measurement is not None  # the Framework contract: replay enters and exits ``around``
-                per_call.append(measurement.energy_j / result.calls)
-                self.warnings.extend(f"{node.id}: {w}" for w in measurement.warnings)
-                windows.append(Window(measurement.t_begin, measurement.t_end, result.calls))
-            else:
-                t0 = time.monotonic()
-                result = traced.replay(node.id, seconds=self.settings.window_seconds)
-                windows.append(Window(t0, time.monotonic(), result.calls))
-            latencies.append(result.mean_latency)
+            except MeterError as exc:
+                if attempt == RETRIES:
+                    raise MeterFailure(f"{exc} (node '{node.id}', {RETRIES} retries failed too)") from exc
+                continue
+            if window.measurement is not None:
+                self.warnings.extend(f"{node.id}: {w}" for w in window.measurement.warnings)
+            return Round(window, result.calls, result.mean_latency), attempt > 0
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _profile_node(self, traced: TracedModel, node: Node) -> list[Round]:
+        """Replay ``node`` for every round; set its latency, ground truth, spread, flags and windows."""
+        traced.replay(node.id, calls=1)  # warm-up: caches, lazy set-up, first-call allocations
+        measured = [self._measure_round(traced, node, r) for r in range(self.settings.rounds)]
+        rounds = [r for r, _ in measured]
         # latency and energy per call are both means over rounds, so they agree when rounds differ
-        node.features["times_mean"] = float(statistics.fmean(latencies))
+        latency = float(statistics.fmean(r.latency for r in rounds))
+        node.features["times_mean"] = latency
+        node.windows = [r.record() for r in rounds]
+        per_call = [e for e in (r.energy_per_call for r in rounds) if e is not None]
         if not per_call:
-            return windows, None
-        node.ground_truth_energy = float(statistics.fmean(per_call))
-        if len(per_call) < 2 or node.ground_truth_energy == 0:
-            return windows, 0.0
-        return windows, 100.0 * statistics.stdev(per_call) / node.ground_truth_energy
+            return rounds
+        energy = node.ground_truth_energy = float(statistics.fmean(per_call))
+        if len(per_call) > 1:
+            node.spread_pct = 100.0 * statistics.stdev(per_call) / energy if energy > 0 else 0.0
+        flags = {"spread": node.spread_pct is not None and node.spread_pct > self.settings.max_spread_pct,
+                 "retried": any(retried for _, retried in measured)}
+        if self.idle_power_w is not None:
+            node.energy_above_idle = energy - self.idle_power_w * latency
+            flags["below_idle"] = node.energy_above_idle < 0
+        node.flags = [name for name, raised in flags.items() if raised]
+        return rounds

@@ -1,30 +1,35 @@
-"""One ``irene run``: plugins opened, the grid profiled tree by tree, each tree predicted and
-appended durably, and a summary printed. Ctrl-C or a meter failure keeps every finished tree.
-Printing the summary and rendering the HTML report are the CLI's job (:mod:`irene_core.cli.run`), on
-:attr:`RunSession.finished`."""
+"""One ``irene run``: every input checked first (:mod:`.run_checks`), then the grid profiled tree by tree,
+each tree predicted and appended durably, and a summary printed.
+
+The run holds the dataset lock throughout. Ctrl-C, SIGTERM and SIGHUP stop it like a meter failure:
+every finished tree is kept, the tree in progress is discarded, and the message says to rerun with
+``--resume`` (exit 130, 143, 129: 128 + the signal). Printing the trees and rendering the HTML report
+are the CLI's job (:mod:`irene_core.cli.run`), on :attr:`RunSession.finished`."""
 
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from irene_core.errors import IreneError
-from irene_core.metering.meter import Meter, open_meter
-from irene_core.metering.sampler import ResourceSampler
-from irene_core.plugins import get_registry
-from irene_core.profiling.profiler import Profiler, RunSettings, host_label
+from irene_core.metering.gpus import hardware_info
+from irene_core.profiling.profiler import Profiler, RunSettings, host_label, overload_warning, run_conditions
+from irene_core.profiling.run_checks import RUN_RULES, RunContext
 from irene_core.tracing.trace import trace
-from irene_core.tree.jsonl import append_record, read_records
+from irene_core.tree.jsonl import append_record, read_records, repair_tail
 from irene_core.tree.schema import RecordKey, TreeRecord
 
-if TYPE_CHECKING:
-    from irene_core.predictor.predictor import Predictor
+#: Signals that end a run like Ctrl-C (SIGINT); the exit status is 128 + the signal's number.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -41,6 +46,7 @@ class RunPlan:
     attention: str
     settings: RunSettings
     sampler: str = "resource"
+    html: Path | None = None
 
     def key(self, model: str, batch: int, seq: int) -> RecordKey:
         """The key the tree of one grid point will have (what ``--resume`` compares)."""
@@ -51,14 +57,62 @@ def done_keys(path: Path) -> set[RecordKey]:
     return {r.key for r in read_records(path)} if path.exists() else set()
 
 
+class Stopped(KeyboardInterrupt):
+    """A stop signal arrived; ``status`` is the exit status it asks for."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.status = 128 + signum
+
+
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP raise :class:`Stopped` in the main thread, except inside
+    :meth:`deferred` (a tree being appended), after which they take effect."""
+
+    def __init__(self) -> None:
+        self._deferring = False
+        self._pending: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self._deferring:
+            self._pending = signum
+        else:
+            raise Stopped(signum)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+        if self._pending is not None:
+            raise Stopped(self._pending)
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]  # what signal.signal returned
+
+
 class RunSession:
     def __init__(self, plan: RunPlan, console: Console, err_console: Console):
         self.plan = plan
         self.console = console
         self.err = err_console
         self.finished: list[TreeRecord] = []
+        self.current: str | None = None  # the tree being profiled
 
     def _todo(self) -> list[tuple[str, int, int]]:
+        if self.plan.resume:
+            cut = repair_tail(self.plan.output)
+            if cut:
+                self.err.print(f"repaired {self.plan.output}: removed a truncated last line ({cut} bytes)")
         done = done_keys(self.plan.output)
         if done & {self.plan.key(*point) for point in self.plan.grid} and not self.plan.resume:
             raise IreneError(
@@ -72,90 +126,69 @@ class RunSession:
             )
         return todo
 
-    @contextlib.contextmanager
-    def _instruments(self) -> Iterator[tuple[ResourceSampler, Meter | None]]:
-        sampler = self._sampler_template().configured(interval_s=self.plan.interval_ms / 1000.0)
-        meter = open_meter(self.plan.meter, self.plan.meter_options) if self.plan.meter else None
-        if meter is not None:
-            ok, reason = meter.available()
-            if not ok:
-                raise IreneError(f"meter '{meter.name}' is not usable here: {reason}")
-        sampler.start()
-        try:
-            yield sampler, meter
-        finally:
-            sampler.stop()
-            if meter is not None:
-                meter.close()
-
-    def _sampler_template(self) -> ResourceSampler:
-        template = get_registry().get("features", self.plan.sampler)
-        if not isinstance(template, ResourceSampler):
-            raise IreneError(
-                f"--sampler {self.plan.sampler}: the features plugin '{self.plan.sampler}' is not a resource sampler"
-            )
-        return template
-
-    def _predictor(self) -> Predictor:
-        from irene_core.predictor.predictor import Predictor, load_reference_predictor
-
-        predictor = (
-            Predictor.load(self.plan.predictor_dir) if self.plan.predictor_dir else load_reference_predictor("model")
-        )
-        self.err.print(
-            f"predictor: {self.plan.predictor_dir or 'shipped reference (model features)'} "
-            f"— figures stand for {predictor.hardware}"
-        )
-        return predictor
-
     def run(self) -> None:
-        plan = self.plan
-        get_registry().get("framework", plan.framework)  # an unknown framework fails before anything runs
-        if plan.meter:
-            get_registry().get("meter", plan.meter)  # an unknown meter fails before anything runs
-        self._sampler_template()
-        todo = self._todo()
-        if not todo:
-            self.console.print(f"nothing to do: every tree of the grid is already in {plan.output}")
-            return
-        predictor = self._predictor()
-        label = host_label(plan.device)
-        current: str | None = None
+        """Check everything, then profile, predict and append every tree still to do."""
         try:
-            with self._instruments() as (sampler, meter), self._progress() as progress:
-                profiler = Profiler(plan.settings, sampler, meter)
-                idle = profiler.idle_power()
-                trees = progress.add_task("trees", total=len(todo))
-                nodes = progress.add_task("nodes", total=None)
-                for model, batch, seq in todo:
-                    current = f"{model} batch {batch} seq {seq}"
-                    progress.update(nodes, description=f"{model} b{batch} s{seq}", completed=0, total=None)
-                    traced = trace(
-                        model, batch, seq, framework=plan.framework, device=plan.device, attention=plan.attention
-                    )
-                    progress.update(nodes, total=sum(1 for _ in traced.record.nodes()))
-                    measured = profiler.profile(traced, on_node=lambda _n: progress.advance(nodes))
-                    measured.device = label
-                    measured.meta.update(
-                        {"framework": plan.framework, "idle_power_w": idle, "meter_options": plan.meter_options}
-                    )
-                    (predicted,) = predictor.predict([measured])
-                    append_record(plan.output, predicted)
-                    self.finished.append(predicted)
-                    progress.advance(trees)
-                current = None
-        except KeyboardInterrupt:
-            self._stopped("interrupted", current)
+            with StopSignals() as signals, RunContext(self.plan) as context:
+                RUN_RULES.run(context)
+                todo = self._todo()
+                if not todo:
+                    self.console.print(f"nothing to do: every tree of the grid is already in {self.plan.output}")
+                    return
+                profiler = Profiler(self.plan.settings, context.sampler, context.meter)
+                with self._progress() as progress:
+                    self._profile(todo, context, profiler, signals, progress)
+        except Stopped as stop:
+            self._stopped(f"stopped by {stop}")
+            raise SystemExit(stop.status) from None
+        except KeyboardInterrupt:  # a SIGINT before the handlers were set or after they were restored
+            self._stopped("interrupted")
             raise SystemExit(130) from None
         except IreneError as exc:  # a meter failure, or a model that does not trace at this size
-            if not self.finished and current is None:
+            if self.current is None:  # before the first node: nothing was measured
                 raise
             raise IreneError(
-                f"{exc} (while profiling {current}); {len(self.finished)} finished trees kept in {plan.output}; "
-                f"fix the cause and rerun with --resume"
+                f"{exc} (while profiling {self.current}; that tree was discarded); {len(self.finished)} finished "
+                f"trees kept in {self.plan.output}; fix the cause and rerun with --resume"
             ) from None
         for warning in sorted(set(profiler.warnings))[:10]:
             self.err.print(f"[yellow]warning:[/] {warning}")
+        if self.plan.meter:
+            self.err.print(flag_summary(self.finished, self.plan.settings.max_spread_pct))
+
+    def _profile(self, todo: list[tuple[str, int, int]], context: RunContext, profiler: Profiler,
+                 signals: StopSignals, progress: Progress) -> None:
+        """Profile, predict and append each tree of ``todo`` (``current`` names the one in progress)."""
+        plan = self.plan
+        predictor = context.predictor
+        assert predictor is not None  # the "predictor" rule loaded it
+        self.err.print(f"predictor: {plan.predictor_dir or 'shipped reference (model features)'} "
+                       f"— figures stand for {predictor.hardware}")
+        if plan.meter:
+            overloaded = overload_warning(run_conditions())
+            if overloaded:
+                self.err.print(f"[yellow]warning:[/] {overloaded}")
+        idle = profiler.idle_power()
+        hardware = hardware_info(context.gpus)
+        trees = progress.add_task("trees", total=len(todo))
+        nodes = progress.add_task("nodes", total=None)
+        for model, batch, seq in todo:
+            self.current = f"{model} batch {batch} seq {seq}"
+            progress.update(nodes, description=f"{model} b{batch} s{seq}", completed=0, total=None)
+            traced = trace(model, batch, seq, framework=plan.framework, device=plan.device, attention=plan.attention)
+            progress.update(nodes, total=sum(1 for _ in traced.record.nodes()))
+            measured = profiler.profile(traced, on_node=lambda _n: progress.advance(nodes))
+            measured.device = host_label(plan.device)
+            measured.meta.update(
+                {"framework": plan.framework, "idle_power_w": idle, "meter_options": plan.meter_options,
+                 "hardware": hardware}
+            )
+            (predicted,) = predictor.predict([measured])
+            with signals.deferred():  # a tree is appended whole, then a pending signal stops the run
+                append_record(plan.output, predicted)
+                self.finished.append(predicted)
+                self.current = None
+            progress.advance(trees)
 
     def _progress(self) -> Progress:
         return Progress(
@@ -163,9 +196,20 @@ class RunSession:
             TextColumn("ETA"), TimeRemainingColumn(), console=self.err, transient=True,
         )
 
-    def _stopped(self, why: str, current: str | None) -> None:
-        where = f" while profiling {current}" if current else ""
+    def _stopped(self, why: str) -> None:
+        where = f" while profiling {self.current} (that tree was discarded)" if self.current else ""
         self.err.print(
             f"{why}{where}: {len(self.finished)} finished trees are in {self.plan.output}; "
             f"run the same command with --resume to continue"
         )
+
+
+def flag_summary(records: list[TreeRecord], max_spread_pct: float) -> str:
+    """One line: how many measured nodes carry each flag."""
+    nodes = [n for r in records for n in r.nodes() if n.ground_truth_energy is not None]
+    counts = Counter(flag for n in nodes for flag in n.flags)
+    flagged = sum(1 for n in nodes if n.flags)
+    if not flagged:
+        return f"flags: none of {len(nodes)} measured nodes flagged (spread ≤ {max_spread_pct:g} %, none below idle)"
+    detail = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    return f"flags: {flagged} of {len(nodes)} measured nodes flagged ({detail}; see each node's flags)"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from irene_core.errors import IreneError
-from irene_core.tree.atomic import atomic_write
+from irene_core.tree.atomic import dataset_write
 from irene_core.tree.schema import Node, RecordKey, TreeRecord
 
 #: Node keys of the layout that are not features.
@@ -221,8 +221,8 @@ class OriginalExport:
         }
 
     def write(self, path: str | os.PathLike[str], records: Iterable[TreeRecord]) -> int:
-        """Write all records atomically; returns the count."""
-        with atomic_write(path) as handle:
+        """Write all records atomically under the dataset lock; returns the count."""
+        with dataset_write(path) as handle:
             for record in records:
                 handle.write(json.dumps(self.line(record), separators=(",", ":"), allow_nan=False) + "\n")
         return self.records

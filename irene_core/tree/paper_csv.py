@@ -22,11 +22,12 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from irene_core.errors import IreneError
-from irene_core.tree.schema import Node, TreeRecord, unique_id
+from irene_core.errors import IreneError, os_error_message
+from irene_core.tree.schema import MODEL_FEATURES, RESOURCE_FEATURES, Node, TreeRecord, unique_id
 
 LEVEL_FILES = {
     "model": "model_level_features.csv",
@@ -34,20 +35,8 @@ LEVEL_FILES = {
     "ml1": "ml1_level_features.csv",
     "ml2": "ml2_level_features.csv",
 }
-FEATURE_COLUMNS = (
-    "batch_size",
-    "seq_len",
-    "flops",
-    "mem_bytes",
-    "cpu",
-    "mem",
-    "gpu",
-    "gpu_mem",
-    "gpu_clk",
-    "gpu_mem_clk",
-    "times_mean",
-    "gpu_energy_mean",
-)
+#: The CSVs' feature columns: every model feature but num_parameters (the release has none), every resource feature.
+FEATURE_COLUMNS = tuple(f for f in MODEL_FEATURES if f != "num_parameters") + RESOURCE_FEATURES
 REQUIRED_COLUMNS = (*FEATURE_COLUMNS, "energy_mean", "level_name", "model_name")
 
 #: transformers class names of the paper's models (their roots in the CSVs are named by model).
@@ -59,6 +48,16 @@ PAPER_MODEL_CLASSES = {
     "distilgpt2": "GPT2Model",
     "openai-gpt": "OpenAIGPTModel",
     "sshleifer/tiny-ctrl": "CTRLModel",
+}
+#: ``meta["family"]`` of the paper's models (the ``family`` split of ``irene crossvalidate``).
+PAPER_MODEL_FAMILIES = {
+    "bert-base-uncased": "encoder",
+    "distilbert-base-uncased": "encoder",
+    "roberta-base": "encoder",
+    "gpt2": "decoder",
+    "distilgpt2": "decoder",
+    "openai-gpt": "decoder",
+    "sshleifer/tiny-ctrl": "decoder",
 }
 PAPER_MODELS = ("bert-base-uncased", "distilbert-base-uncased", "roberta-base", "gpt2", "distilgpt2", "openai-gpt")
 
@@ -77,26 +76,47 @@ def _read_level(path: Path, level: str) -> dict[tuple[str, int, int], list[_Row]
     if not path.is_file():
         raise IreneError(f"{path}: missing (expected the {level} level of the CSV release)")
     out: dict[tuple[str, int, int], list[_Row]] = defaultdict(list)
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise IreneError(f"{path}: missing columns: {', '.join(missing)}")
-        for lineno, raw in enumerate(reader, 2):
-            where = f"{path}:{lineno}"
-            try:
-                features = {c: float(raw[c]) for c in FEATURE_COLUMNS}
-                energy = float(raw["energy_mean"])
-            except (TypeError, ValueError) as exc:
-                raise IreneError(f"{where}: not a number ({exc})") from None
-            bad = [c for c, v in features.items() if not math.isfinite(v)]
-            if bad or not math.isfinite(energy) or energy < 0:
-                raise IreneError(f"{where}: non-finite or negative value in {', '.join(bad) or 'energy_mean'}")
-            name = raw["level_name"]
-            scope, _, type_ = name.rpartition(":") if level != "model" else ("", "", name)
-            key = (raw["model_name"], int(features["batch_size"]), int(features["seq_len"]))
-            out[key].append(_Row(level, scope, type_, features, energy, where))
+    reader: csv.DictReader[str] | None = None
+    try:
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+            reader = csv.DictReader(handle)
+            _check_utf8(reader.fieldnames or [], f"{path}:1")
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise IreneError(f"{path}: missing columns: {', '.join(missing)}")
+            for lineno, raw in enumerate(reader, 2):
+                _add_row(out, raw, level, f"{path}:{lineno}")
+    except csv.Error as exc:
+        raise IreneError(f"{path}:{(reader.line_num if reader else 0) + 1}: not valid CSV ({exc})") from None
+    except OSError as exc:
+        raise IreneError(os_error_message(exc, path)) from None
     return out
+
+
+def _check_utf8(fields: Iterable[object], where: str) -> None:
+    """Refuse undecodable bytes (read as surrogates, so the error names the right line)."""
+    try:
+        "".join(f for f in fields if isinstance(f, str)).encode("utf-8")
+    except UnicodeEncodeError:
+        raise IreneError(f"{where}: not UTF-8") from None
+
+
+def _add_row(out: dict[tuple[str, int, int], list[_Row]], raw: dict[str, str], level: str, where: str) -> None:
+    _check_utf8(raw.values(), where)
+    try:
+        features = {c: float(raw[c]) for c in FEATURE_COLUMNS}
+        energy = float(raw["energy_mean"])
+    except (TypeError, ValueError) as exc:
+        raise IreneError(f"{where}: not a number ({exc})") from None
+    bad = [c for c, v in features.items() if not math.isfinite(v)]
+    if bad or not math.isfinite(energy) or energy < 0:
+        raise IreneError(f"{where}: non-finite or negative value in {', '.join(bad) or 'energy_mean'}")
+    if raw["level_name"] is None or raw["model_name"] is None:
+        raise IreneError(f"{where}: missing values (fewer fields than columns)")
+    name = raw["level_name"]
+    scope, _, type_ = name.rpartition(":") if level != "model" else ("", "", name)
+    key = (raw["model_name"], int(features["batch_size"]), int(features["seq_len"]))
+    out[key].append(_Row(level, scope, type_, features, energy, where))
 
 
 def _parent_scope(scope: str, modules: set[str], inclusive: bool) -> str:
@@ -154,6 +174,7 @@ def _build(
         batch_size=int(model_row.features["batch_size"]),
         seq_len=int(model_row.features["seq_len"]),
         device=device,
+        meta={"family": PAPER_MODEL_FAMILIES[model]} if model in PAPER_MODEL_FAMILIES else {},
         root=root,
     )
     record.check()

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from irene_core._version import __version__
 from irene_core.errors import IreneError
 from irene_core.viz.cache import Entry
+from irene_core.viz.catalog import ProblemsView
 from irene_core.viz.config import ServeConfig
 from irene_core.viz.energy_service import EnergyService, Query, Unavailable
 from irene_core.viz.schemas import ApiError, EnergyView, FieldError, ModelsView, StatusView, TreeView
@@ -47,9 +48,9 @@ def _error(status: int, detail: str, errors: list[FieldError] | None = None) -> 
 
 def _json(entry: Entry, cached: bool, if_none_match: str | None) -> Response:
     headers = {"ETag": entry.etag, "Cache-Control": "no-cache", "X-Irene-Cache": "hit" if cached else "miss"}
-    if if_none_match == entry.etag:
+    if if_none_match == entry.etag and entry.status == 200:
         return Response(status_code=304, headers=headers)
-    return Response(entry.body, media_type="application/json", headers=headers)
+    return Response(entry.body, status_code=entry.status, media_type="application/json", headers=headers)
 
 
 _FAST_ROUTES: dict[str, tuple[Literal["energy", "tree"], frozenset[str]]] = {
@@ -188,7 +189,12 @@ def create_app(config: ServeConfig, service: EnergyService | None = None) -> Fas
     @app.get("/api/models", response_model=ModelsView)
     async def models() -> ModelsView:
         """Presets, local model dirs, datasets with their models and sizes, predictors, and the bounds."""
-        return await asyncio.to_thread(svc.models)
+        return await asyncio.wrap_future(svc.lister.submit(svc.models))
+
+    @app.get("/api/problems", response_model=ProblemsView)
+    async def problems() -> ProblemsView:
+        """Files of the data dir that are skipped (or partly skipped), each with what is wrong."""
+        return await asyncio.wrap_future(svc.lister.submit(svc.problems))
 
     @app.get("/api/energy", response_model=EnergyView, responses=ERRORS)
     async def energy(request: Request, model: Model, batch_size: Batch, seq_len: Seq,

@@ -12,20 +12,21 @@ from pathlib import Path
 
 from irene_core.errors import IreneError
 
-CACHE_SCHEMA_VERSION = 2
+CACHE_SCHEMA_VERSION = 3
 _APP_ID = 0x1E4E7715  # marks the file as an IrEne-viz cache (PRAGMA application_id)
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A cached answer and its HTTP entity tag."""
+    """A cached answer, its HTTP entity tag and status (200, or 422 for a refusal such as a too-large model)."""
 
     body: bytes
     etag: str
+    status: int = 200
 
     @classmethod
-    def of(cls, body: bytes) -> Entry:
-        return cls(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+    def of(cls, body: bytes, status: int = 200) -> Entry:
+        return cls(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"', status)
 
 
 class ResultCache:
@@ -66,7 +67,8 @@ class ResultCache:
             db.execute(f"PRAGMA user_version={CACHE_SCHEMA_VERSION}")
         db.execute(
             "CREATE TABLE IF NOT EXISTS results "
-            "(key TEXT PRIMARY KEY, value BLOB NOT NULL, etag TEXT NOT NULL, created REAL NOT NULL)"
+            "(key TEXT PRIMARY KEY, value BLOB NOT NULL, etag TEXT NOT NULL, status INTEGER NOT NULL, "
+            "created REAL NOT NULL)"
         )
         db.execute("CREATE INDEX IF NOT EXISTS results_created ON results(created)")
 
@@ -74,11 +76,11 @@ class ResultCache:
         with self._lock:
             entry = self._memory.get(key)
             if entry is None:
-                row = self._db.execute("SELECT value, etag FROM results WHERE key=?", (key,)).fetchone()
+                row = self._db.execute("SELECT value, etag, status FROM results WHERE key=?", (key,)).fetchone()
                 if row is None:
                     self.misses += count_miss
                     return None
-                entry = Entry(bytes(row[0]), row[1])
+                entry = Entry(bytes(row[0]), row[1], row[2])
                 self._remember(key, entry)
             else:
                 self._memory.move_to_end(key)
@@ -90,14 +92,14 @@ class ResultCache:
         while len(self._memory) > self.memory_entries:
             self._memory.popitem(last=False)
 
-    def put(self, key: str, value: bytes) -> Entry:
-        entry = Entry.of(value)
+    def put(self, key: str, value: bytes, status: int = 200) -> Entry:
+        entry = Entry.of(value, status)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO results (key, value, etag, created) VALUES (?, ?, ?, ?)",
-                    (key, value, entry.etag, time.time()),
+                    "INSERT OR REPLACE INTO results (key, value, etag, status, created) VALUES (?, ?, ?, ?, ?)",
+                    (key, value, entry.etag, status, time.time()),
                 )
                 excess = self._count() - self.max_entries
                 if excess > 0:

@@ -15,6 +15,14 @@ def default_cache_path() -> Path:
     return Path(base) / "irene" / "viz-cache.sqlite"
 
 
+def physical_memory() -> int:
+    """This machine's memory in bytes (16 GiB where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2**30
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds on one request; anything outside is answered with 422 and says which bound."""
@@ -22,6 +30,8 @@ class Limits:
     max_batch_size: int = 256
     max_seq_len: int = 4096
     max_tree_nodes: int = 20_000
+    #: A local model whose weights and activations (estimated from its config.json) exceed this is not traced.
+    max_model_bytes: int = field(default_factory=physical_memory)
 
 
 @dataclass(frozen=True)

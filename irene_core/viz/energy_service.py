@@ -3,7 +3,9 @@
 A request is first *planned* on the event loop (names checked against the known models, datasets and
 predictors; a cache key made from them and their fingerprints). A cache miss runs the work on one
 worker thread, off the event loop; identical requests that arrive meanwhile await the same
-computation instead of starting their own.
+computation instead of starting their own. A refusal of the computation (a too-large model, a bad
+record) is cached like an answer, with its status. Work runs on daemon threads, so a computation that
+never returns cannot hold up the server's exit.
 """
 
 from __future__ import annotations
@@ -14,21 +16,24 @@ import functools
 import hashlib
 import importlib.metadata as md
 import json
+import math
+import queue
 import threading
-import warnings
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from irene_core._version import __version__
 from irene_core.errors import IreneError
 from irene_core.plugins import get_registry
 from irene_core.tree.schema import MODEL_FEATURES, Node, TreeRecord
 from irene_core.viz.cache import CACHE_SCHEMA_VERSION, Entry, ResultCache
-from irene_core.viz.catalog import Catalog, FileEntry
+from irene_core.viz.catalog import PREDICTOR_MARKER, Catalog, FileEntry, Problem, ProblemsView
 from irene_core.viz.config import ServeConfig
 from irene_core.viz.schemas import (
+    ApiError,
     DatasetEntry,
     EnergyView,
     LimitsView,
@@ -42,10 +47,47 @@ from irene_core.viz.schemas import (
 
 #: Name of the shipped model-features predictor in the API.
 REFERENCE = "reference"
+T = TypeVar("T")
 
 
 class Unavailable(IreneError):
     """The server cannot answer this kind of request at all (a plugin is missing): HTTP 503."""
+
+
+class Worker:
+    """Runs submitted calls in order on one daemon thread (a ThreadPoolExecutor's threads are joined at
+    exit, so one stuck call would keep a stopped server alive)."""
+
+    def __init__(self, name: str):
+        self._queue: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:  # handed to the waiter
+                    future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Cancel what has not started and let the thread end after the current call."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                item[0].cancel()
+        self._queue.put(None)
 
 
 @dataclass(frozen=True)
@@ -75,11 +117,15 @@ class EnergyService:
         self.catalog = Catalog(config.data_dir)
         self.cache = cache if cache is not None else ResultCache(config.cache_path)
         self.computations = 0
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="irene-viz")
+        self._executor = Worker("irene-viz-compute")
+        #: Listings parse dataset files: a worker of their own, so they never wait behind a trace.
+        self.lister = Worker("irene-viz-list")
         self._inflight: dict[str, asyncio.Future[Entry]] = {}
         self._predictors: dict[tuple[str, str], Any] = {}
         self._predictor_lock = threading.Lock()
         self._reference_fingerprint: str | None = None
+        #: data-dir predictors that load but fail to predict: file → (fingerprint then, message)
+        self._failures: dict[str, tuple[str, str]] = {}
         self.framework, self.framework_error, self._framework_version = self._load_framework(config.framework)
         self.presets: frozenset[str] = frozenset(self.framework.presets()) if self.framework else frozenset()
 
@@ -110,7 +156,8 @@ class EnergyService:
         self._executor.submit(work)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown()
+        self.lister.shutdown()
         self.cache.close()
 
     # -- planning (on the event loop: cheap, no parsing) -------------------------------------------
@@ -135,12 +182,15 @@ class EnergyService:
             CACHE_SCHEMA_VERSION, __version__, query.kind, source, query.model, query.batch_size, query.seq_len,
             entry.name if entry else None, entry.fingerprint if entry else None,
             self._framework_version if source != "dataset" else None,
-            predictor, self._predictor_fingerprint(predictor) if predictor else None,
+            predictor, self._predictor_fingerprint(predictor) if predictor else None, asdict(self.config.limits),
         ]
         key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
         return Plan(query, source, entry, predictor, key)
 
     def _unknown_model(self, model: str) -> str:
+        skipped = next((p for p in self.catalog.snapshot().problems if p.file == f"{model}/config.json"), None)
+        if skipped is not None:
+            return f"model dir '{model}' of the data dir is skipped: {skipped.message} (see /api/problems)"
         presets = ", ".join(sorted(self.presets)[:8]) + (", …" if len(self.presets) > 8 else "")
         local = ", ".join(sorted(self.catalog.snapshot().local_models)) or "none"
         return (
@@ -174,7 +224,7 @@ class EnergyService:
         task = self._inflight.get(plan.key)
         if task is None:
             loop = asyncio.get_running_loop()
-            task = asyncio.ensure_future(loop.run_in_executor(self._executor, self._compute_and_store, plan))
+            task = asyncio.wrap_future(self._executor.submit(self._compute_and_store, plan), loop=loop)
             self._inflight[plan.key] = task
             task.add_done_callback(functools.partial(self._finished, plan.key))
         return await asyncio.shield(task), False
@@ -185,8 +235,17 @@ class EnergyService:
             task.exception()  # retrieved here so that no waiter left means no "never retrieved" noise
 
     def _compute_and_store(self, plan: Plan) -> Entry:
+        """The answer, or the refusal (status 422), stored in the cache; Unavailable is not stored."""
         self.computations += 1
-        return self.cache.put(plan.key, self.compute(plan).model_dump_json().encode())
+        try:
+            return self.cache.put(plan.key, self.compute(plan).model_dump_json().encode())
+        except Unavailable:
+            raise
+        except IreneError as exc:
+            return self.cache.put(plan.key, ApiError(detail=str(exc)).model_dump_json().encode(), status=422)
+        except RecursionError:
+            detail = f"the tree of '{plan.query.model}' is nested too deeply to be served"
+            return self.cache.put(plan.key, ApiError(detail=detail).model_dump_json().encode(), status=422)
 
     def compute(self, plan: Plan) -> TreeView:
         """The answer of one planned request (runs in the worker thread)."""
@@ -196,18 +255,22 @@ class EnergyService:
         limit = self.config.limits.max_tree_nodes
         if count > limit:
             raise IreneError(f"the tree of '{q.model}' has {count} nodes, more than the server's limit of {limit}")
-        common = dict(source=plan.source, dataset=q.dataset, model_name=record.model_name, batch_size=record.batch_size,
-                      seq_len=record.seq_len, device=record.device, meta=record.meta)
+        common = dict(source=plan.source, dataset=q.dataset, **record.model_dump(exclude={"root"}))
         if q.kind == "tree":
             root = _structure(record.root)
             return TreeView(root=root, node_count=sum(1 for _ in root.walk()), **common)
-        predictor = self._predictor(plan.predictor or REFERENCE)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        name = plan.predictor or REFERENCE
+        predictor = self._predictor(name)
+        try:
             (predicted,) = predictor.predict([record])
-        common["meta"] = (
-            {**predicted.meta, "warnings": sorted({str(w.message) for w in caught})} if caught else predicted.meta
-        )
+        except IreneError:
+            raise
+        except Exception as exc:  # malformed predictor files: the predictor, not the request, is at fault
+            raise self._broken(name, f"fails ({type(exc).__name__}: {exc})") from None
+        if any(n.predicted_energy is not None and not math.isfinite(n.predicted_energy)
+               for n in predicted.root.walk()):
+            raise self._broken(name, "predicts non-finite energies (NaN or infinite numbers in its files?)")
+        common.update(meta=predicted.meta, notices=predicted.notices)  # warnings travel with this answer
         return EnergyView(root=predicted.root, node_count=sum(1 for _ in predicted.root.walk()),
                           predictor=plan.predictor, hardware=getattr(predictor, "hardware", None), **common)
 
@@ -216,11 +279,36 @@ class EnergyService:
         if plan.source == "dataset":
             assert plan.entry is not None
             return self.catalog.record(plan.entry, q.model, q.batch_size, q.seq_len)
-        target = str(plan.entry.path) if plan.source == "local" and plan.entry else q.model
-        record: TreeRecord = self.framework.trace(target, q.batch_size, q.seq_len, device="cpu", meta=True).record
-        if plan.source == "local":
-            record = record.model_copy(update={"model_name": q.model})
-        return record
+        if plan.source == "preset":
+            record: TreeRecord = self.framework.trace(q.model, q.batch_size, q.seq_len, device="cpu", meta=True).record
+            return record
+        assert plan.entry is not None and plan.entry.shape is not None
+        needed, limit = plan.entry.shape.bytes_needed(q.batch_size, q.seq_len), self.config.limits.max_model_bytes
+        if needed > limit:
+            raise IreneError(
+                f"model '{q.model}' is too large to trace here: about {plan.entry.shape.parameters:.3g} parameters "
+                f"and activations at batch_size={q.batch_size}, seq_len={q.seq_len} need ~{needed / 2**30:.3g} GiB, "
+                f"more than the server's limit of {limit / 2**30:.3g} GiB"
+            )
+        if plan.entry.shape.layers > self.config.limits.max_tree_nodes:
+            raise IreneError(f"model '{q.model}' has {plan.entry.shape.layers} layers, more than the server's limit "
+                             f"of {self.config.limits.max_tree_nodes} tree nodes")
+        try:
+            traced = self.framework.trace(str(plan.entry.path), q.batch_size, q.seq_len, device="cpu", meta=True)
+        except IreneError:
+            raise
+        except Exception as exc:  # the data dir's config.json, not the server, is at fault
+            raise IreneError(f"{plan.entry.name}/config.json: cannot build this model ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        local: TreeRecord = traced.record.model_copy(update={"model_name": q.model})
+        return local
+
+    def _broken(self, name: str, what: str) -> Unavailable:
+        """Note a data-dir predictor that loads but cannot predict (listed by :meth:`problems`)."""
+        message = f"predictor '{name}' {what}"
+        if name != REFERENCE:
+            self._failures[f"{name}/{PREDICTOR_MARKER}"] = (self._predictor_fingerprint(name), message)
+        return Unavailable(message)
 
     def _predictor(self, name: str) -> Any:
         fingerprint = self._predictor_fingerprint(name)
@@ -270,6 +358,31 @@ class EnergyService:
                               max_tree_nodes=limits.max_tree_nodes),
         )
 
+    def problems(self) -> ProblemsView:
+        """Every file of the data dir that is skipped, and why (reads datasets and predictors: off the event loop)."""
+        snapshot = self.catalog.snapshot()
+        found = list(snapshot.problems)
+        for entry in snapshot.datasets.values():
+            try:
+                index = self.catalog.index(entry)
+            except OSError as exc:
+                found.append(Problem(file=entry.name, message=f"cannot be read: {exc.strerror or exc}"))
+                continue
+            if index.problem is not None:
+                more = f" (and {index.bad_lines - 1} more unreadable line(s))" if index.bad_lines > 1 else ""
+                found.append(index.problem.model_copy(update={"message": index.problem.message + more}))
+        for name, entry in snapshot.predictors.items():
+            file = f"{name}/{PREDICTOR_MARKER}"
+            try:
+                self._predictor(name)
+            except IreneError as exc:
+                found.append(Problem(file=file, message=str(exc).replace(f"{self.catalog.root}/", "")))
+                continue
+            failure = self._failures.get(file)
+            if failure is not None and failure[0] == entry.fingerprint:
+                found.append(Problem(file=file, message=failure[1]))
+        return ProblemsView(problems=sorted(found, key=lambda p: (p.file, p.line or 0)))
+
     def status(self) -> StatusView:
         return StatusView(version=__version__, cache_path=str(self.cache.path), cache_entries=len(self.cache),
                           cache_hits=self.cache.hits, cache_misses=self.cache.misses,
@@ -295,7 +408,7 @@ def _load_predictor(name: str, entry: FileEntry | None) -> Any:
             return load_reference_predictor(features="model")
         assert entry is not None
         return Predictor.load(entry.path)
-    except IreneError as exc:  # a server-side file, not the request, is at fault
+    except Exception as exc:  # whatever a data dir's file makes the loader raise, the request is not at fault
         raise Unavailable(f"predictor '{name}' cannot be loaded: {exc}") from None
 
 

@@ -31,7 +31,8 @@ def record_view(record: TreeRecord) -> EnergyView:
     prediction: dict[str, Any] = found if isinstance(found, dict) else {}
     return EnergyView(
         model_name=record.model_name, batch_size=record.batch_size, seq_len=record.seq_len, device=record.device,
-        meta=meta, root=record.root, source="file", node_count=sum(1 for _ in record.root.walk()),
+        meta=meta, notices=record.notices, root=record.root, source="file",
+        node_count=sum(1 for _ in record.root.walk()),
         predictor=_predictor_label(prediction), hardware=prediction.get("hardware"),
     )
 

@@ -27,12 +27,17 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: Seconds a stopping server waits for requests in progress before it cancels them.
+GRACEFUL_SECONDS = 2
+
+
 def _server(app: FastAPI) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                                         timeout_graceful_shutdown=GRACEFUL_SECONDS))
 
 
 def serve(app: FastAPI, sock: socket.socket) -> None:
-    """Serve until Ctrl-C / SIGTERM."""
+    """Serve until Ctrl-C / SIGTERM (requests in progress get :data:`GRACEFUL_SECONDS`, then are cancelled)."""
     try:
         _server(app).run(sockets=[sock])
     finally:

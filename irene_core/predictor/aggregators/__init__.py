@@ -4,8 +4,10 @@
 - ``predicted-sum`` (:mod:`.predicted_sum`): the sum of the children (own ops = 0).
 - ``unstructured`` (:mod:`.unstructured`): one linear regressor over each inner node's own features (ablation).
 - ``end2end`` / ``stepwise`` (:mod:`.paper`): the paper's weighted sums.
+- ``log-ridge`` (:mod:`.log_ridge`): the baseline of issue 13, every node (leaves too) from its own features.
 
-Whatever the aggregator, :mod:`irene_core.predictor.reconcile` then makes the output tree add up.
+Whatever the aggregator, :mod:`irene_core.predictor.reconcile` then makes the output tree add up
+(unless its policy is ``none``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ def make_aggregator(config: PredictorConfig) -> Aggregator:
         from irene_core.predictor.aggregators.unstructured import Unstructured
 
         return Unstructured()
+    if config.aggregator == "log-ridge":
+        from irene_core.predictor.aggregators.log_ridge import LogRidge
+
+        return LogRidge(config.features)
     from irene_core.predictor.aggregators.paper import WeightedSumAggregator
 
     return WeightedSumAggregator(

@@ -25,7 +25,7 @@ import numpy as np
 
 from irene_core.errors import IreneError
 from irene_core.predictor.aggregators.base import Aggregator, NodeData, bottom_up, teacher_mask
-from irene_core.predictor.design import has_power_terms, power_terms
+from irene_core.predictor.design import power_terms
 from irene_core.predictor.estimators import (
     KernelSmoother,
     RelativeLinear,
@@ -137,7 +137,7 @@ class OwnOpsAggregator(Aggregator):
         child_kinds = data.kinds[(t.parent >= 0) & rows[np.maximum(t.parent, 0)]]
         self.kinds_ = sorted(set(child_kinds))
         self.power_ = None
-        if has_power_terms(data.names):
+        if "times_mean" in data.names:
             self.power_ = RelativeLinear(1e-8).fit(power_terms(data.X[rows], data.names), t.truth[rows])
         power = self._power(data)
         S = self._children_sum(data, truth)

@@ -44,6 +44,15 @@
 
   const signedPct = (pct) => (pct > 0 ? '+' : '') + fmtPct(pct);
 
+  const isNum = (v) => v !== null && v !== undefined;
+  /** A node's 90 % interval as "1.23–4.56 mJ", or null when it has none. */
+  function fmtInterval(node) {
+    if (!isNum(node.predicted_low) || !isNum(node.predicted_high)) return null;
+    return `${fmtMJ(node.predicted_low).replace(/ mJ$/, '')}–${fmtMJ(node.predicted_high)}`;
+  }
+  const EXTRAPOLATED_NOTE = 'predicted outside the training data (this node or a part of it): less certain';
+  const extrapolatedMark = () => h('span', { class: 'extrap', title: EXTRAPOLATED_NOTE, text: 'extrapolated' });
+
   /** How each feature is shown in the tooltip: label, scale, unit, decimals. */
   const FEATURES = {
     flops: ['FLOPs', 1, 'MFLOPs', 1],
@@ -188,6 +197,9 @@
       features,
       ground_truth_energy: energyValue(d.ground_truth_energy, `${path} (${id}): ground_truth_energy`),
       predicted_energy: energyValue(d.predicted_energy, `${path} (${id}): predicted_energy`, false),
+      predicted_low: energyValue(d.predicted_low, `${path} (${id}): predicted_low`, false),
+      predicted_high: energyValue(d.predicted_high, `${path} (${id}): predicted_high`, false),
+      extrapolated: d.extrapolated === true,
       synthetic: Boolean(d.synthetic),
       children: kids.map((c, i) => fromV2Node(c, `${path}.children.${i}`, seen)),
     };
@@ -242,6 +254,7 @@
           seq_len: Number(d.seq_len),
           device: d.device ?? null,
           meta,
+          notices: Array.isArray(d.notices) ? d.notices.filter((n) => n && typeof n.message === 'string') : [],
           root: version === 1 ? fromFileNode(d.frontend_tree, tree, new Set()) : fromV2Node(d.root, tree, new Set()),
           source: 'file',
           dataset: name,
@@ -288,6 +301,9 @@
     const rows = [];
     const add = (label, value, cls) => rows.push(h('dt', { text: label }), h('dd', { text: value, class: cls }));
     if (node.predicted_energy !== null && node.predicted_energy !== undefined) add('Energy (predicted)', fmtMJ(node.predicted_energy), 'strong');
+    const interval = fmtInterval(node);
+    if (interval) add('90 % interval', interval);
+    if (node.extrapolated) add('Extrapolated', `yes: ${EXTRAPOLATED_NOTE}`, 'extrap-text');
     if (node.ground_truth_energy !== null && node.ground_truth_energy !== undefined) {
       add('Energy (measured)', fmtMJ(node.ground_truth_energy), node.predicted_energy == null ? 'strong' : null);
       if (node.predicted_energy !== null && node.predicted_energy !== undefined && node.ground_truth_energy > 0) {
@@ -344,6 +360,7 @@
     { key: 'name', label: 'Node', num: false },
     { key: 'level', label: 'Level', num: false },
     { key: 'energy', label: 'Energy', num: true },
+    { key: 'interval', label: '90 % interval', num: true },
     { key: 'share', label: '% of model', num: true },
     { key: 'ofParent', label: '% of parent', num: true },
     { key: 'measured', label: 'Measured', num: true },
@@ -422,11 +439,11 @@
       this.prep = prepare(view);
       this.root.setAttribute('aria-busy', 'false');
       const note = $('.pane-note', this.root);
-      const warnings = view.meta?.warnings ?? [];
+      const warnings = [...(view.meta?.warnings ?? []), ...(view.notices ?? []).map((n) => (n.source ? `${n.source}: ${n.message}` : n.message))];
       note.hidden = !warnings.length;
       note.className = 'pane-note warn';
       note.removeAttribute('role');
-      note.textContent = warnings.length ? `Predictor warnings: ${warnings.join('; ')}` : '';
+      note.textContent = warnings.length ? `Notices: ${warnings.join('; ')}` : '';
       this.renderHead();
       this.renderTree();
       this.renderChart();
@@ -487,6 +504,9 @@
         extra.push(h('span', { class: `meas ${Math.abs(err) > 10 ? 'bad' : ''}`, title: 'measured energy and prediction error' },
           `meas ${fmtMJ(measured)} · ${signedPct(err)}`));
       }
+      const interval = fmtInterval(node);
+      if (interval) extra.push(h('span', { class: 'interval', title: '90 % interval of the prediction', text: `90 % ${interval}` }));
+      if (node.extrapolated) extra.push(extrapolatedMark());
       // A functional op carries its calling module's scope: its type is its name.
       const isOp = !node.synthetic && rec.parent && rec.parent.scope === node.scope;
       const row = h('div', { class: `row${node.synthetic ? ' synthetic' : ''}` },
@@ -504,7 +524,7 @@
         tabindex: '-1',
         'data-id': node.id,
         'aria-level': rec.depth,
-        'aria-label': `${node.synthetic ? 'own ops' : `${node.type} ${node.scope}`}, ${fmtMJ(e)}, ${fmtPct(rec.share === null ? null : 100 * rec.share)} of model`,
+        'aria-label': `${node.synthetic ? 'own ops' : `${node.type} ${node.scope}`}, ${fmtMJ(e)}, ${fmtPct(rec.share === null ? null : 100 * rec.share)} of model${interval ? `, 90 % interval ${interval}` : ''}${node.extrapolated ? ', extrapolated' : ''}`,
       }, row);
       if (hasKids) li.setAttribute('aria-expanded', 'false');
       this.items.set(node.id, li);
@@ -640,6 +660,8 @@
           name: node.synthetic ? `${rec.parent.scope || rec.parent.type} · own ops` : node.scope ? `${node.scope}:${node.type}` : node.type,
           level: node.synthetic ? 'own ops' : node.level,
           energy: energyOf(node),
+          interval: fmtInterval(node),
+          low: node.predicted_low ?? null,
           share: rec.share === null ? null : 100 * rec.share,
           ofParent: rec.ofParent === null ? null : 100 * rec.ofParent,
           measured: g ?? null,
@@ -653,7 +675,9 @@
       const r = this.root;
       const head = $('thead tr', r);
       const showMeasured = this.prep.hasMeas && this.prep.hasPred;
-      const columns = TABLE_COLUMNS.filter((c) => showMeasured || (c.key !== 'measured' && c.key !== 'error'));
+      const hasInterval = [...this.prep.info.values()].some((rec) => fmtInterval(rec.node));
+      const columns = TABLE_COLUMNS.filter((c) => (showMeasured || (c.key !== 'measured' && c.key !== 'error'))
+        && (hasInterval || c.key !== 'interval'));
       head.replaceChildren(...columns.map((c) => {
         const active = this.sort.key === c.key;
         const label = c.key === 'energy' ? (this.prep.hasPred ? 'Predicted' : 'Measured') : c.label;
@@ -663,9 +687,10 @@
       let rows = this.tableRows();
       if (this.filter) rows = rows.filter((row) => row.name.toLowerCase().includes(this.filter) || row.node.type.toLowerCase().includes(this.filter));
       const { key, dir } = this.sort;
+      const sortKey = key === 'interval' ? 'low' : key;
       rows.sort((a, b) => {
-        const x = a[key];
-        const y = b[key];
+        const x = a[sortKey];
+        const y = b[sortKey];
         if (x === null || x === undefined) return 1;
         if (y === null || y === undefined) return -1;
         return (typeof x === 'string' ? x.localeCompare(y) : x - y) * dir;
@@ -678,9 +703,13 @@
           if (c.key === 'energy' || c.key === 'measured') text = fmtMJ(row[c.key]);
           else if (c.key === 'share' || c.key === 'ofParent') text = fmtPct(row[c.key]);
           else if (c.key === 'error') text = row.error === null ? '—' : signedPct(row.error);
+          else if (c.key === 'interval') text = row.interval ?? '—';
           else text = row[c.key];
           const cell = h('td', { class: c.num ? 'num' : c.key, text });
-          if (c.key === 'name') { cell.title = text; }
+          if (c.key === 'name') {
+            cell.title = text;
+            if (row.node.extrapolated) cell.append(' ', extrapolatedMark());
+          }
           if (c.key === 'error' && row.error !== null && Math.abs(row.error) > 10) cell.classList.add('bad');
           return cell;
         });
@@ -963,6 +992,23 @@
     say(`Loaded ${records.length} record(s) from ${file.name}; pick one in the model list.${skipped}`, errors.length ? 'warn' : '');
   }
 
+  /** Files of the data dir the server skips: a short note near the model picker, expandable to one row each. */
+  async function showProblems() {
+    let problems;
+    try {
+      ({ problems } = await api('api/problems'));
+    } catch {
+      return; // an older server without the endpoint: nothing to say
+    }
+    const box = $('#problems');
+    if (!problems?.length) { box.hidden = true; return; }
+    const count = new Set(problems.map((p) => p.file)).size;
+    $('summary', box).textContent = `${count} file${count === 1 ? ' in the data dir is' : 's in the data dir are'} skipped`;
+    $('ul', box).replaceChildren(...problems.map((p) =>
+      h('li', { text: `${p.file}${p.line === null || p.line === undefined ? '' : `:${p.line}`} — ${p.message}` })));
+    box.hidden = false;
+  }
+
   async function init() {
     buildFormB();
     for (const form of forms()) {
@@ -988,6 +1034,7 @@
     }
     fillModelSelects();
     fillPredictors();
+    showProblems();
     const hw = catalog.predictors.find((p) => p.default)?.hardware;
     const badge = $('#hardware');
     if (hw) { badge.hidden = false; badge.replaceChildren('Predictions stand for ', h('strong', { text: hw })); }

@@ -34,26 +34,30 @@ class GpuReadings:
         return sum(self.gpus.energy_mj(k) for k in range(len(self.gpus.indices)))
 
     def read(self, t: float) -> list[float]:
-        try:
-            util = self.gpus.utilization()
-            clocks = self.gpus.clocks_mhz()
-            if self.has_counter:
-                energy = self._energy_mj()
-                last_t, last_energy = self._last
-                self._last = (t, energy)
-                power = (energy - last_energy) / 1000.0 / (t - last_t)
-            else:
-                power = sum(self.gpus.power_w())
-        except (self.gpus.error, IreneError):
-            return [math.nan] * len(GPU_COLUMNS)
+        """One sample's GPU columns; each is read on its own, so a field the driver does not offer
+        (or a failed read) is NaN in that column only."""
+        util = self.gpus.utilization()
+        clocks = self.gpus.clocks_mhz()
         n = len(util)
         return [
             sum(u[0] for u in util) / n,
             sum(u[1] for u in util) / n,
             sum(c[0] for c in clocks) / n,
             sum(c[1] for c in clocks) / n,
-            power,
+            self._power(t),
         ]
+
+    def _power(self, t: float) -> float:
+        """Mean GPU power (W, GPUs summed) since the last sample: counter difference, else polled power."""
+        try:
+            if not self.has_counter:
+                return sum(self.gpus.power_w())
+            energy = self._energy_mj()
+        except (self.gpus.error, IreneError):
+            return math.nan
+        last_t, last_energy = self._last
+        self._last = (t, energy)
+        return (energy - last_energy) / 1000.0 / (t - last_t)
 
 
 class ProcResourceSampler(ResourceSampler):
@@ -83,18 +87,25 @@ class ProcResourceSampler(ResourceSampler):
         self._waiting = 0  # threads in window() waiting for a sample
         self._last: tuple[float, int, int] = (0.0, 0, 0)
 
-    def configured(self, interval_s: float = DEFAULT_INTERVAL_S) -> ProcResourceSampler:
-        return ProcResourceSampler(interval_s, proc=self.proc, gpus=self.gpus, retain_s=self.retain_s)
+    def configured(
+        self, interval_s: float = DEFAULT_INTERVAL_S, gpus: tuple[int, ...] | None = None
+    ) -> ProcResourceSampler:
+        selection = self.gpus if gpus is None else ",".join(map(str, gpus)) or "none"
+        return ProcResourceSampler(interval_s, proc=self.proc, gpus=selection, retain_s=self.retain_s)
 
     def missing_features(self) -> dict[str, str]:
         return dict(self._missing)
 
     def _open_gpus(self) -> GpuReadings | None:
+        """The selected GPUs' readings (``gpus``: all, NVML indices, or none for a model on the CPU)."""
         try:
             from irene_core.plugin_api import NvmlGpus, parse_gpu_selection
         except ImportError:
             reason = "GPU features need the NVML plugin: pip install irene-meter-nvml"
         else:
+            if self.gpus == "none":
+                self._missing = dict.fromkeys(GPU_FEATURES, "the model runs on no GPU")
+                return None
             try:
                 selection = parse_gpu_selection(self.gpus)
             except ValueError as exc:

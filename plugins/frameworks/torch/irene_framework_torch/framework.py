@@ -77,6 +77,7 @@ class TorchFramework(Framework):
             "traced_on": "meta" if meta else str(torch_device),
             "model_class": type(module).__name__,
             "model_source": resolved.source,
+            "family": models.family(module.config),
             "torch": torch.__version__,
             "transformers": transformers.__version__,
         }

@@ -111,6 +111,19 @@ def _load_config(location: str, name: str) -> PretrainedConfig:
         raise IreneError(f"{name}: unusable config: {first}") from None
 
 
+def family(config: PretrainedConfig) -> str:
+    """``meta["family"]`` of a model: ``encoder-decoder``, ``decoder`` (a decoder config, or a model
+    type with a causal language-model head and no masked one) or ``encoder``."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES as CAUSAL
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES as MASKED
+
+    if getattr(config, "is_encoder_decoder", False):
+        return "encoder-decoder"
+    model_type = getattr(config, "model_type", "")
+    causal_only = model_type in CAUSAL and model_type not in MASKED
+    return "decoder" if getattr(config, "is_decoder", False) or causal_only else "encoder"
+
+
 def build(
     resolved: ResolvedModel, attention: str, device: torch.device, meta: bool
 ) -> torch.nn.Module:

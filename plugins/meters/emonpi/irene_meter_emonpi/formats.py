@@ -14,6 +14,7 @@ Banners, ``>`` acknowledgements and ``OK`` packets of other node ids are not rea
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
 from dataclasses import dataclass
@@ -53,18 +54,20 @@ class Reading:
     format: str
     power_w: dict[int, float]
     vrms: float | None = None
+    line: str = dataclasses.field(default="", compare=False)  # as received: named when implausible
 
 
 def parse_line(line: str, node: int = 5) -> Reading | None:
     """The reading in ``line`` (any firmware's format), or None for anything else."""
     line = line.strip()
+    reading = None
     if match := POWER_LINE.match(line):
-        return Reading("170ms", {int(match.group(1)): int(match.group(2)) / 100.0})
-    if match := OK_PACKET.match(line):
-        return _ok_packet(int(match.group(1)), match.group(2).split(), node)
-    if ":" in line and "," in line:
-        return _key_values(line)
-    return None
+        reading = Reading("170ms", {int(match.group(1)): int(match.group(2)) / 100.0})
+    elif match := OK_PACKET.match(line):
+        reading = _ok_packet(int(match.group(1)), match.group(2).split(), node)
+    elif ":" in line and "," in line:
+        reading = _key_values(line)
+    return dataclasses.replace(reading, line=line) if reading is not None else None
 
 
 def _ok_packet(packet_node: int, fields: list[str], node: int) -> Reading | None:

@@ -44,6 +44,9 @@ class EmonPiMeter(Meter):
         "channel": MeterOption("1", "CT channel to integrate, or a sum such as 1+2", parse_channels),
         "node": MeterOption("5", "node id of the OK packets to read (other nodes are ignored)", bounded(int, 0, 31)),
         "timeout": MeterOption("15", "seconds without power data before the meter fails", positive_float),
+        "max_power_w": MeterOption(
+            "4000", "ceiling in W per channel; a reading above it (or negative) is an error", positive_float
+        ),
     }
 
     def __init__(self, **options: str) -> None:
@@ -90,6 +93,7 @@ class EmonPiMeter(Meter):
             [f"power{c}" for c in channels],
             nominal_interval_s=FORMATS["170ms"].typical_interval_s,
             timeout_s=self.config["timeout"],
+            max_power_w=[self.config["max_power_w"]] * len(channels),
             on_close=self._close_port,
         )
         self._closing.clear()
@@ -158,7 +162,7 @@ class EmonPiMeter(Meter):
         if self.format != reading.format:
             self.format = reading.format
             engine.nominal_interval_s = FORMATS[reading.format].typical_interval_s
-        engine.add(arrived, [reading.power_w[c] for c in channels])
+        engine.add(arrived, [reading.power_w[c] for c in channels], f"serial line {reading.line!r} on {self.port}")
         return True
 
     def _close_port(self) -> None:

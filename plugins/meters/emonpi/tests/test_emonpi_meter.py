@@ -129,7 +129,7 @@ def test_bad_options_name_the_option_and_the_meter():
         EmonPiMeter(baud="fast")
     with pytest.raises(IreneError, match=r"meter 'emonpi': option channel='1\+1': expected distinct CT channels"):
         EmonPiMeter(channel="1+1")
-    unknown = r"meter 'emonpi': unknown option 'baudrate' \(options: port, baud, channel, node, timeout\)"
+    unknown = r"meter 'emonpi': unknown option 'baudrate' \(options: port, baud, channel, node, timeout, max_power_w\)"
     with pytest.raises(IreneError, match=unknown):
         EmonPiMeter(baudrate="38400")
 

@@ -1,14 +1,15 @@
-"""The RAPL meter: CPU package, core, uncore, DRAM and platform energy from Linux powercap."""
+"""The RAPL meter: CPU package, DRAM and platform energy from Linux powercap (the summed zones only)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
 from irene_core import IreneError, Meter, MeterOption
-from irene_core.plugin_api import CounterEngine, EnergyCounter
-from irene_meter_rapl.powercap import Zone, check_summed, default_summed, discover
+from irene_core.plugin_api import CounterEngine, EnergyCounter, positive_float
+from irene_meter_rapl.powercap import Zone, check_summed, default_summed, discover, read_counter
 
 #: RAPL counters update about every millisecond.
 RESOLUTION_S = 0.001
@@ -33,6 +34,10 @@ class RaplMeter(Meter):
             "zones whose energy is summed: 'auto' (psys if present, else every package plus DRAM) or a "
             "comma-separated list such as 'package-0,package-0/dram'",
             lambda text: text if text == "auto" else _domain_list(text),
+        ),
+        "max_power_w": MeterOption(
+            "1000", "ceiling in W per package (psys: per package on the platform); a reading above it is an error",
+            positive_float,
         ),
     }
 
@@ -61,6 +66,16 @@ class RaplMeter(Meter):
         return True, f"zones {', '.join(z.label for z in zones)}; summing {' + '.join(summed)}"
 
     def _open(self) -> CounterEngine:
+        """Counters for the summed zones only (each read costs a file open at every window edge)."""
         zones, summed = self._zones()
-        counters = [EnergyCounter(z.label, z.read_energy_uj, 1e-6, z.max_energy_range_uj()) for z in zones]
-        return CounterEngine(self.name, counters, summed, RESOLUTION_S)
+        packages = sum(1 for z in zones if z.kind == "package") or 1
+        ceiling = self.config["max_power_w"]
+        counters = [
+            EnergyCounter(
+                z.label, functools.partial(read_counter, str(z.energy_file)), 1e-6, z.max_energy_range_uj(),
+                max_power_w=ceiling * packages if z.kind == "psys" else ceiling, source=str(z.energy_file),
+            )
+            for z in zones
+            if z.label in summed
+        ]
+        return CounterEngine(self.name, counters, RESOLUTION_S)

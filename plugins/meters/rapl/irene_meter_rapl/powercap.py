@@ -9,6 +9,7 @@ package.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +38,29 @@ class Zone:
         return self.path / "energy_uj"
 
     def read_energy_uj(self) -> int:
-        return int(read_attribute(self.energy_file))
+        return read_counter(str(self.energy_file))
 
     def max_energy_range_uj(self) -> int | None:
         path = self.path / "max_energy_range_uj"
         return int(read_attribute(path)) if path.exists() else None
+
+
+def read_counter(path: str) -> int:
+    """An ``energy_uj`` counter (µJ), read os-level: it is read at every window edge."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            text = os.read(fd, 32)
+        finally:
+            os.close(fd)
+    except PermissionError:
+        raise IreneError(permission_hint(Path(path))) from None
+    except OSError as exc:
+        raise IreneError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return int(text)
+    except ValueError:
+        raise IreneError(f"{path} holds {text[:20]!r}, not a counter") from None
 
 
 def read_attribute(path: Path) -> str:

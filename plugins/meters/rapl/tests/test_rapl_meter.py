@@ -39,7 +39,7 @@ def test_energy_is_power_times_time_and_nested_domains_are_not_double_counted(tm
         package = tree.counted_energy_j("package-0", m.t_begin, m.t_end)
         dram = tree.counted_energy_j("package-0/dram", m.t_begin, m.t_end)
         assert _within(m.energy_j, _plus(package, dram)), (m.energy_j, package, dram)  # core/uncore not added
-        assert _within(m.domains["package-0/core"], tree.counted_energy_j("package-0/core", m.t_begin, m.t_end))
+        assert set(m.domains) == {"package-0", "package-0/dram"}  # only the summed zones are read
         assert m.mean_power_w == pytest.approx(29.0, rel=0.1)  # a starved simulator may lag some ms
         assert m.valid and not m.warnings and m.samples >= 2
     assert outer.duration_s > inner.measurement.duration_s + 0.29
@@ -52,7 +52,7 @@ def test_psys_contains_everything_else(tmp_path):
         m = meter.measure(0.8)
     assert _within(m.energy_j, tree.counted_energy_j("psys", m.t_begin, m.t_end))
     assert m.mean_power_w == pytest.approx(35.0, rel=0.1)
-    assert set(m.domains) == {"package-0", "package-0/core", "package-0/dram", "psys"}
+    assert set(m.domains) == {"psys"}
 
 
 def test_counter_wraparound_inside_a_window(tmp_path):
@@ -129,7 +129,7 @@ def test_window_bookkeeping_errors(tmp_path):
 
 
 def test_bad_options_name_the_option_and_the_meter():
-    with pytest.raises(IreneError, match=r"meter 'rapl': unknown option 'rot' \(options: root, domains\)"):
+    with pytest.raises(IreneError, match=r"meter 'rapl': unknown option 'rot' \(options: root, domains, max_power_w\)"):
         RaplMeter(rot="/tmp")
 
 

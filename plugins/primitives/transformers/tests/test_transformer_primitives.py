@@ -14,8 +14,6 @@ from irene_core.predictor.regressor import PrimitiveRegressor, RegressorSpec
 from irene_primitives_transformers.primitives import PRIMITIVES
 from irene_primitives_transformers.regressors import ZeroEnergyRegressor, trainable_regressor
 
-pytestmark = pytest.mark.filterwarnings("ignore::irene_core.predictor.leaf_models.UntrainedPrimitiveWarning")
-
 
 def test_every_primitive_is_registered_with_its_aliases():
     table = get_registry().contributions("primitive")

@@ -1,0 +1,39 @@
+"""CLI command ``irene calibrate``: adapt a predictor to another device from a few measured trees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from irene_core.cli.console import console, err_console
+from irene_core.errors import IreneError
+
+
+@click.command("calibrate")
+@click.argument("predictor_dir", metavar="PREDICTOR", type=click.Path(path_type=Path))
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Calibrated predictor to write.")
+@click.option("--device", default=None, help="Use only TARGET's trees of this device label.")
+def calibrate_cmd(predictor_dir: Path, target: Path, output: Path, device: str | None) -> None:
+    """Adapt PREDICTOR to the device that measured TARGET (1–3 measured trees are enough)."""
+    from irene_core.predictor.calibration import calibrate
+    from irene_core.predictor.predictor import Predictor
+    from irene_core.tree.jsonl import load_records
+
+    predictor = Predictor.load(predictor_dir)
+    records = load_records(target)
+    if device is not None:
+        records = [r for r in records if r.device == device]
+    if not records:
+        raise IreneError(f"{target}: no tree{f' of device {device!r}' if device else ''} to calibrate on")
+    calibrated = calibrate(predictor, records)
+    calibrated.save(output)
+    report = calibrated.training_["calibration"]
+    for group, fit in report["groups"].items():
+        if group != "*":
+            err_console.print(f"  {group}: scale ×{fit['scale']:.3g}, slope {fit['slope']:+.3f}", highlight=False)
+    console.print(
+        f"calibrated predictor → {output} (from {len(records)} tree(s): {', '.join(report['trees'])}; "
+        f"hardware: {calibrated.hardware})"
+    )

@@ -1,0 +1,196 @@
+"""Device transfer: adapt a predictor trained on one device to another from a few measured trees.
+
+On the target trees, every node's log residual ``r = log(gt) − log(raw)`` (``raw``: the
+predictor's estimate before the tree is made to add up) is fitted as ``r ≈ a + b·(log raw − c)``
+(``c``: the group's mean log estimate) per group — each primitive kind at ml level, the module
+level, the model level — shrunk towards its level's fit, which is shrunk towards one fit over all
+nodes (each level weighing the same).  The prior weighs ``m = σ²/τ²`` pseudo-nodes (empirical
+Bayes, :func:`prior_strength`, at most :data:`PRIOR_NODES`): groups that differ clearly keep
+their own scale, groups that look alike pool.  The scale ``a``
+absorbs a per-kind speed or power difference, the slope ``b`` an idle-power share that weighs more
+on small nodes.  Calibrated estimates are ``raw·exp(a + b·(log raw − c))``, then reconciled as usual.
+
+The intervals are widened per group by ``z₉₀·σ/√n``, σ the spread of the calibrated residuals on the
+target nodes and n the number of target trees: what a scale estimated from n trees can still be off.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from irene_core.errors import IreneError
+from irene_core.predictor.uncertainty import interval_group
+from irene_core.tree.schema import LEVELS, TreeRecord
+from irene_core.tree.table import TreeTable
+
+if TYPE_CHECKING:
+    from irene_core.predictor.predictor import Predictor
+
+#: The most pseudo-nodes the prior (the parent's fit) weighs in a group's shrunken fit.
+PRIOR_NODES = 20.0
+#: Largest |slope| of the log-log correction.
+MAX_SLOPE = 0.5
+#: z of a two-sided 90 % normal interval.
+Z90 = 1.645
+_ALL = "*"
+
+
+@dataclass(frozen=True)
+class Fit:
+    """``r = a + b·(x − c)`` in log space."""
+
+    a: float
+    b: float
+    c: float
+
+    def at(self, x: np.ndarray | float) -> np.ndarray:
+        return np.asarray(self.a + self.b * (np.asarray(x, float) - self.c))
+
+    @classmethod
+    def shrunk(cls, x: np.ndarray, r: np.ndarray, w: np.ndarray, prior: Fit | None, m: float = PRIOR_NODES) -> Fit:
+        """Weighted least squares of ``r`` on ``x``, shrunk towards ``prior`` by ``m`` pseudo-nodes."""
+        c = float(np.average(x, weights=w))
+        a_hat = float(np.average(r, weights=w))
+        var = float(np.average((x - c) ** 2, weights=w))
+        n = float(len(x))
+        if prior is None:
+            b_prior, a_prior, m = 0.0, a_hat, 0.0
+        else:
+            b_prior, a_prior = prior.b, float(prior.at(c))
+        b_hat = float(np.average((x - c) * (r - a_hat), weights=w) / var) if n >= 3 and var > 1e-12 else b_prior
+        a = (n * a_hat + m * a_prior) / (n + m)
+        b = float(np.clip((n * b_hat + m * b_prior) / (n + m), -MAX_SLOPE, MAX_SLOPE))
+        return cls(a, b, c)
+
+
+def prior_strength(r: np.ndarray, groups: np.ndarray) -> float:
+    """Pseudo-nodes ``σ²/τ²`` of the parent's fit in each group's fit (at most :data:`PRIOR_NODES`):
+    σ² the pooled variance of ``r`` within the groups, τ² the variance of the group means less
+    their sampling variance σ²/n."""
+    names, index, counts = np.unique(groups.astype(str), return_inverse=True, return_counts=True)
+    if len(names) < 2 or len(r) <= len(names):
+        return PRIOR_NODES
+    means = np.bincount(index, weights=r) / counts
+    sigma2 = float(np.sum((r - means[index]) ** 2)) / (len(r) - len(names))
+    tau2 = float(np.var(means, ddof=1)) - sigma2 * float(np.mean(1.0 / counts))
+    return PRIOR_NODES if tau2 <= 0 else min(sigma2 / tau2, PRIOR_NODES)
+
+
+@dataclass
+class DeviceCalibration:
+    """Per-group log-space corrections of raw estimates, and what they were fitted on."""
+
+    fits: dict[str, Fit] = field(default_factory=dict)
+    trees: list[str] = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, truth: np.ndarray, levels: np.ndarray, groups: np.ndarray,
+            trees: Sequence[str]) -> tuple[DeviceCalibration, dict[str, float]]:
+        """The calibration and the interval widening per group (log units) it calls for."""
+        ok = (raw > 0) & (truth > 0)
+        if not ok.any():
+            raise IreneError("the target trees have no node with a positive measured energy to calibrate on")
+        x, r = np.log(raw[ok]), np.log(truth[ok]) - np.log(raw[ok])
+        levels, groups = levels[ok], groups[ok]
+        count = {lv: int((levels == lv).sum()) for lv in LEVELS}
+        weight = np.array([1.0 / count[lv] for lv in levels])
+        overall = Fit.shrunk(x, r, weight, None)
+        calibration = cls({_ALL: overall}, list(trees))
+        m = prior_strength(r, levels)
+        for level in LEVELS:
+            rows = levels == level
+            if rows.any():
+                calibration.fits[level] = Fit.shrunk(x[rows], r[rows], weight[rows], overall, m)
+        ml = levels == "ml"
+        m = prior_strength(r[ml], groups[ml])
+        for group in sorted(set(groups[ml])):
+            rows = groups == group
+            calibration.fits[group] = Fit.shrunk(x[rows], r[rows], weight[rows], calibration.fits["ml"], m)
+        left = r - calibration.correction(x, levels, groups)
+        n_trees = max(len(trees), 1)
+        widening: dict[str, float] = {}
+        for group in sorted(set(groups) | set(levels)):
+            rows = (groups == group) | (levels == group)
+            if rows.sum() >= 2:
+                widening[group] = Z90 * float(np.std(left[rows])) / float(np.sqrt(n_trees))
+        return calibration, widening
+
+    def _fit_for(self, level: str, group: str) -> Fit:
+        return self.fits.get(group) or self.fits.get(level) or self.fits[_ALL]
+
+    def correction(self, x: np.ndarray, levels: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """Log correction of each estimate ``exp(x)``."""
+        out = np.zeros(len(x))
+        for key in set(zip(levels, groups, strict=True)):
+            rows = (levels == key[0]) & (groups == key[1])
+            out[rows] = self._fit_for(*key).at(x[rows])
+        return out
+
+    def apply(self, raw: np.ndarray, levels: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """Calibrated raw estimates (0 stays 0)."""
+        positive = raw > 0
+        out = np.where(positive, raw, 0.0)
+        out[positive] = raw[positive] * np.exp(self.correction(np.log(raw[positive]), levels[positive],
+                                                                groups[positive]))
+        return out
+
+    def report(self) -> dict[str, Any]:
+        """What the calibration was fitted on and its scale per group (for the training report)."""
+        return {
+            "trees": self.trees,
+            "groups": {g: {"scale": round(float(np.exp(f.a)), 4), "slope": round(f.b, 4)}
+                       for g, f in sorted(self.fits.items())},
+        }
+
+    def get_state(self) -> dict[str, Any]:
+        names = sorted(self.fits)
+        return {
+            "groups": names,
+            "fits": np.array([[self.fits[g].a, self.fits[g].b, self.fits[g].c] for g in names], float).reshape(-1, 3),
+            "trees": self.trees,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> DeviceCalibration:
+        names = list(state["groups"])
+        fits = np.asarray(state["fits"], float)
+        if fits.shape != (len(names), 3):
+            raise ValueError(f"calibration fits have shape {fits.shape}, expected {(len(names), 3)}")
+        if _ALL not in names:
+            raise ValueError("calibration lacks its overall fit")
+        return cls({g: Fit(*map(float, fits[i])) for i, g in enumerate(names)}, list(state["trees"]))
+
+
+def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
+    """A copy of ``predictor`` calibrated on measured ``records`` of the target device (replacing any
+    earlier calibration), with widened intervals and the calibration in its training report."""
+    if not predictor.is_fitted:
+        raise IreneError("the predictor is not trained: nothing to calibrate")
+    if not records:
+        raise IreneError("no target trees to calibrate on")
+    table = TreeTable.from_records(list(records))
+    if not (table.truth > 0).any():
+        raise IreneError("the target trees have no measured energy (ground_truth_energy): nothing to calibrate on")
+    new = copy.deepcopy(predictor)
+    new.calibration_ = None
+    raw = new.raw_estimates(table)
+    kinds = new._kinds(table)
+    groups = np.array([interval_group(lv, k) for lv, k in zip(table.level, kinds, strict=True)], dtype=object)
+    trees = [r.key.describe() for r in records]
+    new.calibration_, widening = DeviceCalibration.fit(raw, table.truth, table.level, groups, trees)
+    if predictor.intervals_ is not None:
+        base = predictor.intervals_
+        if predictor.calibration_ is not None:  # the earlier calibration's widening goes with it
+            base = copy.deepcopy(base)
+            base.extra = {}
+        new.intervals_ = base.widened(widening)
+    devices = sorted({r.device for r in records if r.device})
+    new.training_ = {**predictor.training_, "calibration": {**new.calibration_.report(), "devices": devices}}
+    if devices:
+        new.hardware_ = f"{', '.join(devices)} (calibrated from {predictor.hardware})"
+    return new

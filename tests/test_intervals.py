@@ -1,0 +1,64 @@
+"""Intervals, the extrapolated flag and notices on predicted trees."""
+
+from __future__ import annotations
+
+import pytest
+
+from irene_core.predictor.predictor import Predictor
+from irene_core.tree.schema import TreeRecord
+
+
+@pytest.fixture(scope="module")
+def small(device1_records: list[TreeRecord]) -> tuple[Predictor, list[TreeRecord]]:
+    """A predictor on three models at batch ≤ 16, seq ≤ 128 and held-out larger trees."""
+    models = ("bert-base-uncased", "distilbert-base-uncased", "roberta-base")
+    train = [r for r in device1_records if r.model_name in models and r.batch_size <= 16 and r.seq_len <= 128]
+    test = [r for r in device1_records if r.model_name == "distilbert-base-uncased" and r.batch_size == 24][:2]
+    return Predictor(features="model").fit(train), test
+
+
+def test_every_node_has_its_own_interval_around_its_estimate(small: tuple[Predictor, list[TreeRecord]]) -> None:
+    predictor, test = small
+    assert predictor.training_["intervals"]["folds"] == 4  # three by model, one by size
+    for record in predictor.predict(test):
+        for node in record.nodes(include_synthetic=True):
+            assert node.predicted_low is not None and node.predicted_high is not None
+            assert node.predicted_low <= node.predicted_energy <= node.predicted_high
+        root = record.root
+        children_high = sum(c.predicted_high for c in root.children if c.predicted_high is not None)
+        assert root.predicted_high != pytest.approx(children_high, rel=1e-6)  # its own, not the children's sum
+
+
+def test_larger_batch_is_extrapolated_and_noticed_on_every_call(small: tuple[Predictor, list[TreeRecord]]) -> None:
+    predictor, test = small
+    first, second = predictor.predict(test[:1]), predictor.predict(test[:1])
+    for (record,) in (first, second):
+        assert record.root.extrapolated
+        assert any("outside the training range" in n.message and n.source == "predictor" for n in record.notices)
+    (inside,) = predictor.predict([r for r in predictor_train_like(test[0])])
+    assert not inside.notices and not inside.root.extrapolated
+
+
+def predictor_train_like(record: TreeRecord) -> list[TreeRecord]:
+    """``record`` at batch 8, seq 64: the same tree shape inside the training sizes."""
+    copy = record.model_copy(deep=True)
+    copy.batch_size, copy.seq_len = 8, 64
+    for node in copy.nodes():
+        for name in ("flops", "mem_bytes"):
+            if name in node.features:
+                node.features[name] *= (8 * 64) / (record.batch_size * record.seq_len)
+        node.features.pop("batch_size", None), node.features.pop("seq_len", None)
+    return [copy]
+
+
+def test_unknown_kind_is_extrapolated_and_its_interval_is_wider(small: tuple[Predictor, list[TreeRecord]]) -> None:
+    predictor, test = small
+    record = predictor_train_like(test[0])[0]
+    leaf = next(n for n in record.nodes() if n.type == "LayerNorm")
+    leaf.type = "FancyNewOp"
+    out = predictor.predict([record])[0]
+    fancy = next(n for n in out.nodes() if n.type == "FancyNewOp")
+    assert fancy.extrapolated and out.root.extrapolated
+    assert any("'FancyNewOp'" in n.message and fancy.id in n.nodes for n in out.notices)
+    other = next(n for n in out.nodes() if n.type == "LayerNorm")
+    assert not other.extrapolated
