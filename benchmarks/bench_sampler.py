@@ -92,7 +92,7 @@ def section(argv: list[str] | None = None) -> str:
     gpu = ""
     for interval in INTERVALS_MS:
         for busy in (False, True):
-            out = subprocess.run(
+            stdout = subprocess.run(
                 [
                     sys.executable,
                     __file__,
@@ -106,7 +106,7 @@ def section(argv: list[str] | None = None) -> str:
                 text=True,
                 check=True,
             ).stdout
-            r = json.loads(out)
+            r = json.loads(stdout)
             gpu = r["gpu"]
             out.print(f"{r['interval_ms']:>7g}ms {'cores busy' if busy else 'idle':>13} {r['samples']:>8} "
                   f"{r['cpu_pct_of_one_core']:>15.3f}% {r['us_per_sample']:>10.0f} {r['rss_added_mb']:>8.2f}MB "

@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 def load(name: str):
     spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # worker processes find its functions by module name
     spec.loader.exec_module(module)
     return module
 
