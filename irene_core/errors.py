@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 #: What a failed file operation means for the user, by errno (the rest use the OS's own words).
 _OS_ERROR_WORDS = {
@@ -31,3 +35,14 @@ def os_error_message(exc: OSError, path: str | os.PathLike[str] | None = None) -
     if where is None:
         return words
     return f"{os.fsdecode(where) if isinstance(where, (str, bytes, os.PathLike)) else where}: {words}"
+
+
+def validation_message(error: ValidationError, unknown_hint: str = "") -> str:
+    """The first problem of a pydantic validation error in one line: ``where: what`` (long paths shortened),
+    or ``unknown field 'where'`` (+ ``unknown_hint``) for a field the model does not declare."""
+    first = error.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    where = ".".join(loc if len(loc) <= 8 else [*loc[:2], "…", *loc[-4:]])
+    if first["type"] == "extra_forbidden":
+        return f"unknown field '{where}'{unknown_hint}"
+    return f"{where}: {first['msg']}" if where else first["msg"]

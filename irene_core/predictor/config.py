@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from irene_core.errors import IreneError
+from irene_core.errors import IreneError, validation_message
 from irene_core.predictor.artifacts import read_json
 
 
@@ -46,12 +46,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _brief(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return f"{where}: {first['msg']}" if where else first["msg"]
-
-
 def load_config(
     source: str | Path | dict[str, Any] | PredictorConfig | None = None, **overrides: Any
 ) -> PredictorConfig:
@@ -84,4 +78,4 @@ def load_config(
     try:
         return PredictorConfig(**data)
     except ValidationError as exc:
-        raise IreneError(f"{where}: {_brief(exc)}") from None
+        raise IreneError(f"{where}: {validation_message(exc)}") from None

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from irene_core.errors import IreneError, os_error_message
+from irene_core.errors import IreneError, os_error_message, validation_message
 from irene_core.tree.atomic import DatasetLock, append_line, dataset_write, naming_os_errors
 from irene_core.tree.irene_format import record_from_v1
 from irene_core.tree.schema import READABLE_VERSIONS, SCHEMA_VERSION, RecordKey, TreeRecord
@@ -34,6 +34,9 @@ TRUNCATED_HINT = (
 )
 
 
+_UNKNOWN_HINT = f" (schema v{SCHEMA_VERSION} declares every field)"
+
+
 def record_to_dict(record: TreeRecord) -> dict[str, Any]:
     """The record as written (schema v2)."""
     return {"schema_version": SCHEMA_VERSION, **record.model_dump(mode="json")}
@@ -46,7 +49,8 @@ def record_to_line(record: TreeRecord) -> str:
         record_from_dict(data)
         line = json.dumps(data, separators=(",", ":"), allow_nan=False)
     except ValidationError as exc:
-        raise IreneError(f"{record.key.describe()}: cannot be written: {_brief(exc)}") from None
+        problem = validation_message(exc, _UNKNOWN_HINT)
+        raise IreneError(f"{record.key.describe()}: cannot be written: {problem}") from None
     except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise IreneError(f"{record.key.describe()}: cannot be written: {exc}") from None
     if len(line.encode("utf-8")) > MAX_LINE_BYTES:
@@ -115,15 +119,6 @@ def record_key_of(data: Any) -> RecordKey:
 def root_of(data: dict[str, Any]) -> Any:
     """The root node of one parsed line, in the layout of its schema (a dict, or None)."""
     return data.get("frontend_tree") if schema_version_of(data) == 1 else data.get("root")
-
-
-def _brief(error: ValidationError) -> str:
-    first = error.errors()[0]
-    loc = [str(p) for p in first["loc"]]
-    where = ".".join(loc if len(loc) <= 8 else [*loc[:2], "…", *loc[-4:]])
-    if first["type"] == "extra_forbidden":
-        return f"unknown field '{where}' (schema v{SCHEMA_VERSION} declares every field)"
-    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 def _non_finite(name: str) -> float:
@@ -215,7 +210,7 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[TreeRecord]:
         try:
             record = record_from_dict(data)
         except ValidationError as exc:
-            raise IreneError(f"{path}:{lineno}: {_brief(exc)}") from None
+            raise IreneError(f"{path}:{lineno}: {validation_message(exc, _UNKNOWN_HINT)}") from None
         except (ValueError, TypeError, KeyError) as exc:
             raise IreneError(f"{path}:{lineno}: {exc}") from None
         except RecursionError:

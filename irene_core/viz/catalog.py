@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from irene_core.errors import IreneError
+from irene_core.errors import IreneError, validation_message
 from irene_core.predictor.artifacts import MANIFEST
 from irene_core.tree.jsonl import MAX_LINE_BYTES, parse_line, record_from_dict, record_key_of, root_of
 from irene_core.tree.schema import RecordKey, TreeRecord
@@ -180,9 +180,7 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"{where}: {first['msg']}" if where else first["msg"]
+        return validation_message(exc)
     if isinstance(exc, OSError):
         return str(exc.strerror or exc)
     if type(exc) is ValueError:  # the readers' own messages say what is wrong
