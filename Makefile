@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS)) requirement
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
-	$(BIN)/python -m pip install -q $(TORCH_PIN) -e ".[viz,pandas]" $(addprefix -e ,$(PLUGIN_DIRS)) -r requirements-dev.txt
+	$(BIN)/python -m pip install -q $(TORCH_PIN) -e ".[viz,pandas,ray]" $(addprefix -e ,$(PLUGIN_DIRS)) -r requirements-dev.txt
 	touch $@
 
 install: $(STAMP)

@@ -38,12 +38,15 @@ _EXPORTS = {
     "OWN_OPS_TYPE": "irene_core.tree.schema",
     "SCHEMA_VERSION": "irene_core.tree.schema",
     "unique_id": "irene_core.tree.schema",
+    "node_classes": "irene_core.tree.signature",
     # datasets
     "read_records": "irene_core.tree.jsonl",
     "load_records": "irene_core.tree.jsonl",
     "write_records": "irene_core.tree.jsonl",
     "append_record": "irene_core.tree.jsonl",
     "to_pandas": "irene_core.tree.frames",
+    "per_token": "irene_core.tree.per_token",
+    "PerToken": "irene_core.tree.per_token",
     # errors
     "IreneError": "irene_core.errors",
     "MeterError": "irene_core.metering.meter",
@@ -90,6 +93,7 @@ __all__ = [
     "ModelFeatureExtractor",
     "Node",
     "Notice",
+    "PerToken",
     "Predictor",
     "PrimitiveRegressor",
     "RecordKey",
@@ -104,7 +108,9 @@ __all__ = [
     "hookimpl",
     "load_records",
     "load_reference_predictor",
+    "node_classes",
     "open_meter",
+    "per_token",
     "predict",
     "read_records",
     "to_pandas",
@@ -129,6 +135,7 @@ if TYPE_CHECKING:  # the names above, for type checkers and IDEs
     from irene_core.tree.features import FeatureExtractor, ModelFeatureExtractor
     from irene_core.tree.frames import to_pandas
     from irene_core.tree.jsonl import append_record, load_records, read_records, write_records
+    from irene_core.tree.per_token import PerToken, per_token
     from irene_core.tree.schema import (
         FEATURE_UNITS,
         LEVELS,
@@ -144,3 +151,4 @@ if TYPE_CHECKING:  # the names above, for type checkers and IDEs
         TreeRecord,
         unique_id,
     )
+    from irene_core.tree.signature import node_classes

@@ -26,7 +26,10 @@ contribution like any plugin; e.g. core's fallback regressor is the ``primitive`
 working.  New capabilities of frameworks, meters, extractors or regressors arrive as keyword-only
 arguments with defaults, or as capability attributes with a default on the contract's base class
 (e.g. a ``Framework.phases`` attribute that core reads with a fallback), never as new required
-positional arguments or new abstract methods; new hooks are optional to implement.  A change that
+positional arguments or new abstract methods; new hooks are optional to implement.  So
+``Framework.trace`` gained ``phase``, ``context_len``, ``dtype`` and ``logits`` (core passes them only
+when they differ from their defaults, and refuses a phase a plugin does not declare in ``phases``)
+and ``Framework.check_resources`` (a method with a do-nothing default).  A change that
 breaks plugins bumps the version.
 """
 

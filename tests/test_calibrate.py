@@ -1,9 +1,5 @@
-"""``irene calibrate`` on a synthetic second device derived from device_1.
-
-The synthetic device spends ``s_kind·E + P_idle·t`` on a leaf (per-kind scale factors, an idle
-power over its 0.7× shorter time, 3 % noise); an inner node its children's new energy plus its own
-work scaled by a module factor plus the idle power over its own time, so trees still add up.
-"""
+"""``irene calibrate`` on a synthetic second device derived from device_1 (``benchmarks/synthetic_device.py``,
+shared with the benchmark): per-kind energy factors, an idle power over shorter times, 3 % noise."""
 
 from __future__ import annotations
 
@@ -13,43 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.synthetic_device import DEVICE, synthetic_device
 from irene_core.predictor import artifacts
 from irene_core.predictor.predictor import Predictor
 from irene_core.tree.jsonl import record_to_dict, write_records
-from irene_core.tree.schema import Node, TreeRecord
+from irene_core.tree.schema import TreeRecord
 from irene_core.tree.table import TreeTable
 
 MODELS = ("bert-base-uncased", "distilbert-base-uncased", "gpt2")
-SCALE = {"Linear": 1.8, "Conv1D": 1.8, "MatMul": 0.6, "LayerNorm": 2.5, "Softmax": 0.8, "Embedding": 1.3}
-OTHER_KINDS, MODULE_SCALE, IDLE_W, TIME_SCALE, NOISE = 1.2, 1.5, 40.0, 0.7, 0.03
-DEVICE = "synthetic"
-
-
-def _moved(node: Node, rng: np.random.Generator) -> tuple[float, float]:
-    """Give ``node`` and its subtree the synthetic device's energy and time; returns the old ``(energy, time)``."""
-    energy, time = node.ground_truth_energy or 0.0, node.features["times_mean"]
-    if node.children:
-        old = [_moved(child, rng) for child in node.children]
-        own_energy, own_time = energy - sum(e for e, _ in old), time - sum(t for _, t in old)
-        children = sum(c.ground_truth_energy or 0.0 for c in node.children)
-        new = children + MODULE_SCALE * own_energy + IDLE_W * TIME_SCALE * own_time
-        node.ground_truth_energy = max(new, 0.5 * children)
-    else:
-        new = SCALE.get(node.type, OTHER_KINDS) * energy + IDLE_W * TIME_SCALE * time
-        node.ground_truth_energy = new * float(np.exp(NOISE * rng.standard_normal()))
-    node.features["times_mean"] = TIME_SCALE * time
-    return energy, time
-
-
-def synthetic_device(records: list[TreeRecord]) -> list[TreeRecord]:
-    rng = np.random.default_rng(13)
-    out = []
-    for record in records:
-        copy = record.model_copy(deep=True)
-        copy.device = DEVICE
-        _moved(copy.root, rng)
-        out.append(copy)
-    return out
 
 
 def errors(predictor: Predictor, records: list[TreeRecord]) -> dict[str, float]:
@@ -76,9 +43,9 @@ def setting(device1_records: list[TreeRecord], tmp_path_factory: pytest.TempPath
     return {"base": base, "predictor": predictor, "target": target, "rest": rest}
 
 
-def test_calibration_transfers_the_predictor_to_another_device(setting: dict, cli_run) -> None:
+def test_calibration_transfers_the_predictor_to_another_device(setting: dict, cli_main) -> None:
     base: Path = setting["base"]
-    proc = cli_run("calibrate", str(base / "device_1"), str(base / "target.jsonl"), "-o", str(base / "new"))
+    proc = cli_main("calibrate", str(base / "device_1"), str(base / "target.jsonl"), "-o", str(base / "new"))
     assert "calibrated predictor" in proc.stdout and "from 2 tree(s)" in proc.stdout
     before, calibrated = setting["predictor"], Predictor.load(base / "new")
     error_before, error_after = errors(before, setting["rest"]), errors(calibrated, setting["rest"])
@@ -124,7 +91,7 @@ def _strip_flops(records: list[TreeRecord]) -> list[TreeRecord]:
         ("no tree of the device", "no tree of device 'elsewhere'"),
     ],
 )
-def test_bad_targets_are_one_line_errors(setting: dict, cli_run, tmp_path: Path, case: str, expected: str) -> None:
+def test_bad_targets_are_one_line_errors(setting: dict, cli_main, tmp_path: Path, case: str, expected: str) -> None:
     target, options = tmp_path / "target.jsonl", []
     if case == "newer schema":
         target.write_text(json.dumps({**record_to_dict(setting["target"][0]), "schema_version": 99}) + "\n")
@@ -134,8 +101,8 @@ def test_bad_targets_are_one_line_errors(setting: dict, cli_run, tmp_path: Path,
         write_records(target, _strip_truth(setting["target"]))
     else:
         target, options = setting["base"] / "target.jsonl", ["--device", "elsewhere"]
-    proc = cli_run("calibrate", str(setting["base"] / "device_1"), str(target), "-o", str(tmp_path / "new"),
-                   *options, check=False)
+    proc = cli_main("calibrate", str(setting["base"] / "device_1"), str(target), "-o", str(tmp_path / "new"),
+                    *options, check=False)
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert expected in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "new").exists()

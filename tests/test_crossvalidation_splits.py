@@ -183,12 +183,12 @@ def test_family_needs_the_family_of_every_tree(small):
         plan_folds(BUILTIN_SPLITS["family"], stripped, MODELS)
 
 
-def test_crossvalidate_cli_json_and_errors(cli_run, small, tmp_path):
+def test_crossvalidate_cli_json_and_errors(cli_main, small, tmp_path):
     data = tmp_path / "small.jsonl"
     write_records(data, small)
     path = _write(tmp_path, {"splits": [LOMO_SEQ]})
-    proc = cli_run("crossvalidate", str(data), "--models", ",".join(MODELS), "--features", "model",
-                   "--config", "log-ridge", "--split", "twin-out", "--split-file", str(path), "--json")
+    proc = cli_main("crossvalidate", str(data), "--models", ",".join(MODELS), "--features", "model",
+                    "--config", "log-ridge", "--split", "twin-out", "--split-file", str(path), "--json")
     report = json.loads(proc.stdout)
     assert report["schema"] == 2 and [s["name"] for s in report["splits"]] == ["twin-out", "s"]
     twin, lomo = report["splits"]
@@ -199,7 +199,7 @@ def test_crossvalidate_cli_json_and_errors(cli_run, small, tmp_path):
     assert set(twin["overall"]) == set(twin["coverage"]) == {"ml", "module", "model"}
     assert set(twin["worst_model"]) == {"name", "error"} and set(twin["per_type"]["Conv1D"]) == {"n", "error"}
     bad = _write(tmp_path, {"splits": [{**LOMO_SEQ, "test": {"seq_len": [300, 200]}}]})
-    proc = cli_run("crossvalidate", str(data), "--split-file", str(bad), check=False)
+    proc = cli_main("crossvalidate", str(data), "--split-file", str(bad), check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: split 's': test.seq_len: range [300, 200] is reversed"
 

@@ -1,7 +1,8 @@
 """Hostile inputs and failing writes at every entry point: one line naming the file, exit 1, nothing half-written.
 
-Each case runs the installed ``irene`` console script in a subprocess; a full disk is a file-size
-limit (``RLIMIT_FSIZE``, with SIGXFSZ ignored so a write fails with EFBIG instead of killing).
+Each case runs ``irene`` through the console script's entry point in process (``cli_main``); a full
+disk is a file-size limit (``RLIMIT_FSIZE``, with SIGXFSZ ignored so a write fails with EFBIG instead
+of killing), so those cases run the installed console script in a subprocess.
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ def _full_disk() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
 
 
-def _irene(*args: object, full_disk: bool = False) -> subprocess.CompletedProcess[str]:
+def _irene_on_a_full_disk(*args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(IRENE), *map(str, args)], capture_output=True, text=True, timeout=120,
-                          preexec_fn=_full_disk if full_disk else None)
+                          preexec_fn=_full_disk)
 
 
-def _assert_one_line(proc: subprocess.CompletedProcess[str], expected: str) -> None:
+def _assert_one_line(proc: subprocess.CompletedProcess, expected: str) -> None:
     lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("warning: ")]
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
@@ -92,11 +93,11 @@ READ_CASES = [
 
 
 @pytest.mark.parametrize("command, dataset", READ_CASES, ids=[f"{c[0]}-{d}" for c, d in READ_CASES])
-def test_a_bad_dataset_is_one_line_naming_file_and_line(tmp_path, command, dataset):
+def test_a_bad_dataset_is_one_line_naming_file_and_line(cli_main, tmp_path, command, dataset):
     data, out = tmp_path / f"{dataset}.jsonl", tmp_path / "out"
     content, expected = DATASETS[dataset]
     data.write_bytes(content)
-    proc = _irene(*(data if a == "DATA" else out if a == "OUT" else a for a in command))
+    proc = cli_main(*(str(data) if a == "DATA" else str(out) if a == "OUT" else a for a in command), check=False)
     _assert_one_line(proc, f"{data}:{expected}")
     assert sorted(p.name for p in tmp_path.iterdir()) == [data.name]
 
@@ -115,7 +116,7 @@ WRITE_CASES = [
 
 @pytest.mark.parametrize("command, target, full_disk, expected", WRITE_CASES,
                          ids=[f"{c[0]}-{t}-{'full' if f else 'path'}" for c, t, f, _ in WRITE_CASES])
-def test_a_failed_write_is_one_line_and_leaves_the_old_file(tmp_path, command, target, full_disk, expected):
+def test_a_failed_write_is_one_line_and_leaves_the_old_file(cli_main, tmp_path, command, target, full_disk, expected):
     good = tmp_path / "good.jsonl"
     good.write_bytes(GOOD_LINE * 3)
     csv = _csv_dir(tmp_path, CSV_ROW.replace("ENERGY", "2.5"))
@@ -126,7 +127,8 @@ def test_a_failed_write_is_one_line_and_leaves_the_old_file(tmp_path, command, t
         (tmp_path / "out").write_text("old\n")
     before = sorted(p.name for p in tmp_path.iterdir())
     subs = {"GOOD": good, "CSV": csv, "OUT": out}
-    proc = _irene(*(subs.get(a, a) for a in command), full_disk=full_disk)
+    args = [str(subs.get(a, a)) for a in command]
+    proc = _irene_on_a_full_disk(*args) if full_disk else cli_main(*args, check=False)
     _assert_one_line(proc, expected.replace("OUT", str(out)))
     new = [p for p in tmp_path.iterdir() if p.name not in before]  # no temp file, lock file or partial output
     assert all(p.is_dir() and not any(p.iterdir()) for p in new), new
@@ -139,9 +141,9 @@ def test_a_failed_write_is_one_line_and_leaves_the_old_file(tmp_path, command, t
     (CSV_ROW.replace("ENERGY", "lots"), "model_level_features.csv:2: not a number"),
     (CSV_ROW.replace("ENERGY", "1.0").replace("bert", "b\xe9rt"), "model_level_features.csv:2: not UTF-8"),
 ])
-def test_a_bad_csv_release_is_one_line_naming_file_and_line(tmp_path, row, expected):
+def test_a_bad_csv_release_is_one_line_naming_file_and_line(cli_main, tmp_path, row, expected):
     out = tmp_path / "out.jsonl"
-    proc = _irene("import-csv", _csv_dir(tmp_path, row), "-o", out)
+    proc = cli_main("import-csv", str(_csv_dir(tmp_path, row)), "-o", str(out), check=False)
     _assert_one_line(proc, f"{tmp_path / 'csv' / expected}")
     assert not out.exists()
 

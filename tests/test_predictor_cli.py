@@ -1,4 +1,5 @@
-"""``irene train``, ``irene predict`` and ``irene crossvalidate`` through the installed console script."""
+"""``irene train``, ``irene predict`` and ``irene crossvalidate`` through the console script's entry point
+(in process)."""
 
 import json
 
@@ -16,8 +17,8 @@ def data(device1_records, tmp_path_factory):
     return path
 
 
-def test_crossvalidate_json_format(cli_run, data):
-    proc = cli_run("crossvalidate", str(data), "--features", "model", "--models", ",".join(GPT_FAMILY), "--json")
+def test_crossvalidate_json_format(cli_main, data):
+    proc = cli_main("crossvalidate", str(data), "--features", "model", "--models", ",".join(GPT_FAMILY), "--json")
     report = json.loads(proc.stdout)
     assert report["schema"] == 2 and len(report["splits"]) == 1
     split = report["splits"][0]
@@ -35,49 +36,49 @@ def test_crossvalidate_json_format(cli_run, data):
     assert 0 < split["seconds"] < 300
 
 
-def test_crossvalidate_table_and_model_errors(cli_run, data):
+def test_crossvalidate_table_and_model_errors(cli_main, data):
     out = " ".join(
-        cli_run(
+        cli_main(
             "crossvalidate", str(data), "--features", "model", "--models", ",".join(GPT_FAMILY), "--split", "twin-out"
         ).stdout.split()
     )
     assert "split 'twin-out'" in out and "overall (mean of test models)" in out and "worst test model" in out
     assert "twin left out" in out and "distilgpt2" in out
-    bad = cli_run("crossvalidate", str(data), "--models", "gpt2,bert-base-uncased", check=False)
+    bad = cli_main("crossvalidate", str(data), "--models", "gpt2,bert-base-uncased", check=False)
     assert bad.returncode == 1
     assert bad.stderr.strip().startswith("error: --models: no records for bert-base-uncased")
 
 
-def test_train_predict_evaluate(cli_run, data, tmp_path):
+def test_train_predict_evaluate(cli_main, data, tmp_path):
     predictor = tmp_path / "pred"
-    out = " ".join(cli_run("train", str(data), "-o", str(predictor), "--features", "model").stdout.split())
+    out = " ".join(cli_main("train", str(data), "-o", str(predictor), "--features", "model").stdout.split())
     assert "Conv1D" in out and "generic fallback" in out and "hardware: device_1" in out
     assert (predictor / "predictor.json").is_file() and (predictor / "arrays.npz").is_file()
     predicted = tmp_path / "out.jsonl"
-    proc = cli_run("predict", str(data), "--predictor", str(predictor), "-o", str(predicted))
+    proc = cli_main("predict", str(data), "--predictor", str(predictor), "-o", str(predicted))
     assert "figures are for: device_1 (model features)" in " ".join(proc.stdout.split())
     records = load_records(predicted)
     assert all(n.predicted_energy is not None for r in records for n in r.root.walk())
-    report = json.loads(cli_run("evaluate", str(data), str(predicted), "--json").stdout)
+    report = json.loads(cli_main("evaluate", str(data), str(predicted), "--json").stdout)
     assert report["overall"]["model"] < 10
 
 
-def test_predict_defaults_to_the_reference_predictor(cli_run, data, tmp_path):
+def test_predict_defaults_to_the_reference_predictor(cli_main, data, tmp_path):
     predicted = tmp_path / "ref.jsonl"
-    proc = cli_run("predict", str(data), "-o", str(predicted))
+    proc = cli_main("predict", str(data), "-o", str(predicted))
     stderr = " ".join(proc.stderr.split())
     assert "reference predictor" in stderr and "i9-7900X" in stderr
     assert "figures are for: device_1: i9-7900X + GTX 1080 Ti" in " ".join(proc.stdout.split())
     assert load_records(predicted)[0].root.predicted_energy > 0
 
 
-def test_bad_config_and_predictor_are_one_line_errors(cli_run, data, tmp_path):
-    proc = cli_run("train", str(data), "-o", str(tmp_path / "p"), "--config", str(tmp_path / "none.json"), check=False)
+def test_bad_config_and_predictor_are_one_line_errors(cli_main, data, tmp_path):
+    proc = cli_main("train", str(data), "-o", str(tmp_path / "p"), "--config", str(tmp_path / "none.json"), check=False)
     assert proc.returncode == 1 and proc.stderr.strip().startswith(
         f"error: {tmp_path / 'none.json'}: no such config file"
     )
     assert not (tmp_path / "p").exists()
-    proc = cli_run("predict", str(data), "--predictor", str(tmp_path), "-o", str(tmp_path / "o.jsonl"), check=False)
+    proc = cli_main("predict", str(data), "--predictor", str(tmp_path), "-o", str(tmp_path / "o.jsonl"), check=False)
     assert (
         proc.returncode == 1
         and "predictor.json: missing" in " ".join(proc.stderr.split())

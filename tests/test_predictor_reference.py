@@ -7,7 +7,6 @@ from irene_core.errors import IreneError
 from irene_core.predictor import artifacts
 from irene_core.predictor.design import feature_names
 from irene_core.predictor.predictor import REFERENCE_DIR, load_reference_predictor
-from irene_core.tree.paper_csv import PAPER_MODELS, import_csv_dir
 from irene_core.tree.schema import Node
 from irene_core.tree.table import TreeTable
 
@@ -20,14 +19,15 @@ def test_reference_predictors_are_small_and_say_what_hardware(features):
     predictor = load_reference_predictor(features)
     assert predictor.feature_set == features
     assert predictor.hardware == "device_1: i9-7900X + GTX 1080 Ti (emonPi wall power), from the IrEne release"
-    assert set(predictor.feature_names_) <= set(feature_names(features)) and "flops" in predictor.feature_names_
+    assert set(predictor.feature_names_) <= set(feature_names(features, "mem_bytes_moved"))
+    assert {"flops", "mem_bytes_moved"} <= set(predictor.feature_names_)
     size = sum(p.stat().st_size for p in (REFERENCE_DIR / features).iterdir())
     assert size < 200_000
 
 
-def test_reference_predictors_were_trained_on_the_release(device1_dir):
+def test_reference_predictors_were_trained_on_the_release(device1_paper_records):
     """The shipped files come from ``scripts/train_reference_predictors.py`` on today's data."""
-    table = TreeTable.from_records(import_csv_dir(device1_dir, device="device_1", models=list(PAPER_MODELS)))
+    table = TreeTable.from_records(device1_paper_records)
     for features in ("model", "all"):
         assert load_reference_predictor(features).training_["fingerprint"] == artifacts.fingerprint(table)
 
@@ -52,7 +52,7 @@ def _transformers5(record):
                     scope=f"{node.scope}.act",
                     type="NewGELUActivation",
                     level="ml",
-                    features={**base, "flops": 8.0, "mem_bytes": 10.0},
+                    features={**base, "flops": 8.0, "mem_bytes": 10.0, "mem_bytes_moved": 10.0},
                 )
             )
             node.children.append(
@@ -61,15 +61,15 @@ def _transformers5(record):
                     scope=f"{node.scope}.dropout",
                     type="Dropout",
                     level="ml",
-                    features={**base, "flops": 0.0, "mem_bytes": 0.0},
+                    features={**base, "flops": 0.0, "mem_bytes": 0.0, "mem_bytes_moved": 0.0},
                 )
             )
     return copy
 
 
-def test_predicts_tracer_trees_with_names_it_never_saw(device1_records):
+def test_predicts_tracer_trees_with_names_it_never_saw(device1_paper_records):
     predictor = load_reference_predictor("model")
-    original = [r for r in device1_records if r.model_name == "gpt2" and r.seq_len == 64]
+    original = [r for r in device1_paper_records if r.model_name == "gpt2" and r.seq_len == 64]
     renamed = [r.model_copy(deep=True) for r in original]
     for record in renamed:
         for node in record.root.walk():

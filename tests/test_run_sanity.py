@@ -58,7 +58,7 @@ def test_noisy_power_below_idle_is_flagged(traced, powercap):
         toggler.join()
         meter.close()
     nodes = list(record.nodes())
-    for node in nodes:
+    for node in (n for n in nodes if n.measured_as is None):  # the others carry a representative's figures
         assert len(node.windows) == SETTINGS.rounds
         per_call = [w.energy_j / w.calls for w in node.windows]
         assert node.ground_truth_energy == pytest.approx(statistics.fmean(per_call))
@@ -113,8 +113,7 @@ def test_a_refused_window_is_retried_then_the_run_stops(traced, powercap, failur
         record = profiler.profile(traced)
     finally:
         meter.close()
-    flagged = {n.id: n.flags for n in record.nodes() if n.flags}
-    assert flagged == {victim: ["retried"]}
+    assert {n.id for n in record.nodes() if "retried" in n.flags} == {victim}
     assert record.root.ground_truth_energy > 0 and len(record.root.windows) == 1
 
 

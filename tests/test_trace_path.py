@@ -45,14 +45,14 @@ def test_every_model_feature_extractor_annotates_a_trace(registry: PluginRegistr
     assert trace_module.annotate_model_features(traced.record) == ["depth", "model"]
 
 
-def test_run_takes_its_sampler_by_name(cli_run, tmp_path) -> None:
+def test_run_takes_its_sampler_by_name(cli_main, tmp_path) -> None:
     out = tmp_path / "run.jsonl"
-    proc = cli_run(
+    proc = cli_main(
         "run", "--model", "bert-L2-H128", "-b", "1", "-s", "8", "--sampler", "model", "-o", str(out), check=False
     )
     assert proc.returncode == 1 and not out.exists()
     assert proc.stderr.strip() == "error: --sampler model: the features plugin 'model' is not a resource sampler"
-    proc = cli_run(
+    proc = cli_main(
         "run", "--model", "bert-L2-H128", "-b", "1", "-s", "8", "--sampler", "nope", "-o", str(out), check=False
     )
     assert proc.returncode == 1 and "no features named 'nope' is installed" in proc.stderr

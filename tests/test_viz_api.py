@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from irene_core.errors import IreneError
+from irene_core.tracing.bytes_moved import add_bytes_moved
 from irene_core.tree.jsonl import write_records
 from irene_core.tree.schema import MODEL_FEATURES
 from irene_core.viz.app import create_app
@@ -20,6 +22,11 @@ from irene_core.viz.config import Limits, ServeConfig
 from irene_core.viz.energy_service import EnergyService
 
 SIZES = {(8, 32), (16, 128)}
+LLAMA = "tiny-llama"
+#: A two-layer Llama shape (head_dim 16, 2 KV heads): prefill and decode trace on the meta device in a second.
+LLAMA_CONFIG = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 512, "hidden_size": 64,
+                "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                "max_position_embeddings": 2048}
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +41,8 @@ def data_dir(tmp_path_factory, device1_records) -> Path:
     write_records(root / "runs" / "device_1.jsonl", keep)
     write_records(root.parent / "outside.jsonl", keep[:1])
     (root / "broken.jsonl").write_text('{"model_name": "x"\n', encoding="utf-8")
+    (root / LLAMA).mkdir()
+    (root / LLAMA / "config.json").write_text(json.dumps(LLAMA_CONFIG), encoding="utf-8")
     return root
 
 
@@ -199,7 +208,8 @@ def test_page_and_assets_are_served_with_a_strict_policy(client):
 
 def test_openapi_documents_every_endpoint_and_its_errors(client):
     schema = client.get("/openapi.json").json()
-    assert set(schema["paths"]) == {"/api/models", "/api/energy", "/api/tree", "/api/status", "/api/problems"}
+    assert set(schema["paths"]) == {"/api/models", "/api/energy", "/api/tree", "/api/sweep", "/api/status",
+                                    "/api/problems"}
     energy = schema["paths"]["/api/energy"]["get"]
     assert set(energy["responses"]) == {"200", "422", "503"}
     params = {p["name"]: p["schema"] for p in energy["parameters"]}
@@ -229,3 +239,187 @@ def test_cache_evicts_the_oldest_entries(tmp_path):
         cache.put(f"k{i}", b"v%d" % i)
     assert len(cache) == 3 and cache.get("k0") is None and cache.get("k4").body == b"v4"
     cache.close()
+
+
+@pytest.mark.parametrize("path", ["/", "/api", "/api/models", "/static/app.js", "/openapi.json", "/api/tree"])
+def test_head_answers_like_get_without_a_body(client, path):
+    params = tree_params() if path == "/api/tree" else None
+    for _ in range(2):  # an answer route twice: computed, then from the cache
+        get, head = client.get(path, params=params), client.head(path, params=params)
+        assert head.status_code == get.status_code == 200
+        assert head.content == b""
+        for name in ("content-type", "content-length", "etag", "content-encoding"):
+            assert head.headers.get(name) == get.headers.get(name), name
+
+
+@pytest.mark.parametrize(
+    ("header", "gzip"),
+    [("gzip, deflate, br", True), ("br;q=1.0, gzip;q=0.5", True), ("gzip;q=0", False), ("identity", False),
+     ("*", True), ("*;q=0.1, gzip;q=0", False), ("", False), ("gzip;q=nonsense", False)],
+)
+def test_accept_encoding_is_honoured(header, gzip):
+    from irene_core.viz.app import accepts_gzip
+
+    assert accepts_gzip(header) is gzip
+
+
+def test_answers_are_gzip_compressed_once_when_cached(config, monkeypatch):
+    import gzip
+
+    calls: list[int] = []
+    real = gzip.compress
+
+    def counted(data: bytes, **kw):
+        calls.append(len(data))
+        return real(data, **kw)
+
+    monkeypatch.setattr("irene_core.viz.cache.gzip.compress", counted)
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as c:
+        plain = c.get("/api/tree", params=tree_params(), headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+        for _ in range(3):
+            with c.stream("GET", "/api/tree", params=tree_params(), headers={"Accept-Encoding": "gzip"}) as r:
+                raw = b"".join(r.iter_raw())
+            assert r.headers["content-encoding"] == "gzip" and r.headers["x-irene-cache"] == "hit"
+            assert gzip.decompress(raw) == plain.content and len(raw) < len(plain.content) / 5
+        assert calls == [len(plain.content)]  # compressed once, when the answer was cached
+        assert r.headers["etag"] != plain.headers["etag"]  # one tag per encoding
+        conditional = {"Accept-Encoding": "gzip", "If-None-Match": r.headers["etag"]}
+        again = c.get("/api/tree", params=tree_params(), headers=conditional)
+        assert again.status_code == 304 and again.headers["etag"] == r.headers["etag"]
+        assert c.get("/static/app.js", headers={"Accept-Encoding": "gzip"}).headers["content-encoding"] == "gzip"
+
+
+def test_new_plugin_or_schema_versions_never_get_a_stale_answer(config, monkeypatch):
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as c:
+        assert c.get("/api/tree", params=tree_params()).headers["x-irene-cache"] == "miss"
+        assert c.get("/api/tree", params=tree_params()).headers["x-irene-cache"] == "hit"
+    versions = [*EnergyService(config).versions[3]]
+    assert any(v.startswith("irene-framework-torch==") for v in versions)
+    bumped = [v + ".post1" if v.startswith("irene-primitives-transformers==") else v for v in versions]
+    monkeypatch.setattr("irene_core.viz.energy_service.plugin_versions", lambda: bumped)
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as c:  # same cache file, a newer plugin
+        assert c.get("/api/tree", params=tree_params()).headers["x-irene-cache"] == "miss"
+    monkeypatch.setattr("irene_core.viz.energy_service.SCHEMA_VERSION", 99)
+    with TestClient(create_app(config), base_url="http://127.0.0.1") as c:
+        assert c.get("/api/tree", params=tree_params()).headers["x-irene-cache"] == "miss"
+
+
+def test_units_are_in_the_answers_and_the_schema_and_errors_say_what_they_are(
+    client, data_dir, device1_records, monkeypatch
+):
+    monkeypatch.setattr("irene_core.viz.catalog.RESCAN_SECONDS", 0.0)
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    units = schema["TreeView"]["properties"]["units"]["description"]
+    assert "flops: MFLOPs" in units and "mem_bytes: MiB" in units and "predicted_energy: J per call" in units
+    assert "in-sample" in schema["EnergyView"]["properties"]["error_basis"]["description"]
+    tree = client.get("/api/tree", params=tree_params()).json()
+    assert tree["units"]["flops"] == "MFLOPs" and tree["units"]["times_mean"] == "s per call"
+    measured = client.get("/api/energy", params=tree_params()).json()
+    assert measured["error_basis"] == "in-sample"  # device_1 trained the reference predictor
+    rec = next(t for t in device1_records if t.key[:3] == ("distilgpt2", 8, 32)).model_copy(deep=True)
+    add_bytes_moved([rec])  # the predictor needs the tracer's bytes, which a renamed model cannot get later
+    write_records(data_dir / "renamed.jsonl", [rec.model_copy(update={"model_name": "my-distilgpt2"})])
+    try:
+        other = client.get("/api/energy", params=tree_params(model="my-distilgpt2", dataset="renamed.jsonl"))
+        assert other.status_code == 200, other.text
+        assert other.json()["error_basis"] == "held-out"
+    finally:
+        (data_dir / "renamed.jsonl").unlink()
+
+
+def test_the_api_page_is_served_with_the_pages_policy_and_no_external_url(client):
+    page = client.get("/api")
+    assert page.status_code == 200 and 'src="static/api.js"' in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    script = client.get("/static/api.js").text
+    assert "openapi.json" in script and not re.search(r"https?://(?!www\.w3\.org/2000/svg)", script + page.text)
+
+
+def decode_params(**over):
+    """A decode query of the tiny Llama; a None in ``over`` leaves that parameter out."""
+    params = {"model": LLAMA, "batch_size": 4, "seq_len": 1, "phase": "decode", "context_len": 256, **over}
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def test_a_decode_what_if_answer_carries_phase_and_per_token_figures(client):
+    r = client.get("/api/energy", params=decode_params())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["phase"], body["context_len"], body["dtype"], body["batch_size"]) == ("decode", 256, "float32", 4)
+    assert any(n["id"].startswith("lm_head") for n in body["root"]["children"])  # a causal LM: the head is there
+    tokens = body["per_token"]
+    assert tokens["tokens_per_call"] == 4 and tokens["energy_source"] == "predicted"  # decode: one token a sequence
+    assert tokens["energy_j_per_token"] == pytest.approx(body["root"]["predicted_energy"] / 4, rel=1e-12)
+    # keys and values of 2 layers × 2 KV heads × 16 dims × 4 sequences × ~256 positions in float32: ~0.5 MiB
+    assert tokens["kv_cache_mib"] == pytest.approx(0.5, rel=0.01)
+    assert body["root"]["extrapolated"] and "decode" in " ".join(n["message"] for n in body["notices"])
+    assert client.get("/api/energy", params=decode_params()).headers["x-irene-cache"] == "hit"
+    longer = client.get("/api/energy", params=decode_params(context_len=512))
+    assert longer.headers["x-irene-cache"] == "miss"  # the context is part of the cache key
+    assert longer.json()["per_token"]["kv_cache_mib"] == pytest.approx(2 * tokens["kv_cache_mib"], rel=0.01)
+    prefill = client.get("/api/energy", params={"model": LLAMA, "batch_size": 4, "seq_len": 16, "phase": "prefill"})
+    assert prefill.json()["per_token"]["tokens_per_call"] == 64 and prefill.json()["context_len"] is None
+    structure = client.get("/api/tree", params=decode_params()).json()
+    assert structure["phase"] == "decode" and structure["per_token"]["energy_j_per_token"] is None
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        (decode_params(phase=None), "context_len: a context is the KV cache of phase=decode"),
+        (decode_params(seq_len=4), "seq_len=4: phase=decode generates one token per sequence (use seq_len=1)"),
+        (decode_params(logits="all"), "logits: only phase=prefill chooses"),
+        (decode_params(phase="sideways"), "phase: Input should be 'forward', 'prefill' or 'decode'"),
+        (decode_params(dtype="float64"), "dtype: Input should be 'float32', 'bfloat16' or 'float16'"),
+        (decode_params(context_len=0), "context_len: Input should be greater than or equal to 1"),
+        (decode_params(context_len=4096), "exceeds the model's 2048 positions"),
+        (decode_params(model="bert-base-uncased"), "bert-base-uncased is not a decoder"),
+        (tree_params(phase="decode", seq_len=1), "phase=decode"),
+    ],
+)
+def test_bad_phase_options_get_one_line_422(client, params, fragment):
+    r = client.get("/api/energy", params=params)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert fragment in detail and "\n" not in detail
+
+
+def test_the_sweep_returns_predicted_energy_with_its_band_at_each_size(client):
+    r = client.get("/api/sweep", params={"model": LLAMA, "vary": "batch", "values": "8,1,4,2", "seq_len": 32})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [p["value"] for p in body["points"]] == [1, 2, 4, 8] and body["units"]["predicted_energy"].startswith("J")
+    for point in body["points"]:
+        assert point["predicted_low"] <= point["predicted_energy"] <= point["predicted_high"]
+        single = client.get("/api/energy", params={"model": LLAMA, "batch_size": point["value"], "seq_len": 32})
+        assert single.headers["x-irene-cache"] == "hit"  # each point is that size's energy answer
+        assert single.json()["root"]["predicted_energy"] == point["predicted_energy"]
+    energies = [p["predicted_energy"] for p in body["points"]]
+    assert energies == sorted(energies) and body["hardware"]
+    contexts = client.get("/api/sweep", params={"model": LLAMA, "vary": "context", "values": "128,4096",
+                                                "seq_len": 1, "phase": "decode"}).json()["points"]
+    assert contexts[0]["energy_j_per_token"] == contexts[0]["predicted_energy"]  # batch 1: one token per call
+    assert contexts[1]["predicted_energy"] is None and "2048 positions" in contexts[1]["error"]
+    measured = client.get("/api/sweep", params={"model": "bert-base-uncased", "vary": "batch", "values": "8,16",
+                                                "seq_len": 32, "dataset": "runs/device_1.jsonl"}).json()["points"]
+    truth = client.get("/api/energy", params=tree_params()).json()["root"]["ground_truth_energy"]
+    assert [p["measured_energy"] for p in measured] == [truth, None]  # the dataset holds 8×32, not 16×32
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"values": ",".join(map(str, range(1, 18)))}, "values: up to 16 distinct values from 1 to 256"),
+        ({"values": "1,2,2"}, "values: up to 16 distinct values"),
+        ({"values": "1,300"}, "from 1 to 256 for vary=batch"),
+        ({"values": "1;2"}, "values: String should match pattern"),
+        ({"vary": "layers"}, "vary: Input should be 'batch', 'seq' or 'context'"),
+        ({"vary": "context", "values": "64"}, "context_len: a context is the KV cache of phase=decode"),
+        ({"model": "nope"}, "unknown model 'nope'"),
+    ],
+)
+def test_bad_sweeps_get_one_line_422(client, params, fragment):
+    r = client.get("/api/sweep", params={"model": LLAMA, "vary": "batch", "values": "1,2", **params})
+    assert r.status_code == 422, r.text
+    assert fragment in r.json()["detail"]

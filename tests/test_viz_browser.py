@@ -5,6 +5,7 @@ Chromium is installed by `make test` (apt), never downloaded by Playwright.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
@@ -23,6 +24,16 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 MODEL = "bert-L2-H128"
 DATASET = "runs/device_1.jsonl"
+DEEP = "deep-48"
+#: A 48-layer BERT shape (small layers: traced on the meta device in about a second).
+DEEP_CONFIG = {"model_type": "bert", "architectures": ["BertModel"], "hidden_size": 64, "num_hidden_layers": 48,
+               "num_attention_heads": 2, "intermediate_size": 256, "vocab_size": 1000,
+               "max_position_embeddings": 128, "type_vocab_size": 2}
+LLAMA = "tiny-llama"
+#: A two-layer Llama shape: decode traces on the meta device in well under a second.
+LLAMA_CONFIG = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "vocab_size": 512, "hidden_size": 64,
+                "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                "max_position_embeddings": 2048}
 
 
 def mj(text: str) -> float:
@@ -46,6 +57,10 @@ def browser():
 def site(tmp_path_factory, device1_records):
     root = tmp_path_factory.mktemp("browser-data")
     write_records(root / DATASET, [r for r in device1_records if r.key[:3] == ("bert-base-uncased", 8, 32)])
+    (root / DEEP).mkdir()
+    (root / DEEP / "config.json").write_text(json.dumps(DEEP_CONFIG))
+    (root / LLAMA).mkdir()
+    (root / LLAMA / "config.json").write_text(json.dumps(LLAMA_CONFIG))
     config = ServeConfig(data_dir=root, cache_path=root / "cache.sqlite")
     with serve_in_thread(create_app(config)) as url:
         yield url
@@ -91,20 +106,26 @@ def test_pick_a_model_explore_its_tree_tooltip_and_sorted_table(page, site, tmp_
         1000 * api["root"]["predicted_energy"], rel=1e-3)
     assert api["hardware"] in page.locator("#pane-0 .pane-sub").inner_text()
 
-    # Expand a collapsed node with the keyboard.
+    # The two identical layers are one row; open it, then the first layer, with the keyboard.
+    run = page.locator('#pane-0 [role=treeitem][data-id="run:encoder.layer.0:BertLayer"]')
+    assert run.locator(":scope > .row .short").inner_text() == "layer.0–1 × 2"
+    run.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
     layer = page.locator('#pane-0 [role=treeitem][data-id="encoder.layer.0:BertLayer"]')
+    assert page.evaluate("document.activeElement.dataset.id") == "encoder.layer.0:BertLayer"
     assert layer.get_attribute("aria-expanded") == "false"
-    layer.focus()
     page.keyboard.press("ArrowRight")
     assert layer.get_attribute("aria-expanded") == "true"
     children = layer.locator(":scope > ul > li")
     assert children.count() >= 3 and children.first.is_visible()
 
-    # Keyboard focus shows the focused node's features.
+    # Keyboard focus selects a node: its features are in the details panel.
     page.keyboard.press("ArrowDown")
     focused = page.evaluate("document.activeElement.dataset.id")
     assert focused == children.first.get_attribute("data-id")
-    assert page.locator("#tooltip").is_visible()
+    node = _find(api["root"], focused)
+    assert node["scope"] in page.locator("#pane-0 .details").inner_text()
 
     # Clicking rows opens the attention block; hovering a Linear leaf shows its features, as the API has them.
     for node_id in ("encoder.layer.0.attention:BertAttention", "encoder.layer.0.attention.self:BertSelfAttention"):
@@ -171,16 +192,27 @@ def test_measured_vs_predicted_from_a_dataset_of_the_data_dir(page, site):
     assert "Measured" in totals and "Predicted" in totals and "Error ml · module · model" in totals
     assert mj(page.locator("#pane-0 .totals dd").nth(1).inner_text()) == pytest.approx(4038.1, abs=0.1)
     header = page.locator("#pane-0 table.nodes thead").inner_text()
-    assert "Measured" in header and "Error" in header
+    assert "Measured" in header and "Error (in-sample)" in header  # device_1 trained the reference predictor
+    assert "Error ml · module · model, in-sample" in totals
     assert page.locator("#pane-0 .tree .meas").count() > 0
+    assert "in-sample" in page.locator("#pane-0 .tree .meas").first.get_attribute("title")
+    assert "Prediction error (in-sample)" in page.locator("#pane-0 .details").inner_text()
+    assert "Measured on\nrecord of device_1" in page.locator("#pane-0 .details").inner_text()
+    form = page.locator("#pane-0 .sweep-form")  # the preset's predicted curve, the dataset's records on it
+    form.locator("input[name=values]").fill("4,8")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#pane-0 .sweep svg polygon.band", timeout=60_000)
+    (diamond,) = page.locator("#pane-0 .sweep svg rect.measured").all()  # only 8×32 is in the dataset
+    assert mj(diamond.locator("title").text_content()) == pytest.approx(4038.1, abs=0.1)
+    assert "diamonds: measured records of the dataset" in page.locator("#pane-0 .sweep-note").inner_text()
 
 
 @pytest.mark.parametrize("schema", [2, 1])
-def test_a_run_file_is_parsed_in_the_browser(page, site, device1_records, tmp_path, schema):
+def test_a_run_file_is_parsed_in_the_browser(page, site, device1_paper_records, tmp_path, schema):
     from irene_core.predictor.predictor import load_reference_predictor
     from irene_core.tree.irene_format import node_to_v1
 
-    measured = next(r for r in device1_records if r.key[:3] == ("distilgpt2", 16, 64))
+    measured = next(r for r in device1_paper_records if r.key[:3] == ("distilgpt2", 16, 64))
     run = tmp_path / "my-run.jsonl"
     (predicted,) = load_reference_predictor("model").predict([measured])
     write_records(run, [predicted])
@@ -216,6 +248,15 @@ def test_the_report_works_offline_from_a_file(browser, device1_records, tmp_path
     pg.wait_for_selector("#pane-0 .tree [role=treeitem]")
     assert pg.title() == "Offline report" and not errors
     assert "bert-base-uncased" in pg.locator("#pane-0 .pane-title").inner_text()
+    bert = records[0] if records[0].model_name == "bert-base-uncased" else records[1]
+    assert "forward, float32" in pg.locator("#pane-0 .pane-sub").inner_text()
+    assert f"record of {bert.device}" in pg.locator("#pane-0 .pane-sub").inner_text()
+    per_token = pg.locator("#pane-0 .totals .per-token")
+    assert "(measured)" in per_token.text_content()  # a measured record: J per token from its measured energy
+    assert mj(per_token.locator("dd").inner_text()) == pytest.approx(1e3 * bert.root.ground_truth_energy / (8 * 32),
+                                                                     rel=2e-3)
+    assert f"Measured on\nrecord of {bert.device}" in pg.locator("#pane-0 .details").inner_text()
+    assert pg.locator("#pane-0 .icicle g[data-id]").count() > 5 and not pg.locator("#pane-0 .sweep-card").is_visible()
     pg.select_option("#query-a select[name=model]", index=1)
     pg.click("#query-a button[type=submit]")
     pg.wait_for_function("document.querySelector('#pane-0 .pane-title').textContent === 'gpt2'")
@@ -280,3 +321,228 @@ def test_skipped_files_of_the_data_dir_are_listed_near_the_model_picker(page, tm
     rows = box.locator("li").all_inner_texts()
     where = [p["file"] if p["line"] is None else f"{p['file']}:{p['line']}" for p in problems]
     assert rows == [f"{w} — {p['message']}" for w, p in zip(where, problems, strict=True)]
+
+
+def _rows(page) -> list:
+    """The tree rows on screen (not inside a closed node): their ids."""
+    return page.evaluate("[...document.querySelectorAll('#pane-0 .tree [role=treeitem]')]"
+                         ".filter((li) => li.offsetParent !== null).map((li) => li.dataset.id)")
+
+
+def _rgb(css: str) -> tuple[int, ...]:
+    return tuple(int(float(x)) for x in re.findall(r"[\d.]+", css)[:3])
+
+
+def test_a_48_layer_model_at_1280_fits_one_screen_with_breadcrumb_and_details(browser, site):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{site}#m={DEEP}&b=1&s=16")  # a shared link without k=local
+    page.wait_for_selector("#pane-0[aria-busy=false] .tree [role=treeitem]", timeout=120_000)
+    api = httpx.get(f"{site}api/energy", params={"model": DEEP, "batch_size": 1, "seq_len": 16}, timeout=60).json()
+    assert api["source"] == "local" and "local model" in page.locator("#pane-0 .pane-sub").inner_text()
+
+    # First view: every top-level module on screen, the 48 identical layers as one row, no scrolling.
+    rows = _rows(page)
+    assert len(rows) <= 40 and {c["id"] for c in api["root"]["children"]} <= set(rows)
+    tree = page.locator("#pane-0 .tree")
+    assert tree.evaluate("t => t.scrollHeight <= t.clientHeight")
+    layers = [c for c in _find(api["root"], "encoder:BertEncoder")["children"] if not c["synthetic"]]
+    run = page.locator('#pane-0 li[data-id="run:encoder.layer.0:BertLayer"]')
+    row = run.locator(":scope > .row")
+    assert row.locator(".short").inner_text() == "layer.0–47 × 48" and len(layers) == 48
+    total = sum(n["predicted_energy"] for n in layers)
+    assert mj(row.locator(".energy").inner_text()) == pytest.approx(1000 * total, rel=1e-3)
+    assert mj(row.locator(".per-layer").inner_text()) == pytest.approx(1000 * total / 48, rel=1e-3)
+
+    # Open the run, then a layer's attention: the breadcrumb names its ancestors, the panel its figures.
+    row.click()
+    assert run.locator(":scope > ul > li").count() == 48
+    page.click('#pane-0 li[data-id="encoder.layer.5:BertLayer"] > .row')
+    page.click('#pane-0 li[data-id="encoder.layer.5.attention:BertAttention"] > .row')
+    crumbs = page.locator("#pane-0 .crumbs li").all_inner_texts()
+    assert crumbs == [DEEP, "encoder", "layer.0–47 × 48", "layer.5", "attention"]
+    details = page.locator("#pane-0 .details")
+    attention = _find(api["root"], "encoder.layer.5.attention:BertAttention")
+    assert details.get_attribute("role") == "region" and details.get_attribute("aria-label")
+    assert "encoder.layer.5.attention" in details.inner_text()
+    assert mj(re.search(r"Energy \(predicted\)\s+(.+)", details.inner_text()).group(1)) == pytest.approx(
+        1000 * attention["predicted_energy"], rel=2e-3)
+    # Clicking rows never scrolled sideways; the rows fit the tree's width.
+    assert page.evaluate("window.scrollX") == 0 and tree.evaluate("t => t.scrollLeft === 0")
+    assert tree.evaluate("t => t.scrollWidth <= t.clientWidth")
+    # The panel is reachable from the keyboard (i, or Tab) and Escape returns to the node.
+    page.keyboard.press("i")
+    assert page.evaluate("document.activeElement.classList.contains('details')")
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.activeElement.dataset.id") == "encoder.layer.5.attention:BertAttention"
+    # A breadcrumb step goes back up.
+    page.click("#pane-0 .crumbs button:text-is('encoder')")
+    assert page.evaluate("document.activeElement.dataset.id") == "encoder:BertEncoder"
+    assert page.locator("#pane-0 .crumbs li").all_inner_texts() == [DEEP, "encoder"]
+
+    # Deep rows differ in colour: the shares inside one layer span about two decades.
+    page.click('#pane-0 li[data-id="encoder.layer.5.attention:BertAttention"] > .row')
+    swatches = page.locator('#pane-0 li[data-id="encoder.layer.5:BertLayer"] .swatch')
+    colours = {_rgb(c) for c in swatches.evaluate_all("ss => ss.map((s) => getComputedStyle(s).backgroundColor)")}
+    spread = max(sum((a - b) ** 2 for a, b in zip(x, y, strict=True)) ** 0.5 for x in colours for y in colours)
+    assert len(colours) >= 4 and spread > 100
+    # The legend's labels sit under its colour stops.
+    ramp = page.locator("#pane-0 .ramp")
+    stops = [float(x) for x in re.findall(r"\)\s+([\d.]+)%", ramp.evaluate("r => getComputedStyle(r).backgroundImage"))]
+    box = ramp.bounding_box()
+    ticks = [(t["x"] + t["width"] / 2 - box["x"]) / box["width"] * 100
+             for t in (page.locator("#pane-0 .ramp-labels span").nth(i).bounding_box() for i in range(len(stops)))]
+    assert len(stops) == 5 and ticks == pytest.approx(stops, abs=1.0)
+
+    # The table fits its columns at 1280 px.
+    scroll = page.locator("#pane-0 .table-scroll")
+    assert scroll.evaluate("s => s.scrollWidth <= s.clientWidth")
+    assert page.locator("#pane-0 table.nodes thead th").count() >= 6
+    context.close()
+    assert not errors, errors
+
+
+def test_error_states_clear_the_view_say_it_once_and_compare_equal_totals(browser, site):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []  # the console's own line for the 422 below is expected: script errors are not
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{site}#m={MODEL}&b=8&s=32")  # a shared link without k=preset
+    page.wait_for_selector("#pane-0[aria-busy=false] .tree [role=treeitem]", timeout=120_000)
+    assert "traced by name" in page.locator("#pane-0 .pane-sub").inner_text()
+
+    page.fill("#query-a input[name=seq_len]", "4000")  # within the server's bound, beyond the model's positions
+    page.click("#query-a button[type=submit]")
+    note = page.locator("#pane-0 .pane-note.error")
+    note.wait_for(timeout=120_000)
+    error = note.inner_text()
+    assert error and note.get_attribute("role") == "alert"
+    assert page.locator("#pane-0 .tree [role=treeitem]").count() == 0  # the previous tree is gone
+    assert page.locator("#pane-0 table.nodes tbody tr").count() == 0
+    assert page.locator("#pane-0 .totals").inner_text() == ""
+    assert page.locator("body").inner_text().count(error) == 1
+
+    page.fill("#query-a input[name=seq_len]", "32")
+    page.click("#query-a button[type=submit]")
+    page.wait_for_selector("#pane-0[aria-busy=false] .tree [role=treeitem]")
+    assert page.locator("#pane-0 .pane-note.error").count() == 0
+    page.check("#compare")  # B starts as A: the same query
+    page.click("#query-b button[type=submit]")
+    page.wait_for_selector("#pane-1[aria-busy=false] .tree [role=treeitem]")
+    summary = page.locator("#compare-summary").inner_text()
+    assert "Same energy" in summary and "more" not in summary and "1.00×" not in summary
+    context.close()
+    assert not errors, errors
+
+
+def test_the_api_page_works_offline(browser, site):
+    context = browser.new_context()
+    outside: list[str] = []
+
+    def only_the_server(route):
+        if route.request.url.startswith(site):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_the_server)
+    page = context.new_page()
+    page.goto(f"{site}api")
+    page.wait_for_selector("#api[aria-busy=false] #op--api-energy")
+    text = page.locator("#api").inner_text()
+    assert "/api/energy" in text and "batch_size" in text and "flops: MFLOPs" in text
+    assert not outside, outside
+    context.close()
+
+
+def test_a_decode_what_if_shows_per_token_figures_provenance_and_marks(page, site):
+    params = {"model": LLAMA, "batch_size": 4, "seq_len": 1, "phase": "decode", "context_len": 256}
+    api = httpx.get(f"{site}api/energy", params=params, timeout=120).json()
+    page.goto(site)
+    page.wait_for_selector("#query-a select[name=model] option", state="attached")
+    page.select_option("#query-a select[name=model]", value=option("local", LLAMA))
+    page.fill("#query-a input[name=batch_size]", "4")
+    assert page.locator("#query-a input[name=context_len]").is_disabled()
+    page.select_option("#query-a select[name=phase]", value="decode")  # sets sequence length 1
+    assert page.input_value("#query-a input[name=seq_len]") == "1"
+    page.fill("#query-a input[name=context_len]", "256")
+    page.click("#query-a button[type=submit]")
+    page.wait_for_selector("#pane-0[aria-busy=false] .tree [role=treeitem]", timeout=120_000)
+
+    sub = page.locator("#pane-0 .pane-sub").inner_text()
+    assert "decode, context 256, float32" in sub and "meta device" in sub and api["hardware"] in sub
+    totals = page.locator("#pane-0 .totals").text_content()
+    assert "Predicted, per call (whole batch)" in totals and "KV cache" in totals
+    per_token = page.locator("#pane-0 .totals .per-token dd").inner_text()
+    assert per_token.endswith("/token")
+    assert mj(per_token) == pytest.approx(1e3 * api["per_token"]["energy_j_per_token"], rel=2e-3)
+    assert "ph%3Ddecode%26c%3D256" in page.evaluate("location.hash")
+
+    assert api["root"]["extrapolated"]  # float32 decode: outside the shipped predictor's training data
+    assert page.locator("#pane-0 .tree > li > .row .extrap").inner_text() == "extrapolated"
+    assert page.locator("#pane-0 .icicle g.extrap-box .extrap-line").count() >= 1
+    details = page.locator("#pane-0 .details").inner_text()
+    assert "Per token" in details and "J per call for the whole batch (4 × 1), decode, context 256" in details
+    assert "trained on float32 forward trees only" in page.locator("#pane-0 .pane-note").inner_text()
+    form = page.locator("#pane-0 .sweep-form")
+    assert form.locator("input[name=per_token]").is_checked()  # decode: the curve is J per token
+    form.locator("select[name=vary]").select_option("context")
+    form.locator("input[name=values]").fill("128,256")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#pane-0 .sweep svg polygon.band", timeout=60_000)
+    assert "mJ per token" in page.locator("#pane-0 .sweep svg .axis-title").all_text_contents()
+    cell = page.locator("#pane-0 .sweep-table tbody tr").nth(1).locator("td").nth(3)  # context 256, per token
+    assert float(cell.text_content()) == pytest.approx(1e3 * api["per_token"]["energy_j_per_token"], rel=1e-3)
+
+
+def test_the_icicle_zooms_and_the_energy_vs_batch_chart_draws_its_band(page, site):
+    show(page, site, option("preset", MODEL), 2, 32)
+    icicle = page.locator("#pane-0 .icicle")
+    assert "Zoomed into bert-L2-H128" in page.locator("#pane-0 .icicle-path").inner_text()
+    assert page.locator("#pane-0 [data-act=zoom-out]").is_disabled()
+    encoder = icicle.locator("g[data-id]", has=page.locator("title", has_text=re.compile(r"^encoder:")))
+    encoder.first.click()
+    assert "bert-L2-H128 \u203a encoder (" in page.locator("#pane-0 .icicle-path").inner_text()
+    top = icicle.locator("g[data-id]").first
+    assert re.match(r"encoder: [\d,.]+ mJ, 100\.0 % of encoder", top.get_attribute("aria-label"))
+    rows = page.locator("#pane-0 .icicle-table tbody tr")
+    assert rows.count() >= 2 and "layer" in rows.first.text_content()  # the encoder's layers, not the model's parts
+    page.click("#pane-0 [data-act=zoom-out]")
+    assert "Zoomed into bert-L2-H128 (" in page.locator("#pane-0 .icicle-path").inner_text()
+    with page.expect_download() as got:
+        page.click("#pane-0 [data-act=icicle-csv]")
+    share = list(csv.reader(Path(got.value.path()).read_text().splitlines()))
+    assert share[0] == ["node", "type", "energy (mJ per call, whole batch)", "share of zoomed node (%)"]
+    assert share[1][0] == "encoder" and sum(float(row[3]) for row in share[1:]) == pytest.approx(100, abs=0.01)
+
+    api = httpx.get(f"{site}api/sweep", params={"model": MODEL, "vary": "batch", "values": "1,2,4,8", "seq_len": 32},
+                    timeout=120).json()
+    form = page.locator("#pane-0 .sweep-form")
+    form.locator("select[name=vary]").select_option("batch")
+    form.locator("input[name=values]").fill("1,2,4,8")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#pane-0 .sweep svg polygon.band", timeout=60_000)
+    chart = page.locator("#pane-0 .sweep svg")
+    assert chart.locator("circle").count() == 4
+    band = [tuple(map(float, p.split(","))) for p in chart.locator("polygon.band").get_attribute("points").split()]
+    curve = [tuple(map(float, p.split(","))) for p in chart.locator("polyline.curve").get_attribute("points").split()]
+    assert len(band) == 8 and len(curve) == 4
+    for (x, y), high, low in zip(curve, band[:4], band[:3:-1], strict=True):
+        assert x == high[0] == low[0] and high[1] <= y <= low[1]  # SVG y grows downwards: high above, low below
+    table = page.locator("#pane-0 .sweep-table")
+    assert "predicted (mJ per call, whole batch)" in table.locator("thead").text_content()
+    cells = table.locator("tbody tr").nth(2).locator("td")
+    assert table.locator("tbody tr").count() == 4
+    point = api["points"][2]
+    figures = [float(cells.nth(i).text_content().replace(",", "")) for i in (0, 1)]
+    assert figures == pytest.approx([1e3 * point["predicted_energy"], 1e3 * point["predicted_low"]], rel=1e-3)
+    with page.expect_download() as got:
+        page.click("#pane-0 [data-act=sweep-csv]")
+    rows = list(csv.reader(Path(got.value.path()).read_text().splitlines()))
+    assert rows[0][:4] == ["batch size (sequences)", "predicted (mJ per call, whole batch)", "90 % low (mJ)",
+                           "90 % high (mJ)"]
+    assert [int(r[0]) for r in rows[1:]] == [1, 2, 4, 8]
+    assert float(rows[3][1]) == pytest.approx(1e3 * point["predicted_energy"], rel=1e-9)

@@ -97,3 +97,17 @@ def test_the_report_carries_intervals_extrapolation_and_notices(records):
     assert (root["predicted_low"], root["predicted_high"], root["extrapolated"]) == (1.5, 3.0, True)
     assert view["notices"] == [{"source": "predictor", "message": "1 leaf node(s) outside the <training> range",
                                 "nodes": []}]
+
+
+def test_the_report_carries_phase_and_per_token_figures(records):
+    decode = records[0].model_copy(update={"phase": "decode", "seq_len": 1, "context_len": 512, "dtype": "bfloat16",
+                                           "meta": {"kv_cache_bytes": 3 * 2**20, "kv_cache_dtype": "bfloat16"}})
+    forward, decoded = _embedded(render_html([records[0], decode], title="t"))["records"]
+    assert (decoded["phase"], decoded["context_len"], decoded["dtype"]) == ("decode", 512, "bfloat16")
+    energy = records[0].root.ground_truth_energy
+    assert decoded["per_token"]["tokens_per_call"] == records[0].batch_size  # decode: one token per sequence
+    assert decoded["per_token"]["energy_j_per_token"] == pytest.approx(energy / records[0].batch_size)
+    assert decoded["per_token"]["kv_cache_mib"] == 3.0 and decoded["per_token"]["energy_source"] == "measured"
+    tokens = records[0].batch_size * records[0].seq_len
+    assert forward["per_token"]["energy_j_per_token"] == pytest.approx(energy / tokens)
+    assert forward["device"] == records[0].device

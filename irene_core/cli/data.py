@@ -10,9 +10,29 @@ import click
 from rich.table import Table
 
 from irene_core.cli.console import console, err_console
+from irene_core.tree.schema import TreeRecord
 
 #: ``irene export --format`` values: the original IrEne code's layout, and ours (schema v2).
 EXPORT_FORMATS = ("irene", "v2")
+
+
+def fill_bytes_moved(records: list[TreeRecord]) -> None:
+    """Give records that lack it the tracer's ``mem_bytes_moved`` (a meta trace per tree size) and
+    say on stderr what could not be filled in."""
+    from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
+
+    lacking = [r for r in records if lacks_bytes_moved(r)]
+    if not lacking:
+        return
+    with err_console.status(f"adding mem_bytes_moved to {len(lacking)} trees (a meta trace each)…"):
+        report = add_bytes_moved(lacking)
+    if report.skipped:
+        label, why = next(iter(report.skipped.items()))
+        err_console.print(
+            f"warning: mem_bytes_moved could not be added to {len(report.skipped)} of {len(records)} trees "
+            f"(e.g. {label}: {why.split(': ')[0]}); a predictor trained on them does without it",
+            soft_wrap=True, markup=False, highlight=False,
+        )
 
 
 @click.command("import-csv")
@@ -20,12 +40,20 @@ EXPORT_FORMATS = ("irene", "v2")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Output JSONL.")
 @click.option("--device", default=None, help="Hardware label (default: the directory name).")
 @click.option("--models", default=None, help="Comma-separated model names to keep (default: all).")
-def import_csv_cmd(directory: Path, output: Path, device: str | None, models: str | None) -> None:
+@click.option(
+    "--bytes-moved/--no-bytes-moved",
+    default=True,
+    show_default=True,
+    help="Add the tracer's mem_bytes_moved to every node (one meta trace per tree size).",
+)
+def import_csv_cmd(directory: Path, output: Path, device: str | None, models: str | None, bytes_moved: bool) -> None:
     """Rebuild one tree per (model, batch, seq) from the paper's four CSV levels."""
     from irene_core.tree.jsonl import write_records
     from irene_core.tree.paper_csv import import_csv_dir
 
     records = import_csv_dir(directory, device=device, models=models.split(",") if models else None)
+    if bytes_moved:
+        fill_bytes_moved(records)
     write_records(output, records)
     table = Table(title=f"{len(records)} trees → {output}")
     for col in ("model", "trees", "model nodes", "module nodes", "ml nodes"):

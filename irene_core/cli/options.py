@@ -75,6 +75,29 @@ def sizes(func: F) -> F:
                         default=str(DEFAULT_BATCH_SIZE), show_default=True, help="Batch size, or several: 8,16.")(func)
 
 
+PHASES = ("forward", "prefill", "decode")
+DTYPES = ("float32", "bfloat16", "float16")
+LOGITS = ("last", "all")
+
+
+def phases(func: F) -> F:
+    """``--phase``, ``--context/--contexts`` (a sweep, like the sizes), ``--dtype``, ``--logits``."""
+    func = click.option("--logits", type=click.Choice(LOGITS), default="last", show_default=True,
+                        help="prefill: the language-model head on the last position, or on all.")(func)
+    func = click.option("--dtype", type=click.Choice(DTYPES), default=None,
+                        help="Parameter dtype (default: bfloat16 for the modern decoder presets, else float32).")(func)
+    func = click.option("--context", "--contexts", "contexts", type=SizeList(), default=None,
+                        help="decode: tokens already in the KV cache, or several: 128,1024,4096.")(func)
+    return click.option("--phase", type=click.Choice(PHASES), default="forward", show_default=True,
+                        help="forward (base model), prefill (prompt → KV cache) or decode (one token).")(func)
+
+
+def phase_seq_lens(seq_lens: tuple[int, ...], phase: str) -> tuple[int, ...]:
+    """The sequence lengths of a run: decode makes one token per sequence, so an unset ``--seq-len`` is 1."""
+    source = click.get_current_context().get_parameter_source("seq_lens")
+    return (1,) if phase == "decode" and source is click.core.ParameterSource.DEFAULT else seq_lens
+
+
 def framework(func: F) -> F:
     return click.option("--framework", default="torch", show_default=True,
                         help="Framework plugin that traces the model (see 'irene plugins').")(func)

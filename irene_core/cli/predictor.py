@@ -13,6 +13,7 @@ import click
 from rich.table import Table
 
 from irene_core.cli.console import console, err_console
+from irene_core.cli.data import fill_bytes_moved
 from irene_core.cli.views import fmt_pct
 from irene_core.predictor.splits import BUILTIN_SPLITS
 from irene_core.tree.schema import LEVELS
@@ -37,6 +38,7 @@ def train_cmd(data: Path, output: Path, config: str | None, features: str | None
     from irene_core.tree.jsonl import load_records
 
     records = load_records(data)
+    fill_bytes_moved(records)
     predictor = Predictor(config, features=features, hardware=hardware)
     with err_console.status(f"training on {len(records)} trees…"):
         predictor.fit(records)
@@ -91,6 +93,8 @@ def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
         )
     else:
         predictor = Predictor.load(predictor_dir)
+    if "mem_bytes_moved" in predictor.feature_names_:
+        fill_bytes_moved(records)
     predicted = predictor.predict(records)
     write_records(output, predicted)
     print_notices(predicted)
@@ -158,6 +162,7 @@ def crossvalidate_cmd(
 
     chosen_splits = resolve_splits(splits, split_files)
     records = load_records(data)
+    fill_bytes_moved(records)
     cfg = load_config(config, features=features)
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
     results = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import click
@@ -59,6 +60,7 @@ DEFAULT_OUTPUT = Path("runs/irene-run.jsonl")
     show_default=True,
     help="Flag a node 'spread' when its energy varies more than this between rounds (CV, %).",
 )
+@click.option("--no-dedup", is_flag=True, help="Measure every node, not one per class of identical nodes.")
 @click.option("--cooldown", type=options.NON_NEGATIVE, default=0.0, show_default=True, help="Pause between nodes (s).")
 @click.option(
     "--idle-seconds",
@@ -72,12 +74,17 @@ DEFAULT_OUTPUT = Path("runs/irene-run.jsonl")
 )
 @options.device
 @options.attention
+@options.phases
+@click.option("--json", "as_json", is_flag=True,
+              help="Print each finished tree's key and per-token figures as JSON lines.")
 @click.option("--html", type=click.Path(path_type=Path), default=None, help="Also write a self-contained HTML report.")
 @click.option("--depth", type=int, default=3, show_default=True, help="Depth of the printed energy tree.")
 def run_cmd(framework: str, models: tuple[str, ...], batch_sizes: tuple[int, ...], seq_lens: tuple[int, ...],
             meter: str | None, meter_options: tuple[str, ...], sampler: str, predictor: Path | None, output: Path,
-            resume: bool, window_seconds: float | None, rounds: int | None, max_spread_pct: float, cooldown: float,
-            idle_seconds: float, interval_ms: float, device: str, attention: str, html: Path | None,
+            resume: bool, window_seconds: float | None, rounds: int | None, max_spread_pct: float, no_dedup: bool,
+            cooldown: float,
+            idle_seconds: float, interval_ms: float, device: str, attention: str, phase: str,
+            contexts: tuple[int, ...] | None, dtype: str | None, logits: str, as_json: bool, html: Path | None,
             depth: int) -> None:
     """Profile a model on this hardware node by node, measure ground truth with a meter, predict, compare.
 
@@ -86,11 +93,15 @@ def run_cmd(framework: str, models: tuple[str, ...], batch_sizes: tuple[int, ...
     """
     from irene_core.metering.meter import parse_option_pairs
     from irene_core.profiling.profiler import RunSettings
-    from irene_core.profiling.session import RunPlan, RunSession
+    from irene_core.profiling.session import GridPoint, RunPlan, RunSession
 
     plan = RunPlan(
         framework=framework,
-        grid=list(itertools.product(models or [DEFAULT_MODEL], batch_sizes, seq_lens)),
+        grid=[GridPoint(*point) for point in itertools.product(
+            models or [DEFAULT_MODEL], batch_sizes, options.phase_seq_lens(seq_lens, phase), contexts or (None,))],
+        phase=phase,
+        dtype=dtype,
+        logits=logits,
         meter=meter,
         meter_options=parse_option_pairs(meter_options),
         predictor_dir=predictor,
@@ -107,11 +118,14 @@ def run_cmd(framework: str, models: tuple[str, ...], batch_sizes: tuple[int, ...
             cooldown_seconds=cooldown,
             idle_seconds=idle_seconds,
             max_spread_pct=max_spread_pct,
+            dedup=not no_dedup,
         ),
     )
     session = RunSession(plan, console, err_console)
     session.run()
-    if session.finished:
+    if session.finished and as_json:
+        _json_lines(session.finished)
+    elif session.finished:
         _summary(session.finished, plan.output, depth, measured=meter is not None, html=html)
 
 
@@ -120,8 +134,15 @@ def _summary(finished: list[TreeRecord], output: Path, depth: int, measured: boo
     HTML report."""
     from irene_core.cli.views import bottleneck_table, energy_tree, error_table, print_notices
     from irene_core.predictor.evaluation import evaluate
+    from irene_core.tree.per_token import describe, per_token
 
     print_notices(finished)
+    for record in finished:
+        counts = record.meta["profiling"]
+        console.print(f"{record.key.describe()}: {counts['classes']} classes for {counts['nodes']} nodes"
+                      + ("" if counts["dedup"] else " (--no-dedup: every node measured)"))
+    for record in finished:
+        console.print(f"per token, {record.key.describe()}: {describe(per_token(record))}", highlight=False)
     last = finished[-1]
     console.print(energy_tree(last, depth=depth))
     console.print(bottleneck_table(last))
@@ -137,3 +158,12 @@ def _summary(finished: list[TreeRecord], output: Path, depth: int, measured: boo
             handle.write(render_html(finished, title=f"IrEne run: {last.model_name}"))
         console.print(f"HTML report: {html}")
     console.print(f"{len(finished)} trees appended to {output}")
+
+
+def _json_lines(finished: list[TreeRecord]) -> None:
+    """One JSON line per finished tree: its key and per-token figures (the trees are in the output file)."""
+    from irene_core.tree.per_token import per_token
+
+    for record in finished:
+        line = {"key": record.key._asdict(), "per_token": per_token(record).model_dump()}
+        click.echo(json.dumps(line, separators=(",", ":")))

@@ -14,6 +14,7 @@ import click
 
 from irene_core.cli import options
 from irene_core.cli.console import console
+from irene_core.tree.per_token import describe, per_token
 from irene_core.tree.schema import Node, TreeRecord
 
 
@@ -56,7 +57,8 @@ def print_tree(record: TreeRecord, max_depth: int | None) -> None:
     nodes = list(record.nodes())
     title = (
         f"{record.model_name} · batch {record.batch_size} · seq {record.seq_len} · {record.device} · "
-        f"{len(nodes)} nodes · attention {record.attention}"
+        f"{len(nodes)} nodes · attention {record.attention} · {record.phase}"
+        + (f" · context {record.context_len}" if record.context_len else "") + f" · {record.dtype}"
     )
     rows = []
     for node, depth, label, hidden in _rows(record.root, 0, max_depth):
@@ -89,6 +91,7 @@ def print_tree(record: TreeRecord, max_depth: int | None) -> None:
         f"{_params(record.root.features.get('num_parameters', 0.0))} parameters",
         highlight=False,
     )
+    console.print(f"per token: {describe(per_token(record))}", highlight=False)
 
 
 @click.command("trace")
@@ -97,6 +100,7 @@ def print_tree(record: TreeRecord, max_depth: int | None) -> None:
 @options.sizes
 @options.device
 @options.attention
+@options.phases
 @click.option("--meta", is_flag=True, help="Build on the meta device: structure and model features, no kernel runs.")
 @click.option("--presets", "list_presets", is_flag=True, help="List the framework's model presets and exit.")
 @click.option("--depth", type=click.IntRange(min=0), default=None, help="Print the tree down to this depth.")
@@ -110,6 +114,10 @@ def trace_cmd(
     seq_lens: tuple[int, ...],
     device: str,
     attention: str,
+    phase: str,
+    contexts: tuple[int, ...] | None,
+    dtype: str | None,
+    logits: str,
     meta: bool,
     list_presets: bool,
     depth: int | None,
@@ -119,7 +127,8 @@ def trace_cmd(
     """Trace MODEL at each input size: the model tree with flops, parameters and memory per node.
 
     MODEL is a preset (``irene trace --presets`` lists them), a config.json or model directory, or a
-    hub id already in the local Hugging Face cache.
+    hub id already in the local Hugging Face cache. ``--phase decode --context 1024`` traces one
+    generated token per sequence after 1024 cached tokens (``--seq-len`` defaults to 1 there).
     """
     from irene_core.plugins import get_registry
     from irene_core.tracing.trace import trace
@@ -130,9 +139,11 @@ def trace_cmd(
         return
     if model is None:
         raise click.UsageError("missing argument MODEL (or --presets)")
+    seq_lens = options.phase_seq_lens(seq_lens, phase)
     records = [
-        trace(model, b, s, framework=framework, device=device, attention=attention, meta=meta).record
-        for b, s in itertools.product(batch_sizes, seq_lens)
+        trace(model, b, s, framework=framework, device=device, attention=attention, meta=meta, phase=phase,
+              context_len=c, dtype=dtype, logits=logits).record
+        for b, s, c in itertools.product(batch_sizes, seq_lens, contexts or (None,))
     ]
     if output is not None:
         write_records(output, records)

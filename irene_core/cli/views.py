@@ -11,6 +11,7 @@ from rich.tree import Tree
 
 from irene_core.cli.console import err_console
 from irene_core.tree.bottlenecks import node_energy, own_ops_share, type_shares
+from irene_core.tree.per_token import describe, per_token
 from irene_core.tree.schema import Node, TreeRecord
 
 #: The mark of a node predicted outside the predictor's training data.
@@ -63,9 +64,10 @@ def print_notices(records: Iterable[TreeRecord]) -> None:
 
 
 def energy_tree(record: TreeRecord, depth: int = 3) -> Tree:
-    """A rich Tree down to ``depth`` levels, children sorted by energy."""
+    """A rich Tree down to ``depth`` levels, children sorted by energy; the title has the record's key
+    and its per-token figures."""
     total = node_energy(record.root) or 0.0
-    title = f"{record.model_name} · batch {record.batch_size} · seq {record.seq_len}"
+    title = f"{record.key.describe()} · {describe(per_token(record))}"
     tree = Tree(f"[bold]{title}[/]  {_label(record.root, total, None)}")
 
     def add(branch: Tree, node: Node, level: int) -> None:

@@ -25,7 +25,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -174,6 +174,9 @@ class Meter(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     options: ClassVar[Mapping[str, MeterOption]] = {}
+    #: What one reading covers, so sweeps never overlap two measurements on it: ``host`` (the whole
+    #: machine: RAPL, a wall meter) or ``gpu`` (one GPU: NVML). Undeclared: ``host``, the safe side.
+    scope: ClassVar[Literal["host", "gpu"]] = "host"
 
     def __init__(self, **options: str) -> None:
         unknown = sorted(set(options) - set(self.options))

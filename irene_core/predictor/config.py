@@ -19,6 +19,10 @@ class PredictorConfig(BaseModel):
     features: Literal["all", "model", "no-gpu-energy", "resource"] = Field("all", description="feature set")
     aggregator: Literal["own-ops", "predicted-sum", "unstructured", "end2end", "stepwise", "log-ridge"] = "own-ops"
     leaf_method: Literal["auto", "ols"] = Field("auto", description="per-primitive regressor: ours or the paper's OLS")
+    bytes_feature: Literal["mem_bytes_moved", "mem_bytes"] = Field(
+        "mem_bytes_moved",
+        description="byte feature: the bytes kernels move (one count for every primitive), or the paper's byte model",
+    )
     exclude_features: list[str] = Field(default_factory=list, description="features of the set not to use")
     reconcile: Literal["qp", "max", "none"] = Field(
         "qp", description="how the output tree is made to add up ('none': raw estimates, trees need not add up)"
@@ -39,10 +43,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # The paper's method: OLS per primitive, end2end weighted sums (tau 10, degree-3 features, Adam
     # lr 1e-3, 8 epochs); like every predictor, its output tree is then made to add up (``qp``).
-    "paper": {"aggregator": "end2end", "leaf_method": "ols"},
+    "paper": {"aggregator": "end2end", "leaf_method": "ols", "bytes_feature": "mem_bytes"},
     # The log-ridge baseline of issue 13: every node from its own features, per level; its trees
     # need not add up.  It predicts the leaves itself: the cheapest leaf regressors are fitted.
-    "log-ridge": {"aggregator": "log-ridge", "leaf_method": "ols", "reconcile": "none"},
+    "log-ridge": {"aggregator": "log-ridge", "leaf_method": "ols", "reconcile": "none", "bytes_feature": "mem_bytes"},
 }
 
 

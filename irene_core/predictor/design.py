@@ -6,6 +6,14 @@
   run on the target hardware (the paper's Table 8 "w/o resource" row).
 - ``resource``: resource features only (the paper's Table 8 ablation).
 
+Bytes as work enter as one feature, ``bytes_feature``: IrEne's predictors use ``mem_bytes_moved``
+(what the kernels read and write, the same for every primitive that does the same product), the
+paper's method its own ``mem_bytes`` (a byte model of torch 1.7's calls that charges a GPT-2
+``Conv1D`` 3.75 MiB and a BERT ``Linear`` of the same shape 21 MiB).  With ``mem_bytes_moved`` as
+work, ``mem_bytes`` stays in the set as a *layout* feature (:func:`layout_features`): like batch and
+sequence length it tells apart calls that do the same work differently (a 3-D input run as
+matmul + bias add, a 2-D one as one addmm), so it keys the shape smoothers, never the power law.
+
 Transforms: counts and extensive quantities (flops, bytes, parameters, time, energy) enter in log
 space, utilisations as fractions, clocks in GHz.  ``power_terms`` are the physical regressors of a
 wall-energy model, E ≈ a·E_gpu + t·(p₀ + Σ pᵢ·utilisationᵢ) + …, linear in its coefficients.
@@ -20,6 +28,8 @@ import numpy as np
 from irene_core.errors import IreneError
 from irene_core.tree.schema import MODEL_FEATURES, RESOURCE_FEATURES
 
+#: The byte features a predictor can use (see the module docstring).
+BYTE_FEATURES: tuple[str, ...] = ("mem_bytes_moved", "mem_bytes")
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "all": MODEL_FEATURES + RESOURCE_FEATURES,
     "no-gpu-energy": MODEL_FEATURES + tuple(f for f in RESOURCE_FEATURES if f != "gpu_energy_mean"),
@@ -33,6 +43,7 @@ _LOG_FLOORS: dict[str, float] = {
     "seq_len": 0.0,
     "flops": 1e-3,
     "mem_bytes": 1e-3,
+    "mem_bytes_moved": 1e-3,
     "num_parameters": 1.0,
     "times_mean": 1e-6,
     "gpu_energy_mean": 1e-6,
@@ -40,14 +51,28 @@ _LOG_FLOORS: dict[str, float] = {
 _PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
 _CLOCKS = ("gpu_clk", "gpu_mem_clk")
 #: The features that describe a node's shape (keys of the kernel smoother).
-SHAPE_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", "mem_bytes")
+SHAPE_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", *BYTE_FEATURES)
 
 
-def feature_names(feature_set: str) -> tuple[str, ...]:
+def feature_names(feature_set: str, bytes_feature: str = "mem_bytes") -> tuple[str, ...]:
+    """The raw features of ``feature_set`` with bytes as work in ``bytes_feature`` (see the module docstring)."""
     try:
-        return FEATURE_SETS[feature_set]
+        names = FEATURE_SETS[feature_set]
     except KeyError:
         raise IreneError(f"unknown feature set '{feature_set}' (choose from: {', '.join(FEATURE_SETS)})") from None
+    if bytes_feature not in BYTE_FEATURES:
+        raise IreneError(f"unknown byte feature '{bytes_feature}' (choose from: {', '.join(BYTE_FEATURES)})")
+    if "mem_bytes" not in names or bytes_feature == "mem_bytes":
+        return names
+    at = names.index("mem_bytes")
+    return (*names[:at], bytes_feature, *names[at + 1 :], "mem_bytes")
+
+
+def layout_features(names: Sequence[str]) -> tuple[str, ...]:
+    """Those of ``names`` that describe how a call's work is laid out, not how much there is: batch,
+    sequence length, and the paper's ``mem_bytes`` when ``mem_bytes_moved`` measures the bytes."""
+    layout = ("batch_size", "seq_len", "mem_bytes") if "mem_bytes_moved" in names else ("batch_size", "seq_len")
+    return tuple(f for f in names if f in layout)
 
 
 def transform(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -85,9 +110,14 @@ def bounded(Z: np.ndarray, low: np.ndarray, high: np.ndarray, degree: int) -> np
     return np.hstack([L, C[:, iu] * C[:, ju] + C[:, ju] * beyond[:, iu] + C[:, iu] * beyond[:, ju]])
 
 
+def work_bytes(names: Sequence[str]) -> str | None:
+    """The byte feature of ``names`` that measures work (``mem_bytes_moved`` before ``mem_bytes``)."""
+    return next((f for f in BYTE_FEATURES if f in names), None)
+
+
 def has_power_terms(names: Sequence[str]) -> bool:
     """Whether :func:`power_terms` has a column that grows with the work (time, flops or bytes)."""
-    return any(f in names for f in ("times_mean", "flops", "mem_bytes"))
+    return any(f in names for f in ("times_mean", "flops", *BYTE_FEATURES))
 
 
 def power_terms(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -102,7 +132,7 @@ def power_terms(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
     if t is not None:
         cols += [t * col[f] / 100.0 for f in _PERCENT if f in col]
         cols += [t * col[f] / 1000.0 for f in _CLOCKS if f in col]
-    cols += [col[f] / 1000.0 for f in ("flops", "mem_bytes") if f in col]
+    cols += [col[f] / 1000.0 for f in ("flops", work_bytes(names)) if f in col]
     cols.append(np.ones(len(X)))
     return np.column_stack(cols)
 
@@ -110,4 +140,4 @@ def power_terms(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
 def shape_columns(names: Sequence[str]) -> list[int]:
     """Indices of the shape features among ``names`` (empty: no kernel smoothing possible)."""
     present = [names.index(f) for f in SHAPE_FEATURES if f in names]
-    return present if any(f in names for f in ("flops", "mem_bytes")) else []
+    return present if any(f in names for f in ("flops", *BYTE_FEATURES)) else []

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.spatial.distance import cdist
 
 #: Columns whose weighted standard deviation is below this are treated as constant (ignored).
 _CONSTANT = 1e-12
@@ -118,19 +119,15 @@ class ShapeIndex:
         return np.bincount(self.inverse, weights=self.weight * residuals, minlength=len(self.keys))
 
     def kernel(self, K: np.ndarray, bandwidth: float) -> np.ndarray:
-        """Gaussian kernel between query rows ``K`` and the distinct keys (computed once per
-        distinct query row: identical layers repeat shapes)."""
-        queries, inverse = np.unique(K, axis=0, return_inverse=True)
-        return _kernel((queries - self.mean) / self.scale, self.keys, bandwidth)[inverse.ravel()]
+        """Gaussian kernel between query rows ``K`` and the distinct keys."""
+        return _kernel((K - self.mean) / self.scale, self.keys, bandwidth)
 
 
 def _kernel(Q: np.ndarray, keys: np.ndarray, bandwidth: float) -> np.ndarray:
-    out = np.empty((len(Q), len(keys)))
-    for start in range(0, len(Q), 2048):  # bounded memory: (2048 × keys) blocks
-        block = Q[start : start + 2048]
-        d2 = ((block[:, None, :] - keys[None, :, :]) ** 2).sum(axis=-1)
-        out[start : start + 2048] = np.exp(-d2 / (2 * bandwidth**2))
-    return out
+    """Gaussian kernel between the distinct rows of ``Q`` and ``keys`` (identical layers repeat shapes)."""
+    queries, inverse = np.unique(Q, axis=0, return_inverse=True)
+    kernel: np.ndarray = np.exp(-cdist(queries, keys, "sqeuclidean") / (2 * bandwidth**2))
+    return kernel[inverse.ravel()]
 
 
 def smooth(kernel: np.ndarray, sums: np.ndarray, counts: np.ndarray, shrinkage: float) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 A leaf's type is resolved through the plugin registry (kind ``primitive``): a spec's name or alias
 gives the canonical primitive name and the factory of its regressor; a type no plugin knows keeps
-its own name and gets the regressor of the ``generic`` spec (core's
+its own name.  A primitive without a trained regressor of its own is predicted as the trained
+primitive its spec ``computes_as`` (``Conv1D`` → ``Linear``: the same product), else by the regressor
+of the ``generic`` spec (core's
 :class:`~irene_core.predictor.leaf_regressor.LeafRegressor`, contributed by
 :mod:`irene_core.default_plugins.generic_regressor`; a plugin may replace it).  Types with fewer
 than ``min_rows`` usable training rows are skipped (and reported).  The **generic regressor** is the
@@ -39,6 +41,24 @@ def _spec(name: str) -> Contribution:
     return registry.find("primitive", name) or registry.lookup("primitive", GENERIC)
 
 
+def computation(name: str) -> str:
+    """The computation a primitive performs: the end of its specs' ``computes_as`` chain
+    (``Conv1D`` → ``Linear``), or its canonical name."""
+    registry = get_registry()
+    seen: set[str] = set()
+    while name not in seen:
+        seen.add(name)
+        found = registry.find("primitive", name)
+        if found is None:
+            return name
+        name = found.name
+        target = getattr(found.obj, "computes_as", None)
+        if not isinstance(target, str) or not target:
+            return name
+        name = target
+    return name
+
+
 def _restore(
     spec_name: str, distribution: str, feature_names: Sequence[str], params: dict[str, Any], state: dict[str, Any]
 ) -> PrimitiveRegressor:
@@ -68,8 +88,24 @@ class LeafModels:
         found = get_registry().find("primitive", leaf_type)
         return found.name if found is not None else leaf_type
 
+    def kind(self, leaf_type: str) -> str:
+        """The primitive a leaf is predicted as: its canonical name, or, when that has no trained
+        regressor, a trained primitive of the same computation (``Conv1D`` ≅ ``Linear``, both ways;
+        see :func:`computation`), the computation's own name first."""
+        name = self.canonical(leaf_type)
+        if name in self.entries:
+            return name
+        same = computation(name)
+        trained = sorted(k for k in self.entries if computation(k) == same)
+        return same if same in trained else (trained[0] if trained else name)
+
     def canonical_array(self, types: np.ndarray) -> np.ndarray:
         names = {t: self.canonical(t) for t in set(types)}
+        return np.array([names[t] for t in types], dtype=object)
+
+    def kind_array(self, types: np.ndarray) -> np.ndarray:
+        """:meth:`kind` of every type."""
+        names = {t: self.kind(t) for t in set(types)}
         return np.array([names[t] for t in types], dtype=object)
 
     def _new(self, name: str) -> _Entry:
@@ -108,9 +144,9 @@ class LeafModels:
         """Energies of leaves ``X`` of primitive ``types``; untrained primitives use the generic regressor
         (the predictor reports them as notices on the records)."""
         out = np.empty(len(types))
-        canonical = self.canonical_array(types)
-        for name in set(canonical):
-            rows = canonical == name
+        kinds = self.kind_array(types)
+        for name in set(kinds):
+            rows = kinds == name
             entry = self.entries.get(name)
             regressor = self._generic() if entry is None else entry.regressor
             out[rows] = np.maximum(np.asarray(regressor.predict(X[rows]), float), 0.0)

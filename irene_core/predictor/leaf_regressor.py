@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 
 from irene_core.errors import IreneError
-from irene_core.predictor.design import bounded, has_power_terms, power_terms, shape_columns, transform
+from irene_core.predictor.design import (
+    bounded,
+    has_power_terms,
+    layout_features,
+    power_terms,
+    shape_columns,
+    transform,
+)
 from irene_core.predictor.estimators import (
     KernelSmoother,
     RelativeLinear,
@@ -83,9 +90,9 @@ class LeafRegressor:
         self.base_: Ridge | RelativeLinear | None = None
         self.smoother_: KernelSmoother | None = None
         self.cv_error_: float | None = None
-        size = [i for i, f in enumerate(self.feature_names) if f in _SIZES]
+        size = [i for i, f in enumerate(self.feature_names) if f in layout_features(self.feature_names)]
         #: Columns of the log-space models: the work (flops, bytes, parameters, resources), not the
-        #: batch and sequence length that only say how the work is split (see the module docstring).
+        #: layout features that only say how the work is split (see the module docstring).
         self.work_: list[int] = [i for i in range(len(self.feature_names)) if i not in size] or size
 
     # -- design -----------------------------------------------------------------------------------

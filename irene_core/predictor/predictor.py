@@ -16,12 +16,14 @@ See docs/predictor.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import GroupKFold
 
 from irene_core._version import __version__
@@ -41,8 +43,9 @@ from irene_core.predictor.uncertainty import (
     Residuals,
     describe_extrapolation,
     interval_group,
-    log_features,
+    interval_groups,
     propagate_up,
+    shape_keys,
 )
 from irene_core.tree.schema import OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
 from irene_core.tree.table import TreeTable, preorder
@@ -53,6 +56,8 @@ if TYPE_CHECKING:
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 #: Held-out records predicted per fold of the out-of-fold step (evenly spaced; bounds its cost).
 MAX_HELD_OUT_RECORDS = 32
+#: Share of a model's distinct module shapes another model must have for the two to be look-alikes.
+CLUSTER_SHARE = 0.5
 NOTICE_SOURCE = "predictor"
 
 
@@ -69,18 +74,41 @@ class Annotations:
     notices: list[list[Notice]]
 
 
+def model_clusters(table: TreeTable, keys: np.ndarray) -> dict[str, int]:
+    """Models grouped by the layers they share (``keys``: :func:`shape_keys` of the table's nodes):
+    two models are linked when at least :data:`CLUSTER_SHARE` of one's distinct module shapes are the
+    other's; clusters are the connected components (a family of look-alikes, e.g. BERT and RoBERTa)."""
+    names = sorted({r.model_name for r in table.records})
+    inner = table.level != "ml"
+    owner = np.array([table.records[i].model_name for i in table.record_index], dtype=object)
+    shapes = [set(keys[inner & (owner == name)].tolist()) for name in names]
+    linked = np.array([
+        [bool(a) and len(a & b) >= CLUSTER_SHARE * len(a) for b in shapes] for a in shapes
+    ])
+    _, labels = connected_components(csr_matrix(linked | linked.T), directed=False)
+    return {name: int(label) for name, label in zip(names, labels, strict=True)}
+
+
 def _held_out_folds(
-    table: TreeTable, by_model: Residuals, by_size: Residuals
+    table: TreeTable, keys: np.ndarray, by_model: Residuals, by_size: Residuals
 ) -> Iterator[tuple[np.ndarray, np.ndarray, Residuals]]:
     """(train, held-out record masks, where the fold's residuals go): ``FOLDS − 1`` group folds by
-    model (by record with a single model), then one size fold (train on the smaller half of batch ×
-    seq, hold out the larger) whose held-out nodes lie outside the training sizes; at most
-    :data:`MAX_HELD_OUT_RECORDS` evenly spaced held-out records per fold."""
+    model (by record with a single model), one fold per cluster of look-alike models
+    (:func:`model_clusters`, when there are several: its nodes are novel to the others), then one
+    size fold (train on the smaller half of batch × seq, hold out the larger) whose held-out nodes
+    lie outside the training sizes; at most :data:`MAX_HELD_OUT_RECORDS` evenly spaced held-out
+    records per fold."""
     names = np.array([r.model_name for r in table.records], dtype=object)
     tokens = np.array([r.batch_size * r.seq_len for r in table.records])
     groups = names if len(set(names)) > 1 else np.arange(len(names))
     n_folds = min(FOLDS - 1, len(set(groups)))
     splits = [(*s, by_model) for s in GroupKFold(n_folds).split(names, groups=groups)] if n_folds >= 2 else []
+    cluster = model_clusters(table, keys)
+    clusters = np.array([cluster[n] for n in names])
+    if len(set(clusters)) > 1:
+        splits += [
+            (np.flatnonzero(clusters != c), np.flatnonzero(clusters == c), by_model) for c in sorted(set(clusters))
+        ]
     small = tokens <= np.median(tokens)
     if small.any() and not small.all():
         splits.append((np.flatnonzero(small), np.flatnonzero(~small), by_size))
@@ -90,6 +118,16 @@ def _held_out_folds(
         keep_test = np.zeros(len(names), bool)
         keep_test[test[np.linspace(0, len(test) - 1, min(len(test), MAX_HELD_OUT_RECORDS)).astype(int)]] = True
         yield keep_train, keep_test, residuals
+
+
+def _notify(
+    notices: list[list[Notice]], table: TreeTable, mask: np.ndarray, message: str | Callable[[np.ndarray], str]
+) -> None:
+    """One predictor notice per record with nodes in ``mask``: ``message``, or ``message(rows of that record)``."""
+    for r in sorted(set(table.record_index[mask])):
+        rows = np.flatnonzero(mask & (table.record_index == r))
+        text = message if isinstance(message, str) else message(rows)
+        notices[r].append(Notice(source=NOTICE_SOURCE, message=text, nodes=[table.nodes[i].id for i in rows]))
 
 
 class Predictor:
@@ -136,7 +174,8 @@ class Predictor:
         start = time.perf_counter()
         by_model, by_size = Residuals(), Residuals()
         folds = 0
-        for train, test, residuals in _held_out_folds(table, by_model, by_size):
+        keys = self._shape_keys(table)
+        for train, test, residuals in _held_out_folds(table, keys, by_model, by_size):
             sub = Predictor(self.config)
             try:
                 trained_on = table.subset(train)
@@ -147,9 +186,10 @@ class Predictor:
                 continue
             kinds = sub._kinds(held_out)
             distance = self._distance(held_out, kinds, sub._ranges(trained_on))
-            residuals.add(held_out.truth, energies, held_out.level, kinds, distance)
+            novel = ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]])
+            residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel)
             folds += 1
-        self.intervals_ = IntervalModel.fit(by_model, by_size, self._ranges(table))
+        self.intervals_ = IntervalModel.fit(by_model, by_size, self._ranges(table), keys)
         self.training_["intervals"] = {
             "folds": folds,
             "slope": self.intervals_.slope,
@@ -160,21 +200,24 @@ class Predictor:
 
     def _ranges(self, table: TreeTable) -> Ranges:
         usable = table.is_leaf & (table.truth > 0)
-        return Ranges.fit(log_features(table)[usable], self._kinds(table)[usable])
+        return Ranges.fit(table, usable, self._kinds(table))
 
     @staticmethod
     def _distance(table: TreeTable, kinds: np.ndarray, ranges: Ranges) -> np.ndarray:
         """Each node's log distance outside ``ranges`` (inner nodes: their descendants' largest)."""
         leaf = table.is_leaf
         d = np.zeros(len(table))
-        d[leaf] = ranges.distance(log_features(table)[leaf], kinds[leaf])
+        d[leaf] = ranges.distance(table, leaf, kinds)
         return propagate_up(table, d)
 
     def _fit_point(self, table: TreeTable) -> None:
         self.intervals_ = self.calibration_ = None
         if not table.records:
             raise IreneError("no training records")
-        wanted = tuple(f for f in feature_names(self.config.features) if f not in self.config.exclude_features)
+        wanted = tuple(
+            f for f in feature_names(self.config.features, self.config.bytes_feature)
+            if f not in self.config.exclude_features
+        )
         missing = {f: int(np.isnan(table.column(f)).sum()) for f in wanted}
         self.feature_names_ = tuple(f for f in wanted if missing[f] == 0)
         if not self.feature_names_:
@@ -194,6 +237,8 @@ class Predictor:
             "fingerprint": artifacts.fingerprint(table),
             "records": len(table.records),
             "models": sorted({r.model_name for r in table.records}),
+            "dtypes": sorted({r.dtype for r in table.records}),
+            "phases": sorted({r.phase for r in table.records}),
             "nodes": {lv: int((table.level == lv).sum()) for lv in ("ml", "module", "model")},
             "skipped_nodes": {
                 "no ground truth": int(np.isnan(truth).sum()),
@@ -208,11 +253,23 @@ class Predictor:
     def _matrix(self, table: TreeTable) -> np.ndarray:
         return table.features[:, [table.feature_names.index(f) for f in self.feature_names_]]
 
+    def _canonical_kinds(self, table: TreeTable) -> np.ndarray:
+        """Each leaf's own canonical primitive (``"module"`` for inner nodes), before any stand-in."""
+        assert self.leaves_ is not None  # fitted
+        kinds = np.full(len(table), "module", dtype=object)
+        kinds[table.is_leaf] = self.leaves_.canonical_array(table.type[table.is_leaf])
+        return kinds
+
+    def _shape_keys(self, table: TreeTable) -> np.ndarray:
+        """:func:`shape_keys` of every node by its own kind (a stand-in of the same computation is not a
+        look-alike)."""
+        return shape_keys(table, self._canonical_kinds(table))
+
     def _kinds(self, table: TreeTable) -> np.ndarray:
         assert self.leaves_ is not None  # set by fit_table / load before anything is predicted
         kinds = np.full(len(table), "module", dtype=object)
         leaf = table.is_leaf
-        kinds[leaf] = self.leaves_.canonical_array(table.type[leaf])
+        kinds[leaf] = self.leaves_.kind_array(table.type[leaf])
         return kinds
 
     def _data(self, table: TreeTable, X: np.ndarray) -> NodeData:
@@ -265,6 +322,17 @@ class Predictor:
             raw = self.calibration_.apply(raw, table.level, self._groups(table, data.kinds))
         return raw
 
+    def _trained_on(self, key: str) -> list[str]:
+        """The record dtypes or phases of the training data (older predictors: the paper's float32 forward)."""
+        default = {"dtypes": ["float32"], "phases": ["forward"]}[key]
+        return [str(v) for v in self.training_.get(key, default)]
+
+    def _unseen_settings(self, table: TreeTable) -> np.ndarray:
+        """Per node: whether its record's dtype or phase never occurred in training."""
+        dtypes, phases = set(self._trained_on("dtypes")), set(self._trained_on("phases"))
+        unseen = np.array([r.dtype not in dtypes or r.phase not in phases for r in table.records], dtype=bool)
+        return unseen[table.record_index] if len(table.records) else np.zeros(len(table), dtype=bool)
+
     @staticmethod
     def _groups(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
         return np.array([interval_group(lv, k) for lv, k in zip(table.level, kinds, strict=True)], dtype=object)
@@ -274,36 +342,42 @@ class Predictor:
         kinds = self._kinds(table)
         leaf = table.is_leaf
         untrained = self._untrained(kinds, leaf)
+        own_kind = self._canonical_kinds(table)
+        stand_in = leaf & ~untrained & (own_kind != kinds)  # predicted as a primitive of the same computation
         distance = self._distance(table, kinds, self.intervals_.ranges) if self.intervals_ else np.zeros(len(table))
         outside = leaf & (distance > 0)
-        extrapolated = propagate_up(table, (untrained | outside).astype(float)) > 0
+        unseen = self._unseen_settings(table)
+        extrapolated = (propagate_up(table, (untrained | stand_in | outside).astype(float)) > 0) | unseen
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
-            low, high = self.intervals_.bounds(energies, table.level, self._groups(table, kinds), distance)
+            novel = self.intervals_.novel(shape_keys(table, own_kind))
+            groups = interval_groups(table.level, kinds, novel)
+            low, high = self.intervals_.bounds(energies, table.level, groups, distance)
             own_levels = np.full(len(table), "ml", dtype=object)
             own_low, own_high = self.intervals_.bounds(
-                own, own_levels, np.full(len(table), OWN_OPS_TYPE, dtype=object), distance
+                own, own_levels, interval_groups(own_levels, np.full(len(table), OWN_OPS_TYPE, dtype=object), novel),
+                distance,
             )
         notices: list[list[Notice]] = [[] for _ in table.records]
         for kind in sorted(set(kinds[untrained])):
-            rows = np.flatnonzero(untrained & (kinds == kind))
-            for r in sorted(set(table.record_index[rows])):
-                ids = [table.nodes[i].id for i in rows[table.record_index[rows] == r]]
-                notices[r].append(Notice(
-                    source=NOTICE_SOURCE,
-                    message=f"no trained regressor for primitive '{kind}': predicted by the generic regressor "
-                    "(extrapolated)",
-                    nodes=ids,
-                ))
-        for r in sorted(set(table.record_index[outside])):
-            rows = np.flatnonzero(outside & (table.record_index == r))
+            _notify(notices, table, untrained & (kinds == kind),
+                    f"no trained regressor for primitive '{kind}': predicted by the generic regressor (extrapolated)")
+        for kind, same in sorted(set(zip(own_kind[stand_in], kinds[stand_in], strict=True))):
+            _notify(notices, table, stand_in & (own_kind == kind),
+                    f"no training leaves of primitive '{kind}': predicted as '{same}', which performs the same "
+                    "computation (extrapolated)")
+        for r in sorted(set(table.record_index[unseen])):
+            record = table.records[r]
             notices[r].append(Notice(
                 source=NOTICE_SOURCE,
-                message=f"{len(rows)} leaf node(s) outside the training range of batch, seq, flops or bytes "
-                f"({describe_extrapolation(kinds[rows])}): extrapolated, intervals widened",
-                nodes=[table.nodes[i].id for i in rows],
+                message=f"trained on {'/'.join(self._trained_on('dtypes'))} {'/'.join(self._trained_on('phases'))} "
+                f"trees only: this {record.dtype} {record.phase} tree is extrapolated",
             ))
+        _notify(notices, table, outside, lambda rows: (
+            f"{len(rows)} leaf node(s) outside the training range of batch, seq, flops or bytes "
+            f"({describe_extrapolation(kinds[rows])}): extrapolated, intervals widened"
+        ))
         return Annotations(low, high, own_low, own_high, extrapolated, notices)
 
     def predict_table(self, table: TreeTable) -> tuple[np.ndarray, np.ndarray]:

@@ -52,7 +52,9 @@ class RegressorSpec:
     ``name`` is the canonical primitive name (``Linear``, ``MatMul``); ``aliases`` are other leaf
     types that share its regressor (``bmm`` → ``MatMul``).  ``replaces=True`` lets a later plugin
     take over a name.  ``needs_data=False`` marks regressors that are usable untrained (Dropout,
-    which costs nothing in inference).
+    which costs nothing in inference).  ``computes_as`` names a primitive that performs the same
+    computation (``Conv1D`` → ``Linear``): a predictor without training leaves of this one predicts,
+    counts and bounds its leaves as that one's.
     """
 
     kind: ClassVar[str] = "primitive"
@@ -62,6 +64,7 @@ class RegressorSpec:
     description: str = ""
     replaces: bool = False
     needs_data: bool = True
+    computes_as: str | None = None
 
 
 def make_regressor(

@@ -1,25 +1,38 @@
 """90 % prediction intervals and the ``extrapolated`` flag.
 
 **Training ranges.**  For every canonical primitive kind the predictor keeps the range, over its
-training leaves, of batch, sequence length, flops and bytes (log scale).  A leaf's *distance*
+training leaves, of batch, sequence length, flops and bytes moved (log scale; a feature the
+records lack sets no bound).  A leaf's *distance*
 outside the training data is the largest amount (natural-log units) by which one of them lies
 outside its kind's range; a module's or model's is the largest of its descendants'.  A leaf is
 extrapolated when it lies outside (distance > 0) or when its kind has no training leaves and is
 predicted by the generic regressor; a module or model when any descendant is.
 
-**Intervals.**  When the predictor is fitted, it is re-fitted on a few folds grouped by model
-(:data:`FOLDS`), and every held-out node's log residual ``log(gt / pred)`` is recorded.  The
+**Novelty.**  A node is *known* when a training node of its level and kind had the same shape
+(batch, sequence length, flops and bytes moved, to 0.1 %) and children of the same shapes, all the
+way down: a layer that another training model also has.  Known nodes are predicted almost by
+look-up; *novel* ones (another family's modules, new sizes) are not, and their errors are larger.
+
+**Intervals.**  When the predictor is fitted, it is re-fitted on folds that hold out some models
+(grouped by model, and grouped by clusters of models that share layers, so that held-out nodes
+are novel as they are for a new family), and on a fold that holds out the larger sizes; every
+held-out node's log residual ``log(gt / pred)`` is recorded with its novelty in that fold.  The
 interval of a node is ``pred · exp([q₅ − s·d − c, q₉₅ + s·d + c])`` where ``q₅``, ``q₉₅`` are the
-residual quantiles of its group (its primitive kind at ml level when that kind has
-:data:`MIN_KIND_RESIDUALS` held-out leaves, else its level), ``d`` its distance outside the
-training data, ``s`` the widening per log unit of its level, estimated on the size fold's held-out nodes that
-lay outside its training ranges, and ``c`` the widening of a device calibration (see
+residual quantiles of its group among residuals of its novelty (its primitive kind at ml level when
+that kind has :data:`MIN_KIND_RESIDUALS` such residuals, else its level; a novel level's quantiles
+are at least as wide as the known ones', and a level without residuals of one novelty takes the
+other's; novel nodes err one way in one fold and the other way in the next, by as much as that
+fold's novelty is large, so their ``q₉₅ = −q₅`` is the largest over folds of a fold's 90 % quantile
+of the absolute residual), ``d`` its distance outside the training data, ``s``
+the widening per log unit of its level, estimated on the size fold's held-out nodes that lay
+outside its training ranges, and ``c`` the widening of a device calibration (see
 :mod:`irene_core.predictor.calibration`).  Every node's interval is its own (a parent's is not the
 sum of its children's).
 """
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,6 +46,12 @@ from irene_core.tree.table import TreeTable
 FOLDS = 4
 #: Held-out leaves a primitive kind needs for its own residual quantiles.
 MIN_KIND_RESIDUALS = 50
+#: Held-out novel nodes a level needs for its own novel quantiles.
+MIN_NOVEL_RESIDUALS = 20
+#: Prefix of the residual groups of novel nodes.
+NOVEL = "novel:"
+#: Shapes agree when their log flops and bytes agree to this many decimals (0.1 %).
+_SHAPE_DECIMALS = 3
 #: Held-out nodes outside their fold's range needed to estimate the widening per log unit.
 MIN_OUTSIDE = 20
 #: Widening per log unit outside the training data for a level where it cannot be estimated.
@@ -40,17 +59,34 @@ DEFAULT_SLOPE = 1.0
 #: The interval's coverage (two-sided, central).
 COVERAGE = 0.90
 #: Features whose training range defines extrapolation (log scale).
-RANGE_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", "mem_bytes")
+RANGE_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", "mem_bytes_moved")
+#: The range features of predictors saved before ranges named theirs.
+_LEGACY_RANGE_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", "mem_bytes")
 
 _TAIL = (1.0 - COVERAGE) / 2
 _UNBOUNDED = 1e3  # a log-scale bound no feature reaches
 
 
-def log_features(table: TreeTable) -> np.ndarray:
+def log_features(table: TreeTable, features: tuple[str, ...] = RANGE_FEATURES) -> np.ndarray:
     """The range features of every node in log scale (``log1p`` for flops and bytes, NaN if missing)."""
-    cols = np.column_stack([table.column(f) for f in RANGE_FEATURES])
+    cols = np.column_stack([table.column(f) for f in features])
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.log1p(np.where(cols >= 0, cols, np.nan))
+
+
+def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
+    """A stable 64-bit key per node of its level, kind, batch, seq, flops and bytes moved, and its
+    children's keys: equal keys, equal shapes all the way down (see *Novelty* in the module docstring)."""
+    logs = np.round(log_features(table), _SHAPE_DECIMALS)
+    children: list[list[int]] = [[] for _ in range(len(table))]
+    keys = np.empty(len(table), dtype=np.int64)
+    for i in range(len(table) - 1, -1, -1):  # pre-order reversed: children before their parent
+        below = ",".join(map(str, sorted(children[i])))
+        text = f"{table.level[i]}|{kinds[i]}|{'|'.join(map(repr, logs[i].tolist()))}|{below}".encode()
+        keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
+        if table.parent[i] >= 0:
+            children[table.parent[i]].append(int(keys[i]))
+    return keys
 
 
 def propagate_up(table: TreeTable, values: np.ndarray) -> np.ndarray:
@@ -67,10 +103,13 @@ class Ranges:
     """Per canonical kind: ``(low, high)`` of :data:`RANGE_FEATURES` in log scale over its training leaves."""
 
     bounds: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    features: tuple[str, ...] = RANGE_FEATURES
 
     @classmethod
-    def fit(cls, logs: np.ndarray, kinds: np.ndarray) -> Ranges:
+    def fit(cls, table: TreeTable, rows: np.ndarray, kinds: np.ndarray) -> Ranges:
+        """The ranges of the leaves ``rows`` of ``table`` by kind (``kinds``, one per row of ``table``)."""
         ranges = cls()
+        logs, kinds = log_features(table)[rows], kinds[rows]
         for kind in sorted(set(kinds)):
             rows = logs[kinds == kind]
             with np.errstate(invalid="ignore"), warnings.catch_warnings():  # a feature missing on all: no bound
@@ -79,8 +118,10 @@ class Ranges:
             ranges.bounds[kind] = (np.nan_to_num(low, nan=-_UNBOUNDED), np.nan_to_num(high, nan=_UNBOUNDED))
         return ranges
 
-    def distance(self, logs: np.ndarray, kinds: np.ndarray) -> np.ndarray:
-        """Log distance of each leaf outside its kind's range (0 inside or for a kind without a range)."""
+    def distance(self, table: TreeTable, rows: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+        """Log distance of the leaves ``rows`` of ``table`` outside their kind's range (0 inside or for
+        a kind without a range); ``kinds`` has one entry per row of ``table``."""
+        logs, kinds = log_features(table, self.features)[rows], kinds[rows]
         out = np.zeros(len(kinds))
         for kind in set(kinds):
             if kind not in self.bounds:
@@ -93,25 +134,35 @@ class Ranges:
 
     def get_state(self) -> dict[str, Any]:
         kinds = sorted(self.bounds)
+        width = len(self.features)
         return {
             "kinds": kinds,
-            "low": np.array([self.bounds[k][0] for k in kinds]).reshape(len(kinds), len(RANGE_FEATURES)),
-            "high": np.array([self.bounds[k][1] for k in kinds]).reshape(len(kinds), len(RANGE_FEATURES)),
+            "features": list(self.features),
+            "low": np.array([self.bounds[k][0] for k in kinds]).reshape(len(kinds), width),
+            "high": np.array([self.bounds[k][1] for k in kinds]).reshape(len(kinds), width),
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Ranges:
         kinds = list(state["kinds"])
+        features = tuple(str(f) for f in state.get("features", _LEGACY_RANGE_FEATURES))
         low, high = np.asarray(state["low"], float), np.asarray(state["high"], float)
-        shape = (len(kinds), len(RANGE_FEATURES))
+        shape = (len(kinds), len(features))
         if low.shape != shape or high.shape != shape:
             raise ValueError(f"range arrays have shapes {low.shape} and {high.shape}, expected {shape}")
-        return cls({k: (low[i], high[i]) for i, k in enumerate(kinds)})
+        return cls({k: (low[i], high[i]) for i, k in enumerate(kinds)}, features)
 
 
 def interval_group(level: str, kind: str) -> str:
-    """The residual group of a node: its kind at ml level, else its level."""
+    """The residual group of a known node: its kind at ml level, else its level."""
     return kind if level == "ml" else level
+
+
+def interval_groups(levels: np.ndarray, kinds: np.ndarray, novel: np.ndarray) -> np.ndarray:
+    """The residual group of each node: :func:`interval_group`, prefixed :data:`NOVEL` for novel nodes."""
+    return np.array(
+        [NOVEL * bool(n) + interval_group(lv, k) for lv, k, n in zip(levels, kinds, novel, strict=True)], dtype=object
+    )
 
 
 @dataclass
@@ -123,13 +174,17 @@ class Residuals:
     levels: list[np.ndarray] = field(default_factory=list)
     distance: list[np.ndarray] = field(default_factory=list)
 
-    def add(self, truth: np.ndarray, pred: np.ndarray, levels: np.ndarray, kinds: np.ndarray, distance: np.ndarray
-            ) -> None:
+    def folds(self) -> np.ndarray:
+        """The fold (order of :meth:`add`) of every residual."""
+        return np.concatenate([np.full(len(r), i) for i, r in enumerate(self.log_ratio)]) if self.log_ratio else (
+            np.zeros(0, dtype=int))
+
+    def add(self, truth: np.ndarray, pred: np.ndarray, levels: np.ndarray, kinds: np.ndarray, distance: np.ndarray,
+            novel: np.ndarray) -> None:
         ok = (truth > 0) & (pred > 0)
         self.log_ratio.append(np.log(truth[ok] / pred[ok]))
         self.levels.append(levels[ok])
-        self.groups.append(np.array([interval_group(lv, k) for lv, k in zip(levels[ok], kinds[ok], strict=True)],
-                                    dtype=object))
+        self.groups.append(interval_groups(levels[ok], kinds[ok], novel[ok]))
         self.distance.append(distance[ok])
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -150,20 +205,35 @@ class IntervalModel:
     slope: dict[str, float]
     ranges: Ranges
     extra: dict[str, float] = field(default_factory=dict)
+    known: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted training shape keys
 
     @classmethod
-    def fit(cls, by_model: Residuals, by_size: Residuals, ranges: Ranges) -> IntervalModel:
-        """Quantiles from the folds by model, the widening per log unit from the size fold's nodes
-        outside its training data."""
+    def fit(cls, by_model: Residuals, by_size: Residuals, ranges: Ranges, known: np.ndarray) -> IntervalModel:
+        """Quantiles from the folds by model (known and novel nodes apart), the widening per log unit
+        from the size fold's nodes outside its training data."""
         r, levels, groups, _ = by_model.arrays()
+        folds = by_model.folds()
         quantiles: dict[str, tuple[float, float]] = {}
-        for name, rows in [(lv, levels == lv) for lv in ("ml", "module", "model")] + [
-            (g, groups == g) for g in sorted(set(groups[levels == "ml"]))
-        ]:
-            if rows.sum() >= (MIN_KIND_RESIDUALS if name not in ("ml", "module", "model") else 1):
+        novel = np.array([g.startswith(NOVEL) for g in groups], dtype=bool)
+        leaf_groups = sorted(set(groups[levels == "ml"]))
+        for name, rows, least in (
+            [(lv, (levels == lv) & ~novel, 1) for lv in ("ml", "module", "model")]
+            + [(NOVEL + lv, (levels == lv) & novel, MIN_NOVEL_RESIDUALS) for lv in ("ml", "module", "model")]
+            + [(g, groups == g, MIN_KIND_RESIDUALS) for g in leaf_groups]
+        ):
+            if rows.sum() < least:
+                continue
+            if name.startswith(NOVEL):  # see the module docstring: symmetric, the widest fold's
+                half = max(float(np.quantile(np.abs(r[rows & (folds == f)]), COVERAGE)) for f in set(folds[rows]))
+                quantiles[name] = (-half, half)
+            else:
                 low, high = np.quantile(r[rows], [_TAIL, 1.0 - _TAIL])
                 quantiles[name] = (min(float(low), 0.0), max(float(high), 0.0))
-        model = cls(quantiles, {}, ranges)
+        for level in ("ml", "module", "model"):  # a novel node is never surer than a known one
+            if NOVEL + level in quantiles and level in quantiles:
+                novel_q, known_q = quantiles[NOVEL + level], quantiles[level]
+                quantiles[NOVEL + level] = (min(novel_q[0], known_q[0]), max(novel_q[1], known_q[1]))
+        model = cls(quantiles, {}, ranges, known=np.unique(known))
         r, levels, groups, d = by_size.arrays()
         for level in ("ml", "module", "model"):
             outside = (d > 0) & (levels == level)
@@ -173,18 +243,30 @@ class IntervalModel:
                 model.slope[level] = float(np.quantile(need / d[outside], COVERAGE))
         return model
 
+    def novel(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each shape key is absent from the training data (all known without keys: an older save)."""
+        if not len(self.known):
+            return np.zeros(len(keys), dtype=bool)
+        return ~np.isin(keys, self.known)
+
     def base(self, levels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Log offsets ``(q₅, q₉₅)`` of each node's group (its level's when the group has none; 0 without residuals)."""
+        """Log offsets ``(q₅, q₉₅)`` of each node's group, else its level's among nodes of its novelty,
+        else its level's among the other nodes (0 without residuals)."""
         low, high = np.zeros(len(levels)), np.zeros(len(levels))
         for i, (level, group) in enumerate(zip(levels, groups, strict=True)):
-            low[i], high[i] = self.quantiles.get(group) or self.quantiles.get(level) or (0.0, 0.0)
+            same, other = (NOVEL + level, level) if group.startswith(NOVEL) else (level, NOVEL + level)
+            low[i], high[i] = (
+                self.quantiles.get(group) or self.quantiles.get(same) or self.quantiles.get(other) or (0.0, 0.0)
+            )
         return low, high
 
     def bounds(self, pred: np.ndarray, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` of the 90 % interval around each prediction ``pred`` (>= 0)."""
         low, high = self.base(levels, groups)
-        extra = np.array([self.extra.get(g, self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)])
+        extra = np.array([
+            self.extra.get(g.removeprefix(NOVEL), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
+        ])
         slope = np.array([self.slope.get(lv, DEFAULT_SLOPE) for lv in levels])
         widen = slope * distance + extra
         return pred * np.exp(low - widen), pred * np.exp(high + widen)
@@ -194,7 +276,7 @@ class IntervalModel:
         merged = dict(self.extra)
         for group, value in extra.items():
             merged[group] = merged.get(group, 0.0) + value
-        return IntervalModel(dict(self.quantiles), self.slope, self.ranges, merged)
+        return IntervalModel(dict(self.quantiles), self.slope, self.ranges, merged, self.known)
 
     def get_state(self) -> dict[str, Any]:
         names = sorted(self.quantiles)
@@ -204,6 +286,7 @@ class IntervalModel:
             "slope": dict(sorted(self.slope.items())),
             "ranges": self.ranges.get_state(),
             "extra": dict(sorted(self.extra.items())),
+            "known": self.known,
         }
 
     @classmethod
@@ -217,8 +300,9 @@ class IntervalModel:
         slope, extra = ({str(k): float(v) for k, v in dict(state[key]).items()} for key in ("slope", "extra"))
         if any(not np.isfinite(v) or v < 0 for v in [*slope.values(), *extra.values()]):
             raise ValueError("interval slopes and widening must be finite and >= 0")
+        known = np.asarray(state.get("known", np.zeros(0)), dtype=np.int64)
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
-                   Ranges.from_state(state["ranges"]), extra)
+                   Ranges.from_state(state["ranges"]), extra, np.unique(known))
 
 
 def describe_extrapolation(kinds: Iterable[str]) -> str:

@@ -1,6 +1,17 @@
 """The profiling loop of ``irene run``: replay every node of a traced model for a measurement window
 while the resource sampler runs and, with a meter, measure its energy per call.
 
+Nodes that do identical work (one class of :func:`~irene_core.tree.signature.node_classes`: the twelve
+layers of bert-base) are measured once: the class's first node in tree order, its *representative*, is
+measured and every other member gets its figures (resource features, energy, spreads, flags, not its
+``windows``) and ``measured_as`` = the representative's id; ``RunSettings(dedup=False)`` measures every
+node.  Classes are measured children first, the whole model last, so the process (allocator, caches,
+thread pool) has run every part of a node before the node's warm-up starts.  Before its first window a
+representative is warmed up to a steady state (:func:`~irene_core.tracing.replay.settle`);
+``latency_spread_pct`` is the difference of the last two timing batches, and the flag ``not_stable``
+says the warm-up gave up before two batches agreed.  A node whose single call outlasts the warm-up
+budget has one batch: its first round is compared with it.
+
 Energy per call = window energy / calls (the paper's protocol). Each node is measured ``rounds`` times:
 its ground truth is the mean over rounds, ``spread_pct`` their coefficient of variation (%),
 ``energy_above_idle`` the ground truth less idle power × latency, and ``windows`` each round's window
@@ -21,7 +32,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +41,9 @@ from irene_core.errors import IreneError
 from irene_core.metering.meter import Measurement, Meter, MeterError
 from irene_core.metering.sampler import ResourceSampler
 from irene_core.tracing.framework import TracedModel
-from irene_core.tree.schema import MeterWindow, Node, TreeRecord
+from irene_core.tracing.replay import Settled, WarmupPolicy, settle, spread_pct
+from irene_core.tree.schema import MODEL_FEATURES, MeterWindow, Node, TreeRecord
+from irene_core.tree.signature import node_classes
 
 #: Retries of a window the meter refused before the run stops.
 RETRIES = 2
@@ -40,13 +53,16 @@ GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How long and how often each node is measured, and when its spread is flagged."""
+    """How long and how often each node is measured, when its spread is flagged, whether identical nodes
+    are measured once (``dedup``) and when a node counts as warm (``warmup``)."""
 
     window_seconds: float = 0.25
     rounds: int = 1
     cooldown_seconds: float = 0.0
     idle_seconds: float = 2.0
     max_spread_pct: float = 5.0
+    dedup: bool = True
+    warmup: WarmupPolicy = field(default_factory=WarmupPolicy)
 
     def __post_init__(self) -> None:
         for flag, value in (("--window-seconds", self.window_seconds), ("--cooldown", self.cooldown_seconds),
@@ -167,21 +183,30 @@ class Profiler:
     def profile(self, traced: TracedModel, on_node: Callable[[Node], None] | None = None) -> TreeRecord:
         """A copy of ``traced.record`` with resource features and (with a meter) ground truth.
 
-        A node's resource features are read from the sampler after the *next* node has run, when the
+        A class's resource features are read from the sampler after the *next* class has run, when the
         samples covering its windows exist, so no window waits for the sampler's next tick.
+        ``meta["profiling"]`` says how many classes were measured for how many nodes, the loop's seconds
+        and its floor (Σ over classes of rounds × max(window, latency) + warm-up batches × max(batch,
+        latency)).
         """
         record = traced.record.model_copy(deep=True)
         conditions = run_conditions()
-        pending: tuple[Node, list[Round]] | None = None
-        for node in record.nodes():
-            rounds = self._profile_node(traced, node)
+        classes = node_classes(record) if self.settings.dedup else [[node] for node in record.nodes()]
+        pending: tuple[list[Node], list[Round]] | None = None
+        start, floor, warmup = time.perf_counter(), 0.0, 0.0
+        for members in reversed(classes):  # children first: every part of a node has run before it
+            rounds, settled = self._profile_node(traced, members[0])
+            warmup += settled.seconds
+            floor += self._floor(rounds, settled)
             if pending is not None:
                 self._resource_features(*pending)
-            pending = (node, rounds)
-            if on_node:
-                on_node(node)
+            pending = (members, rounds)
+            if on_node is not None:
+                for node in members:
+                    on_node(node)
             if self.settings.cooldown_seconds:
                 time.sleep(self.settings.cooldown_seconds)
+        loop = time.perf_counter() - start
         if pending is not None:
             self._resource_features(*pending)
         record.host = socket.gethostname()
@@ -192,18 +217,36 @@ class Profiler:
                 "rounds": self.settings.rounds,
                 "max_spread_pct": self.settings.max_spread_pct,
                 "meter": self.meter.name if self.meter else None,
+                "profiling": {"nodes": sum(len(m) for m in classes), "classes": len(classes),
+                              "dedup": self.settings.dedup, "loop_s": loop, "floor_s": floor, "warmup_s": warmup},
                 **conditions,
             }
         )
         return record
 
-    def _resource_features(self, node: Node, rounds: list[Round]) -> None:
-        """Mean over rounds of the sampler's time-weighted means for each window."""
-        if self.sampler is None:
-            return
-        sampled = [self.sampler.window(r.window.begin, r.window.end, calls=r.calls) for r in rounds]
-        for name in {k for f in sampled for k in f}:
-            node.features[name] = float(statistics.fmean(f[name] for f in sampled if name in f))
+    def _floor(self, rounds: list[Round], settled: Settled) -> float:
+        """The least time a class's windows and warm-up batches can take at its latency."""
+        latency = statistics.fmean(r.latency for r in rounds)
+        batch = self.settings.warmup.batch_seconds
+        return len(rounds) * max(self.settings.window_seconds, latency) + len(settled.medians) * max(batch, latency)
+
+    def _resource_features(self, members: list[Node], rounds: list[Round]) -> None:
+        """Mean over rounds of the sampler's time-weighted means for each window, then every member of
+        the class gets the representative's figures."""
+        representative = members[0]
+        if self.sampler is not None:
+            sampled = [self.sampler.window(r.window.begin, r.window.end, calls=r.calls) for r in rounds]
+            for name in {k for f in sampled for k in f}:
+                representative.features[name] = float(statistics.fmean(f[name] for f in sampled if name in f))
+        measured = {k: v for k, v in representative.features.items() if k not in MODEL_FEATURES}
+        for node in members[1:]:
+            node.features.update(measured)
+            node.ground_truth_energy = representative.ground_truth_energy
+            node.spread_pct = representative.spread_pct
+            node.energy_above_idle = representative.energy_above_idle
+            node.latency_spread_pct = representative.latency_spread_pct
+            node.flags = list(representative.flags)
+            node.measured_as = representative.id
 
     def _measure_round(self, traced: TracedModel, node: Node, round_: int) -> tuple[Round, bool]:
         """One round of ``node``; a window the meter refuses is retried. Returns it and whether it was retried."""
@@ -220,25 +263,32 @@ class Profiler:
             return Round(window, result.calls, result.mean_latency), attempt > 0
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _profile_node(self, traced: TracedModel, node: Node) -> list[Round]:
-        """Replay ``node`` for every round; set its latency, ground truth, spread, flags and windows."""
-        traced.replay(node.id, calls=1)  # warm-up: caches, lazy set-up, first-call allocations
+    def _profile_node(self, traced: TracedModel, node: Node) -> tuple[list[Round], Settled]:
+        """Warm ``node`` up, replay it for every round; set its latency, its spreads, ground truth, flags
+        and windows."""
+        warmup = self.settings.warmup
+        settled = settle(lambda calls: traced.replay(node.id, calls=calls), warmup)
         measured = [self._measure_round(traced, node, r) for r in range(self.settings.rounds)]
         rounds = [r for r, _ in measured]
         # latency and energy per call are both means over rounds, so they agree when rounds differ
         latency = float(statistics.fmean(r.latency for r in rounds))
         node.features["times_mean"] = latency
         node.windows = [r.record() for r in rounds]
+        stable = settled.stable
+        node.latency_spread_pct = settled.spread_pct
+        if len(settled.medians) == 1:  # one call outlasted the budget: the first round is the second batch
+            node.latency_spread_pct = spread_pct(settled.medians[0], rounds[0].latency)
+            stable = node.latency_spread_pct <= warmup.tolerance_pct
+        flags = {"not_stable": not stable}
         per_call = [e for e in (r.energy_per_call for r in rounds) if e is not None]
-        if not per_call:
-            return rounds
-        energy = node.ground_truth_energy = float(statistics.fmean(per_call))
-        if len(per_call) > 1:
-            node.spread_pct = 100.0 * statistics.stdev(per_call) / energy if energy > 0 else 0.0
-        flags = {"spread": node.spread_pct is not None and node.spread_pct > self.settings.max_spread_pct,
-                 "retried": any(retried for _, retried in measured)}
-        if self.idle_power_w is not None:
-            node.energy_above_idle = energy - self.idle_power_w * latency
-            flags["below_idle"] = node.energy_above_idle < 0
+        if per_call:
+            energy = node.ground_truth_energy = float(statistics.fmean(per_call))
+            if len(per_call) > 1:
+                node.spread_pct = 100.0 * statistics.stdev(per_call) / energy if energy > 0 else 0.0
+            flags["spread"] = node.spread_pct is not None and node.spread_pct > self.settings.max_spread_pct
+            flags["retried"] = any(retried for _, retried in measured)
+            if self.idle_power_w is not None:
+                node.energy_above_idle = energy - self.idle_power_w * latency
+                flags["below_idle"] = node.energy_above_idle < 0
         node.flags = [name for name, raised in flags.items() if raised]
-        return rounds
+        return rounds, settled

@@ -1,7 +1,10 @@
 """The rules ``irene run`` checks before the first node is profiled (see :mod:`.validation`).
 
-In order: the grid and options, the plugins, the output and report paths, the predictor, every model
-(a meta-device trace at its smallest batch and longest sequence: no weights, no kernels), the GPUs of
+In order: the grid and options (``--context`` only with ``--phase decode``, which takes ``--seq-len 1``),
+the plugins, the output and report paths, the predictor, what each model needs at its largest grid
+point (the framework's :meth:`~irene_core.tracing.framework.Framework.check_resources`: a phase it
+traces, a dtype the device runs, the estimated memory within the device's), every model (a meta-device
+trace at its smallest batch and longest sequence and context: no weights, no kernels), the GPUs of
 ``--device``, the sampler
 and meter (started, and the meter read once), the predictor's features against what this run
 produces, and last the dataset lock. The context keeps what the rules opened (sampler, meter, lock,
@@ -23,7 +26,7 @@ from irene_core.metering.meter import Meter, open_meter
 from irene_core.metering.sampler import ResourceSampler
 from irene_core.plugins import get_registry
 from irene_core.profiling.validation import validation
-from irene_core.tracing.trace import trace
+from irene_core.tracing.trace import check_resources, trace
 from irene_core.tree.atomic import DatasetLock
 from irene_core.tree.schema import TreeRecord
 
@@ -94,10 +97,27 @@ def _grid(context: RunContext) -> str | None:
     """Batch sizes and sequence lengths ≥ 1 (the CLI refuses others too; Python callers come here)."""
     if not context.plan.grid:
         return "nothing to run: the grid of models, batch sizes and sequence lengths is empty"
-    for model, batch, seq in context.plan.grid:
+    for model, batch, seq, _context in context.plan.grid:
         for flag, value in (("--batch-size", batch), ("--seq-len", seq)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 return f"{flag} {value!r} ({model}): must be an integer >= 1"
+    return None
+
+
+@RUN_RULES.rule("phase")
+def _phase(context: RunContext) -> str | None:
+    """``--context`` only with ``--phase decode``, which makes one token per sequence after a context
+    (whatever the framework; the framework then says which phases it traces)."""
+    plan = context.plan
+    contexts = sorted({c for *_, c in plan.grid if c is not None})
+    if contexts and plan.phase != "decode":
+        return f"--context {contexts[0]}: a context is the KV cache of --phase decode (not {plan.phase})"
+    if plan.phase == "decode":
+        if len(contexts) < len({c for *_, c in plan.grid}):
+            return "--phase decode needs --context L (the tokens already in the KV cache)"
+        seqs = sorted({s for _, _, s, _ in plan.grid if s != 1})
+        if seqs:
+            return f"--seq-len {seqs[0]}: --phase decode generates one token per sequence (use --seq-len 1)"
     return None
 
 
@@ -172,18 +192,42 @@ def _predictor(context: RunContext) -> str | None:
     return None
 
 
+def _extremes(plan: RunPlan, model: str) -> tuple[int, int, int, int | None]:
+    """The smallest and largest batch, the longest sequence and the longest context of ``model`` in the grid."""
+    points = [p for p in plan.grid if p.model == model]
+    contexts = [p.context_len for p in points if p.context_len is not None]
+    return (min(p.batch_size for p in points), max(p.batch_size for p in points), max(p.seq_len for p in points),
+            max(contexts) if contexts else None)
+
+
+def _model_error(model: str, seq: int, exc: IreneError) -> str:
+    return str(exc) if model in str(exc) else f"--model {model} (seq {seq}): {exc}"
+
+
+@RUN_RULES.rule("resources")
+def _resources(context: RunContext) -> str | None:
+    """The framework can run every model here at its largest grid point: the phase, the dtype on the
+    device, the estimated memory (weights, KV cache, activations) within what the device has."""
+    plan = context.plan
+    for model in dict.fromkeys(p.model for p in plan.grid):
+        _, batch, seq, longest = _extremes(plan, model)
+        try:
+            check_resources(model, batch, seq, **plan.trace_options(longest))
+        except IreneError as exc:
+            return _model_error(model, seq, exc)
+    return None
+
+
 @RUN_RULES.rule("models")
 def _models(context: RunContext) -> str | None:
-    """Every model builds and traces on the meta device at its smallest batch and longest sequence."""
+    """Every model builds and traces on the meta device at its smallest batch, longest sequence and context."""
     plan = context.plan
-    for model in dict.fromkeys(m for m, _, _ in plan.grid):
-        batch = min(b for m, b, _ in plan.grid if m == model)
-        seq = max(s for m, _, s in plan.grid if m == model)
+    for model in dict.fromkeys(p.model for p in plan.grid):
+        batch, _, seq, longest = _extremes(plan, model)
         try:
-            traced = trace(model, batch, seq, framework=plan.framework, device=plan.device,
-                           attention=plan.attention, meta=True)
+            traced = trace(model, batch, seq, meta=True, **plan.trace_options(longest))
         except IreneError as exc:
-            return str(exc) if model in str(exc) else f"--model {model} (seq {seq}): {exc}"
+            return _model_error(model, seq, exc)
         context.traces[model] = traced.record
     return None
 

@@ -12,10 +12,11 @@ import contextlib
 import signal
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -24,18 +25,38 @@ from irene_core.errors import IreneError
 from irene_core.metering.gpus import hardware_info
 from irene_core.profiling.profiler import Profiler, RunSettings, host_label, overload_warning, run_conditions
 from irene_core.profiling.run_checks import RUN_RULES, RunContext
+from irene_core.tracing.framework import TracedModel
 from irene_core.tracing.trace import trace
 from irene_core.tree.jsonl import append_record, read_records, repair_tail
-from irene_core.tree.schema import RecordKey, TreeRecord
+from irene_core.tree.schema import Node, RecordKey, TreeRecord
+
+if TYPE_CHECKING:
+    from irene_core.predictor.predictor import Predictor
 
 #: Signals that end a run like Ctrl-C (SIGINT); the exit status is 128 + the signal's number.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+class GridPoint(NamedTuple):
+    """One tree of a run's grid: a model at a batch size and sequence length (and, in decode, a context)."""
+
+    model: str
+    batch_size: int
+    seq_len: int
+    context_len: int | None = None
+
+    def describe(self) -> str:
+        return f"{self.model} batch {self.batch_size} seq {self.seq_len}" + (
+            f" context {self.context_len}" if self.context_len else "")
+
+
 @dataclass
 class RunPlan:
+    """What ``irene run`` does: the grid of trees, in one phase and dtype (``None``: the framework's
+    default for each model), and how they are measured."""
+
     framework: str
-    grid: list[tuple[str, int, int]]
+    grid: list[GridPoint]
     meter: str | None
     meter_options: dict[str, str]
     predictor_dir: Path | None
@@ -47,10 +68,23 @@ class RunPlan:
     settings: RunSettings
     sampler: str = "resource"
     html: Path | None = None
+    phase: str = "forward"
+    dtype: str | None = None
+    logits: str = "last"
 
-    def key(self, model: str, batch: int, seq: int) -> RecordKey:
-        """The key the tree of one grid point will have (what ``--resume`` compares)."""
-        return RecordKey(model, batch, seq, attention=self.attention, device=host_label(self.device))
+    def __post_init__(self) -> None:
+        self.grid = [GridPoint(*point) for point in self.grid]
+
+    def trace_options(self, context_len: int | None) -> dict[str, Any]:
+        """The options of :func:`~irene_core.tracing.trace.trace` for a grid point with this context (not ``meta``)."""
+        return {"framework": self.framework, "device": self.device, "attention": self.attention,
+                "phase": self.phase, "context_len": context_len, "dtype": self.dtype, "logits": self.logits}
+
+    def key(self, point: GridPoint, dtype: str) -> RecordKey:
+        """The key the tree of one grid point will have, its model traced in ``dtype`` (what ``--resume``
+        compares)."""
+        return RecordKey(point.model, point.batch_size, point.seq_len, self.phase, point.context_len, dtype,
+                         self.attention, host_label(self.device))
 
 
 def done_keys(path: Path) -> set[RecordKey]:
@@ -100,6 +134,23 @@ class StopSignals:
             signal.signal(signum, handler)  # type: ignore[arg-type]  # what signal.signal returned
 
 
+
+def measure_tree(
+    point: GridPoint, options: dict[str, Any], profiler: Profiler, predictor: Predictor, device: str,
+    meta: dict[str, Any], on_traced: Callable[[TracedModel], None] | None = None,
+    on_node: Callable[[Node], None] | None = None,
+) -> TreeRecord:
+    """One tree of ``irene run`` (and of each ``irene sweep`` task): ``point`` traced with the trace
+    ``options``, measured node by node, labelled with ``device`` and ``meta``, then predicted."""
+    traced = trace(point.model, point.batch_size, point.seq_len, **options)
+    if on_traced is not None:
+        on_traced(traced)
+    measured = profiler.profile(traced, on_node=on_node)
+    measured.device = device
+    measured.meta.update(meta)
+    (predicted,) = predictor.predict([measured])
+    return predicted
+
 class RunSession:
     def __init__(self, plan: RunPlan, console: Console, err_console: Console):
         self.plan = plan
@@ -108,17 +159,18 @@ class RunSession:
         self.finished: list[TreeRecord] = []
         self.current: str | None = None  # the tree being profiled
 
-    def _todo(self) -> list[tuple[str, int, int]]:
+    def _todo(self, context: RunContext) -> list[GridPoint]:
         if self.plan.resume:
             cut = repair_tail(self.plan.output)
             if cut:
                 self.err.print(f"repaired {self.plan.output}: removed a truncated last line ({cut} bytes)")
         done = done_keys(self.plan.output)
-        if done & {self.plan.key(*point) for point in self.plan.grid} and not self.plan.resume:
+        keys = {point: self.plan.key(point, context.traces[point.model].dtype) for point in self.plan.grid}
+        if done & set(keys.values()) and not self.plan.resume:
             raise IreneError(
                 f"{self.plan.output} already holds trees of this grid; pass --resume to skip them or -o another file"
             )
-        todo = [point for point in self.plan.grid if self.plan.key(*point) not in done]
+        todo = [point for point in self.plan.grid if keys[point] not in done]
         if len(todo) < len(self.plan.grid):
             self.err.print(
                 f"resuming: {len(self.plan.grid) - len(todo)} of {len(self.plan.grid)} trees "
@@ -131,7 +183,7 @@ class RunSession:
         try:
             with StopSignals() as signals, RunContext(self.plan) as context:
                 RUN_RULES.run(context)
-                todo = self._todo()
+                todo = self._todo(context)
                 if not todo:
                     self.console.print(f"nothing to do: every tree of the grid is already in {self.plan.output}")
                     return
@@ -156,7 +208,7 @@ class RunSession:
         if self.plan.meter:
             self.err.print(flag_summary(self.finished, self.plan.settings.max_spread_pct))
 
-    def _profile(self, todo: list[tuple[str, int, int]], context: RunContext, profiler: Profiler,
+    def _profile(self, todo: list[GridPoint], context: RunContext, profiler: Profiler,
                  signals: StopSignals, progress: Progress) -> None:
         """Profile, predict and append each tree of ``todo`` (``current`` names the one in progress)."""
         plan = self.plan
@@ -172,18 +224,16 @@ class RunSession:
         hardware = hardware_info(context.gpus)
         trees = progress.add_task("trees", total=len(todo))
         nodes = progress.add_task("nodes", total=None)
-        for model, batch, seq in todo:
-            self.current = f"{model} batch {batch} seq {seq}"
-            progress.update(nodes, description=f"{model} b{batch} s{seq}", completed=0, total=None)
-            traced = trace(model, batch, seq, framework=plan.framework, device=plan.device, attention=plan.attention)
-            progress.update(nodes, total=sum(1 for _ in traced.record.nodes()))
-            measured = profiler.profile(traced, on_node=lambda _n: progress.advance(nodes))
-            measured.device = host_label(plan.device)
-            measured.meta.update(
+        for point in todo:
+            self.current = point.describe()
+            progress.update(nodes, description=self.current, completed=0, total=None)
+            predicted = measure_tree(
+                point, plan.trace_options(point.context_len), profiler, predictor, host_label(plan.device),
                 {"framework": plan.framework, "idle_power_w": idle, "meter_options": plan.meter_options,
-                 "hardware": hardware}
+                 "hardware": hardware},
+                on_traced=lambda traced: progress.update(nodes, total=sum(1 for _ in traced.record.nodes())),
+                on_node=lambda _n: progress.advance(nodes),
             )
-            (predicted,) = predictor.predict([measured])
             with signals.deferred():  # a tree is appended whole, then a pending signal stops the run
                 append_record(plan.output, predicted)
                 self.finished.append(predicted)

@@ -39,11 +39,18 @@ class TracedModel(ABC):
 
 
 class Framework(ABC):
-    """A tracer for one ML framework."""
+    """A tracer for one ML framework.
+
+    ``phases`` (a capability, read by core with this default as the fallback) names the phases
+    :meth:`trace` accepts: ``forward`` is the model's forward pass; a framework that also traces
+    LLM inference declares ``prefill`` (the prompt, filling a KV cache) and ``decode`` (one token per
+    sequence after ``context_len`` cached tokens).
+    """
 
     kind: ClassVar[str] = "framework"
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    phases: ClassVar[tuple[str, ...]] = ("forward",)
 
     @abstractmethod
     def presets(self) -> list[str]:
@@ -59,10 +66,37 @@ class Framework(ABC):
         device: str = "cpu",
         attention: str = "eager",
         meta: bool = False,
+        phase: str = "forward",
+        context_len: int | None = None,
+        dtype: str | None = None,
+        logits: str = "last",
     ) -> TracedModel:
-        """Build ``model`` and trace one forward pass at (batch_size, seq_len).
+        """Build ``model`` and trace one call at (batch_size, seq_len) in ``phase``.
 
         ``attention``: ``eager`` (attention ops visible as leaves) or ``sdpa`` (one fused leaf);
         ``meta``: structure and model features without running a kernel (the result cannot
-        replay).  Bad names or options raise :class:`~irene_core.errors.IreneError` (one line).
+        replay); ``phase``: one of :attr:`phases`; ``context_len``: tokens already in the KV cache
+        (``decode``); ``dtype``: the parameter dtype (``None``: the framework's default for the
+        model); ``logits``: ``last`` or ``all`` positions through the language-model head
+        (``prefill``).  The record carries ``phase``, ``context_len`` and ``dtype``.  Bad names or
+        options raise :class:`~irene_core.errors.IreneError` (one line).  Plugins written before
+        ``phase``… existed omit them: core passes them only when they differ from these defaults.
         """
+
+    def check_resources(
+        self,
+        model: str,
+        batch_size: int,
+        seq_len: int,
+        *,
+        device: str = "cpu",
+        attention: str = "eager",
+        phase: str = "forward",
+        context_len: int | None = None,
+        dtype: str | None = None,
+        logits: str = "last",
+    ) -> None:
+        """Raise :class:`~irene_core.errors.IreneError` (one line) when tracing this on ``device``
+        cannot work here — a dtype the device cannot run, a model that does not fit its memory —
+        before anything is built (``irene run`` calls it up front).  Default: no check."""
+        return None

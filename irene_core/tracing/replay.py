@@ -1,9 +1,11 @@
-"""Replay timing shared by framework plugins: one node's calls counted and timed between device syncs."""
+"""Replay timing shared by framework plugins: one node's calls counted and timed between device syncs, and
+the warm-up that brings a node to a steady state before it is measured (:func:`settle`)."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -61,3 +63,70 @@ def timed_replay(
         sync()
         elapsed = time.perf_counter() - start
     return ReplayResult(calls=done, seconds=elapsed)
+
+
+@dataclass(frozen=True)
+class WarmupPolicy:
+    """When a node is warm: two consecutive timing batches of at least ``batch_seconds`` whose median
+    latencies agree within ``tolerance_pct``, within ``max_batches`` batches and ``max_seconds``.
+    A batch is timed in chunks of about ``chunk_seconds`` (whole calls, one device sync each); its
+    median latency is the median of the chunks' latencies per call."""
+
+    batch_seconds: float = 0.1
+    tolerance_pct: float = 5.0
+    max_batches: int = 10
+    max_seconds: float = 3.0
+    chunk_seconds: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not all(math.isfinite(v) and v > 0 for v in (self.batch_seconds, self.max_seconds, self.chunk_seconds)):
+            raise IreneError("warm-up: batch, chunk and budget seconds must be finite numbers > 0")
+        if not (math.isfinite(self.tolerance_pct) and self.tolerance_pct >= 0) or self.max_batches < 2:
+            raise IreneError("warm-up: the tolerance must be >= 0 % and at least 2 batches allowed")
+
+
+def spread_pct(a: float, b: float) -> float:
+    """How far apart two latencies are: 100 · |a − b| / min(a, b) (0 when equal)."""
+    if a == b:
+        return 0.0
+    low = min(a, b)
+    return 100.0 * abs(a - b) / low if low > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a warm-up did: each batch's median latency per call (s), the seconds timed, and whether the
+    last two batches agreed."""
+
+    medians: tuple[float, ...]
+    seconds: float
+    stable: bool
+
+    @property
+    def spread_pct(self) -> float | None:
+        """The last two batches' difference (%), or None after a single batch."""
+        return spread_pct(*self.medians[-2:]) if len(self.medians) > 1 else None
+
+
+def settle(replay: Callable[[int], ReplayResult], policy: WarmupPolicy) -> Settled:
+    """Warm a node up with ``replay(calls)`` until two consecutive batches agree (``stable``) or the
+    policy's batches or seconds run out (not ``stable``). Batch lengths and the budget count the timed
+    seconds the replays report, so a call longer than the budget gives a single batch."""
+    medians: list[float] = []
+    total = 0.0
+    per_call = 0.0
+    while True:
+        chunks: list[float] = []
+        elapsed = 0.0
+        while elapsed < policy.batch_seconds:
+            result = replay(max(1, round(policy.chunk_seconds / per_call)) if per_call > 0 else 1)
+            if not result.seconds > 0:
+                raise IreneError(f"warm-up: a replay of {result.calls} call(s) reported {result.seconds} s")
+            per_call = result.mean_latency
+            chunks.append(per_call)
+            elapsed += result.seconds
+        total += elapsed
+        medians.append(statistics.median(chunks))
+        stable = len(medians) > 1 and spread_pct(medians[-2], medians[-1]) <= policy.tolerance_pct
+        if stable or len(medians) >= policy.max_batches or total >= policy.max_seconds:
+            return Settled(tuple(medians), total, stable)

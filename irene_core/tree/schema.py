@@ -108,6 +108,15 @@ class Node(BaseModel):
     energy_above_idle: float | None = Field(default=None, description="measured J per call above the idle power")
     flags: list[str] = Field(default_factory=list, description="measurement flags: spread, below_idle, retried…")
     windows: list[MeterWindow] = Field(default_factory=list, description="the measurement windows of this node")
+    signature: str | None = Field(
+        default=None, description="hash of what the node computes (type, inputs, parameters, configuration, children)"
+    )
+    measured_as: str | None = Field(
+        default=None, description="id of the node whose measurement this node carries (deduplication)"
+    )
+    latency_spread_pct: float | None = Field(
+        default=None, description="difference of the last two warm-up batches' median latencies (%)"
+    )
     synthetic: bool = Field(default=False, description="True for the OwnOps pseudo-child")
     children: list[Node] = Field(default_factory=list)
 

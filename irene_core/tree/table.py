@@ -16,8 +16,10 @@ import numpy as np
 
 from irene_core.tree.schema import MODEL_FEATURES, RESOURCE_FEATURES, Node, TreeRecord
 
-#: The feature columns a table holds (missing values are NaN).
-TABLE_FEATURES: tuple[str, ...] = MODEL_FEATURES + RESOURCE_FEATURES
+#: The feature columns a table holds (missing values are NaN): the model features, the tracer's
+#: ``mem_bytes_moved`` (one byte count for every primitive, see :mod:`irene_core.tracing.bytes_moved`)
+#: and the resource features.
+TABLE_FEATURES: tuple[str, ...] = (*MODEL_FEATURES, "mem_bytes_moved", *RESOURCE_FEATURES)
 
 
 def preorder(root: Node) -> Iterator[tuple[Node, Node | None, int]]:

@@ -18,19 +18,31 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from irene_core._version import __version__
 from irene_core.errors import IreneError
-from irene_core.viz.cache import Entry
+from irene_core.viz.cache import GZIP_MIN_BYTES, Entry
 from irene_core.viz.catalog import ProblemsView
 from irene_core.viz.config import ServeConfig
 from irene_core.viz.energy_service import EnergyService, Query, Unavailable
-from irene_core.viz.schemas import ApiError, EnergyView, FieldError, ModelsView, StatusView, TreeView
+from irene_core.viz.schemas import (
+    ApiError,
+    EnergyView,
+    FieldError,
+    ModelsView,
+    StatusView,
+    SweepView,
+    TreeView,
+    Vary,
+)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/@+\-]*$"
 MAX_NAME = 200
+#: Most points of one /api/sweep.
+MAX_SWEEP = 16
 #: The page loads only its own files and talks only to this server.
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -46,16 +58,38 @@ def _error(status: int, detail: str, errors: list[FieldError] | None = None) -> 
     return JSONResponse(ApiError(detail=detail, errors=errors or []).model_dump(), status_code=status)
 
 
-def _json(entry: Entry, cached: bool, if_none_match: str | None) -> Response:
-    headers = {"ETag": entry.etag, "Cache-Control": "no-cache", "X-Irene-Cache": "hit" if cached else "miss"}
-    if if_none_match == entry.etag and entry.status == 200:
-        return Response(status_code=304, headers=headers)
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` header allows gzip (``gzip``, else ``*``, with a q-value above 0)."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.lower().split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        try:
+            weights[coding] = float(next((p[2:] for p in params if p.startswith("q=")), "1"))
+        except ValueError:
+            weights[coding] = 0.0
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
+
+
+def _json(entry: Entry, cached: bool, headers_in: Headers) -> Response:
+    """An answer from the cache: its stored gzip body where the client accepts gzip, 304 on a matching tag."""
+    packed = entry.gzipped is not None and accepts_gzip(headers_in.get("accept-encoding", ""))
+    etag = entry.gzip_etag if packed else entry.etag
+    headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Irene-Cache": "hit" if cached else "miss"}
+    vary = {"Vary": "Accept-Encoding"} if entry.gzipped is not None else {}
+    if entry.status == 200 and etag in {t.strip() for t in headers_in.get("if-none-match", "").split(",")}:
+        return Response(status_code=304, headers=headers | vary)
+    if packed:
+        assert entry.gzipped is not None
+        return Response(entry.gzipped, status_code=entry.status, media_type="application/json",
+                        headers=headers | vary | {"Content-Encoding": "gzip"})
+    # GZipMiddleware passes this answer on uncompressed and adds Vary itself
     return Response(entry.body, status_code=entry.status, media_type="application/json", headers=headers)
 
 
+_PHASE_PARAMS = frozenset({"phase", "context_len", "dtype", "logits"})
 _FAST_ROUTES: dict[str, tuple[Literal["energy", "tree"], frozenset[str]]] = {
-    "/api/energy": ("energy", frozenset({"model", "batch_size", "seq_len", "predictor", "dataset"})),
-    "/api/tree": ("tree", frozenset({"model", "batch_size", "seq_len", "dataset"})),
+    "/api/energy": ("energy", frozenset({"model", "batch_size", "seq_len", "predictor", "dataset"}) | _PHASE_PARAMS),
+    "/api/tree": ("tree", frozenset({"model", "batch_size", "seq_len", "dataset"}) | _PHASE_PARAMS),
 }
 _PLAIN_INT = re.compile(r"[1-9][0-9]{0,8}")
 
@@ -71,10 +105,12 @@ def _plain_query(scope: Scope) -> Query | None:
         or not {"model", "batch_size", "seq_len"} <= params.keys()
     ):
         return None
-    if not (_PLAIN_INT.fullmatch(params["batch_size"]) and _PLAIN_INT.fullmatch(params["seq_len"])):
+    if not all(_PLAIN_INT.fullmatch(params[k]) for k in ("batch_size", "seq_len", "context_len") if k in params):
         return None
+    context = params.get("context_len")
     return Query(kind, params["model"], int(params["batch_size"]), int(params["seq_len"]),
-                 params.get("predictor"), params.get("dataset"))
+                 params.get("predictor"), params.get("dataset"), params.get("phase"),
+                 None if context is None else int(context), params.get("dtype"), params.get("logits"))
 
 
 class CachedAnswers:
@@ -94,9 +130,28 @@ class CachedAnswers:
                 with contextlib.suppress(IreneError):
                     entry = self.service.cache.get(self.service.plan(query).key, count_miss=False)
             if entry is not None:
-                await _json(entry, True, Headers(scope=scope).get("if-none-match"))(scope, receive, send)
+                await _json(entry, True, Headers(scope=scope))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class HeadAsGet:
+    """ASGI middleware: answer HEAD like GET (same status and headers, Content-Length included), without the body."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_head(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_head)
 
 
 class Guard:
@@ -154,7 +209,9 @@ def create_app(config: ServeConfig, service: EnergyService | None = None) -> Fas
         docs_url=None,
         redoc_url=None,
     )
-    app.add_middleware(CachedAnswers, service=svc)
+    app.add_middleware(CachedAnswers, service=svc)  # innermost: cached answers carry their own gzip body
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(Guard, hosts=None if "*" in config.allowed_hosts else frozenset(config.allowed_hosts))
 
     @app.exception_handler(RequestValidationError)
@@ -176,6 +233,14 @@ def create_app(config: ServeConfig, service: EnergyService | None = None) -> Fas
                                       description="a JSONL file of the data dir to read the record from")]
     Predictor = Annotated[str | None, Q(min_length=1, max_length=MAX_NAME, pattern=NAME_PATTERN,
                                         description="'reference' (default) or a predictor dir of the data dir")]
+    Phase = Annotated[Literal["forward", "prefill", "decode"] | None, Q(
+        description="forward (the model's forward pass, default), prefill (the prompt, filling a KV cache) or decode "
+        "(one token per sequence after context_len cached tokens; seq_len=1); with dataset=, picks that record")]
+    Context = Annotated[int | None, Q(ge=1, le=limits.max_context_len, description="tokens in the KV cache (decode)")]
+    Dtype = Annotated[Literal["float32", "bfloat16", "float16"] | None, Q(
+        description="parameter dtype (default: bfloat16 for the modern decoder presets, else float32)")]
+    Logits = Annotated[Literal["last", "all"] | None, Q(
+        description="prefill: positions through the language-model head (default last)")]
 
     async def answer(query: Query, request: Request) -> Response:
         try:
@@ -184,7 +249,7 @@ def create_app(config: ServeConfig, service: EnergyService | None = None) -> Fas
             return _error(503, str(exc))
         except IreneError as exc:
             return _error(422, str(exc))
-        return _json(entry, cached, request.headers.get("if-none-match"))
+        return _json(entry, cached, request.headers)
 
     @app.get("/api/models", response_model=ModelsView)
     async def models() -> ModelsView:
@@ -198,16 +263,42 @@ def create_app(config: ServeConfig, service: EnergyService | None = None) -> Fas
 
     @app.get("/api/energy", response_model=EnergyView, responses=ERRORS)
     async def energy(request: Request, model: Model, batch_size: Batch, seq_len: Seq,
-                     predictor: Predictor = None, dataset: Dataset = None) -> Response:
-        """The tree with predicted energy (J per call) on every node, measured energy where the record has it,
-        and every node's features."""
-        return await answer(Query("energy", model, batch_size, seq_len, predictor, dataset), request)
+                     predictor: Predictor = None, dataset: Dataset = None, phase: Phase = None,
+                     context_len: Context = None, dtype: Dtype = None, logits: Logits = None) -> Response:
+        """The tree with predicted energy (J per call for the whole batch) on every node, measured energy where
+        the record has it, every node's features, and the per-token figures of the call."""
+        return await answer(Query("energy", model, batch_size, seq_len, predictor, dataset, phase, context_len,
+                                  dtype, logits), request)
 
     @app.get("/api/tree", response_model=TreeView, responses=ERRORS)
     async def tree(request: Request, model: Model, batch_size: Batch, seq_len: Seq,
-                   dataset: Dataset = None) -> Response:
+                   dataset: Dataset = None, phase: Phase = None, context_len: Context = None,
+                   dtype: Dtype = None, logits: Logits = None) -> Response:
         """The tree's structure with model features only (no energy)."""
-        return await answer(Query("tree", model, batch_size, seq_len, None, dataset), request)
+        return await answer(Query("tree", model, batch_size, seq_len, None, dataset, phase, context_len, dtype,
+                                  logits), request)
+
+    @app.get("/api/sweep", response_model=SweepView, responses=ERRORS)
+    async def sweep(model: Model, vary: Annotated[Vary, Q(description="the parameter that varies")],
+                    values: Annotated[str, Q(max_length=200, pattern=r"^[0-9]+(,[0-9]+)*$", examples=["1,2,4,8"],
+                                             description=f"up to {MAX_SWEEP} distinct values, comma-separated")],
+                    batch_size: Batch = 1, seq_len: Seq = 128, predictor: Predictor = None, phase: Phase = None,
+                    context_len: Context = None, dtype: Dtype = None, dataset: Dataset = None) -> Response:
+        """Predicted energy (J per call for the whole batch, with its 90 % interval) of a preset or local model
+        as batch size, sequence length or decode context varies; each point is an /api/energy answer. With
+        ``dataset``, points whose size it holds a record of carry that record's measured energy."""
+        points = [int(v) for v in values.split(",")]
+        bound = {"batch": limits.max_batch_size, "seq": limits.max_seq_len, "context": limits.max_context_len}[vary]
+        if len(points) > MAX_SWEEP or len(set(points)) != len(points) or not all(1 <= v <= bound for v in points):
+            return _error(422, f"values: up to {MAX_SWEEP} distinct values from 1 to {bound} for vary={vary}")
+        try:
+            view = await svc.sweep(Query("energy", model, batch_size, seq_len, predictor, None, phase, context_len,
+                                         dtype), vary, sorted(points), dataset)
+        except Unavailable as exc:
+            return _error(503, str(exc))
+        except IreneError as exc:
+            return _error(422, str(exc))
+        return JSONResponse(view.model_dump(mode="json"))
 
     @app.get("/api/status", response_model=StatusView)
     async def status() -> StatusView:
@@ -217,6 +308,11 @@ def create_app(config: ServeConfig, service: EnergyService | None = None) -> Fas
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
+    @app.get("/api", include_in_schema=False)
+    async def api_page() -> FileResponse:
+        """The API's reference, drawn from /openapi.json by the page's own script (works offline, no CDN)."""
+        return FileResponse(WEB_DIR / "api.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import sqlite3
 import threading
@@ -12,21 +13,31 @@ from pathlib import Path
 
 from irene_core.errors import IreneError
 
-CACHE_SCHEMA_VERSION = 3
+CACHE_SCHEMA_VERSION = 4
 _APP_ID = 0x1E4E7715  # marks the file as an IrEne-viz cache (PRAGMA application_id)
+#: Answers at least this long are also stored gzip-compressed (compressed once, when cached).
+GZIP_MIN_BYTES = 1024
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A cached answer, its HTTP entity tag and status (200, or 422 for a refusal such as a too-large model)."""
+    """A cached answer, its HTTP entity tag and status (200, or 422 for a refusal such as a too-large model),
+    and its gzip-compressed body when it is long enough to be worth compressing."""
 
     body: bytes
     etag: str
     status: int = 200
+    gzipped: bytes | None = None
 
     @classmethod
     def of(cls, body: bytes, status: int = 200) -> Entry:
-        return cls(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"', status)
+        packed = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
+        return cls(body, f'"{hashlib.sha256(body).hexdigest()[:32]}"', status, packed)
+
+    @property
+    def gzip_etag(self) -> str:
+        """The entity tag of the gzip-encoded representation (a strong tag differs per encoding)."""
+        return f'{self.etag[:-1]}-gz"'
 
 
 class ResultCache:
@@ -68,7 +79,7 @@ class ResultCache:
         db.execute(
             "CREATE TABLE IF NOT EXISTS results "
             "(key TEXT PRIMARY KEY, value BLOB NOT NULL, etag TEXT NOT NULL, status INTEGER NOT NULL, "
-            "created REAL NOT NULL)"
+            "created REAL NOT NULL, gzipped BLOB)"
         )
         db.execute("CREATE INDEX IF NOT EXISTS results_created ON results(created)")
 
@@ -76,11 +87,13 @@ class ResultCache:
         with self._lock:
             entry = self._memory.get(key)
             if entry is None:
-                row = self._db.execute("SELECT value, etag, status FROM results WHERE key=?", (key,)).fetchone()
+                row = self._db.execute(
+                    "SELECT value, etag, status, gzipped FROM results WHERE key=?", (key,)
+                ).fetchone()
                 if row is None:
                     self.misses += count_miss
                     return None
-                entry = Entry(bytes(row[0]), row[1], row[2])
+                entry = Entry(bytes(row[0]), row[1], row[2], None if row[3] is None else bytes(row[3]))
                 self._remember(key, entry)
             else:
                 self._memory.move_to_end(key)
@@ -98,8 +111,9 @@ class ResultCache:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(
-                    "INSERT OR REPLACE INTO results (key, value, etag, status, created) VALUES (?, ?, ?, ?, ?)",
-                    (key, value, entry.etag, status, time.time()),
+                    "INSERT OR REPLACE INTO results (key, value, etag, status, created, gzipped) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, value, entry.etag, status, time.time(), entry.gzipped),
                 )
                 excess = self._count() - self.max_entries
                 if excess > 0:

@@ -304,14 +304,18 @@ class Catalog:
             self._indexes[entry.name] = (entry.fingerprint, index)
         return index
 
-    def record(self, entry: FileEntry, model: str, batch_size: int, seq_len: int) -> TreeRecord:
+    def record(self, entry: FileEntry, model: str, batch_size: int, seq_len: int, *, phase: str | None = None,
+               context_len: int | None = None, dtype: str | None = None) -> TreeRecord:
+        """The record of ``model`` at this size; ``phase``, ``context_len``, ``dtype`` narrow the choice when given."""
         try:
             index = self.index(entry)
         except OSError as exc:
             raise IreneError(f"dataset '{entry.name}' cannot be read: {_describe(exc)}") from None
         # the API asks by (model, batch, seq): the forward pass first, then any other record of that size
+        wanted = {"phase": phase, "context_len": context_len, "dtype": dtype}
         matches = sorted(
             (k.phase != "forward", n) for n, k in enumerate(index.offsets) if k[:3] == (model, batch_size, seq_len)
+            and all(v is None or getattr(k, f) == v for f, v in wanted.items())
         )
         where = list(index.offsets.values())[matches[0][1]] if matches else None
         if where is None:
@@ -319,9 +323,10 @@ class Catalog:
             if not sizes:
                 raise IreneError(f"dataset '{entry.name}' has no model '{model}'")
             listed = ", ".join(f"{b}x{s}" for b, s in sizes[:40])
+            given = "".join(f", {f}={v}" for f, v in wanted.items() if v is not None)
             raise IreneError(
                 f"dataset '{entry.name}' has no record of '{model}' at batch_size={batch_size}, seq_len={seq_len}"
-                f" (sizes: {listed})"
+                f"{given} (sizes: {listed})"
             )
         offset, lineno = where
         try:

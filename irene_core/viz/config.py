@@ -29,6 +29,7 @@ class Limits:
 
     max_batch_size: int = 256
     max_seq_len: int = 4096
+    max_context_len: int = 131_072
     max_tree_nodes: int = 20_000
     #: A local model whose weights and activations (estimated from its config.json) exceed this is not traced.
     max_model_bytes: int = field(default_factory=physical_memory)

@@ -14,21 +14,23 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import importlib.metadata as md
 import json
 import math
 import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from irene_core._version import __version__
 from irene_core.errors import IreneError
 from irene_core.plugins import get_registry
-from irene_core.tree.schema import MODEL_FEATURES, Node, TreeRecord
+from irene_core.tracing.bytes_moved import BYTES_MOVED, add_bytes_moved, lacks_bytes_moved
+from irene_core.tracing.trace import phase_options
+from irene_core.tree.per_token import per_token
+from irene_core.tree.schema import MODEL_FEATURES, SCHEMA_VERSION, Node, TreeRecord
 from irene_core.viz.cache import CACHE_SCHEMA_VERSION, Entry, ResultCache
 from irene_core.viz.catalog import PREDICTOR_MARKER, Catalog, FileEntry, Problem, ProblemsView
 from irene_core.viz.config import ServeConfig
@@ -36,13 +38,18 @@ from irene_core.viz.schemas import (
     ApiError,
     DatasetEntry,
     EnergyView,
+    ErrorBasis,
+    FirstView,
     LimitsView,
     ModelEntry,
     ModelsView,
     PredictorEntry,
     Source,
     StatusView,
+    SweepPoint,
+    SweepView,
     TreeView,
+    Vary,
 )
 
 #: Name of the shipped model-features predictor in the API.
@@ -98,6 +105,29 @@ class Query:
     seq_len: int
     predictor: str | None = None
     dataset: str | None = None
+    #: LLM phase options (:meth:`Framework.trace`); None: the tracer's default (for a dataset: any record).
+    phase: str | None = None
+    context_len: int | None = None
+    dtype: str | None = None
+    logits: str | None = None
+
+    def trace_options(self) -> dict[str, Any]:
+        """The phase options given, for :func:`irene_core.tracing.trace.phase_options`."""
+        options = {"phase": self.phase, "context_len": self.context_len, "dtype": self.dtype, "logits": self.logits}
+        return {k: v for k, v in options.items() if v is not None}
+
+    def check(self) -> None:
+        """Refuse, in one line naming the parameter, phase options that do not go together."""
+        if self.context_len is not None and self.phase != "decode":
+            raise IreneError("context_len: a context is the KV cache of phase=decode (add phase=decode)")
+        if self.phase == "decode" and self.seq_len != 1:
+            raise IreneError(f"seq_len={self.seq_len}: phase=decode generates one token per sequence (use seq_len=1)")
+        if self.logits is not None and self.phase != "prefill":
+            raise IreneError("logits: only phase=prefill chooses which positions go through the language-model head")
+
+
+#: The view the page offers first (its form's defaults), computed by :meth:`EnergyService.warm_up`.
+FIRST_VIEW = Query("energy", "bert-base-uncased", 8, 128)
 
 
 @dataclass(frozen=True)
@@ -126,34 +156,45 @@ class EnergyService:
         self._reference_fingerprint: str | None = None
         #: data-dir predictors that load but fail to predict: file → (fingerprint then, message)
         self._failures: dict[str, tuple[str, str]] = {}
-        self.framework, self.framework_error, self._framework_version = self._load_framework(config.framework)
+        self.framework, self.framework_error = self._load_framework(config.framework)
         self.presets: frozenset[str] = frozenset(self.framework.presets()) if self.framework else frozenset()
+        #: What every answer depends on besides its query and files: the cache's and the record schema's
+        #: versions, IrEne's, and every plugin distribution's (a new tracer, predictor plugin or schema
+        #: never gets an answer computed by the old one).
+        self.versions = (CACHE_SCHEMA_VERSION, SCHEMA_VERSION, __version__, plugin_versions())
+        self._key_base = json.dumps([self.versions, asdict(config.limits)])  # made once: cached answers are hot
 
     @staticmethod
-    def _load_framework(name: str) -> tuple[Any, str | None, str]:
-        registry = get_registry()
+    def _load_framework(name: str) -> tuple[Any, str | None]:
         try:
-            framework = registry.get("framework", name)
+            return get_registry().get("framework", name), None
         except IreneError as exc:
-            return None, str(exc), ""
-        dist = registry.contributions("framework")[name].distribution
-        try:
-            version = md.version(dist)
-        except md.PackageNotFoundError:
-            version = "?"
-        return framework, None, f"{dist}=={version}"
+            return None, str(exc)
 
     def warm_up(self) -> None:
-        """Queue a small trace and the reference predictor's load on the worker (imports take seconds)."""
+        """Queue the page's first view (:data:`FIRST_VIEW`, or the first preset) on the worker: it imports the
+        tracer and the predictor (seconds), and a request for it arriving meanwhile is answered when it ends."""
+        query = self.first_view()
+        if query is None:
+            return
 
         def work() -> None:
             with contextlib.suppress(IreneError):
-                self._predictor(REFERENCE)
-            if self.presets:
-                with contextlib.suppress(IreneError):
-                    self.framework.trace(sorted(self.presets)[0], 1, 8, meta=True)
+                plan = self.plan(query)
+                if self.cache.get(plan.key, count_miss=False) is None:
+                    self._compute_and_store(plan)
+                else:  # an earlier run cached it: import the predictor and the tracer all the same
+                    self._predictor(REFERENCE)
+                    self.framework.trace(query.model, 1, 8, meta=True)
 
         self._executor.submit(work)
+
+    def first_view(self) -> Query | None:
+        """:data:`FIRST_VIEW`, with the first preset when that model is not one (None without presets)."""
+        if not self.presets:
+            return None
+        model = FIRST_VIEW.model if FIRST_VIEW.model in self.presets else sorted(self.presets)[0]
+        return Query("energy", model, FIRST_VIEW.batch_size, FIRST_VIEW.seq_len)
 
     def close(self) -> None:
         self._executor.shutdown()
@@ -164,6 +205,7 @@ class EnergyService:
 
     def plan(self, query: Query) -> Plan:
         """Check the names in ``query`` and make its cache key; raise IreneError if one is unknown."""
+        query.check()
         snapshot = self.catalog.snapshot()
         entry: FileEntry | None = None
         if query.dataset is not None:
@@ -179,10 +221,10 @@ class EnergyService:
             raise Unavailable(f"cannot trace '{query.model}': {self.framework_error}")
         predictor = self._plan_predictor(query.predictor) if query.kind == "energy" else None
         parts = [
-            CACHE_SCHEMA_VERSION, __version__, query.kind, source, query.model, query.batch_size, query.seq_len,
+            self._key_base, query.kind, source, query.model, query.batch_size, query.seq_len,
             entry.name if entry else None, entry.fingerprint if entry else None,
-            self._framework_version if source != "dataset" else None,
-            predictor, self._predictor_fingerprint(predictor) if predictor else None, asdict(self.config.limits),
+            predictor, self._predictor_fingerprint(predictor) if predictor else None,
+            query.phase, query.context_len, query.dtype, query.logits,
         ]
         key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
         return Plan(query, source, entry, predictor, key)
@@ -229,13 +271,62 @@ class EnergyService:
             task.add_done_callback(functools.partial(self._finished, plan.key))
         return await asyncio.shield(task), False
 
+    async def sweep(self, base: Query, vary: Vary, values: list[int], dataset: str | None = None) -> SweepView:
+        """Predicted energy (and interval) of ``base``'s model at each of ``values`` of batch size, sequence
+        length or decode context: one energy answer per point, each cached like any other. A point the model
+        refuses (beyond its positions) carries its one-line error instead of figures. With ``dataset``, a
+        point whose size the dataset holds a measured record of gets its measured energy too."""
+        records = None if dataset is None else self.catalog.dataset(dataset)
+        queries = [
+            replace(base, batch_size=v) if vary == "batch" else replace(base, seq_len=v) if vary == "seq"
+            else replace(base, context_len=v)
+            for v in values
+        ]
+        for q in queries:  # every name and combination checked before anything is computed
+            self.plan(q)
+        points, head = [], None
+        for value, q in zip(values, queries, strict=True):
+            entry, _ = await self.answer(q)
+            body = json.loads(entry.body)
+            point = SweepPoint(value=value, batch_size=q.batch_size, seq_len=q.seq_len, context_len=q.context_len,
+                               predicted_energy=None)
+            if entry.status != 200:
+                points.append(point.model_copy(update={"error": body.get("detail")}))
+                continue
+            head = head or body
+            root, tokens = body["root"], body.get("per_token") or {}
+            measured = None if records is None else await asyncio.wrap_future(
+                self.lister.submit(self._measured, records, q))
+            points.append(point.model_copy(update={
+                "predicted_energy": root.get("predicted_energy"), "predicted_low": root.get("predicted_low"),
+                "predicted_high": root.get("predicted_high"), "extrapolated": bool(root.get("extrapolated")),
+                "energy_j_per_token": tokens.get("energy_j_per_token"), "context_len": body.get("context_len"),
+                "measured_energy": measured,
+            }))
+        return SweepView(model=base.model, vary=vary, points=points, phase=(head or {}).get("phase", base.phase),
+                         dtype=(head or {}).get("dtype", base.dtype), predictor=(head or {}).get("predictor"),
+                         hardware=(head or {}).get("hardware"))
+
+    def _measured(self, entry: FileEntry, q: Query) -> float | None:
+        """The measured energy (J per call) of the dataset's record of ``q``'s size, if it has one."""
+        try:
+            record = self.catalog.record(entry, q.model, q.batch_size, q.seq_len, phase=q.phase,
+                                         context_len=q.context_len, dtype=q.dtype)
+        except IreneError:
+            return None
+        return record.root.ground_truth_energy
+
     def _finished(self, key: str, task: asyncio.Future[Entry]) -> None:
         self._inflight.pop(key, None)
         if not task.cancelled():
             task.exception()  # retrieved here so that no waiter left means no "never retrieved" noise
 
     def _compute_and_store(self, plan: Plan) -> Entry:
-        """The answer, or the refusal (status 422), stored in the cache; Unavailable is not stored."""
+        """The answer, or the refusal (status 422), stored in the cache; Unavailable is not stored. An answer
+        stored while this waited its turn (the warm-up's) is not computed again."""
+        stored = self.cache.get(plan.key, count_miss=False)
+        if stored is not None:
+            return stored
         self.computations += 1
         try:
             return self.cache.put(plan.key, self.compute(plan).model_dump_json().encode())
@@ -258,9 +349,11 @@ class EnergyService:
         common = dict(source=plan.source, dataset=q.dataset, **record.model_dump(exclude={"root"}))
         if q.kind == "tree":
             root = _structure(record.root)
-            return TreeView(root=root, node_count=sum(1 for _ in root.walk()), **common)
+            return TreeView(root=root, node_count=sum(1 for _ in root.walk()), per_token=per_token(record), **common)
         name = plan.predictor or REFERENCE
         predictor = self._predictor(name)
+        if BYTES_MOVED in getattr(predictor, "feature_names_", ()) and lacks_bytes_moved(record):
+            add_bytes_moved([record])  # an imported record: the tracer's bytes, once (kept on the record)
         try:
             (predicted,) = predictor.predict([record])
         except IreneError:
@@ -272,15 +365,18 @@ class EnergyService:
             raise self._broken(name, "predicts non-finite energies (NaN or infinite numbers in its files?)")
         common.update(meta=predicted.meta, notices=predicted.notices)  # warnings travel with this answer
         return EnergyView(root=predicted.root, node_count=sum(1 for _ in predicted.root.walk()),
-                          predictor=plan.predictor, hardware=getattr(predictor, "hardware", None), **common)
+                          predictor=plan.predictor, hardware=getattr(predictor, "hardware", None),
+                          error_basis=error_basis(record, predictor), per_token=per_token(predicted), **common)
 
     def _source_record(self, plan: Plan) -> TreeRecord:
         q = plan.query
         if plan.source == "dataset":
             assert plan.entry is not None
-            return self.catalog.record(plan.entry, q.model, q.batch_size, q.seq_len)
+            return self.catalog.record(plan.entry, q.model, q.batch_size, q.seq_len,
+                                       phase=q.phase, context_len=q.context_len, dtype=q.dtype)
+        options = phase_options(self.framework, {"device": "cpu", "meta": True, **q.trace_options()})
         if plan.source == "preset":
-            record: TreeRecord = self.framework.trace(q.model, q.batch_size, q.seq_len, device="cpu", meta=True).record
+            record: TreeRecord = self.framework.trace(q.model, q.batch_size, q.seq_len, **options).record
             return record
         assert plan.entry is not None and plan.entry.shape is not None
         needed, limit = plan.entry.shape.bytes_needed(q.batch_size, q.seq_len), self.config.limits.max_model_bytes
@@ -294,7 +390,7 @@ class EnergyService:
             raise IreneError(f"model '{q.model}' has {plan.entry.shape.layers} layers, more than the server's limit "
                              f"of {self.config.limits.max_tree_nodes} tree nodes")
         try:
-            traced = self.framework.trace(str(plan.entry.path), q.batch_size, q.seq_len, device="cpu", meta=True)
+            traced = self.framework.trace(str(plan.entry.path), q.batch_size, q.seq_len, **options)
         except IreneError:
             raise
         except Exception as exc:  # the data dir's config.json, not the server, is at fault
@@ -351,10 +447,14 @@ class EnergyService:
                 continue
             predictors.append(PredictorEntry(name=name, hardware=hardware, default=name == REFERENCE))
         limits = self.config.limits
+        first = self.first_view()
         return ModelsView(
+            first_view=None if first is None else FirstView(model=first.model, batch_size=first.batch_size,
+                                                             seq_len=first.seq_len),
             framework=self.config.framework if self.framework else None, framework_error=self.framework_error,
             models=models, datasets=datasets, predictors=predictors, predictor_error=error,
             limits=LimitsView(max_batch_size=limits.max_batch_size, max_seq_len=limits.max_seq_len,
+                              max_context_len=limits.max_context_len,
                               max_tree_nodes=limits.max_tree_nodes),
         )
 
@@ -412,8 +512,22 @@ def _load_predictor(name: str, entry: FileEntry | None) -> Any:
         raise Unavailable(f"predictor '{name}' cannot be loaded: {exc}") from None
 
 
+def plugin_versions() -> list[str]:
+    """``distribution==version`` of every plugin the registry loaded (core's default plugins included)."""
+    return sorted({f"{p.distribution}=={p.version}" for p in get_registry().plugins})
+
+
+def error_basis(record: TreeRecord, predictor: Any) -> ErrorBasis | None:
+    """What the errors of ``record`` against ``predictor``'s predictions are (None without measured energy):
+    in-sample when its model is among the predictor's training models (or they are unknown), else held-out."""
+    if not any(n.ground_truth_energy is not None for n in record.root.walk()):
+        return None
+    trained = getattr(predictor, "training_", {}).get("models")
+    return "held-out" if trained and record.model_name not in trained else "in-sample"
+
+
 def _reference_fingerprint() -> str:
     """Changes when the shipped predictor files do (their sizes and mtimes)."""
-    data = Path(__file__).resolve().parent.parent / "data"
+    data = Path(__file__).resolve().parent.parent / "predictor" / "reference"
     files = sorted(p for p in data.rglob("*") if p.is_file()) if data.is_dir() else []
     return ";".join(f"{p.relative_to(data)}={p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files) or "none"

@@ -9,6 +9,7 @@ import json
 from importlib.resources import files
 from typing import Any
 
+from irene_core.tree.per_token import per_token
 from irene_core.tree.schema import TreeRecord
 from irene_core.viz.schemas import EnergyView
 
@@ -30,9 +31,8 @@ def record_view(record: TreeRecord) -> EnergyView:
     found = meta.get("prediction")
     prediction: dict[str, Any] = found if isinstance(found, dict) else {}
     return EnergyView(
-        model_name=record.model_name, batch_size=record.batch_size, seq_len=record.seq_len, device=record.device,
-        meta=meta, notices=record.notices, root=record.root, source="file",
-        node_count=sum(1 for _ in record.root.walk()),
+        **record.model_dump(exclude={"root"}), root=record.root, source="file",
+        node_count=sum(1 for _ in record.root.walk()), per_token=per_token(record),
         predictor=_predictor_label(prediction), hardware=prediction.get("hardware"),
     )
 

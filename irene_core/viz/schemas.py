@@ -6,9 +6,38 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from irene_core.tree.per_token import PerToken
 from irene_core.tree.schema import TreeRecord
 
 Source = Literal["preset", "local", "dataset", "file"]
+#: What the errors (predicted vs measured) on a record are. The predictors ship no out-of-fold errors per
+#: record (their out-of-fold residuals only size the intervals), so: in-sample (the record's model is in the
+#: predictor's training data: the record may have been trained on) or held-out (its model never was).
+ErrorBasis = Literal["in-sample", "held-out"]
+
+#: Unit of each energy field and node feature in answers (docs/data-format.md).
+UNITS: dict[str, str] = {
+    "ground_truth_energy": "J per call (the whole batch)",
+    "predicted_energy": "J per call (the whole batch)",
+    "predicted_low": "J per call (the whole batch)",
+    "predicted_high": "J per call (the whole batch)",
+    "energy_above_idle": "J per call (the whole batch)",
+    "spread_pct": "%",
+    "batch_size": "sequences",
+    "seq_len": "tokens",
+    "flops": "MFLOPs",
+    "mem_bytes": "MiB",
+    "mem_bytes_moved": "MiB",
+    "num_parameters": "parameters",
+    "cpu": "%",
+    "mem": "%",
+    "gpu": "%",
+    "gpu_mem": "%",
+    "gpu_clk": "MHz",
+    "gpu_mem_clk": "MHz",
+    "times_mean": "s per call",
+    "gpu_energy_mean": "J per call",
+}
 
 
 class TreeView(TreeRecord):
@@ -17,6 +46,16 @@ class TreeView(TreeRecord):
     source: Source = Field(description="preset: traced by name; local: a model dir in the data dir; dataset: a record")
     dataset: str | None = Field(default=None, description="dataset file (relative to the data dir) for source=dataset")
     node_count: int = Field(description="nodes in the tree, OwnOps pseudo-children included")
+    units: dict[str, str] = Field(
+        default_factory=lambda: dict(UNITS),
+        description="unit of each energy field and node feature: "
+        + "; ".join(f"{k}: {v}" for k, v in UNITS.items()),
+    )
+    per_token: PerToken | None = Field(
+        default=None,
+        description="per-token figures of one call (irene_core.tree.per_token): decode makes batch_size tokens, "
+        "prefill and forward process batch_size × seq_len; J per token from the measured energy, else the predicted",
+    )
 
 
 class EnergyView(TreeView):
@@ -24,6 +63,48 @@ class EnergyView(TreeView):
 
     predictor: str | None = Field(default=None, description="predictor that made predicted_energy")
     hardware: str | None = Field(default=None, description="the hardware the predicted figures stand for")
+    error_basis: ErrorBasis | None = Field(
+        default=None,
+        description="what the prediction errors of a measured record are: in-sample (its model is in the "
+        "predictor's training data, so the record may have been trained on) or held-out (its model is not); "
+        "None without measured energy",
+    )
+
+
+Vary = Literal["batch", "seq", "context"]
+
+
+class SweepPoint(BaseModel):
+    """One point of a sweep: the model's energy at one size (J per call for the whole batch)."""
+
+    value: int = Field(description="the varied parameter's value")
+    batch_size: int
+    seq_len: int
+    context_len: int | None = None
+    predicted_energy: float | None = Field(description="J per call (the whole batch)")
+    predicted_low: float | None = Field(default=None, description="5 % bound of the 90 % interval, J per call")
+    predicted_high: float | None = Field(default=None, description="95 % bound of the 90 % interval, J per call")
+    extrapolated: bool = False
+    energy_j_per_token: float | None = None
+    measured_energy: float | None = Field(default=None, description="J per call: the dataset's measured record of "
+                                          "this size, when a dataset is given and holds one")
+    error: str | None = Field(default=None, description="why this point has no energy (beyond the model's positions…)")
+
+
+class SweepView(BaseModel):
+    """Predicted energy of one model as batch size, sequence length or decode context varies (``/api/sweep``)."""
+
+    model: str
+    vary: Vary
+    phase: str | None = None
+    dtype: str | None = None
+    predictor: str | None = None
+    hardware: str | None = None
+    points: list[SweepPoint]
+    units: dict[str, str] = Field(default_factory=lambda: {
+        "predicted_energy": UNITS["predicted_energy"], "predicted_low": UNITS["predicted_low"],
+        "predicted_high": UNITS["predicted_high"], "energy_j_per_token": "J per token",
+        "measured_energy": UNITS["ground_truth_energy"]})
 
 
 class ModelEntry(BaseModel):
@@ -51,12 +132,22 @@ class PredictorEntry(BaseModel):
 class LimitsView(BaseModel):
     max_batch_size: int
     max_seq_len: int
+    max_context_len: int
     max_tree_nodes: int
+
+
+class FirstView(BaseModel):
+    """The preset and size the page shows first (computed while the server starts)."""
+
+    model: str
+    batch_size: int
+    seq_len: int
 
 
 class ModelsView(BaseModel):
     """Everything the server can show: models by source, datasets, predictors, and the request bounds."""
 
+    first_view: FirstView | None = Field(default=None, description="what the page offers first")
     framework: str | None = Field(description="tracer used for presets (None when it is not installed)")
     framework_error: str | None = None
     models: list[ModelEntry]

@@ -3,12 +3,14 @@
 An inner node costs the sum of its children times an own-ops factor,
 ``E = S·exp(f(φ))``, where ``S`` is the sum of the children's estimates and ``f`` a ridge regression
 (log space, penalty chosen by leave-one-model-out inside the training data) on features that
-describe the node *relative to its children*: the flops, bytes and parameters it has beyond its
-children, its time and GPU energy over its children's, its utilisation minus theirs, the share of
-each primitive kind among its children, batch, sequence length and fan-out; plus a kernel
-smoother of its residuals over (input size, fan-out, share of module children, extra flops).
+describe the node *relative to its children*: the flops, bytes (moved, and the paper's byte model)
+and parameters it has beyond its children, its time and GPU energy over its children's, its
+utilisation minus theirs, the share of each primitive kind among its children, batch, sequence
+length and fan-out; plus a kernel smoother of its residuals over (input size, fan-out, share of
+module children, extra flops).
 None of them is a module class name, so a model whose module types were never seen is predicted
-like any other.  A leaf whose primitive kind no training tree had as a child (GELU leaves of a
+like any other.  A leaf of a kind that had training leaves (so a regressor) always counts in its
+parent's children sum.  A leaf whose primitive kind training never saw as a leaf (GELU leaves of a
 traced tree, when the training trees kept GELU in their modules' own work) is counted as part of
 its parent's own work, as in training: it is left out of ``S`` and of the children's sums, and
 the reconciled tree shows its estimate and the rest of the parent's own work beside it.
@@ -25,7 +27,7 @@ import numpy as np
 
 from irene_core.errors import IreneError
 from irene_core.predictor.aggregators.base import Aggregator, NodeData, bottom_up, teacher_mask
-from irene_core.predictor.design import power_terms
+from irene_core.predictor.design import BYTE_FEATURES, power_terms
 from irene_core.predictor.estimators import (
     KernelSmoother,
     RelativeLinear,
@@ -70,7 +72,7 @@ class OwnOpsAggregator(Aggregator):
         t = data.table
         children = self._children_sum(data, np.ones(len(t)))
         cols = []
-        for name in ("flops", "mem_bytes", "num_parameters"):
+        for name in ("flops", *BYTE_FEATURES, "num_parameters"):
             own = data.col(name)
             if own is not None:
                 extra = np.maximum(own - self._children_sum(data, own), 0.0)
@@ -135,7 +137,8 @@ class OwnOpsAggregator(Aggregator):
             )
         truth = np.where(t.truth > 0, t.truth, 0.0)
         child_kinds = data.kinds[(t.parent >= 0) & rows[np.maximum(t.parent, 0)]]
-        self.kinds_ = sorted(set(child_kinds))
+        trained_kinds = data.kinds[t.is_leaf & (t.truth > 0)]  # a kind with a regressor always counts
+        self.kinds_ = sorted(set(child_kinds) | set(trained_kinds))
         self.power_ = None
         if "times_mean" in data.names:
             self.power_ = RelativeLinear(1e-8).fit(power_terms(data.X[rows], data.names), t.truth[rows])

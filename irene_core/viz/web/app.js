@@ -44,19 +44,47 @@
 
   const signedPct = (pct) => (pct > 0 ? '+' : '') + fmtPct(pct);
 
-  const isNum = (v) => v !== null && v !== undefined;
   /** A node's 90 % interval as "1.23–4.56 mJ", or null when it has none. */
   function fmtInterval(node) {
     if (!isNum(node.predicted_low) || !isNum(node.predicted_high)) return null;
     return `${fmtMJ(node.predicted_low).replace(/ mJ$/, '')}–${fmtMJ(node.predicted_high)}`;
   }
+  const SVG_NS = 'http://www.w3.org/2000/svg';
+
+  /** Create an SVG element; `attrs` sets attributes (`text`: its text). */
+  function svg(tag, attrs = {}, ...children) {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined) continue;
+      if (key === 'text') node.textContent = value;
+      else node.setAttribute(key, String(value));
+    }
+    node.append(...children);
+    return node;
+  }
+
+  /** Save `rows` (the first: headers, with units) as a CSV file named `name`. */
+  function downloadCsv(name, rows) {
+    const cell = (v) => {
+      const t = v === null || v === undefined ? '' : String(v);
+      return /[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+    };
+    const blob = new Blob([`${rows.map((r) => r.map(cell).join(',')).join('\n')}\n`], { type: 'text/csv' });
+    const link = h('a', { href: URL.createObjectURL(blob), download: name, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  }
+
   const EXTRAPOLATED_NOTE = 'predicted outside the training data (this node or a part of it): less certain';
   const extrapolatedMark = () => h('span', { class: 'extrap', title: EXTRAPOLATED_NOTE, text: 'extrapolated' });
 
-  /** How each feature is shown in the tooltip: label, scale, unit, decimals. */
+  /** How each feature is shown in the details panel and tooltip: label, scale, unit, decimals. */
   const FEATURES = {
     flops: ['FLOPs', 1, 'MFLOPs', 1],
     mem_bytes: ['Memory traffic', 1, 'MiB', 2],
+    mem_bytes_moved: ['Memory moved', 1, 'MiB', 2],
     num_parameters: ['Parameters', 1, '', 0],
     cpu: ['CPU use', 1, '%', 1],
     mem: ['Host memory', 1, '%', 1],
@@ -70,40 +98,172 @@
   const HIDDEN_FEATURES = new Set(['batch_size', 'seq_len']);
   const OWN_OPS_NOTE = 'Work this module does beyond its children (activations, head splits, masks, residual adds…)';
 
-  /** Colour for a share of the model's energy (0..1): pale yellow → deep red on a square-root scale. */
+  /** The colour scale: a share of the model's energy at each stop and its colour, evenly spaced on a log
+   *  scale (0.01 % … 50 %), so that deep rows (small shares) differ as much as top ones. The legend draws
+   *  exactly these stops, each label under its own colour. */
+  const HEAT_STOPS = [
+    [0.0001, [255, 247, 188], '0.01 %'],
+    [0.001, [254, 217, 118], '0.1 %'],
+    [0.01, [253, 141, 60], '1 %'],
+    [0.1, [227, 26, 28], '10 %'],
+    [0.5, [128, 0, 38], '50 %+'],
+  ];
+  const LOG_LOW = Math.log10(HEAT_STOPS[0][0]);
+  const LOG_SPAN = Math.log10(HEAT_STOPS[HEAT_STOPS.length - 1][0]) - LOG_LOW;
+  /** Where a share lies on the scale, 0..1. */
+  const heatPosition = (share) => Math.min(1, Math.max(0, (Math.log10(Math.max(share, 1e-12)) - LOG_LOW) / LOG_SPAN));
+  const rgb = (c) => `rgb(${c.map(Math.round).join(' ')})`;
+
+  /** Colour for a share of the model's energy (0..1), interpolated between the two stops around it. */
   function heat(share) {
-    const t = Math.min(1, Math.sqrt(Math.max(0, share) / 0.5));
-    return `hsl(${Math.round(48 - 46 * t)} ${Math.round(92 - 12 * t)}% ${Math.round(86 - 42 * t)}%)`;
+    const t = heatPosition(share);
+    for (let i = 1; i < HEAT_STOPS.length; i += 1) {
+      const [s0, c0] = HEAT_STOPS[i - 1];
+      const [s1, c1] = HEAT_STOPS[i];
+      const t0 = heatPosition(s0);
+      const t1 = heatPosition(s1);
+      if (t <= t1 || i === HEAT_STOPS.length - 1) {
+        const f = Math.min(1, Math.max(0, (t - t0) / (t1 - t0)));
+        return rgb(c0.map((v, k) => v + f * (c1[k] - v)));
+      }
+    }
+    return rgb(HEAT_STOPS[0][1]);
   }
 
   // ---------------------------------------------------------------- the data
 
+  /** Per-token figures of a view: the server's (irene_core.tree.per_token), else derived the same way
+   *  for a run file read in the browser (decode makes batch tokens; prefill and forward batch × seq). */
+  function perTokenOf(view) {
+    if (view.per_token) return view.per_token;
+    const phase = view.phase ?? 'forward';
+    const tokens = phase === 'decode' ? view.batch_size : view.batch_size * view.seq_len;
+    const measured = view.root.ground_truth_energy;
+    const energy = measured ?? view.root.predicted_energy;
+    const latency = view.root.features?.times_mean;
+    const kv = view.meta?.kv_cache_bytes;
+    return {
+      phase, context_len: view.context_len ?? null, dtype: view.dtype ?? 'float32', tokens_per_call: tokens,
+      energy_j_per_token: isNum(energy) ? energy / tokens : null,
+      energy_source: isNum(measured) ? 'measured' : isNum(energy) ? 'predicted' : null,
+      latency_s_per_token: latency ? latency / tokens : null, tokens_per_s: latency ? tokens / latency : null,
+      kv_cache_mib: isNum(kv) ? kv / 2 ** 20 : null, kv_cache_dtype: view.meta?.kv_cache_dtype ?? null,
+    };
+  }
+
+  /** "decode, context 1,024, bfloat16" */
+  const phaseText = (t) => `${t.phase}${t.context_len ? `, context ${fmtNum(t.context_len, 0)}` : ''}, ${t.dtype}`;
+
+  /** Which machine the record stands for, beside the hardware its predictions stand for. */
+  function recordOrigin(view) {
+    if (view.source === 'preset' || view.source === 'local') {
+      return view.meta?.traced_on === 'meta' || !view.device
+        ? 'traced by name on the meta device (structure only, nothing measured)'
+        : `traced on ${view.device}`;
+    }
+    return view.device ? `record of ${view.device}` : 'record of an unnamed device';
+  }
+
   const energyOf = (node) => node.predicted_energy ?? node.ground_truth_energy ?? null;
 
-  /** Index a tree view: parents, depth and shares of every node, plus what the view carries. */
+  const isNum = (v) => v !== null && v !== undefined;
+  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+  /** Model features that make two subtrees the same computation (with type and structure). */
+  const SAME_FEATURES = ['batch_size', 'seq_len', 'flops', 'mem_bytes', 'num_parameters'];
+
+  /** What makes two subtrees identical: the node's `signature` when the record has one, else its type,
+   *  level, model features and its children's signatures, in order. */
+  function signatureOf(node, memo) {
+    let sig = memo.get(node.id);
+    if (sig === undefined) {
+      sig = node.signature ?? JSON.stringify([node.type, node.level, node.synthetic,
+        SAME_FEATURES.map((k) => node.features?.[k] ?? null), node.children.map((c) => signatureOf(c, memo))]);
+      memo.set(node.id, sig);
+    }
+    return sig;
+  }
+
+  /** "encoder.layer.7" → ["encoder.layer", 7]; null for a scope that does not end in an index. */
+  function indexed(node) {
+    const m = /^(.*)\.(\d+)$/.exec(node.scope);
+    return m && !node.synthetic ? [m[1], Number(m[2])] : null;
+  }
+
+  /** Runs (2 or more) of consecutive identical siblings numbered one after the other (layer.0, layer.1…). */
+  function runsOf(children, memo) {
+    const runs = [];
+    let current = null;
+    for (const child of children) {
+      const at = indexed(child);
+      const last = current?.members[current.members.length - 1];
+      if (at && current && at[0] === current.prefix && at[1] === indexed(last)[1] + 1
+          && signatureOf(child, memo) === signatureOf(last, memo)) {
+        current.members.push(child);
+      } else {
+        current = at ? { prefix: at[0], members: [child] } : null;
+        if (current) runs.push(current);
+      }
+    }
+    return runs.filter((r) => r.members.length > 1);
+  }
+
+  /** A collapsed run as a tree entry: the members' sums, and their mean and spread per layer. */
+  function runEntry(run) {
+    const { members } = run;
+    const first = indexed(members[0])[1];
+    const pred = members.map((m) => m.predicted_energy);
+    const meas = members.map((m) => m.ground_truth_energy);
+    const measured = meas.every(isNum) ? meas : null;
+    const mean = measured ? sum(measured) / measured.length : null;
+    return {
+      id: `run:${members[0].id}`,
+      run: true,
+      scope: run.prefix,
+      label: `${run.prefix.split('.').pop()}.${first}–${first + members.length - 1} × ${members.length}`,
+      type: members[0].type,
+      level: members[0].level,
+      features: {},
+      synthetic: false,
+      predicted_energy: pred.every(isNum) ? sum(pred) : null,
+      ground_truth_energy: measured ? sum(measured) : null,
+      mean_energy: sum(members.map((m) => energyOf(m) ?? 0)) / members.length,
+      measured_mean: mean,
+      measured_sd: measured ? Math.sqrt(sum(measured.map((x) => (x - mean) ** 2)) / measured.length) : null,
+      children: members,
+      sorted: members,
+    };
+  }
+
+  /** Index a tree view: parents, depth and shares of every node, the collapsed runs of identical layers
+   *  (`runs`, by id; `node.sorted` lists a node's runs and other children by energy), and what it carries. */
   function prepare(view) {
     const info = new Map();
+    const runs = new Map();
+    const memo = new Map();
     const total = energyOf(view.root);
     let hasPred = false;
     let hasMeas = false;
-    const visit = (node, parent, depth) => {
-      const e = energyOf(node);
+    const shares = (e, pe, parent) => ({
+      share: total && e !== null ? e / total : null,
+      ofParent: pe && e !== null ? e / pe : parent ? null : 1,
+    });
+    const visit = (node, parent, depth, run) => {
       const pe = parent ? energyOf(parent) : null;
-      hasPred ||= node.predicted_energy !== null && node.predicted_energy !== undefined;
-      hasMeas ||= node.ground_truth_energy !== null && node.ground_truth_energy !== undefined;
-      info.set(node.id, {
-        node,
-        parent,
-        depth,
-        share: total && e !== null ? e / total : null,
-        ofParent: pe && e !== null ? e / pe : parent ? null : 1,
-      });
-      const kids = [...node.children].sort((a, b) => (energyOf(b) ?? -1) - (energyOf(a) ?? -1));
-      node.sorted = kids;
-      for (const child of kids) visit(child, node, depth + 1);
+      hasPred ||= isNum(node.predicted_energy);
+      hasMeas ||= isNum(node.ground_truth_energy);
+      info.set(node.id, { node, parent, depth, run, ...shares(energyOf(node), pe, parent) });
+      const grouped = runsOf(node.children, memo).map(runEntry);
+      const inRun = new Set(grouped.flatMap((r) => r.children));
+      const entries = [...grouped, ...node.children.filter((c) => !inRun.has(c))];
+      node.sorted = entries.sort((a, b) => (energyOf(b) ?? -1) - (energyOf(a) ?? -1));
+      for (const r of grouped) {
+        runs.set(r.id, { node: r, parent: node, depth: depth + 1, ...shares(energyOf(r), energyOf(node), node) });
+        for (const member of r.children) visit(member, node, depth + 2, r);
+      }
+      for (const child of node.children) if (!inRun.has(child)) visit(child, node, depth + 1, null);
     };
-    visit(view.root, null, 1);
-    return { view, info, total, hasPred, hasMeas, count: info.size };
+    visit(view.root, null, 1, null);
+    return { view, info, runs, total, hasPred, hasMeas, count: info.size, entry: (id) => info.get(id) ?? runs.get(id) };
   }
 
   const isInnermost = (node) => node.level === 'module' && !node.children.some((c) => c.level === 'module');
@@ -200,6 +360,7 @@
       predicted_low: energyValue(d.predicted_low, `${path} (${id}): predicted_low`, false),
       predicted_high: energyValue(d.predicted_high, `${path} (${id}): predicted_high`, false),
       extrapolated: d.extrapolated === true,
+      signature: typeof d.signature === 'string' ? d.signature : null,
       synthetic: Boolean(d.synthetic),
       children: kids.map((c, i) => fromV2Node(c, `${path}.children.${i}`, seen)),
     };
@@ -253,6 +414,9 @@
           batch_size: Number(d.batch_size),
           seq_len: Number(d.seq_len),
           device: d.device ?? null,
+          phase: typeof d.phase === 'string' ? d.phase : 'forward',
+          context_len: Number.isInteger(d.context_len) ? d.context_len : null,
+          dtype: typeof d.dtype === 'string' ? d.dtype : 'float32',
           meta,
           notices: Array.isArray(d.notices) ? d.notices.filter((n) => n && typeof n.message === 'string') : [],
           root: version === 1 ? fromFileNode(d.frontend_tree, tree, new Set()) : fromV2Node(d.root, tree, new Set()),
@@ -294,22 +458,43 @@
   const tooltip = $('#tooltip');
   let tooltipFor = null;
 
-  function showTooltip(pane, id, anchor) {
-    const rec = pane.prep.info.get(id);
-    if (!rec) return;
+  /** Labels of what errors against measured energy are (the API's `error_basis`); a file does not say,
+   *  so its errors count as in-sample. */
+  const ERROR_BASIS = {
+    'in-sample': 'the predictor was trained on this model\'s records: this error may be in-sample (optimistic)',
+    'held-out': 'the predictor was not trained on this model: an out-of-sample error',
+  };
+  const errorBasis = (view) => view.error_basis ?? 'in-sample';
+
+  /** Heading, scope line and the figures of one tree entry (a node or a run of identical layers). */
+  function describe(prep, id) {
+    const rec = prep.entry(id);
+    if (!rec) return null;
     const { node } = rec;
     const rows = [];
     const add = (label, value, cls) => rows.push(h('dt', { text: label }), h('dd', { text: value, class: cls }));
-    if (node.predicted_energy !== null && node.predicted_energy !== undefined) add('Energy (predicted)', fmtMJ(node.predicted_energy), 'strong');
+    if (node.run) add('Layers', `${node.children.length} identical (same type, features and structure)`);
+    if (isNum(node.predicted_energy)) add(node.run ? 'Energy (predicted, sum)' : 'Energy (predicted)', fmtMJ(node.predicted_energy), 'strong');
     const interval = fmtInterval(node);
     if (interval) add('90 % interval', interval);
     if (node.extrapolated) add('Extrapolated', `yes: ${EXTRAPOLATED_NOTE}`, 'extrap-text');
-    if (node.ground_truth_energy !== null && node.ground_truth_energy !== undefined) {
-      add('Energy (measured)', fmtMJ(node.ground_truth_energy), node.predicted_energy == null ? 'strong' : null);
-      if (node.predicted_energy !== null && node.predicted_energy !== undefined && node.ground_truth_energy > 0) {
-        add('Prediction error', signedPct((100 * (node.predicted_energy - node.ground_truth_energy)) / node.ground_truth_energy));
+    if (isNum(node.ground_truth_energy)) {
+      add(node.run ? 'Energy (measured, sum)' : 'Energy (measured)', fmtMJ(node.ground_truth_energy), isNum(node.predicted_energy) ? null : 'strong');
+      if (isNum(node.predicted_energy) && node.ground_truth_energy > 0) {
+        add(`Prediction error (${errorBasis(prep.view)})`, signedPct((100 * (node.predicted_energy - node.ground_truth_energy)) / node.ground_truth_energy));
       }
     }
+    if (node.run) {
+      add('Per layer', isNum(node.measured_mean)
+        ? `${fmtMJ(node.measured_mean)} ± ${fmtMJ(node.measured_sd)} measured (mean ± sd)`
+        : `${fmtMJ(node.mean_energy)} mean`);
+    }
+    const tokens = perTokenOf(prep.view);
+    const energy = energyOf(node);
+    if (isNum(energy)) add('Per token', `${fmtMJ(energy / tokens.tokens_per_call)} (÷ ${fmtNum(tokens.tokens_per_call, 0)} tokens)`);
+    add('Figures are', `J per call for the whole batch (${prep.view.batch_size} × ${prep.view.seq_len}), ${phaseText(tokens)}`);
+    if (isNum(node.predicted_energy)) add('Predicted for', `${prep.view.hardware ?? 'the predictor\'s hardware (not stated)'} by ${prep.view.predictor ?? 'a predictor'}`);
+    if (isNum(node.ground_truth_energy)) add('Measured on', recordOrigin(prep.view));
     add('Share of parent', fmtPct(rec.ofParent === null ? null : 100 * rec.ofParent));
     add('Share of model', fmtPct(rec.share === null ? null : 100 * rec.share));
     for (const [key, [label, scale, unit, digits]] of Object.entries(FEATURES)) {
@@ -318,12 +503,22 @@
     for (const [key, value] of Object.entries(node.features)) {
       if (!(key in FEATURES) && !HIDDEN_FEATURES.has(key)) add(key, fmtNum(value, 3));
     }
+    const title = node.synthetic ? 'Own ops' : node.run ? `${node.label} ${node.type}` : node.type;
+    return {
+      title,
+      badge: node.synthetic ? 'own ops' : node.run ? 'layers' : node.level,
+      scope: node.synthetic ? OWN_OPS_NOTE : node.run ? `${node.scope}.* (expand to see each layer)` : node.scope || '(the whole model)',
+      rows,
+    };
+  }
+
+  function showTooltip(pane, id, anchor) {
+    const d = describe(pane.prep, id);
+    if (!d) return;
     tooltip.replaceChildren(
-      h('div', { class: 'tt-head' },
-        h('strong', { text: node.synthetic ? 'Own ops' : node.type }),
-        h('span', { class: `badge level-${node.level}`, text: node.synthetic ? 'own ops' : node.level })),
-      h('p', { class: 'tt-scope', text: node.synthetic ? OWN_OPS_NOTE : node.scope || '(the whole model)' }),
-      h('dl', {}, rows),
+      h('div', { class: 'tt-head' }, h('strong', { text: d.title }), h('span', { class: 'badge', text: d.badge })),
+      h('p', { class: 'tt-scope', text: d.scope }),
+      h('dl', {}, d.rows),
     );
     tooltip.hidden = false;
     tooltipFor = anchor;
@@ -367,6 +562,11 @@
     { key: 'error', label: 'Error', num: true },
   ];
   const TABLE_MAX_ROWS = 500;
+  const SWEEP_AXES = { batch: 'batch size (sequences)', seq: 'sequence length (tokens)', context: 'context (tokens in the KV cache)' };
+  const SWEEP_DEFAULTS = { batch: '1,2,4,8,16,32', seq: '32,64,128,256,512', context: '128,512,1024,2048,4096' };
+  /** The model a sweep predicts for this view: a preset or local model the server lists (else null). */
+  const sweepModel = (view) => (!REPORT && catalog?.models.some((m) => m.name === view.model_name && (m.source === 'preset' || m.source === 'local'))
+    ? view.model_name : null);
 
   class Pane {
     constructor(index) {
@@ -375,7 +575,9 @@
       this.root.id = `pane-${index}`;
       $('.pane-letter', this.root).textContent = 'AB'[index];
       this.tree = $('.tree', this.root);
+      this.details = $('.details', this.root);
       this.items = new Map();
+      this.selected = null;
       this.chartLevel = 'innermost';
       this.sort = { key: 'energy', dir: -1 };
       this.filter = '';
@@ -395,7 +597,7 @@
         });
       }
       $('.filter', r).addEventListener('input', (e) => { this.filter = e.target.value.trim().toLowerCase(); this.renderTable(); });
-      $('tbody', r).addEventListener('keydown', (e) => this.onTableKey(e));
+      $('table.nodes tbody', r).addEventListener('keydown', (e) => this.onTableKey(e));
       this.tree.addEventListener('keydown', (e) => this.onTreeKey(e));
       this.tree.addEventListener('click', (e) => {
         const li = e.target.closest('[role=treeitem]');
@@ -405,9 +607,8 @@
       });
       this.tree.addEventListener('focusin', (e) => {
         const li = e.target.closest('[role=treeitem]');
-        if (li) showTooltip(this, li.dataset.id, $('.row', li));
+        if (li) this.select(li.dataset.id);
       });
-      this.tree.addEventListener('focusout', (e) => { const li = e.target.closest('[role=treeitem]'); if (li) hideTooltip($('.row', li)); });
       this.tree.addEventListener('mouseover', (e) => {
         const row = e.target.closest('.row');
         if (row) showTooltip(this, row.parentElement.dataset.id, row);
@@ -416,6 +617,33 @@
         const row = e.target.closest('.row');
         if (row && !row.contains(e.relatedTarget)) hideTooltip(row);
       });
+      $('.crumbs', r).addEventListener('click', (e) => {
+        const b = e.target.closest('button[data-id]');
+        if (b) this.reveal(b.dataset.id);
+      });
+      this.details.addEventListener('keydown', (e) => {
+        if (e.key === 'Escape' && this.selected) { e.preventDefault(); this.reveal(this.selected); }
+      });
+      const icicle = $('.icicle', r);
+      icicle.addEventListener('click', (e) => {
+        const box = e.target.closest('[data-id]');
+        if (box) this.zoomTo(box.dataset.id);
+      });
+      icicle.addEventListener('keydown', (e) => {
+        const box = e.target.closest('[data-id]');
+        if (box && (e.key === 'Enter' || e.key === ' ')) { e.preventDefault(); this.zoomTo(box.dataset.id); }
+      });
+      $('[data-act=zoom-out]', r).addEventListener('click', () => {
+        const parent = this.prep?.info.get(this.zoom)?.parent;
+        if (parent) this.zoomTo(parent.id);
+      });
+      $('[data-act=icicle-csv]', r).addEventListener('click', () => this.icicleCsv());
+      $('.sweep-form', r).addEventListener('submit', (e) => { e.preventDefault(); this.loadSweep(); });
+      $('[data-act=sweep-csv]', r).addEventListener('click', () => this.sweepCsv());
+      $('.sweep-form', r).elements.per_token.addEventListener('change', () => { if (this.sweep) this.renderSweep(); });
+      $('.sweep-form', r).elements.vary.addEventListener('change', (e) => {
+        $('.sweep-form', r).elements.values.value = SWEEP_DEFAULTS[e.target.value];
+      });
     }
 
     setBusy(text) {
@@ -423,12 +651,26 @@
       const note = $('.pane-note', this.root);
       note.hidden = false;
       note.className = 'pane-note busy';
+      note.removeAttribute('role');
       note.textContent = text;
     }
 
-    setError(text) {
-      this.root.setAttribute('aria-busy', 'false');
-      const note = $('.pane-note', this.root);
+    /** A failed request: the previous view is cleared, so no figure can be taken for the new query's. */
+    setError(title, text) {
+      this.prep = null;
+      this.selected = null;
+      this.items.clear();
+      const r = this.root;
+      r.setAttribute('aria-busy', 'false');
+      $('.pane-title', r).textContent = title;
+      $('.pane-sub', r).textContent = 'no answer';
+      for (const sel of ['.totals', '.tree', '.crumbs', '.bars', 'table.nodes thead tr', 'table.nodes tbody', '.icicle',
+        '.icicle-table tbody', '.sweep', '.sweep-table thead', '.sweep-table tbody']) $(sel, r).replaceChildren();
+      for (const sel of ['.chart-note', '.table-note', '.icicle-path', '.sweep-note']) $(sel, r).textContent = '';
+      this.sweep = null;
+      this.details.replaceChildren(h('p', { class: 'muted', text: 'Nothing to show.' }));
+      r.classList.add('failed');
+      const note = $('.pane-note', r);
       note.hidden = false;
       note.className = 'pane-note error';
       note.setAttribute('role', 'alert');
@@ -437,6 +679,8 @@
 
     show(view) {
       this.prep = prepare(view);
+      this.selected = null;
+      this.root.classList.remove('failed');
       this.root.setAttribute('aria-busy', 'false');
       const note = $('.pane-note', this.root);
       const warnings = [...(view.meta?.warnings ?? []), ...(view.notices ?? []).map((n) => (n.source ? `${n.source}: ${n.message}` : n.message))];
@@ -448,37 +692,219 @@
       this.renderTree();
       this.renderChart();
       this.renderTable();
+      this.sweep = null;
+      $('.sweep', this.root).replaceChildren();
+      for (const el of $$('.sweep-table thead, .sweep-table tbody', this.root)) el.replaceChildren();
+      $('[data-act=sweep-csv]', this.root).disabled = true;
+      $('.sweep-form', this.root).elements.per_token.checked = view.phase === 'decode';
+      $('.sweep-note', this.root).textContent = sweepModel(view)
+        ? `Predicted energy of ${view.model_name} as one size varies, the others as shown above.`
+        : 'Sweeps predict presets and local models of the server: pick one above.';
+      this.zoomTo(view.root.id);
+      this.select(view.root.id);
+    }
+
+    // -- icicle: energy share, click to zoom
+
+    zoomTo(id) {
+      const rec = this.prep?.info.get(id);
+      if (!rec) return;
+      if (!rec.node.children.length && rec.parent) { this.select(id); return; } // a leaf: nothing below to widen
+      this.zoom = id;
+      this.renderIcicle();
+    }
+
+    renderIcicle() {
+      const { info } = this.prep;
+      const top = info.get(this.zoom).node;
+      const total = energyOf(top) || 0;
+      const W = Math.max(320, Math.round($('.icicle', this.root).clientWidth) || 640);
+      const ROW = 24;
+      const DEPTH = 6;
+      const boxes = [];
+      const place = (node, x, w, depth) => {
+        boxes.push({ node, x, w, depth });
+        if (depth + 1 >= DEPTH || w < 1) return;
+        const kids = node.children.filter((c) => (energyOf(c) ?? 0) > 0).sort((a, b) => energyOf(b) - energyOf(a));
+        const sumKids = sum(kids.map(energyOf));
+        let cx = x;
+        for (const c of kids) {
+          const cw = sumKids > 0 ? (w * energyOf(c)) / Math.max(sumKids, energyOf(node) ?? 0) : 0;
+          place(c, cx, cw, depth + 1);
+          cx += cw;
+        }
+      };
+      place(top, 0, W, 0);
+      const height = ROW * (1 + Math.max(...boxes.map((b) => b.depth)));
+      const name = (node) => (node.synthetic ? 'own ops' : nodeLabel(node, this.prep.view.model_name));
+      const chart = svg('svg', { viewBox: `0 0 ${W} ${height}`, class: 'icicle-svg', role: 'group', 'aria-label': `Energy share within ${name(top)}: each row one level deeper` });
+      for (const { node, x, w, depth } of boxes) {
+        const e = energyOf(node);
+        const share = total ? e / total : 0;
+        const label = `${name(node)}: ${fmtMJ(e)}, ${fmtPct(100 * share)} of ${name(top)}${node.extrapolated ? ', extrapolated' : ''}`;
+        const g = svg('g', { 'data-id': node.id, tabindex: w >= 4 ? 0 : -1, role: 'button', 'aria-label': label, class: node.extrapolated ? 'ice extrap-box' : 'ice' },
+          svg('title', { text: label }),
+          svg('rect', { x: x + 0.5, y: depth * ROW + 0.5, width: Math.max(0, w - 1), height: ROW - 1, fill: heat(info.get(node.id)?.share ?? 0) }));
+        if (node.extrapolated && w > 6) g.append(svg('line', { x1: x + 2, x2: x + w - 2, y1: (depth + 1) * ROW - 3, y2: (depth + 1) * ROW - 3, class: 'extrap-line' }));
+        if (w > 70) g.append(svg('text', { class: heatPosition(info.get(node.id)?.share ?? 0) > 0.55 ? 'on-dark' : null, x: x + 5, y: depth * ROW + ROW / 2 + 4, text: `${name(node)} ${fmtPct(100 * share)}`.slice(0, Math.floor(w / 7)) }));
+        chart.append(g);
+      }
+      $('.icicle', this.root).replaceChildren(chart);
+      const path = [];
+      for (let at = info.get(this.zoom); at; at = at.parent ? info.get(at.parent.id) : null) path.unshift(name(at.node));
+      $('.icicle-path', this.root).textContent = `Zoomed into ${path.join(' › ')} (${fmtMJ(total)} per call, whole batch)`;
+      $('[data-act=zoom-out]', this.root).disabled = !info.get(this.zoom).parent;
+      this.icicleRows = top.children.map((c) => [name(c), c.type, energyOf(c), total ? (100 * energyOf(c)) / total : null])
+        .sort((a, b) => (b[2] ?? 0) - (a[2] ?? 0));
+      $('.icicle-table tbody', this.root).replaceChildren(...this.icicleRows.map(([n, t, e, pct]) => h('tr', {},
+        h('th', { scope: 'row', text: n }), h('td', { text: t }), h('td', { text: isNum(e) ? fmtNum(1e3 * e, 3) : '—' }), h('td', { text: fmtPct(pct).replace(/ %$/, '') }))));
+    }
+
+    icicleCsv() {
+      if (!this.icicleRows) return;
+      downloadCsv(`${this.prep.view.model_name}-energy-share.csv`, [
+        ['node', 'type', 'energy (mJ per call, whole batch)', 'share of zoomed node (%)'],
+        ...this.icicleRows.map(([n, t, e, pct]) => [n, t, isNum(e) ? 1e3 * e : null, pct]),
+      ]);
+    }
+
+    // -- energy vs size (the /api/sweep curve with its 90 % band)
+
+    async loadSweep() {
+      const view = this.prep?.view;
+      const model = view && sweepModel(view);
+      if (!model) return;
+      const form = $('.sweep-form', this.root);
+      const vary = form.elements.vary.value;
+      const decode = view.phase === 'decode' || vary === 'context';
+      const params = {
+        model, vary, values: form.elements.values.value.replace(/\s+/g, ''),
+        batch_size: view.batch_size, seq_len: decode ? 1 : view.seq_len,
+        phase: decode ? 'decode' : view.phase !== 'forward' ? view.phase : null,
+        context_len: decode && vary !== 'context' ? view.context_len : null,
+        dtype: view.dtype, predictor: view.predictor, dataset: view.source === 'dataset' ? view.dataset : null,
+      };
+      const note = $('.sweep-note', this.root);
+      note.textContent = 'Computing the curve (each new point traces the model)…';
+      try {
+        this.sweep = await api('api/sweep', params);
+      } catch (err) {
+        this.sweep = null;
+        $('.sweep', this.root).replaceChildren();
+        note.textContent = err.message;
+        return;
+      }
+      this.renderSweep();
+    }
+
+    renderSweep() {
+      const { points, vary, model } = this.sweep;
+      const ok = points.filter((p) => isNum(p.predicted_energy));
+      const failed = points.filter((p) => !isNum(p.predicted_energy));
+      const axis = SWEEP_AXES[vary];
+      const W = 640;
+      const H = 260;
+      const m = { l: 78, r: 16, t: 12, b: 44 };
+      const xs = points.map((p) => p.value);
+      const logX = Math.max(...xs) / Math.min(...xs) > 8;
+      const fx = (v) => (logX ? Math.log2(v) : v);
+      const [x0, x1] = [fx(Math.min(...xs)), fx(Math.max(...xs))];
+      const px = (v) => m.l + (x1 === x0 ? 0.5 : (fx(v) - x0) / (x1 - x0)) * (W - m.l - m.r);
+      // per token: each point's energies ÷ its tokens per call (decode: the batch; else batch × sequence)
+      const perToken = $('.sweep-form', this.root).elements.per_token.checked;
+      const k = (p) => (perToken && p.energy_j_per_token ? p.energy_j_per_token / p.predicted_energy : 1);
+      const measured = points.filter((p) => isNum(p.measured_energy));
+      const top = 1.1 * Math.max(...ok.map((p) => k(p) * (p.predicted_high ?? p.predicted_energy)),
+        ...measured.map((p) => k(p) * p.measured_energy), 0) || 1;
+      const py = (j) => H - m.b - (j / top) * (H - m.t - m.b);
+      const chart = svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'sweep-svg', role: 'img',
+        'aria-label': `Predicted energy of ${model} vs ${axis}, with its 90 % interval band (values in the data table)` });
+      for (let i = 0; i <= 4; i += 1) {
+        const j = (top * i) / 4;
+        chart.append(svg('line', { x1: m.l, x2: W - m.r, y1: py(j), y2: py(j), class: 'grid' }),
+          svg('text', { x: m.l - 6, y: py(j) + 4, 'text-anchor': 'end', text: fmtMJ(j).replace(/ mJ$/, '') }));
+      }
+      for (const v of xs) chart.append(svg('text', { x: px(v), y: H - m.b + 16, 'text-anchor': 'middle', text: String(v) }));
+      chart.append(svg('text', { x: (W + m.l) / 2, y: H - 6, 'text-anchor': 'middle', class: 'axis-title', text: `${axis}${logX ? ' (log scale)' : ''}` }),
+        svg('text', { x: 12, y: (H - m.b) / 2, 'text-anchor': 'middle', class: 'axis-title', transform: `rotate(-90 12 ${(H - m.b) / 2})`, text: perToken ? 'mJ per token' : 'mJ per call (whole batch)' }));
+      const banded = ok.filter((p) => isNum(p.predicted_low) && isNum(p.predicted_high));
+      if (banded.length) {
+        const band = [...banded.map((p) => `${px(p.value)},${py(k(p) * p.predicted_high)}`), ...banded.reverse().map((p) => `${px(p.value)},${py(k(p) * p.predicted_low)}`)];
+        chart.append(svg('polygon', { points: band.join(' '), class: 'band' }, svg('title', { text: '90 % interval' })));
+      }
+      chart.append(svg('polyline', { points: ok.map((p) => `${px(p.value)},${py(k(p) * p.predicted_energy)}`).join(' '), class: 'curve' }));
+      for (const p of measured) {
+        const [cx, cy] = [px(p.value), py(k(p) * p.measured_energy)];
+        chart.append(svg('rect', { x: cx - 4, y: cy - 4, width: 8, height: 8, class: 'measured', transform: `rotate(45 ${cx} ${cy})` },
+          svg('title', { text: `${axis} ${p.value}: measured ${fmtMJ(p.measured_energy)} per call` })));
+      }
+      for (const p of ok) {
+        const text = `${axis} ${p.value}: ${fmtMJ(p.predicted_energy)}${isNum(p.predicted_low) ? ` (90 % ${fmtMJ(p.predicted_low).replace(/ mJ$/, '')}–${fmtMJ(p.predicted_high)})` : ''}${p.extrapolated ? ', extrapolated' : ''}`;
+        chart.append(svg('circle', { cx: px(p.value), cy: py(k(p) * p.predicted_energy), r: 4, class: p.extrapolated ? 'point extrap-point' : 'point' }, svg('title', { text })));
+      }
+      $('.sweep', this.root).replaceChildren(chart);
+      this.sweepRows = points.map((p) => [p.value, ...[p.predicted_energy, p.predicted_low, p.predicted_high, p.energy_j_per_token, p.measured_energy].map((j) => (isNum(j) ? 1e3 * j : null)), p.extrapolated, p.error ?? '']);
+      const headers = [axis, 'predicted (mJ per call, whole batch)', '90 % low (mJ)', '90 % high (mJ)', 'predicted per token (mJ/token)', 'measured (mJ per call, whole batch)', 'extrapolated', 'error'];
+      this.sweepHeaders = headers;
+      $('.sweep-table thead', this.root).replaceChildren(h('tr', {}, ...headers.map((t) => h('th', { scope: 'col', text: t }))));
+      $('.sweep-table tbody', this.root).replaceChildren(...this.sweepRows.map((row) => h('tr', {},
+        h('th', { scope: 'row', text: String(row[0]) }),
+        ...row.slice(1, 6).map((v) => h('td', { text: isNum(v) ? fmtNum(v, 3) : '—' })),
+        h('td', { text: row[6] ? 'yes' : 'no' }), h('td', { text: row[7] }))));
+      $('[data-act=sweep-csv]', this.root).disabled = false;
+      $('.sweep-note', this.root).textContent = `${this.sweep.phase ?? 'forward'}, ${this.sweep.dtype ?? 'default dtype'}; predicted by ${this.sweep.predictor ?? 'the default predictor'}${this.sweep.hardware ? ` for ${this.sweep.hardware}` : ''}; band: 90 % interval${measured.length ? '; diamonds: measured records of the dataset' : ''}.`
+        + (failed.length ? ` No figure at ${failed.map((p) => `${p.value} (${p.error})`).join('; ')}.` : '');
+    }
+
+    sweepCsv() {
+      if (!this.sweep) return;
+      downloadCsv(`${this.sweep.model}-energy-vs-${this.sweep.vary}.csv`, [this.sweepHeaders, ...this.sweepRows]);
     }
 
     renderHead() {
       const { view, hasPred, hasMeas } = this.prep;
       const r = this.root;
       $('.pane-title', r).textContent = view.model_name;
-      const where = view.dataset ? ` · from ${view.dataset}` : view.source === 'preset' ? ' · traced by name' : view.source === 'local' ? ' · local model' : '';
+      const where = view.dataset ? ` · from ${view.dataset}` : view.source === 'local' ? ' · local model' : '';
       const by = hasPred
         ? ` · predicted by ${view.predictor ?? 'a predictor'}${view.hardware ? ` for ${view.hardware}` : ''}`
         : '';
-      $('.pane-sub', r).textContent = `batch ${view.batch_size} × sequence ${view.seq_len}${where}${by}`;
+      const tokens = perTokenOf(view);
+      $('.pane-sub', r).textContent = `batch ${view.batch_size} × sequence ${view.seq_len} · ${phaseText(tokens)}${where} · ${recordOrigin(view)}${by}`;
       const items = [];
-      const add = (label, value, cls) => items.push(h('div', { class: cls }, h('dt', { text: label }), h('dd', { text: value })));
-      if (hasPred) add('Predicted', fmtMJ(view.root.predicted_energy), 'total-main');
-      if (hasMeas) add('Measured', fmtMJ(view.root.ground_truth_energy), hasPred ? null : 'total-main');
+      const add = (label, value, cls, title) => items.push(h('div', { class: cls, title }, h('dt', { text: label }), h('dd', { text: value })));
+      const PER_CALL = 'J per call for the whole batch';
+      if (hasPred) add('Predicted, per call (whole batch)', fmtMJ(view.root.predicted_energy), 'total-main', PER_CALL);
+      if (hasMeas) add('Measured, per call (whole batch)', fmtMJ(view.root.ground_truth_energy), hasPred ? null : 'total-main', PER_CALL);
+      if (isNum(tokens.energy_j_per_token)) {
+        add(`Per token (${tokens.energy_source})`, `${fmtMJ(tokens.energy_j_per_token)}/token`, 'per-token',
+          `energy per call ÷ ${tokens.tokens_per_call} tokens (${tokens.phase === 'decode' ? 'decode: one token per sequence' : 'batch × sequence'})`);
+      }
+      if (isNum(tokens.tokens_per_s)) add('Throughput', `${fmtNum(tokens.tokens_per_s, 1)} tokens/s · ${fmtNum(1e3 * tokens.latency_s_per_token, 3)} ms/token`);
+      if (isNum(tokens.kv_cache_mib)) add('KV cache', `${fmtNum(tokens.kv_cache_mib, 1)} MiB (${tokens.kv_cache_dtype ?? tokens.dtype})`);
       if (hasPred && hasMeas) {
         const err = levelErrors(this.prep);
-        add('Error ml · module · model', [err.ml, err.module, err.model].map((x) => (x === null ? '—' : fmtNum(x, 1))).join(' · ') + ' %');
+        add(`Error ml · module · model, ${errorBasis(view)}`,
+          [err.ml, err.module, err.model].map((x) => (x === null ? '—' : fmtNum(x, 1))).join(' · ') + ' %', null, ERROR_BASIS[errorBasis(view)]);
       }
       add('Nodes', String(this.prep.count));
       $('.totals', r).replaceChildren(...items);
       this.tree.setAttribute('aria-label', `Energy tree of ${view.model_name}`);
-      const ramp = $('.ramp', r);
-      ramp.style.background = `linear-gradient(to right, ${[0, 0.005, 0.02, 0.08, 0.2, 0.5].map((s) => heat(s)).join(', ')})`;
-      $('.ramp-labels', r).replaceChildren(...['0', '1 %', '5 %', '20 %', '50 %+'].map((t) => h('span', { text: t })));
+      $('.ramp', r).style.background = `linear-gradient(to right, ${HEAT_STOPS.map(([x, c]) => `${rgb(c)} ${100 * heatPosition(x)}%`).join(', ')})`;
+      $('.ramp-labels', r).replaceChildren(...HEAT_STOPS.map(([x, , label]) => {
+        const tick = h('span', { text: label });
+        tick.style.left = `${100 * heatPosition(x)}%`;
+        return tick;
+      }));
     }
 
     // -- tree
 
     renderTree() {
       this.items.clear();
+      // The column of intervals, measured energies and marks only where some row has one.
+      this.tree.classList.toggle('plain', ![...this.prep.info.values()].some(({ node }) =>
+        fmtInterval(node) || node.extrapolated || isNum(node.ground_truth_energy)) && !this.prep.runs.size);
       const rootLi = this.makeItem(this.prep.view.root);
       this.tree.replaceChildren(rootLi);
       this.expand(rootLi);
@@ -487,8 +913,9 @@
       rootLi.tabIndex = 0;
     }
 
+    /** The row of a node, or of a collapsed run of identical layers (`node.run`). */
     makeItem(node) {
-      const rec = this.prep.info.get(node.id);
+      const rec = this.prep.entry(node.id);
       const e = energyOf(node);
       const hasKids = node.children.length > 0;
       const share = rec.share ?? 0;
@@ -499,32 +926,39 @@
       swatch.style.background = heat(share);
       const measured = node.ground_truth_energy;
       const extra = [];
-      if (measured !== null && measured !== undefined && node.predicted_energy !== null && node.predicted_energy !== undefined && measured > 0) {
+      if (node.run) {
+        extra.push(h('span', { class: 'per-layer', title: 'energy of one layer: the mean (± the standard deviation of the measured layers)' },
+          isNum(node.measured_mean) ? `${fmtMJ(node.measured_mean)} ± ${fmtMJ(node.measured_sd)} per layer` : `${fmtMJ(node.mean_energy)} per layer`));
+      }
+      if (isNum(measured) && isNum(node.predicted_energy) && measured > 0) {
         const err = (100 * (node.predicted_energy - measured)) / measured;
-        extra.push(h('span', { class: `meas ${Math.abs(err) > 10 ? 'bad' : ''}`, title: 'measured energy and prediction error' },
+        extra.push(h('span', { class: `meas ${Math.abs(err) > 10 ? 'bad' : ''}`, title: `measured energy and prediction error (${errorBasis(this.prep.view)}: ${ERROR_BASIS[errorBasis(this.prep.view)]})` },
           `meas ${fmtMJ(measured)} · ${signedPct(err)}`));
       }
       const interval = fmtInterval(node);
       if (interval) extra.push(h('span', { class: 'interval', title: '90 % interval of the prediction', text: `90 % ${interval}` }));
       if (node.extrapolated) extra.push(extrapolatedMark());
       // A functional op carries its calling module's scope: its type is its name.
-      const isOp = !node.synthetic && rec.parent && rec.parent.scope === node.scope;
-      const row = h('div', { class: `row${node.synthetic ? ' synthetic' : ''}` },
+      const isOp = !node.synthetic && !node.run && rec.parent && rec.parent.scope === node.scope;
+      const label = node.run ? node.label : isOp ? node.type : nodeLabel(node, this.prep.view.model_name);
+      const row = h('div', { class: `row${node.synthetic ? ' synthetic' : ''}${node.run ? ' run' : ''}` },
         h('span', { class: `caret${hasKids ? '' : ' leaf'}`, 'aria-hidden': 'true' }),
         swatch,
         h('span', { class: 'name' },
-          h('span', { class: 'short', text: isOp ? node.type : nodeLabel(node, this.prep.view.model_name) }),
+          h('span', { class: 'short', text: label }),
           node.synthetic || isOp ? null : h('span', { class: 'type', text: node.type })),
         h('span', { class: 'bar', 'aria-hidden': 'true' }, fill),
         h('span', { class: 'energy', text: fmtMJ(e) }),
         h('span', { class: 'pct', text: fmtPct(rec.share === null ? null : 100 * rec.share) }),
-        ...extra);
+        h('span', { class: 'extra' }, extra));
+      const what = node.synthetic ? 'own ops' : node.run ? `${label} ${node.type}, ${node.children.length} identical layers` : `${node.type} ${node.scope}`;
       const li = h('li', {
         role: 'treeitem',
         tabindex: '-1',
         'data-id': node.id,
         'aria-level': rec.depth,
-        'aria-label': `${node.synthetic ? 'own ops' : `${node.type} ${node.scope}`}, ${fmtMJ(e)}, ${fmtPct(rec.share === null ? null : 100 * rec.share)} of model${interval ? `, 90 % interval ${interval}` : ''}${node.extrapolated ? ', extrapolated' : ''}`,
+        'aria-selected': 'false',
+        'aria-label': `${what}, ${fmtMJ(e)}, ${fmtPct(rec.share === null ? null : 100 * rec.share)} of model${interval ? `, 90 % interval ${interval}` : ''}${node.extrapolated ? ', extrapolated' : ''}`,
       }, row);
       if (hasKids) li.setAttribute('aria-expanded', 'false');
       this.items.set(node.id, li);
@@ -535,7 +969,7 @@
       if (li.getAttribute('aria-expanded') !== 'false') return;
       let group = $(':scope > ul', li);
       if (!group) {
-        const node = this.prep.info.get(li.dataset.id).node;
+        const node = this.prep.entry(li.dataset.id).node;
         group = h('ul', { role: 'group' }, node.sorted.map((c) => this.makeItem(c)));
         li.append(group);
       }
@@ -565,20 +999,55 @@
       this.focusItem(this.tree.firstElementChild, false);
     }
 
+    /** Focus a row without any sideways scroll: the tree scrolls vertically, just enough to show it. */
     focusItem(li, focus = true) {
       for (const other of $$('[role=treeitem][tabindex="0"]', this.tree)) other.tabIndex = -1;
       li.tabIndex = 0;
-      if (focus) li.focus();
+      if (!focus) return;
+      li.focus({ preventScroll: true });
+      const row = $('.row', li).getBoundingClientRect();
+      const box = this.tree.getBoundingClientRect();
+      if (row.top < box.top) this.tree.scrollTop -= box.top - row.top;
+      else if (row.bottom > box.bottom) this.tree.scrollTop += row.bottom - box.bottom;
+      const shown = $('.row', li).getBoundingClientRect(); // the page too (a table row far below), vertically
+      if (shown.top < 0 || shown.bottom > window.innerHeight) window.scrollBy(0, shown.top - window.innerHeight / 3);
     }
 
-    /** Expand the ancestors of a node, then focus it and scroll it into view. */
-    reveal(id) {
+    /** The ids from the root down to ``id``'s parent, collapsed runs included. */
+    ancestors(id) {
       const chain = [];
-      for (let n = this.prep.info.get(id); n; n = n.parent ? this.prep.info.get(n.parent.id) : null) chain.unshift(n.node.id);
-      for (const nid of chain.slice(0, -1)) this.expand(this.items.get(nid));
-      const li = this.items.get(id);
-      this.focusItem(li);
-      li.scrollIntoView({ block: 'nearest' });
+      for (let rec = this.prep.entry(id); rec?.parent;) {
+        const up = rec.run ?? rec.parent;
+        chain.unshift(up.id);
+        rec = rec.run ? this.prep.runs.get(up.id) : this.prep.info.get(up.id);
+      }
+      return chain;
+    }
+
+    /** Expand the ancestors of a node (or run), then focus it and show it. */
+    reveal(id) {
+      for (const up of this.ancestors(id)) this.expand(this.items.get(up));
+      this.focusItem(this.items.get(id));
+    }
+
+    /** The selected node: its ancestors in the breadcrumb and its figures in the details panel. */
+    select(id) {
+      if (!this.prep?.entry(id)) return;
+      this.items.get(this.selected)?.setAttribute('aria-selected', 'false');
+      this.selected = id;
+      this.items.get(id)?.setAttribute('aria-selected', 'true');
+      const name = (nid) => {
+        const { node } = this.prep.entry(nid);
+        return node.run ? node.label : node.synthetic ? 'own ops' : nodeLabel(node, this.prep.view.model_name);
+      };
+      $('.crumbs', this.root).replaceChildren(...this.ancestors(id).map((nid) =>
+        h('li', {}, h('button', { type: 'button', 'data-id': nid, title: this.prep.entry(nid).node.scope || 'the whole model', text: name(nid) }))),
+      h('li', { 'aria-current': 'location', text: name(id) }));
+      const d = describe(this.prep, id);
+      this.details.replaceChildren(
+        h('h3', { class: 'details-title' }, h('span', { text: d.title }), ' ', h('span', { class: 'badge', text: d.badge })),
+        h('p', { class: 'tt-scope', text: d.scope }),
+        h('dl', {}, d.rows));
     }
 
     visibleItems() {
@@ -612,12 +1081,14 @@
         case '*':
           for (const sib of $$(':scope > li', li.parentElement)) this.expand(sib);
           break;
+        case 'i':
+          this.details.focus();
+          break;
         default:
           return;
       }
       e.preventDefault();
       if (target) this.focusItem(target);
-      else showTooltip(this, li.dataset.id, $('.row', li));
     }
 
     // -- bottleneck chart
@@ -673,15 +1144,16 @@
 
     renderTable() {
       const r = this.root;
-      const head = $('thead tr', r);
+      const head = $('table.nodes thead tr', r);
       const showMeasured = this.prep.hasMeas && this.prep.hasPred;
       const hasInterval = [...this.prep.info.values()].some((rec) => fmtInterval(rec.node));
       const columns = TABLE_COLUMNS.filter((c) => (showMeasured || (c.key !== 'measured' && c.key !== 'error'))
         && (hasInterval || c.key !== 'interval'));
       head.replaceChildren(...columns.map((c) => {
         const active = this.sort.key === c.key;
-        const label = c.key === 'energy' ? (this.prep.hasPred ? 'Predicted' : 'Measured') : c.label;
-        return h('th', { scope: 'col', class: c.num ? 'num' : null, 'aria-sort': active ? (this.sort.dir < 0 ? 'descending' : 'ascending') : null },
+        const label = c.key === 'energy' ? (this.prep.hasPred ? 'Predicted' : 'Measured')
+          : c.key === 'error' ? `Error (${errorBasis(this.prep.view)})` : c.label;
+        return h('th', { scope: 'col', class: `col-${c.key}${c.num ? ' num' : ''}`, title: c.key === 'error' ? ERROR_BASIS[errorBasis(this.prep.view)] : null, 'aria-sort': active ? (this.sort.dir < 0 ? 'descending' : 'ascending') : null },
           h('button', { type: 'button', onclick: () => this.sortBy(c.key) }, label, h('span', { class: 'sort-mark', 'aria-hidden': 'true', text: active ? (this.sort.dir < 0 ? ' ▾' : ' ▴') : '' })));
       }));
       let rows = this.tableRows();
@@ -696,7 +1168,7 @@
         return (typeof x === 'string' ? x.localeCompare(y) : x - y) * dir;
       });
       const shown = rows.slice(0, TABLE_MAX_ROWS);
-      const body = $('tbody', r);
+      const body = $('table.nodes tbody', r);
       body.replaceChildren(...shown.map((row) => {
         const cells = columns.map((c) => {
           let text;
@@ -705,7 +1177,8 @@
           else if (c.key === 'error') text = row.error === null ? '—' : signedPct(row.error);
           else if (c.key === 'interval') text = row.interval ?? '—';
           else text = row[c.key];
-          const cell = h('td', { class: c.num ? 'num' : c.key, text });
+          const cell = h('td', { class: `col-${c.key} ${c.num ? 'num' : c.key}`, text });
+          if (c.key === 'interval') cell.title = text;
           if (c.key === 'name') {
             cell.title = text;
             if (row.node.extrapolated) cell.append(' ', extrapolatedMark());
@@ -755,6 +1228,7 @@
     const tb = b.prep.total;
     const title = (p) => `${p.view.model_name} ${p.view.batch_size}×${p.view.seq_len}`;
     const ratio = ta && tb ? tb / ta : null;
+    const same = ratio !== null && fmtMJ(ta) === fmtMJ(tb);
     const sa = new Map(typeShares(a.prep, 'innermost').map((s) => [s.type, s]));
     const sb = new Map(typeShares(b.prep, 'innermost').map((s) => [s.type, s]));
     const types = [...new Set([...sa.keys(), ...sb.keys()])]
@@ -763,9 +1237,11 @@
     const cell = (s) => h('td', { class: 'num', text: s ? `${fmtPct(s.share)} · ${fmtMJ(s.energy)}` : '—' });
     box.replaceChildren(
       h('h2', { text: 'A vs B' }),
-      h('p', { class: 'ratio' },
-        h('strong', { text: ratio === null ? '—' : `${fmtNum(ratio, 2)}×` }),
-        ` B (${title(b.prep)}, ${fmtMJ(tb)}) uses ${ratio === null ? '?' : ratio >= 1 ? 'more' : 'less'} energy than A (${title(a.prep)}, ${fmtMJ(ta)}).`),
+      same
+        ? h('p', { class: 'ratio' }, h('strong', { text: 'Same energy' }), ` A (${title(a.prep)}) and B (${title(b.prep)}) both use ${fmtMJ(ta)}.`)
+        : h('p', { class: 'ratio' },
+          h('strong', { text: ratio === null ? '—' : `${fmtNum(ratio, ratio > 0.99 && ratio < 1.01 ? 4 : 2)}×` }),
+          ` B (${title(b.prep)}, ${fmtMJ(tb)}) uses ${ratio === null ? '?' : ratio > 1 ? 'more' : 'less'} energy than A (${title(a.prep)}, ${fmtMJ(ta)}).`),
       h('table', { class: 'nodes compare' },
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Module type' }), h('th', { scope: 'col', class: 'num', text: 'A' }), h('th', { scope: 'col', class: 'num', text: 'B' }))),
         h('tbody', {}, types.map((t) => h('tr', {}, h('td', { text: t }), cell(sa.get(t)), cell(sb.get(t)))))),
@@ -899,24 +1375,53 @@
         seq_len: form.elements.seq_len.value,
         predictor: form.elements.predictor.value || null,
         dataset: c.dataset ?? null,
+        ...phaseParams(form),
       };
       pane.setBusy(`Computing ${c.model} at ${params.batch_size}×${params.seq_len}${c.kind === 'dataset' ? '' : ' (the first request traces the model: a few seconds)'}…`);
       say('');
       try {
         view = await api('api/energy', params);
       } catch (err) {
-        pane.setError(err.message);
-        say(err.message, 'error');
+        pane.setError(`${c.model} · ${params.batch_size}×${params.seq_len}`, err.message); // said once, in the pane
+        renderComparison(panes[0], comparing() ? panes[1] : null);
         return;
       }
       saveHash();
     }
     pane.show(view);
+    if (pane.index === 0 && view.hardware) showHardware(view.hardware, `A: ${view.predictor ?? 'a predictor'}`);
     say(`Showing ${view.model_name} at ${view.batch_size}×${view.seq_len} in ${'AB'[pane.index]}.`);
     renderComparison(panes[0], comparing() ? panes[1] : null);
   }
 
   const comparing = () => $('#compare').checked;
+
+  /** The header's badge: the hardware the predictions of view A stand for (not only the default predictor's). */
+  function showHardware(hardware, by) {
+    const badge = $('#hardware');
+    badge.hidden = !hardware;
+    if (hardware) badge.replaceChildren(`Predictions (${by}) stand for `, h('strong', { text: hardware }));
+  }
+
+  /** The form's phase, context and dtype as API parameters (left out at their defaults). */
+  function phaseParams(form) {
+    const phase = form.elements.phase.value;
+    return {
+      phase: phase || null,
+      context_len: phase === 'decode' ? form.elements.context_len.value || null : null,
+      dtype: form.elements.dtype.value || null,
+    };
+  }
+
+  /** Decode makes one token per sequence after a context: sequence length 1, the context field on. */
+  function syncPhase(form, chosen) {
+    const decode = form.elements.phase.value === 'decode';
+    form.elements.context_len.disabled = !decode;
+    if (decode && chosen) {
+      form.elements.seq_len.value = 1;
+      if (!form.elements.context_len.value) form.elements.context_len.value = 1024;
+    }
+  }
 
   function mountPanes() {
     const host = $('#panes');
@@ -931,7 +1436,8 @@
     const parts = forms().filter((f) => !f.hidden).map((f) => {
       const c = choice(f);
       if (!c || (c.kind !== 'preset' && c.kind !== 'local' && c.kind !== 'dataset')) return null;
-      return new URLSearchParams({ m: c.model, k: c.kind, d: c.dataset ?? '', b: f.elements.batch_size.value, s: f.elements.seq_len.value, p: f.elements.predictor.value }).toString();
+      const { phase, context_len: context, dtype } = phaseParams(f);
+      return new URLSearchParams({ m: c.model, k: c.kind, d: c.dataset ?? '', b: f.elements.batch_size.value, s: f.elements.seq_len.value, p: f.elements.predictor.value, ph: phase ?? '', c: context ?? '', t: dtype ?? '' }).toString();
     });
     if (parts.every(Boolean)) history.replaceState(null, '', `#${parts.map(encodeURIComponent).join('|')}`);
   }
@@ -944,12 +1450,18 @@
     let any = false;
     parts.slice(0, 2).forEach((q, i) => {
       const form = forms()[i];
-      const value = JSON.stringify(q.get('k') === 'dataset' ? { kind: 'dataset', model: q.get('m'), dataset: q.get('d') } : { kind: q.get('k'), model: q.get('m') });
-      if (!$$('option', form.elements.model).some((o) => o.value === value)) return;
-      form.elements.model.value = value;
+      // k (preset, local, dataset) may be left out: the first listed model of that name (and dataset d) is meant.
+      const wanted = (v) => v.model === q.get('m') && (!q.get('k') || v.kind === q.get('k')) && (!q.get('d') || v.dataset === q.get('d'));
+      const found = $$('option', form.elements.model).find((o) => wanted(JSON.parse(o.value)));
+      if (!found) { say(`The link names '${q.get('m')}', which this server does not list.`, 'error'); return; }
+      form.elements.model.value = found.value;
       form.elements.batch_size.value = q.get('b');
       form.elements.seq_len.value = q.get('s');
       if (q.get('p')) form.elements.predictor.value = q.get('p');
+      form.elements.phase.value = q.get('ph') ?? '';
+      form.elements.context_len.value = q.get('c') ?? '';
+      form.elements.dtype.value = q.get('t') ?? '';
+      syncPhase(form, false);
       syncSizeFields(form);
       form.elements.batch_size.value = q.get('b');
       form.elements.seq_len.value = q.get('s');
@@ -970,7 +1482,8 @@
       const b = $('#query-b');
       b.elements.model.value = a.elements.model.value;
       syncSizeFields(b);
-      for (const n of ['batch_size', 'seq_len', 'predictor']) b.elements[n].value = a.elements[n].value;
+      for (const n of ['batch_size', 'seq_len', 'predictor', 'phase', 'context_len', 'dtype']) b.elements[n].value = a.elements[n].value;
+      syncPhase(b, false);
       b.elements.seq_len.focus();
     }
   }
@@ -1014,6 +1527,7 @@
     for (const form of forms()) {
       form.addEventListener('submit', (e) => { e.preventDefault(); load(form); });
       form.elements.model.addEventListener('change', () => syncSizeFields(form));
+      form.elements.phase.addEventListener('change', () => syncPhase(form, true));
     }
     $('#compare').addEventListener('change', onCompareToggle);
     $('#run-file').addEventListener('change', onFile);
@@ -1035,15 +1549,21 @@
     fillModelSelects();
     fillPredictors();
     showProblems();
-    const hw = catalog.predictors.find((p) => p.default)?.hardware;
-    const badge = $('#hardware');
-    if (hw) { badge.hidden = false; badge.replaceChildren('Predictions stand for ', h('strong', { text: hw })); }
+    $('.topbar').append(h('a', { class: 'api-link', href: 'api', text: 'API reference' }));
+    showHardware(catalog.predictors.find((p) => p.default)?.hardware, 'the default predictor');
     const notes = [catalog.framework_error, catalog.predictor_error].filter(Boolean);
     if (notes.length) say(notes.join(' '), 'warn');
     if (!catalog.models.length) say('No models: install the torch tracer or pass --data-dir with datasets.', 'error');
     else if (!restoreHash()) {
-      const preferred = $$('option', $('#query-a').elements.model).find((o) => JSON.parse(o.value).model === 'bert-base-uncased');
-      if (preferred) { $('#query-a').elements.model.value = preferred.value; syncSizeFields($('#query-a')); }
+      const first = catalog.first_view; // computed while the server started: the first Show is quick
+      const form = $('#query-a');
+      const preferred = first && $$('option', form.elements.model).find((o) => JSON.parse(o.value).model === first.model);
+      if (preferred) {
+        form.elements.model.value = preferred.value;
+        syncSizeFields(form);
+        form.elements.batch_size.value = first.batch_size;
+        form.elements.seq_len.value = first.seq_len;
+      }
     }
   }
 

@@ -1,4 +1,7 @@
-"""Entry point (group ``irene``): contributes the regressor for the rotary-embedding primitive."""
+"""Entry point (group ``irene``): contributes the regressor for the rotary-embedding primitive.
+
+``irene-primitives-transformers`` already names ``RotaryEmbedding`` (with the generic trainable
+regressor): ``replaces=True`` takes the name over, with its aliases, whatever the load order."""
 
 from irene_core import RegressorSpec, hookimpl
 from irene_primitive_rotary.regressor import PowerLawRegressor
@@ -12,5 +15,6 @@ def irene_primitive_regressors():
             factory=PowerLawRegressor,
             aliases=("LlamaRotaryEmbedding", "MistralRotaryEmbedding"),
             description="power law in flops and bytes",
+            replaces=True,
         )
     ]

@@ -1,4 +1,5 @@
-"""``irene trace --framework tensorflow`` through the core CLI, and the plugin's light entry point."""
+"""``irene trace --framework tensorflow`` through the core CLI's entry point (in process, on the tests'
+one-thread TensorFlow), and the plugin's light entry point in fresh processes."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from irene_core.tree.jsonl import load_records
 
 
-def test_irene_trace_prints_and_writes_a_tensorflow_record(cli_run, tmp_path):
+@pytest.mark.usefixtures("keras_modules")
+def test_irene_trace_prints_and_writes_a_tensorflow_record(cli_main, tmp_path):
     out = tmp_path / "trace.jsonl"
-    proc = cli_run("trace", "--framework", "tensorflow", "bert-L2-H128", "-b", "2", "-s", "8", "--depth", "1",
-                   "-o", str(out))
+    proc = cli_main("trace", "--framework", "tensorflow", "bert-L2-H128", "-b", "2", "-s", "8", "--depth", "1",
+                    "-o", str(out))
     assert "bert-L2-H128 · batch 2 · seq 8" in proc.stdout
     assert "transformer_layer_0:TransformerEncoder" in proc.stdout and "wrote 1 record" in proc.stdout
     (record,) = load_records(out)
@@ -22,8 +26,8 @@ def test_irene_trace_prints_and_writes_a_tensorflow_record(cli_run, tmp_path):
     assert record.root.find("transformer_layer_1.self_attention_layer", "MatMul") is not None
 
 
-def test_irene_trace_reports_unknown_models_in_one_line(cli_run):
-    bad = cli_run("trace", "--framework", "tensorflow", "bert-nope", check=False)
+def test_irene_trace_reports_unknown_models_in_one_line(cli_main):
+    bad = cli_main("trace", "--framework", "tensorflow", "bert-nope", check=False)
     assert bad.returncode == 1
     assert "unknown model 'bert-nope' for framework 'tensorflow'" in bad.stderr
     assert "Traceback" not in bad.stderr

@@ -9,9 +9,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from irene_core import Framework, IreneError
-from irene_framework_torch.models import preset_names
+from irene_framework_torch import models
+from irene_framework_torch.models import ResolvedModel, preset_names
+from irene_framework_torch.phases import (
+    PHASES,
+    PhaseRequest,
+    check_dtype_runs,
+    check_fits,
+    check_positions,
+    check_request,
+    estimate_memory,
+    phase_inputs,
+    torch_dtype,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
     from irene_framework_torch.replay import TorchTracedModel
 
 ATTENTIONS = ("eager", "sdpa")
@@ -37,9 +51,54 @@ class TorchFramework(Framework):
 
     name = "torch"
     description = "PyTorch + transformers: module tree, functional ops, flops and bytes per node, node replay"
+    phases = PHASES
 
     def presets(self) -> list[str]:
         return preset_names()
+
+    def check_resources(
+        self,
+        model: str,
+        batch_size: int,
+        seq_len: int,
+        *,
+        device: str = "cpu",
+        attention: str = "eager",
+        phase: str = "forward",
+        context_len: int | None = None,
+        dtype: str | None = None,
+        logits: str = "last",
+    ) -> None:
+        """Refuse (one line) what cannot run here: a bad phase request, a context beyond the model's
+        positions, a dtype the device cannot run, a model whose estimated memory does not fit."""
+        self._prepare(model, batch_size, seq_len, device, attention, False, phase, context_len, dtype, logits)
+
+    def _prepare(
+        self, model: str, batch_size: int, seq_len: int, device: str, attention: str, meta: bool, phase: str,
+        context_len: int | None, dtype: str | None, logits: str,
+    ) -> tuple[PhaseRequest, ResolvedModel, torch.device, torch.dtype]:
+        """Everything checked before a model is built: the request, the device, the dtype, the memory."""
+        request = check_request(phase, batch_size, seq_len, context_len, logits)
+        if attention not in ATTENTIONS:
+            raise IreneError(f"--attention {attention}: use one of {', '.join(ATTENTIONS)}")
+        torch_device = _device(device, meta)
+        resolved = models.resolve(model)
+        dtype_name = dtype or models.default_dtype(model)
+        parameter_dtype = torch_dtype(dtype_name)
+        if request.cached:
+            if models.family(resolved.config) != "decoder":
+                raise IreneError(f"--phase {phase}: {model} is not a decoder (a causal language model); "
+                                 "prefill and decode need one (use --phase forward)")
+            check_positions(resolved.config, request)
+        if not meta:
+            check_dtype_runs(parameter_dtype, torch_device)
+            skeleton = models.build(resolved, attention, torch_device, True, causal=request.cached,
+                                    dtype=parameter_dtype)
+            parameters = sum(p.numel() for p in skeleton.parameters())
+            element_size = parameter_dtype.itemsize
+            check_fits(model, estimate_memory(resolved.config, parameters, request, element_size), torch_device,
+                       dtype_name, request)
+        return request, resolved, torch_device, parameter_dtype
 
     def trace(
         self,
@@ -50,28 +109,34 @@ class TorchFramework(Framework):
         device: str = "cpu",
         attention: str = "eager",
         meta: bool = False,
+        phase: str = "forward",
+        context_len: int | None = None,
+        dtype: str | None = None,
+        logits: str = "last",
     ) -> TorchTracedModel:
-        """Build ``model`` with random weights and trace one forward pass at (batch_size, seq_len).
+        """Build ``model`` with random weights and trace one call at (batch_size, seq_len) in ``phase``.
 
         ``meta=True`` builds on the meta device: structure and model features without running a
-        kernel or allocating weights; such a trace cannot replay.
+        kernel or allocating weights; such a trace cannot replay (and is never refused for memory).
+        ``phase``: ``forward`` (the base model, no cache), ``prefill`` (the causal LM filling an empty
+        cache, logits of the last position or, with ``logits="all"``, of every one) or ``decode`` (one
+        token per sequence after ``context_len`` cached tokens).  ``dtype``: float32, bfloat16 or
+        float16 (default: bfloat16 for the modern decoder presets, float32 otherwise).
         """
-        for flag, value in (("--batch-size", batch_size), ("--seq-len", seq_len)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise IreneError(f"{flag}: must be an integer >= 1, got {value!r}")
-        if attention not in ATTENTIONS:
-            raise IreneError(f"--attention {attention}: use one of {', '.join(ATTENTIONS)}")
-        torch_device = _device(device, meta)
-
+        request, resolved, torch_device, parameter_dtype = self._prepare(
+            model, batch_size, seq_len, device, attention, meta, phase, context_len, dtype, logits
+        )
         import torch
         import transformers
 
-        from irene_framework_torch import models
         from irene_framework_torch.tree_builder import trace_module
 
-        resolved = models.resolve(model)
-        module = models.build(resolved, attention, torch_device, meta)
-        inputs = models.example_inputs(module, batch_size, seq_len, torch.device("meta") if meta else torch_device)
+        on = torch.device("meta") if meta else torch_device
+        module = models.build(resolved, attention, torch_device, meta, causal=request.cached, dtype=parameter_dtype)
+        if request.cached:
+            inputs, cache = phase_inputs(module, request, parameter_dtype, on)
+        else:
+            inputs, cache = models.example_inputs(module, batch_size, seq_len, on), None
         run_meta = {
             "framework": self.name,
             "traced_on": "meta" if meta else str(torch_device),
@@ -81,12 +146,19 @@ class TorchFramework(Framework):
             "torch": torch.__version__,
             "transformers": transformers.__version__,
         }
+        if cache is not None:
+            run_meta.update({"kv_cache_bytes": cache.nbytes,
+                             "kv_cache_dtype": str(parameter_dtype).removeprefix("torch."), "logits": logits})
         try:
             traced = trace_module(
                 module, inputs, model_name=model, batch_size=batch_size, seq_len=seq_len,
                 device=torch_device, meta=meta, run_meta=run_meta,
             )
         except IreneError as exc:
-            raise IreneError(f"{model} at batch {batch_size}, seq {seq_len}: {exc}") from None
-        traced.record.attention = attention
+            where = f" {phase} context {context_len}" if context_len else (f" {phase}" if request.cached else "")
+            raise IreneError(f"{model} at batch {batch_size}, seq {seq_len}{where}: {exc}") from None
+        record = traced.record
+        record.attention = attention
+        record.phase, record.context_len = phase, context_len
+        record.dtype = str(parameter_dtype).removeprefix("torch.")
         return traced

@@ -3,8 +3,10 @@
 A *primitive module* is a leaf of the model tree: everything that runs inside it is its own work.
 Primitive are: torch.nn modules without child modules (Linear, LayerNorm, Embedding, Dropout,
 Tanh, GELU, ReLU...), subclasses of the common torch primitives (``BartLearnedPositionalEmbedding``
-is an Embedding), transformers' ``Conv1D`` and activation classes, and childless normalisation
-modules whatever their package (``T5LayerNorm``, ``LlamaRMSNorm``).
+is an Embedding), transformers' ``Conv1D`` and activation classes (``SiLUActivation``: the SwiGLU
+gate), childless normalisation modules and rotary embeddings whatever their package
+(``T5LayerNorm``, ``LlamaRMSNorm``, ``Gemma2RMSNorm``, ``Qwen3RotaryEmbedding``), and the KV-cache
+write of prefill and decode (:class:`~irene_framework_torch.kv_cache.KVCacheUpdate`).
 
 A *functional leaf* is a call of one of :data:`FUNCTIONAL_OP_NAMES`' functions made directly inside
 a non-primitive module (e.g. the attention score ``matmul``); it becomes an ``ml`` leaf named after
@@ -29,7 +31,10 @@ def _primitive_bases() -> tuple[type, ...]:
     from torch import nn
     from transformers.pytorch_utils import Conv1D
 
-    return (nn.Linear, nn.Embedding, nn.LayerNorm, nn.modules.conv._ConvNd, nn.modules.dropout._DropoutNd, Conv1D)
+    from irene_framework_torch.kv_cache import KVCacheUpdate
+
+    return (nn.Linear, nn.Embedding, nn.LayerNorm, nn.modules.conv._ConvNd, nn.modules.dropout._DropoutNd, Conv1D,
+            KVCacheUpdate)
 
 
 def is_primitive_module(module: nn.Module) -> bool:
@@ -39,7 +44,7 @@ def is_primitive_module(module: nn.Module) -> bool:
         return True
     if next(module.children(), None) is not None:
         return False
-    return cls.__module__.startswith(_PRIMITIVE_PACKAGES) or cls.__name__.endswith("Norm")
+    return cls.__module__.startswith(_PRIMITIVE_PACKAGES) or cls.__name__.endswith(("Norm", "RotaryEmbedding"))
 
 
 #: Functional op name for each (qualified) torch function name, as documented in docs/torch-tracer.md.

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from irene_core import IreneError
+from irene_framework_torch.presets_llm import LLM_DEFAULT_DTYPE, LLM_PRESETS
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -51,17 +52,23 @@ def _miniatures() -> dict[str, tuple[str, dict[str, Any]]]:
     return out
 
 
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {**PAPER_PRESETS, **_miniatures()}
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {**PAPER_PRESETS, **_miniatures(), **LLM_PRESETS}
 
 
 def preset_names() -> list[str]:
-    """The paper's six models, then the miniatures by their short names."""
+    """The paper's six models, the miniatures by their short names, then the modern decoders."""
     return [name for name in PRESETS if not name.startswith("google/")]
+
+
+def default_dtype(name: str) -> str:
+    """bfloat16 for the modern decoder presets, float32 for everything else (the paper's world)."""
+    return LLM_DEFAULT_DTYPE if name in LLM_PRESETS else "float32"
 
 
 def _unknown(name: str, why: str = "") -> IreneError:
     return IreneError(
-        f"unknown model '{name}'{why}: use a preset ({', '.join(PAPER_PRESETS)}, {MINIATURE_PATTERN}), "
+        f"unknown model '{name}'{why}: use a preset ({', '.join(PAPER_PRESETS)}, {MINIATURE_PATTERN}, "
+        f"{', '.join(LLM_PRESETS)}), "
         "a path to a config.json or a model directory holding one, or a hub id already in the local "
         "Hugging Face cache (nothing is downloaded)"
     )
@@ -125,19 +132,25 @@ def family(config: PretrainedConfig) -> str:
 
 
 def build(
-    resolved: ResolvedModel, attention: str, device: torch.device, meta: bool
+    resolved: ResolvedModel, attention: str, device: torch.device, meta: bool, *, causal: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> torch.nn.Module:
-    """The base model (``AutoModel``) in eval mode: random weights on ``device``, or on meta."""
+    """The base model (``AutoModel``), or with ``causal`` the causal-LM model (``AutoModelForCausalLM``:
+    with its ``lm_head``, tied to the embedding where the config says so), in eval mode with parameters
+    in ``dtype`` (default float32): random weights on ``device``, or on meta."""
     import torch
-    from transformers import AutoModel
+    from transformers import AutoModel, AutoModelForCausalLM
     from transformers.initialization import no_init_weights
 
+    auto = AutoModelForCausalLM if causal else AutoModel
     try:
         with torch.device("meta" if meta else device), no_init_weights():
-            model = AutoModel.from_config(resolved.config, attn_implementation=attention)
+            model = auto.from_config(resolved.config, attn_implementation=attention,
+                                     dtype=dtype or torch.float32)
     except (ValueError, ImportError) as exc:
         first = str(exc).strip().splitlines()[0].split(". ")[0]
         raise IreneError(f"{resolved.name}: cannot build the model with --attention {attention}: {first}") from None
+    model.tie_weights()  # no_init_weights skips it: a tied lm_head shares the embedding's weight
     if not meta:
         _random_weights(model, device)
     return model.eval()

@@ -9,7 +9,8 @@ Flops have two parts (docs/torch-tracer.md lists every cost):
   leaves have non-zero flops as in the CSV release.
 *Bytes moved* (the ``mem_bytes_moved`` feature) are what each op reads plus what it writes (inputs,
 outputs, parameters); views move no data, gathers (embedding, index_select) read only the rows they
-return, and a broadcast input (stride 0) is read once.  The ``mem_bytes`` feature follows the
+return, scatters (index_copy_: a KV-cache update) write only the rows they are given, and a broadcast
+input (stride 0) is read once.  The ``mem_bytes`` feature follows the
 paper's byte model instead, per torch function call (:mod:`irene_framework_torch.paper_bytes`).
 """
 
@@ -92,6 +93,9 @@ FUSED_ATTENTION = frozenset({
 })
 #: Ops that read only the rows they return from their first argument (a table).
 GATHERS = frozenset({"embedding", "index_select", "gather", "take_along_dim"})
+#: Ops that write their last tensor argument's elements into rows of the first (a KV-cache update):
+#: they read the indices and the source and write as much as the source, not the whole destination.
+SCATTERS = frozenset({"index_copy", "index_put", "scatter", "slice_scatter", "index_add"})
 #: Non-view ops that move no data.
 NO_DATA = frozenset({"_unsafe_view", "_reshape_alias", "detach", "alias", "lift_fresh", "_local_scalar_dense"})
 
@@ -185,6 +189,8 @@ def op_bytes(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[st
     inputs = list(tensor_arguments(args)) + list(tensor_arguments(kwargs.values()))
     if name in GATHERS and inputs:  # reads the indices and as many table rows as it writes
         return 2 * written + sum(stored_bytes(t) for t in inputs[1:])
+    if name in SCATTERS and len(inputs) > 1:  # reads the indices and the source, writes the source's rows
+        return sum(stored_bytes(t) for t in inputs[1:]) + stored_bytes(inputs[-1])
     return written + sum(stored_bytes(t) for t in inputs)
 
 

@@ -29,6 +29,7 @@ from irene_framework_torch.leaf_types import functional_leaves, is_primitive_mod
 from irene_framework_torch.op_counter import OpCounter, OpTotals
 from irene_framework_torch.paper_bytes import call_bytes
 from irene_framework_torch.replay import Capture, InputStore, ReplayTarget, TorchTracedModel
+from irene_framework_torch.signature import describe_inputs, signature
 
 
 @dataclass
@@ -43,6 +44,8 @@ class CallNode:
     num_parameters: int
     own: OpTotals = field(default_factory=OpTotals)
     children: list[CallNode] = field(default_factory=list)
+    inputs: str = ""  # what the call was given (shapes, dtypes, plain values): part of its signature
+    signature: str | None = None  # set when the call closes, after its children's
 
     @property
     def is_leaf(self) -> bool:
@@ -103,7 +106,7 @@ class TreeBuilder:
         args: tuple[Any, ...], kwargs: dict[str, Any], num_parameters: int,
     ) -> CallNode:
         capture = self.store.capture(args, kwargs) if self.store is not None else None
-        node = CallNode(scope, type_, level, function, capture, num_parameters)
+        node = CallNode(scope, type_, level, function, capture, num_parameters, inputs=describe_inputs(args, kwargs))
         if self._stack:
             self._stack[-1].children.append(node)
         else:
@@ -116,6 +119,8 @@ class TreeBuilder:
         assert popped is node, f"unbalanced trace: closing {node.scope}:{node.type} inside {popped.scope}:{popped.type}"
         if node.level == "module" and not node.children:
             node.level = "ml"  # a childless custom module is a leaf
+        node.signature = signature(node.type, node.level, node.function, node.inputs,
+                                   [child.signature or "" for child in node.children])
 
     def _pre_hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         parent = self.current
@@ -200,7 +205,8 @@ def to_record(
             "mem_bytes_moved": t.bytes_moved / 2**20,
             "num_parameters": float(call.num_parameters),
         }
-        node = Node(id=node_id, scope=call.scope, type=call.type, level=call.level, features=features)
+        node = Node(id=node_id, scope=call.scope, type=call.type, level=call.level, features=features,
+                    signature=call.signature)
         node.children = [convert(child) for child in call.children]
         return node
 

@@ -6,14 +6,8 @@ import pytest
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Heavy tests share two cores with other suites: run torch on one thread, then restore."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(one_torch_thread):
+    """Every test module of the tracer runs torch on one thread (the root conftest's fixture)."""
 
 
 @pytest.fixture(scope="session")

@@ -27,10 +27,11 @@ def test_registered_as_the_torch_framework():
     assert isinstance(get_registry().get("framework", "torch"), TorchFramework)
 
 
-def test_presets_are_the_paper_models_then_the_miniatures(framework):
+def test_presets_are_the_paper_models_then_the_miniatures_then_the_decoders(framework):
     names = framework.presets()
     assert names[:6] == list(PAPER_PARAMETERS)
-    assert len(names) == 6 + 24 and "bert-L12-H768" in names and "bert-L2-H128" in names
+    assert len(names) == 6 + 24 + 12 and "bert-L12-H768" in names and "bert-L2-H128" in names
+    assert names[-12:][0] == "llama-3.2-1b" and "qwen3-8b" in names[-12:]
 
 
 @pytest.mark.parametrize("name", PAPER_PARAMETERS)

@@ -9,6 +9,7 @@ CPU at one grid point, and on the meta device (no kernels: cheap) at every grid 
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 
 import pytest
@@ -27,6 +28,12 @@ PER_BATCH_IN_CSV = {"embeddings.position_embeddings:Embedding": ("distilbert-bas
 @pytest.fixture(scope="module")
 def csv_trees(device1_records) -> dict[tuple[str, int, int], TreeRecord]:
     return {r.key[:3]: r for r in device1_records if r.model_name in PAPER_MODELS}
+
+
+@pytest.fixture(scope="module")
+def meta_tree(framework):
+    """``meta_tree(model, batch, seq)``: the record of a meta-device trace, traced once per module (read only)."""
+    return functools.cache(lambda model, batch, seq: framework.trace(model, batch, seq, meta=True).record)
 
 
 def _relative(ours: float, theirs: float) -> float:
@@ -61,21 +68,21 @@ def mismatches(ours: TreeRecord, theirs: TreeRecord, tolerance: float = 0.01) ->
 
 
 @pytest.mark.parametrize("model", PAPER_MODELS)
-def test_cpu_trace_matches_the_csv(framework, csv_trees, model):
+def test_cpu_trace_matches_the_csv(framework, csv_trees, meta_tree, model):
     traced = framework.trace(model, 8, 32)
     assert mismatches(traced.record, csv_trees[(model, 8, 32)]) == []
-    meta = framework.trace(model, 8, 32, meta=True)
-    assert [(n.id, n.features) for n in meta.record.nodes()] == [(n.id, n.features) for n in traced.record.nodes()]
+    meta = meta_tree(model, 8, 32)
+    assert [(n.id, n.features) for n in meta.nodes()] == [(n.id, n.features) for n in traced.record.nodes()]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", PAPER_MODELS)
-def test_every_grid_point_matches_the_csv_on_meta(framework, csv_trees, model):
+def test_every_grid_point_matches_the_csv_on_meta(meta_tree, csv_trees, model):
     grid = sorted((b, s) for (m, b, s) in csv_trees if m == model)
     assert len(grid) >= 27
     problems: dict[tuple[int, int], list[str]] = defaultdict(list)
     for batch, seq in grid:
-        ours = framework.trace(model, batch, seq, meta=True).record
+        ours = meta_tree(model, batch, seq)
         problems[(batch, seq)] = mismatches(ours, csv_trees[(model, batch, seq)])
     assert {point: p for point, p in problems.items() if p} == {}
 

@@ -31,6 +31,7 @@ class EmonPiMeter(Meter):
     """An emonPi (or emonTx) energy monitor on a serial port: the IrEne paper's wall-power ground truth."""
 
     name = "emonpi"
+    scope = "host"
     description = "emonPi energy monitor on a serial port (wall power; the IrEne paper's ground truth)"
     options: ClassVar[Mapping[str, MeterOption]] = {
         "port": MeterOption(

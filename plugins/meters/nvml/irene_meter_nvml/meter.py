@@ -43,6 +43,7 @@ class NvmlMeter(Meter):
     """NVIDIA GPU energy through NVML; several selected GPUs are summed (one domain each)."""
 
     name = "nvml"
+    scope = "gpu"
     description = "NVIDIA GPU energy through NVML (total-energy counter on Volta+, else polled power)"
     options: ClassVar[Mapping[str, MeterOption]] = {
         "gpus": MeterOption(

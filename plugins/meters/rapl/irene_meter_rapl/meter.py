@@ -26,6 +26,7 @@ class RaplMeter(Meter):
     """Intel/AMD RAPL energy counters (``energy_uj``) read at the window edges."""
 
     name = "rapl"
+    scope = "host"
     description = "Intel/AMD RAPL energy counters through Linux powercap (CPU package, DRAM, platform)"
     options: ClassVar[Mapping[str, MeterOption]] = {
         "root": MeterOption("/sys/class/powercap", "the powercap directory"),

@@ -14,6 +14,7 @@ def irene_primitive_regressors() -> list[RegressorSpec]:
             aliases=p.aliases,
             description=p.description,
             needs_data=not p.free_in_inference,
+            computes_as=p.computes_as,
         )
         for p in PRIMITIVES
     ]

@@ -4,8 +4,9 @@ and which cost nothing in inference.
 Names follow the PyTorch tracer (module class names, functional ops ``MatMul``/``Softmax``…) and the
 paper's data (transformers 4.2.2); aliases cover other spellings (``bmm``, transformers' GELU
 classes, the torch dropout variants).  Every name here gets its own regressor, trained on that
-primitive's leaves; a primitive with no training leaves is predicted by the generic regressor
-(with a warning) until data for it exists.
+primitive's leaves.  ``computes_as`` names a primitive that performs the same computation
+(``Conv1D`` → ``Linear``): without training leaves of its own, a primitive is predicted as that
+one; with neither, by the generic regressor (marked extrapolated) until data for it exists.
 """
 
 from __future__ import annotations
@@ -19,14 +20,32 @@ class Primitive:
     aliases: tuple[str, ...] = ()
     description: str = ""
     free_in_inference: bool = False
+    computes_as: str | None = None
 
 
 PRIMITIVES: tuple[Primitive, ...] = (
     Primitive("Linear", ("linear", "NonDynamicallyQuantizableLinear"), "dense layer x·Wᵀ + b"),
-    Primitive("Conv1D", (), "transformers' GPT-2 Conv1D: a dense layer with transposed weights"),
+    Primitive(
+        "Conv1D",
+        (),
+        "transformers' GPT-2 Conv1D: a dense layer with transposed weights",
+        computes_as="Linear",
+    ),
     Primitive("LayerNorm", ("layernorm", "layer_norm", "FusedLayerNorm", "BertLayerNorm"), "layer normalisation"),
-    Primitive("RMSNorm", ("rms_norm", "LlamaRMSNorm", "T5LayerNorm"), "root-mean-square normalisation"),
-    Primitive("Embedding", ("embedding",), "table lookup"),
+    Primitive(
+        "RMSNorm",
+        ("rms_norm", "LlamaRMSNorm", "T5LayerNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "MistralRMSNorm", "Gemma2RMSNorm",
+         "Phi3RMSNorm"),
+        "root-mean-square normalisation",
+    ),
+    Primitive(
+        "RotaryEmbedding",
+        ("LlamaRotaryEmbedding", "Qwen2RotaryEmbedding", "Qwen3RotaryEmbedding", "MistralRotaryEmbedding",
+         "Gemma2RotaryEmbedding", "Phi3RotaryEmbedding"),
+        "rotary position embedding: the cos/sin tables of the positions",
+    ),
+    Primitive("KVCacheUpdate", (), "writes one step's keys and values into the KV cache (prefill, decode)"),
+    Primitive("Embedding", ("embedding", "Gemma2TextScaledWordEmbedding"), "table lookup (gemma's scaled by √hidden)"),
     Primitive(
         "MatMul",
         ("matmul", "bmm", "BMM", "mm", "baddbmm", "addmm"),

@@ -1,0 +1,129 @@
+"""What lets a predictor step outside its training models: one byte feature for imported and traced
+trees, primitives identified by their computation (Conv1D ≅ Linear), and intervals that widen for
+nodes unlike any trained on (novel shapes, found by clusters of look-alike models)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from irene_core.predictor.predictor import Predictor, model_clusters
+from irene_core.predictor.uncertainty import shape_keys
+from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
+from irene_core.tree.paper_csv import import_csv_dir
+from irene_core.tree.table import TreeTable
+
+SIZES = {(8, 32), (8, 64), (16, 32), (16, 64)}
+MODELS = ["bert-base-uncased", "distilbert-base-uncased", "roberta-base", "gpt2"]
+
+
+@pytest.fixture(scope="module")
+def small(device1_dir):
+    """The four models at four small sizes, with the tracer's bytes moved."""
+    records = [r for r in import_csv_dir(device1_dir, models=MODELS) if (r.batch_size, r.seq_len) in SIZES]
+    report = add_bytes_moved(records)
+    assert report.added == len(records) == 16 and not report.skipped
+    return records
+
+
+@pytest.fixture(scope="module")
+def encoder_predictor(small):
+    """The default predictor (model features) trained on the two BERT-shaped encoders."""
+    train = [r for r in small if r.model_name in ("bert-base-uncased", "distilbert-base-uncased")]
+    return Predictor(features="model").fit(train)
+
+
+def _node(record, node_id):
+    return next(n for n in record.nodes() if n.id == node_id)
+
+
+def test_imported_trees_get_the_tracers_bytes_moved(small):
+    bert = next(r for r in small if r.model_name == "bert-base-uncased" and (r.batch_size, r.seq_len) == (16, 64))
+    assert all("mem_bytes_moved" in n.features for n in bert.nodes() if not n.synthetic)
+    query = _node(bert, "encoder.layer.0.attention.self.query:Linear").features
+    # 16×64 tokens × 768 in and out, fp32, plus the 768×768 weight and the bias: 6.75 MiB; the paper's
+    # byte model charged the weight once per batch element (the 3-D input): 48 MiB
+    assert query["mem_bytes_moved"] == pytest.approx((2 * 16 * 64 * 768 + 768 * 768 + 768) * 4 / 2**20, rel=1e-3)
+    assert query["mem_bytes"] == pytest.approx(48.0, rel=1e-2)
+    assert add_bytes_moved([bert]).added == 0 and not lacks_bytes_moved(bert)  # already there: untouched
+
+
+def test_a_leaf_the_measured_code_ran_differently_is_rescaled(small):
+    """transformers 4.2.2's DistilBERT looked a position up per token of the batch (the paper's byte
+    model says so: as many bytes as the word lookup); today's looks up one row per position.  The
+    traced bytes are scaled to the measured call, and the parent takes the difference."""
+    distil = next(r for r in small if r.model_name.startswith("distilbert") and (r.batch_size, r.seq_len) == (16, 64))
+    word = _node(distil, "embeddings.word_embeddings:Embedding").features
+    position = _node(distil, "embeddings.position_embeddings:Embedding").features
+    assert position["mem_bytes"] == pytest.approx(word["mem_bytes"])
+    assert position["mem_bytes_moved"] == pytest.approx(word["mem_bytes_moved"], rel=0.01)
+    children = sum(n.features["mem_bytes_moved"] for n in _node(distil, "embeddings:Embeddings").children)
+    assert _node(distil, "embeddings:Embeddings").features["mem_bytes_moved"] > children
+
+
+def test_a_model_no_framework_builds_is_reported_not_filled(small):
+    stranger = small[0].model_copy(deep=True)
+    stranger.model_name = "no-such-model-anywhere"
+    for node in stranger.nodes():
+        node.features.pop("mem_bytes_moved", None)
+    report = add_bytes_moved([stranger])
+    assert report.added == 0 and "unknown model 'no-such-model-anywhere'" in next(iter(report.skipped.values()))
+    assert lacks_bytes_moved(stranger)
+
+
+def test_look_alike_models_cluster_together(small):
+    table = TreeTable.from_records(small)
+    clusters = model_clusters(table, shape_keys(table, np.full(len(table), "module", dtype=object)))
+    assert clusters["bert-base-uncased"] == clusters["roberta-base"]
+    assert clusters["gpt2"] != clusters["bert-base-uncased"]
+
+
+def test_conv1d_is_predicted_as_linear_and_counts_in_its_parent(encoder_predictor, small):
+    """Trained on encoders only (Linear, never Conv1D), GPT-2's Conv1D leaves are predicted by the
+    Linear regressor, count in their module's children sum (no module comes out ~76 % low as when
+    they were taken for the module's own work), and are marked extrapolated with a notice."""
+    gpt2 = [r for r in small if r.model_name == "gpt2"]
+    predicted = encoder_predictor.predict(gpt2)
+    for record in predicted:
+        conv = [n for n in record.nodes() if n.type == "Conv1D"]
+        assert conv and all(n.extrapolated for n in conv)
+        assert np.median([n.predicted_energy / n.ground_truth_energy for n in conv]) == pytest.approx(1.0, abs=0.2)
+        mlp = _node(record, "h.0.mlp:MLP")
+        assert mlp.predicted_energy / mlp.ground_truth_energy > 0.7 and mlp.extrapolated
+        assert any("predicted as 'Linear'" in n.message for n in record.notices)
+
+
+def test_novel_modules_take_the_novel_residuals(encoder_predictor, small):
+    """A RoBERTa layer has the shape of a BERT layer trained on (known); a GPT-2 block has no
+    look-alike in training (novel): its interval comes from the held-out residuals of nodes that were
+    novel in their fold (here: BERT's layers predicted from DistilBERT's and back), never narrower
+    than the known ones'."""
+    intervals = encoder_predictor.intervals_
+    assert intervals is not None
+
+    def novelty_and_width(name, node_type):
+        records = [r for r in small if r.model_name == name]
+        table = TreeTable.from_records(records)
+        novel = intervals.novel(encoder_predictor._shape_keys(table))[table.type == node_type]
+        nodes = [n for r in encoder_predictor.predict(records) for n in r.nodes() if n.type == node_type]
+        return novel, np.log(np.array([n.predicted_high / n.predicted_low for n in nodes]))
+
+    known, known_width = novelty_and_width("roberta-base", "RobertaLayer")
+    novel, novel_width = novelty_and_width("gpt2", "Block")
+    assert not known.any() and novel.all()
+    low, high = intervals.quantiles["novel:module"]
+    assert np.median(novel_width) == pytest.approx(high - low, rel=0.05)
+    if "module" in intervals.quantiles:  # known module residuals, when some held-out module had a look-alike
+        assert high - low >= np.subtract(*intervals.quantiles["module"][::-1]) > 0
+    assert np.median(novel_width) >= np.median(known_width) > 0
+
+
+def test_a_dtype_or_phase_never_trained_on_is_extrapolated(encoder_predictor, small):
+    bert = next(r for r in small if r.model_name == "bert-base-uncased")  # in the training data
+    half = bert.model_copy(deep=True)
+    half.dtype = "bfloat16"
+    same, other = encoder_predictor.predict([bert, half])
+    assert all(n.extrapolated for n in other.nodes()) and not all(n.extrapolated for n in same.nodes())
+    message = "trained on float32 forward trees only: this bfloat16 forward tree is extrapolated"
+    assert [n.message for n in other.notices if "trained on" in n.message] == [message]
+    assert not [n for n in same.notices if "trained on" in n.message]
