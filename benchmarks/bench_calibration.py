@@ -12,19 +12,15 @@ coverage are measured on all the other synthetic trees.
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
 import numpy as np
-from bench_predictor import data_dir
+from bench_predictor import paper_records
 from results import update
 from synthetic_device import synthetic_device
 
 from irene_core.predictor.calibration import calibrate
 from irene_core.predictor.predictor import Predictor
-from irene_core.tracing.bytes_moved import add_bytes_moved
-from irene_core.tree.paper_csv import PAPER_MODELS, import_csv_dir
 from irene_core.tree.schema import LEVELS
 from irene_core.tree.table import TreeTable
 
@@ -46,11 +42,7 @@ def scores(predictor: Predictor, records) -> dict[str, tuple[float, float]]:
 
 
 def section(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=data_dir(), help="the device_1 CSV directory")
-    args = parser.parse_args(argv)
-    records = import_csv_dir(args.data, device="device_1", models=list(PAPER_MODELS))
-    add_bytes_moved(records)
+    records = paper_records(argv, __doc__)
     start = time.perf_counter()
     predictor = Predictor(features="model").fit(records)
     print(f"device_1 predictor (model features, {len(records)} trees): {time.perf_counter() - start:.0f} s", flush=True)

@@ -304,8 +304,9 @@ def generalisation_tables(
     return out
 
 
-def section(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def paper_records(argv: list[str] | None, description: str | None) -> list:
+    """The paper's six models of device_1 (``--data``), with the tracer's bytes moved."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=data_dir(), help="the device_1 CSV directory")
     args = parser.parse_args(argv)
     records = import_csv_dir(args.data, device="device_1", models=list(PAPER_MODELS))
@@ -316,6 +317,11 @@ def section(argv: list[str] | None = None) -> str:
         f"{moved.added} ({moved.rescaled} leaves rescaled to the measured call) in {time.perf_counter() - start:.0f} s",
         flush=True,
     )
+    return records
+
+
+def section(argv: list[str] | None = None) -> str:
+    records = paper_records(argv, __doc__)
 
     print("default config, as a user runs it (irene crossvalidate --json):", flush=True)
     default_all, wall, rss = cli_crossvalidation(records)

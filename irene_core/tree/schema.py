@@ -44,21 +44,22 @@ RESOURCE_FEATURES: tuple[str, ...] = (
     "times_mean",
     "gpu_energy_mean",
 )
-#: Units, for display (the paper's Table 1).
+#: Unit of each node feature (the paper's Table 1; the API's answers use the same).
 FEATURE_UNITS: dict[str, str] = {
-    "batch_size": "",
-    "seq_len": "",
+    "batch_size": "sequences",
+    "seq_len": "tokens",
     "flops": "MFLOPs",
     "mem_bytes": "MiB",
-    "num_parameters": "",
+    "mem_bytes_moved": "MiB",
+    "num_parameters": "parameters",
     "cpu": "%",
     "mem": "%",
     "gpu": "%",
     "gpu_mem": "%",
     "gpu_clk": "MHz",
     "gpu_mem_clk": "MHz",
-    "times_mean": "s",
-    "gpu_energy_mean": "J",
+    "times_mean": "s per call",
+    "gpu_energy_mean": "J per call",
 }
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from irene_core.tree.per_token import PerToken
-from irene_core.tree.schema import TreeRecord
+from irene_core.tree.schema import FEATURE_UNITS, TreeRecord
 
 Source = Literal["preset", "local", "dataset", "file"]
 #: What the errors (predicted vs measured) on a record are. The predictors ship no out-of-fold errors per
@@ -23,20 +23,7 @@ UNITS: dict[str, str] = {
     "predicted_high": "J per call (the whole batch)",
     "energy_above_idle": "J per call (the whole batch)",
     "spread_pct": "%",
-    "batch_size": "sequences",
-    "seq_len": "tokens",
-    "flops": "MFLOPs",
-    "mem_bytes": "MiB",
-    "mem_bytes_moved": "MiB",
-    "num_parameters": "parameters",
-    "cpu": "%",
-    "mem": "%",
-    "gpu": "%",
-    "gpu_mem": "%",
-    "gpu_clk": "MHz",
-    "gpu_mem_clk": "MHz",
-    "times_mean": "s per call",
-    "gpu_energy_mean": "J per call",
+    **FEATURE_UNITS,
 }
 
 
