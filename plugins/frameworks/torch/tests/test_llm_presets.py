@@ -19,24 +19,13 @@ PUBLISHED_B = {
     "qwen2.5-0.5b": 0.494, "qwen2.5-7b": 7.62, "qwen3-0.6b": 0.596, "qwen3-8b": 8.19,
     "mistral-7b-v0.3": 7.25, "gemma-2-2b": 2.61, "gemma-2-9b": 9.24, "phi-3-mini-4k": 3.82,
 }
-#: The smallest preset of the architectures with their own quirks (Qwen2 and Mistral run Llama's code;
-#: every family is traced in decode in test_phases.py on a tiny config).
-TRACED = ("llama-3.2-1b", "qwen3-0.6b", "gemma-2-2b", "phi-3-mini-4k")
-
-
-def test_every_untraced_preset_builds_with_its_published_size(framework):
+def test_the_presets_are_the_published_decoders_in_bfloat16(framework):
     assert set(PUBLISHED_B) == set(LLM_PRESETS) <= set(framework.presets())
-    for name, billions in PUBLISHED_B.items():
-        if name in TRACED:
-            continue  # the trace below checks its size
-        model = models.build(models.resolve(name), "eager", torch.device("cpu"), True, causal=True,
-                             dtype=torch.bfloat16)
-        assert sum(p.numel() for p in model.parameters()) / 1e9 == pytest.approx(billions, rel=0.01), name
-        assert models.default_dtype(name) == "bfloat16"
+    assert {models.default_dtype(name) for name in PUBLISHED_B} == {"bfloat16"}
     assert models.default_dtype("bert-base-uncased") == models.default_dtype("bert-L2-H128") == "float32"
 
 
-@pytest.mark.parametrize("name", TRACED)
+@pytest.mark.parametrize("name", PUBLISHED_B)
 def test_preset_traces_decode_on_meta_with_known_leaf_kinds(framework, name):
     context = 2048 if name == "phi-3-mini-4k" else 4096
     record = framework.trace(name, 4, 1, meta=True, phase="decode", context_len=context).record
