@@ -170,8 +170,15 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def _interruptible() -> None:
+    """Ctrl-C as in a terminal: the test process may run with SIGINT ignored (a child inherits that, and then
+    uvicorn's re-raised SIGINT after a graceful shutdown is ignored too: exit 0)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(cmd: list[str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=NO_PLUGINS)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=NO_PLUGINS,
+                            preexec_fn=_interruptible)
     line = _line(proc, proc.stdout, 60)
     assert line.startswith("IrEne-viz at http://127.0.0.1:"), line
     return proc, line.split()[2]
