@@ -71,6 +71,10 @@ _EXPORTS = {
     "Predictor": "irene_core.predictor.predictor",
     "load_reference_predictor": "irene_core.predictor.predictor",
     "predict": "irene_core.predictor.predictor",
+    # the architecture what-if (its function: irene_core.whatif.whatif, the subpackage holds the name)
+    "WhatIfQuery": "irene_core.whatif",
+    "WhatIfResult": "irene_core.whatif",
+    "read_accuracy": "irene_core.whatif",
 }
 
 __all__ = [
@@ -102,6 +106,8 @@ __all__ = [
     "ResourceSampler",
     "TracedModel",
     "TreeRecord",
+    "WhatIfQuery",
+    "WhatIfResult",
     "__version__",
     "append_record",
     "get_registry",
@@ -112,6 +118,7 @@ __all__ = [
     "open_meter",
     "per_token",
     "predict",
+    "read_accuracy",
     "read_records",
     "to_pandas",
     "trace",
@@ -152,3 +159,4 @@ if TYPE_CHECKING:  # the names above, for type checkers and IDEs
         unique_id,
     )
     from irene_core.tree.signature import node_classes
+    from irene_core.whatif import WhatIfQuery, WhatIfResult, read_accuracy

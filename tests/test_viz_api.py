@@ -209,12 +209,12 @@ def test_page_and_assets_are_served_with_a_strict_policy(client):
 def test_openapi_documents_every_endpoint_and_its_errors(client):
     schema = client.get("/openapi.json").json()
     assert set(schema["paths"]) == {"/api/models", "/api/energy", "/api/tree", "/api/sweep", "/api/status",
-                                    "/api/problems"}
+                                    "/api/problems", "/api/whatif"}
     energy = schema["paths"]["/api/energy"]["get"]
     assert set(energy["responses"]) == {"200", "422", "503"}
     params = {p["name"]: p["schema"] for p in energy["parameters"]}
     assert params["batch_size"]["maximum"] == 256 and params["seq_len"]["maximum"] == 4096
-    assert all("get" in ops and len(ops) == 1 for ops in schema["paths"].values())
+    assert all(list(ops) == ["post" if path == "/api/whatif" else "get"] for path, ops in schema["paths"].items())
 
 
 def test_cache_refuses_a_foreign_sqlite_file(tmp_path):

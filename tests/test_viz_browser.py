@@ -546,3 +546,66 @@ def test_the_icicle_zooms_and_the_energy_vs_batch_chart_draws_its_band(page, sit
                            "90 % high (mJ)"]
     assert [int(r[0]) for r in rows[1:]] == [1, 2, 4, 8]
     assert float(rows[3][1]) == pytest.approx(1e3 * point["predicted_energy"], rel=1e-9)
+
+
+def test_the_whatif_view_draws_the_pareto_front_answers_and_marks_extrapolated_points(page, site):
+    scores = {"bert-L2-H128": 0.62, "bert-L2-H256": 0.6, "bert-L4-H256": 0.7, "bert-L4-H512": 0.73,
+              "bert-L6-H512": 0.72, "bert-L12-H768": 0.79}
+    page.goto(site)
+    page.click("#tab-whatif")
+    assert page.locator("#tab-whatif").get_attribute("aria-selected") == "true"
+    assert page.locator("#view-tree").is_hidden()
+    page.click("#whatif [data-act=miniatures]")
+    assert len(page.input_value("#whatif textarea[name=models]").split()) == 24
+    assert page.locator("#wi-count").inner_text() == "24 points"
+    accuracy = page.locator("#whatif textarea[name=accuracy]")
+    accuracy.fill("model,score\nbert-L2-H128,0.62\nbert-L2-H256,high")  # a bad line is named, and refused
+    assert "pasted:3: score 'high' of 'bert-L2-H256' is not a number" in page.locator("#wi-acc-note").inner_text()
+    page.click("#whatif button[type=submit]")
+    assert "Accuracy: pasted:3" in page.locator("#whatif .message").inner_text()
+    assert accuracy.get_attribute("aria-invalid") is not None
+    accuracy.fill("model,score\n" + "\n".join(f"{m},{s}" for m, s in scores.items()))
+    page.fill("#whatif input[name=budget_j]", "5")
+    page.fill("#whatif input[name=min_accuracy]", "0.71")
+    page.click("#whatif button[type=submit]")
+    page.wait_for_selector("#whatif .wi-scatter", timeout=120_000)
+    api = httpx.post(f"{site}api/whatif", timeout=120, json={
+        "models": [f"bert-L{n}-H{h}" for n in (2, 4, 6, 8, 10, 12) for h in (128, 256, 512, 768)],
+        "accuracy": scores, "budget_j": 5, "min_accuracy": 0.71}).json()
+    front = sorted(p["model"] for p in api["points"] if p["pareto"])
+    assert 1 < len(front) < len(scores)
+
+    # The scatter: one point per scored model, the front's points marked and joined by its step line.
+    scatter = page.locator("#whatif .wi-scatter")
+    assert scatter.locator("g.wi-pt").count() == len(scores)
+    marked = sorted(t.split(":")[0] for t in scatter.locator("g.wi-pt.pareto > title").all_text_contents())
+    assert marked == front
+    assert len(scatter.locator("polyline.front").get_attribute("points").split()) == 2 * len(front) - 1
+    assert "on the Pareto front: " in scatter.get_attribute("aria-label")
+    # The answers in words, as the API gives them.
+    answers = page.locator("#whatif .wi-answers li").all_inner_texts()
+    budget, floor = api["answers"]
+    assert answers[0].startswith(f"Best accuracy within 5 J: {budget['model']} — accuracy {budget['accuracy']:g}")
+    assert answers[1].startswith(f"Least energy for accuracy >= 0.71: {floor['model']}")
+    assert "J per call, whole batch" in page.locator("#whatif .wi-provenance").inner_text()
+    # An extrapolated point: its mark in the table carries its notices, and its dot is hollow.
+    extrapolated = next(p for p in api["points"] if p["extrapolated"] and p["model"] in scores)
+    row = page.locator("#whatif .wi-table tbody tr", has=page.locator(f'th:text-is("{extrapolated["model"]}")'))
+    mark = row.locator(".wi-extrap")
+    assert mark.locator("[aria-hidden=true]").inner_text() == "⚠"
+    assert extrapolated["notices"][0] in mark.get_attribute("title")
+    assert mark.locator(".sr-only").text_content() == f" extrapolated: {extrapolated['notices'][0]}"  # read aloud
+    assert scatter.locator("g.wi-pt.extrap-point").count() == sum(p["extrapolated"] for p in api["points"]
+                                                                 if p["model"] in scores)
+    # The accessible data table holds each scored point, its figures and its mark.
+    card = page.locator("#whatif .wi-card", has=page.locator("svg.wi-scatter"))
+    card.locator("details.data-table summary").click()
+    rows = card.locator("table tbody tr")
+    assert rows.count() == len(scores)
+    cells = {r.locator("th").inner_text(): r.locator("td").all_inner_texts() for r in rows.all()}
+    assert sorted(m for m, c in cells.items() if c[5] == "yes") == front
+    assert "view=whatif" in page.evaluate("location.hash")
+    with page.expect_download() as got:
+        card.locator("[data-act=csv]").click()
+    saved = list(csv.reader(Path(got.value.path()).read_text().splitlines()))
+    assert saved[0][2] == "energy (J per call, whole batch)" and len(saved) == len(scores) + 1

@@ -45,7 +45,7 @@ def test_api_never_fails_on_any_input(api, mode):
     url, schema = api
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} == {"/api/models", "/api/energy", "/api/tree", "/api/sweep", "/api/status",
-                                              "/api/problems"}
+                                              "/api/problems", "/api/whatif"}
     sent = []
     for operation in operations:
         if mode is schemathesis.GenerationMode.NEGATIVE and not operation.query:

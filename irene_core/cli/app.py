@@ -10,7 +10,7 @@ from typing import TextIO
 import click
 
 from irene_core._version import __version__
-from irene_core.cli import calibrate, data, meter, plugins, predictor, run, serve, sweep, trace
+from irene_core.cli import calibrate, data, meter, plugins, predictor, run, serve, sweep, trace, whatif
 from irene_core.cli.console import err_console
 from irene_core.errors import IreneError, os_error_message
 from irene_core.plugins import get_registry
@@ -26,7 +26,7 @@ def cli(debug: bool) -> None:
 for _command in (
     plugins.plugins_cmd, data.import_csv_cmd, data.export_cmd, data.evaluate_cmd, trace.trace_cmd, run.run_cmd,
     predictor.train_cmd, predictor.predict_cmd, predictor.crossvalidate_cmd, calibrate.calibrate_cmd,
-    meter.meter_group, meter.sample_cmd, serve.serve_cmd, serve.report_cmd, sweep.sweep_cmd,
+    meter.meter_group, meter.sample_cmd, serve.serve_cmd, serve.report_cmd, sweep.sweep_cmd, whatif.whatif_cmd,
 ):
     cli.add_command(_command)
 

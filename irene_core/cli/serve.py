@@ -39,8 +39,8 @@ def serve_cmd(host: str, port: int, data_dir: Path | None, cache_path: Path | No
     missing = [m for m in ("fastapi", "uvicorn") if importlib.util.find_spec(m) is None]
     if missing:
         raise IreneError(f"irene serve needs {' and '.join(missing)}: pip install 'irene[viz]'")
-    from irene_core.viz.app import create_app
     from irene_core.viz.config import LOOPBACK_HOSTS, ServeConfig, default_cache_path
+    from irene_core.viz.energy_service import EnergyService
     from irene_core.viz.server import listen, serve
 
     loopback = _is_loopback(host)
@@ -51,20 +51,38 @@ def serve_cmd(host: str, port: int, data_dir: Path | None, cache_path: Path | No
         warm_up=True,
     )
     sock = listen(host, port)
+    service: EnergyService | None = None
     try:
-        app = create_app(config)
+        service = EnergyService(config)
+        ready = service.warm_up()  # now, not at the app's start-up: importing torch and the predictor takes seconds
+        from irene_core.viz.app import create_app
+
+        app = create_app(config, service)
     except BaseException:
+        if service is not None:
+            service.close()
         sock.close()
         raise
-    bound = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{f'[{host}]' if ':' in host else host}:{sock.getsockname()[1]}/"
     if not loopback:
         err_console.print(
             f"[yellow]warning:[/] listening on {host}: anyone who can reach this machine can read the API"
         )
-    click.echo(f"IrEne-viz at http://{shown}:{bound}/ (data dir: {data_dir or 'none'}; cache: {config.cache_path}); "
-               "Ctrl-C stops it")
-    serve(app, sock)
+
+    def preparing() -> None:
+        err_console.print("IrEne-viz: preparing the first view (importing the tracer and the predictor); "
+                          "the URL follows when it is ready")
+
+    def announce(error: BaseException | None) -> None:
+        """The URL, once the server answers and the first view is ready (or failed: its request reports it)."""
+        if error is not None:
+            why = str(error) if isinstance(error, IreneError) else f"{type(error).__name__}: {error}"
+            err_console.print(f"[yellow]warning:[/] the first view could not be prepared: {' '.join(why.split())}",
+                              highlight=False, soft_wrap=True)
+        click.echo(f"IrEne-viz at {url} (data dir: {data_dir or 'none'}; cache: {config.cache_path}); "
+                   "Ctrl-C stops it")
+
+    serve(app, sock, ready, preparing if ready is not None else None, announce)
 
 
 @click.command("report")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
@@ -70,6 +71,7 @@ class Framework(ABC):
         context_len: int | None = None,
         dtype: str | None = None,
         logits: str = "last",
+        config: Mapping[str, int] | None = None,
     ) -> TracedModel:
         """Build ``model`` and trace one call at (batch_size, seq_len) in ``phase``.
 
@@ -78,9 +80,12 @@ class Framework(ABC):
         replay); ``phase``: one of :attr:`phases`; ``context_len``: tokens already in the KV cache
         (``decode``); ``dtype``: the parameter dtype (``None``: the framework's default for the
         model); ``logits``: ``last`` or ``all`` positions through the language-model head
-        (``prefill``).  The record carries ``phase``, ``context_len`` and ``dtype``.  Bad names or
-        options raise :class:`~irene_core.errors.IreneError` (one line).  Plugins written before
-        ``phase``… existed omit them: core passes them only when they differ from these defaults.
+        (``prefill``).  The record carries ``phase``, ``context_len`` and ``dtype``.  ``config``:
+        architecture overrides (``irene whatif --vary``) by generic name — ``layers``, ``hidden``,
+        ``heads``, ``intermediate`` — or by any integer attribute of the model's config; the record's
+        ``meta["config_overrides"]`` says them.  Bad names or options raise
+        :class:`~irene_core.errors.IreneError` (one line).  Plugins written before ``phase``… or
+        ``config`` existed omit them: core passes them only when they differ from these defaults.
         """
 
     def check_resources(

@@ -22,10 +22,13 @@ def annotate_model_features(record: TreeRecord) -> list[str]:
     return names
 
 
-#: The phase options of :meth:`Framework.trace` and their defaults (what a plugin written before them does).
-PHASE_DEFAULTS: dict[str, Any] = {"phase": "forward", "context_len": None, "dtype": None, "logits": "last"}
-#: The command-line flag of each phase option, for messages.
-PHASE_FLAGS = {"phase": "--phase", "context_len": "--context", "dtype": "--dtype", "logits": "--logits"}
+#: The phase options of :meth:`Framework.trace` and the architecture overrides (``config``), with their
+#: defaults (what a plugin written before them does).
+PHASE_DEFAULTS: dict[str, Any] = {"phase": "forward", "context_len": None, "dtype": None, "logits": "last",
+                                  "config": None}
+#: The command-line flag of each such option, for messages.
+PHASE_FLAGS = {"phase": "--phase", "context_len": "--context", "dtype": "--dtype", "logits": "--logits",
+               "config": "--vary"}
 
 
 def phase_options(plugin: Framework, options: dict[str, Any]) -> dict[str, Any]:
@@ -51,8 +54,8 @@ def trace(
     """Trace ``model`` at (batch_size, seq_len) with the framework plugin ``framework``.
 
     ``options`` go to :meth:`Framework.trace` (``device``, ``attention``, ``meta``, ``phase``,
-    ``context_len``, ``dtype``, ``logits``…).  The record carries the model features of the tracer
-    and of every installed model-feature extractor.
+    ``context_len``, ``dtype``, ``logits``, ``config`` — passed only when given…).  The record carries
+    the model features of the tracer and of every installed model-feature extractor.
     """
     plugin: Framework = get_registry().get("framework", framework)
     traced = plugin.trace(model, batch_size, seq_len, **phase_options(plugin, options))

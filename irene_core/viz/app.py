@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
-from fastapi import FastAPI, Request
+from fastapi import Body, FastAPI, Request
 from fastapi import Query as Q
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -37,12 +37,16 @@ from irene_core.viz.schemas import (
     TreeView,
     Vary,
 )
+from irene_core.whatif import MAX_POINTS, WhatIfQuery, WhatIfResult
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/@+\-]*$"
 MAX_NAME = 200
 #: Most points of one /api/sweep.
 MAX_SWEEP = 16
+#: The example body of /api/whatif (the API page's and the schema's).
+WHATIF_EXAMPLE = {"models": ["bert-L2-H128", "bert-L4-H256", "bert-L4-H512"], "batch_size": 16, "seq_len": 128,
+                  "accuracy": {"bert-L2-H128": 0.62, "bert-L4-H256": 0.7, "bert-L4-H512": 0.73}, "budget_j": 5}
 #: The page loads only its own files and talks only to this server.
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -299,6 +303,22 @@ def create_app(config: ServeConfig, service: EnergyService | None = None) -> Fas
         except IreneError as exc:
             return _error(422, str(exc))
         return JSONResponse(view.model_dump(mode="json"))
+
+    @app.post("/api/whatif", response_model=WhatIfResult, responses=ERRORS, description=(
+        f"Predicted energy (J per call for the whole batch, with its 90 % interval) of up to {MAX_POINTS} presets, "
+        "or of one preset with architecture settings varied (`vary`: layers, hidden, heads, intermediate or a "
+        "config attribute; the points are their cartesian product), each split by module type; with `accuracy` "
+        "(model name → score, higher is better) the energy-vs-accuracy Pareto front and the answers to `budget_j` "
+        "(best accuracy within that many J) and `min_accuracy` (least energy for at least that accuracy). Every "
+        "point is traced on the meta device; the traces are kept, so a repeat only predicts again."))
+    async def whatif(query: Annotated[WhatIfQuery, Body(examples=[WHATIF_EXAMPLE])]) -> Response:
+        try:
+            result = await svc.whatif(query)
+        except Unavailable as exc:
+            return _error(503, str(exc))
+        except IreneError as exc:
+            return _error(422, str(exc))
+        return JSONResponse(result.model_dump(mode="json"))
 
     @app.get("/api/status", response_model=StatusView)
     async def status() -> StatusView:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import hashlib
 import json
 import math
 import queue
+import re
 import threading
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -51,10 +54,46 @@ from irene_core.viz.schemas import (
     TreeView,
     Vary,
 )
+from irene_core.whatif import WhatIfQuery, WhatIfResult, whatif
+from irene_core.whatif import plan as whatif_plan
 
 #: Name of the shipped model-features predictor in the API.
 REFERENCE = "reference"
 T = TypeVar("T")
+#: Meta traces the what-if keeps across requests (the 24 BERT miniatures need 24).
+WHATIF_TRACES = 256
+#: Bounds of a varied setting's values: any setting, and a number of layers (a setting named *layer*).
+WHATIF_MAX_VALUE = 65_536
+WHATIF_MAX_LAYERS = 256
+#: The command-line flags in the what-if's messages and the API's fields they stand for.
+_WHATIF_FIELDS = {"--models": "models", "--vary": "vary", "MODEL": "base", "--budget-j": "budget_j",
+                  "--min-accuracy": "min_accuracy", "--accuracy": "accuracy", "--predictor": "predictor"}
+_WHATIF_FLAG = re.compile(r"^MODEL\b|(?<![\w-])(" + "|".join(re.escape(f) for f in _WHATIF_FIELDS if f[0] == "-")
+                          + r")\b")
+
+
+def _as_fields(exc: IreneError) -> IreneError:
+    """A what-if message with its command-line flags written as the API's fields (``--vary`` → ``vary``)."""
+    return type(exc)(_WHATIF_FLAG.sub(lambda m: _WHATIF_FIELDS[m.group(0)], str(exc)))
+
+
+class TraceCache(OrderedDict[Any, Any]):
+    """A mapping that keeps its ``size`` most recently used entries (the what-if's meta traces)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def __getitem__(self, key: Any) -> Any:
+        value = super().__getitem__(key)
+        self.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
 
 
 class Unavailable(IreneError):
@@ -130,6 +169,21 @@ class Query:
 FIRST_VIEW = Query("energy", "bert-base-uncased", 8, 128)
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The garbage collector off meanwhile, then every object that exists frozen: importing torch,
+    transformers and scikit-learn makes ~10⁶ objects that the collector would otherwise traverse again and
+    again (a quarter of the imports' time), and later full collections (~0.2 s each) would again."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
+
+
 @dataclass(frozen=True)
 class Plan:
     query: Query
@@ -156,6 +210,9 @@ class EnergyService:
         self._reference_fingerprint: str | None = None
         #: data-dir predictors that load but fail to predict: file → (fingerprint then, message)
         self._failures: dict[str, tuple[str, str]] = {}
+        #: the what-if's meta traces, kept across requests (used on the worker thread only)
+        self._traces = TraceCache(WHATIF_TRACES)
+        self._first_view_ready: Future[None] | None = None
         self.framework, self.framework_error = self._load_framework(config.framework)
         self.presets: frozenset[str] = frozenset(self.framework.presets()) if self.framework else frozenset()
         #: What every answer depends on besides its query and files: the cache's and the record schema's
@@ -171,23 +228,41 @@ class EnergyService:
         except IreneError as exc:
             return None, str(exc)
 
-    def warm_up(self) -> None:
-        """Queue the page's first view (:data:`FIRST_VIEW`, or the first preset) on the worker: it imports the
-        tracer and the predictor (seconds), and a request for it arriving meanwhile is answered when it ends."""
+    def warm_up(self) -> Future[None] | None:
+        """Prepare the page's first view (:data:`FIRST_VIEW`, or the first preset) on the worker, once: compute
+        and cache it unless an earlier run did, then import the tracer and the predictor for the next views.
+
+        Returns a future done when the first view can be answered at once (its exception says why it cannot:
+        a request for it then computes it and reports the error), None without presets; a request arriving
+        meanwhile is answered when the warm-up ends."""
         query = self.first_view()
-        if query is None:
-            return
+        if query is None or self._first_view_ready is not None:
+            return self._first_view_ready
+        ready: Future[None] = Future()
+
+        def prepare() -> bool:
+            plan = self.plan(query)
+            if self.cache.get(plan.key, count_miss=False) is not None:
+                return True
+            self._compute_and_store(plan)
+            return False
 
         def work() -> None:
-            with contextlib.suppress(IreneError):
-                plan = self.plan(query)
-                if self.cache.get(plan.key, count_miss=False) is None:
-                    self._compute_and_store(plan)
-                else:  # an earlier run cached it: import the predictor and the tracer all the same
-                    self._predictor(REFERENCE)
-                    self.framework.trace(query.model, 1, 8, meta=True)
+            with collector_paused():
+                try:
+                    cached = prepare()
+                except Exception as exc:  # the server runs on; the first request reports it
+                    ready.set_exception(exc)
+                    return
+                ready.set_result(None)
+                if cached:  # an earlier run's answer: import the predictor and the tracer all the same
+                    with contextlib.suppress(IreneError):
+                        self._predictor(REFERENCE)
+                        self.framework.trace(query.model, 1, 8, meta=True)
 
+        self._first_view_ready = ready
         self._executor.submit(work)
+        return ready
 
     def first_view(self) -> Query | None:
         """:data:`FIRST_VIEW`, with the first preset when that model is not one (None without presets)."""
@@ -306,6 +381,51 @@ class EnergyService:
         return SweepView(model=base.model, vary=vary, points=points, phase=(head or {}).get("phase", base.phase),
                          dtype=(head or {}).get("dtype", base.dtype), predictor=(head or {}).get("predictor"),
                          hardware=(head or {}).get("hardware"))
+
+    async def whatif(self, query: WhatIfQuery) -> WhatIfResult:
+        """The what-if of ``query`` (``POST /api/whatif``): presets of the tracer only, predicted by ``reference``
+        or a predictor of the data dir, on the worker with the loaded predictor; meta traces are kept across
+        requests (:data:`WHATIF_TRACES`), so a repeat or a new accuracy file only predicts again."""
+        name = self._check_whatif(query)
+        future = self._executor.submit(self._whatif, query.model_copy(update={"predictor": name}))
+        return await asyncio.wrap_future(future, loop=asyncio.get_running_loop())
+
+    def _check_whatif(self, query: WhatIfQuery) -> str:
+        """Refuse, in one line naming the field, what the server does not compute; the predictor's name."""
+        if self.framework is None:
+            raise Unavailable(f"cannot trace: {self.framework_error}")
+        limits = self.config.limits
+        if query.framework != self.config.framework:
+            raise IreneError(f"framework: this server traces with '{self.config.framework}'")
+        if query.batch_size > limits.max_batch_size or query.seq_len > limits.max_seq_len:
+            raise IreneError(f"batch_size, seq_len: at most {limits.max_batch_size} and {limits.max_seq_len}")
+        for key, values in query.vary.items():
+            bound = WHATIF_MAX_LAYERS if "layer" in key.lower() else WHATIF_MAX_VALUE
+            if any(not 1 <= v <= bound for v in values):
+                raise IreneError(f"vary {key}: values from 1 to {bound}")
+        try:
+            specs = whatif_plan(query)
+        except IreneError as exc:
+            raise _as_fields(exc) from None
+        unknown = next((s.model for s in specs if s.model not in self.presets), None)
+        if unknown is not None:
+            field = "base" if query.base is not None else "models"
+            shown = ", ".join(sorted(self.presets)[:8]) + (", …" if len(self.presets) > 8 else "")
+            raise IreneError(f"{field}: unknown model '{unknown}': the what-if takes presets of the tracer ({shown}; "
+                             "see /api/models)")
+        return REFERENCE if query.predictor in ("model", REFERENCE) else self._plan_predictor(query.predictor)
+
+    def _whatif(self, query: WhatIfQuery) -> WhatIfResult:
+        """Runs on the worker: the loaded predictor, the kept traces."""
+        try:
+            return whatif(query, predictor=self._predictor(query.predictor), trace_cache=self._traces)
+        except Unavailable:
+            raise
+        except IreneError as exc:
+            raise _as_fields(exc) from None
+        except Exception as exc:  # a setting the model's code cannot take: the query, not the server, is at fault
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise IreneError(f"cannot compute this what-if ({type(exc).__name__}: {first})") from None
 
     def _measured(self, entry: FileEntry, q: Query) -> float | None:
         """The measured energy (J per call) of the dataset's record of ``q``'s size, if it has one."""

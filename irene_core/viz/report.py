@@ -15,6 +15,9 @@ from irene_core.viz.schemas import EnergyView
 
 _STYLE_TAG = '<link rel="stylesheet" href="static/style.css">'
 _SCRIPT_TAG = '<script src="static/app.js" defer></script>'
+#: Scripts of the served page only: the shared helpers are inlined with app.js, the what-if view needs a server.
+_SERVER_SCRIPT_TAGS = ('<script src="static/dom.js" defer></script>\n',
+                       '<script src="static/whatif.js" defer></script>\n')
 
 
 def _asset(name: str) -> str:
@@ -47,9 +50,11 @@ def render_html(records: list[TreeRecord], title: str) -> str:
 
     A Content-Security-Policy allows only these inline blocks (by hash) and no network access at all.
     """
-    page, style, script = _asset("index.html"), _asset("style.css"), _asset("app.js")
-    if _STYLE_TAG not in page or _SCRIPT_TAG not in page:
-        raise RuntimeError("irene_core/viz/web/index.html lost its style or script tag")
+    page, style, script = _asset("index.html"), _asset("style.css"), _asset("dom.js") + "\n" + _asset("app.js")
+    if _STYLE_TAG not in page or not all(tag in page for tag in (_SCRIPT_TAG, *_SERVER_SCRIPT_TAGS)):
+        raise RuntimeError("irene_core/viz/web/index.html lost its style or script tags")
+    for tag in _SERVER_SCRIPT_TAGS:
+        page = page.replace(tag, "", 1)
     if "</style" in style.lower() or "</script" in script.lower():
         raise RuntimeError("an inlined asset contains a closing tag")
     views = [record_view(r).model_dump(mode="json") for r in records]

@@ -6,7 +6,9 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -31,17 +33,49 @@ def listen(host: str, port: int) -> socket.socket:
 GRACEFUL_SECONDS = 2
 
 
-def _server(app: FastAPI) -> uvicorn.Server:
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                         timeout_graceful_shutdown=GRACEFUL_SECONDS))
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying when it has started and answers requests (:attr:`answering`)."""
+
+    def __init__(self, config: uvicorn.Config):
+        super().__init__(config)
+        self.answering = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.answering.set()
 
 
-def serve(app: FastAPI, sock: socket.socket) -> None:
-    """Serve until Ctrl-C / SIGTERM (requests in progress get :data:`GRACEFUL_SECONDS`, then are cancelled)."""
+def _server(app: FastAPI) -> _Server:
+    return _Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                                  timeout_graceful_shutdown=GRACEFUL_SECONDS))
+
+
+def serve(app: FastAPI, sock: socket.socket, ready: futures.Future[Any] | None = None,
+          on_start: Callable[[], None] | None = None,
+          on_ready: Callable[[BaseException | None], None] | None = None) -> None:
+    """Serve until Ctrl-C / SIGTERM (requests in progress get :data:`GRACEFUL_SECONDS`, then are cancelled).
+
+    From another thread, ``on_start`` is called once the server answers requests, then ``on_ready`` once
+    ``ready`` (the warm-up) is done too, with the warm-up's exception if it failed; neither once it stops."""
+    server = _server(app)
+    threading.Thread(target=_announce, args=(server, ready, on_start, on_ready), name="irene-viz-ready",
+                     daemon=True).start()
     try:
-        _server(app).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _announce(server: _Server, ready: futures.Future[Any] | None, on_start: Callable[[], None] | None,
+              on_ready: Callable[[BaseException | None], None] | None) -> None:
+    server.answering.wait()
+    if on_start is not None and not server.should_exit:
+        on_start()
+    if ready is not None:
+        futures.wait([ready])
+    if on_ready is not None and not server.should_exit:
+        on_ready(None if ready is None else ready.exception())
 
 
 @contextlib.contextmanager

@@ -2,19 +2,7 @@
 'use strict';
 
 (() => {
-  function h(tag, props = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(props)) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === 'text') node.textContent = value;
-      else if (key === 'class') node.className = value;
-      else node.setAttribute(key, String(value));
-    }
-    for (const child of children.flat()) {
-      if (child !== null && child !== undefined && child !== false) node.append(child instanceof Node ? child : String(child));
-    }
-    return node;
-  }
+  const { h } = window.IreneDom;
 
   const refName = (ref) => ref.split('/').pop();
 
@@ -33,24 +21,37 @@
     return `${schema.type ?? 'any'}${bounds.length ? `, ${bounds.join(', ')}` : ''}`;
   }
 
-  function operation(path, method, op) {
+  /** How to try an operation: a link for GET, a curl line with the schema's example body for POST. */
+  function tryIt(path, method, op) {
     const params = op.parameters ?? [];
+    if (method !== 'get') {
+      const body = op.requestBody?.content?.['application/json']?.schema;
+      const example = JSON.stringify(body?.examples?.[0] ?? {});
+      return h('code', { class: 'api-try', text: `curl -s -X POST -H 'Content-Type: application/json' -d '${example}' ${new URL(path.slice(1), window.location.href)}` });
+    }
     const example = new URLSearchParams();
     for (const p of params) if (p.required && p.schema?.examples) example.set(p.name, p.schema.examples[0]);
     const href = `${path.slice(1)}${params.some((p) => p.required) ? `?${example}` : ''}`;
+    return h('a', { href, text: href });
+  }
+
+  function operation(path, method, op) {
+    const params = op.parameters ?? [];
+    const body = op.requestBody?.content?.['application/json']?.schema;
     return h('section', { class: 'card api-op', id: `op-${path.replaceAll('/', '-')}` },
-      h('h2', {}, h('span', { class: 'badge', text: `${method.toUpperCase()} · HEAD` }), ' ', h('code', { text: path })),
+      h('h2', {}, h('span', { class: 'badge', text: method === 'get' ? 'GET · HEAD' : method.toUpperCase() }), ' ', h('code', { text: path })),
       op.description || op.summary ? h('p', { text: op.description ?? op.summary }) : null,
       params.length ? h('table', { class: 'nodes' },
         h('thead', {}, h('tr', {}, ['Parameter', 'Type', 'Required', 'Meaning'].map((t) => h('th', { scope: 'col', text: t })))),
         h('tbody', {}, params.map((p) => h('tr', {},
           h('td', {}, h('code', { text: p.name })), h('td', {}, typeOf(p.schema)), h('td', { text: p.required ? 'yes' : 'no' }),
           h('td', { text: p.description ?? p.schema?.description ?? '' }))))) : null,
+      body ? h('p', {}, 'Body (JSON): ', typeOf(body)) : null,
       h('p', {}, 'Answers: ', Object.entries(op.responses ?? {}).flatMap(([code, r], i) => {
         const schema = r.content?.['application/json']?.schema;
         return [i ? '; ' : '', h('strong', { text: code }), ` ${r.description ?? ''}`, schema ? [' (', typeOf(schema), ')'] : ''];
       })),
-      h('p', {}, 'Try: ', h('a', { href, text: href })));
+      h('p', {}, 'Try: ', tryIt(path, method, op)));
   }
 
   function schemaSection(name, schema) {
@@ -84,7 +85,7 @@
     const ops = Object.entries(spec.paths).flatMap(([path, methods]) => Object.entries(methods).map(([m, op]) => operation(path, m, op)));
     const schemas = Object.entries(spec.components?.schemas ?? {}).map(([name, s]) => schemaSection(name, s));
     main.replaceChildren(
-      h('p', { class: 'api-intro', text: `${spec.info.description} Version ${spec.info.version}. Every endpoint answers GET and HEAD; answers are gzip-compressed for clients that accept it.` }),
+      h('p', { class: 'api-intro', text: `${spec.info.description} Version ${spec.info.version}. Every GET endpoint answers HEAD too; answers are gzip-compressed for clients that accept it.` }),
       h('h2', { class: 'api-head', text: 'Endpoints' }), ...ops,
       h('h2', { class: 'api-head', text: 'Schemas' }), ...schemas);
     main.setAttribute('aria-busy', 'false');

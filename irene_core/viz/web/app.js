@@ -2,45 +2,9 @@
 'use strict';
 
 (() => {
-  // ---------------------------------------------------------------- helpers
+  // ---------------------------------------------------------------- helpers (dom.js)
 
-  const $ = (sel, root = document) => root.querySelector(sel);
-  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
-
-  /** Create an element; `props` sets attributes (class, text, aria-*, data-*, on*: listeners). */
-  function h(tag, props = {}, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(props)) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key === 'text') node.textContent = value;
-      else if (key === 'class') node.className = value;
-      else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value === true ? '' : String(value));
-    }
-    for (const child of children.flat()) {
-      if (child !== null && child !== undefined && child !== false) {
-        node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-      }
-    }
-    return node;
-  }
-
-  const fmtNum = (v, digits) =>
-    v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-
-  /** Joules → "12.34 mJ" (more decimals for small values). */
-  function fmtMJ(joules) {
-    if (joules === null || joules === undefined) return '—';
-    const mj = joules * 1000;
-    const a = Math.abs(mj);
-    if (a === 0) return '0 mJ';
-    return `${fmtNum(mj, a >= 100 ? 1 : a >= 1 ? 2 : a >= 0.01 ? 3 : 4)} mJ`;
-  }
-
-  function fmtPct(pct) {
-    if (pct === null || pct === undefined || !Number.isFinite(pct)) return '—';
-    return `${fmtNum(pct, Math.abs(pct) < 10 ? 2 : 1)} %`;
-  }
+  const { $, $$, h, svg, isNum, sum, fmtNum, fmtMJ, fmtPct, downloadCsv } = window.IreneDom;
 
   const signedPct = (pct) => (pct > 0 ? '+' : '') + fmtPct(pct);
 
@@ -48,33 +12,6 @@
   function fmtInterval(node) {
     if (!isNum(node.predicted_low) || !isNum(node.predicted_high)) return null;
     return `${fmtMJ(node.predicted_low).replace(/ mJ$/, '')}–${fmtMJ(node.predicted_high)}`;
-  }
-  const SVG_NS = 'http://www.w3.org/2000/svg';
-
-  /** Create an SVG element; `attrs` sets attributes (`text`: its text). */
-  function svg(tag, attrs = {}, ...children) {
-    const node = document.createElementNS(SVG_NS, tag);
-    for (const [key, value] of Object.entries(attrs)) {
-      if (value === null || value === undefined) continue;
-      if (key === 'text') node.textContent = value;
-      else node.setAttribute(key, String(value));
-    }
-    node.append(...children);
-    return node;
-  }
-
-  /** Save `rows` (the first: headers, with units) as a CSV file named `name`. */
-  function downloadCsv(name, rows) {
-    const cell = (v) => {
-      const t = v === null || v === undefined ? '' : String(v);
-      return /[",\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
-    };
-    const blob = new Blob([`${rows.map((r) => r.map(cell).join(',')).join('\n')}\n`], { type: 'text/csv' });
-    const link = h('a', { href: URL.createObjectURL(blob), download: name, hidden: true });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(link.href), 1000);
   }
 
   const EXTRAPOLATED_NOTE = 'predicted outside the training data (this node or a part of it): less certain';
@@ -166,8 +103,6 @@
 
   const energyOf = (node) => node.predicted_energy ?? node.ground_truth_energy ?? null;
 
-  const isNum = (v) => v !== null && v !== undefined;
-  const sum = (xs) => xs.reduce((a, b) => a + b, 0);
   /** Model features that make two subtrees the same computation (with type and structure). */
   const SAME_FEATURES = ['batch_size', 'seq_len', 'flops', 'mem_bytes', 'num_parameters'];
 
@@ -1444,7 +1379,7 @@
 
   function restoreHash() {
     const raw = window.location.hash.slice(1);
-    if (!raw) return false;
+    if (!raw || raw.startsWith('view=whatif')) return false; // the what-if view's state (whatif.js)
     const parts = raw.split('|').map((p) => new URLSearchParams(decodeURIComponent(p)));
     if (parts.length > 1) { $('#compare').checked = true; onCompareToggle(); }
     let any = false;

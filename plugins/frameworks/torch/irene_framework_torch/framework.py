@@ -6,6 +6,7 @@ the plugin's entry point keeps ``irene --help`` fast.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from irene_core import Framework, IreneError
@@ -68,21 +69,25 @@ class TorchFramework(Framework):
         context_len: int | None = None,
         dtype: str | None = None,
         logits: str = "last",
+        config: Mapping[str, int] | None = None,
     ) -> None:
         """Refuse (one line) what cannot run here: a bad phase request, a context beyond the model's
         positions, a dtype the device cannot run, a model whose estimated memory does not fit."""
-        self._prepare(model, batch_size, seq_len, device, attention, False, phase, context_len, dtype, logits)
+        self._prepare(model, batch_size, seq_len, device, attention, False, phase, context_len, dtype, logits, config)
 
     def _prepare(
         self, model: str, batch_size: int, seq_len: int, device: str, attention: str, meta: bool, phase: str,
-        context_len: int | None, dtype: str | None, logits: str,
+        context_len: int | None, dtype: str | None, logits: str, config: Mapping[str, int] | None,
     ) -> tuple[PhaseRequest, ResolvedModel, torch.device, torch.dtype]:
-        """Everything checked before a model is built: the request, the device, the dtype, the memory."""
+        """Everything checked before a model is built: the request, the device, the config overrides, the
+        dtype, the memory."""
         request = check_request(phase, batch_size, seq_len, context_len, logits)
         if attention not in ATTENTIONS:
             raise IreneError(f"--attention {attention}: use one of {', '.join(ATTENTIONS)}")
         torch_device = _device(device, meta)
         resolved = models.resolve(model)
+        if config:
+            resolved = models.override(resolved, config)
         dtype_name = dtype or models.default_dtype(model)
         parameter_dtype = torch_dtype(dtype_name)
         if request.cached:
@@ -113,6 +118,7 @@ class TorchFramework(Framework):
         context_len: int | None = None,
         dtype: str | None = None,
         logits: str = "last",
+        config: Mapping[str, int] | None = None,
     ) -> TorchTracedModel:
         """Build ``model`` with random weights and trace one call at (batch_size, seq_len) in ``phase``.
 
@@ -121,10 +127,13 @@ class TorchFramework(Framework):
         ``phase``: ``forward`` (the base model, no cache), ``prefill`` (the causal LM filling an empty
         cache, logits of the last position or, with ``logits="all"``, of every one) or ``decode`` (one
         token per sequence after ``context_len`` cached tokens).  ``dtype``: float32, bfloat16 or
-        float16 (default: bfloat16 for the modern decoder presets, float32 otherwise).
+        float16 (default: bfloat16 for the modern decoder presets, float32 otherwise).  ``config``:
+        architecture overrides (:func:`~irene_framework_torch.models.override`); the record is named
+        ``model[key=value,…]`` and its meta has ``config_overrides`` (as given) and ``config_attributes``
+        (the config attributes set, derived ones included).
         """
         request, resolved, torch_device, parameter_dtype = self._prepare(
-            model, batch_size, seq_len, device, attention, meta, phase, context_len, dtype, logits
+            model, batch_size, seq_len, device, attention, meta, phase, context_len, dtype, logits, config
         )
         import torch
         import transformers
@@ -146,12 +155,14 @@ class TorchFramework(Framework):
             "torch": torch.__version__,
             "transformers": transformers.__version__,
         }
+        if config:
+            run_meta.update({"config_overrides": dict(config), "config_attributes": dict(resolved.overrides)})
         if cache is not None:
             run_meta.update({"kv_cache_bytes": cache.nbytes,
                              "kv_cache_dtype": str(parameter_dtype).removeprefix("torch."), "logits": logits})
         try:
             traced = trace_module(
-                module, inputs, model_name=model, batch_size=batch_size, seq_len=seq_len,
+                module, inputs, model_name=models.display_name(model, config), batch_size=batch_size, seq_len=seq_len,
                 device=torch_device, meta=meta, run_meta=run_meta,
             )
         except IreneError as exc:

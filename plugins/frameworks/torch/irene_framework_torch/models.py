@@ -8,9 +8,11 @@ architectures).
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,11 +78,13 @@ def _unknown(name: str, why: str = "") -> IreneError:
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """A model config and where it came from (``preset``, ``local`` or ``hf-cache``)."""
+    """A model config and where it came from (``preset``, ``local`` or ``hf-cache``), and the config
+    attributes :func:`override` set."""
 
     name: str
     config: PretrainedConfig
     source: str
+    overrides: Mapping[str, int] = field(default_factory=dict)
 
 
 def resolve(name: str) -> ResolvedModel:
@@ -104,6 +108,102 @@ def resolve(name: str) -> ResolvedModel:
         return ResolvedModel(name, _load_config(name, name), "hf-cache")
     except OSError:
         raise _unknown(name) from None
+
+
+#: The generic architecture names of ``--vary`` and the transformers attribute each stands for (a config's
+#: ``attribute_map`` takes it to its own name, e.g. GPT-2's ``n_layer``).
+GENERIC = {"layers": "num_hidden_layers", "hidden": "hidden_size", "heads": "num_attention_heads"}
+#: Where configs keep the feed-forward width (``intermediate``), first found wins.
+INTERMEDIATE = ("intermediate_size", "n_inner", "hidden_dim", "d_ff", "ffn_dim")
+
+
+def _int_setting(config: PretrainedConfig, attribute: str) -> int | None:
+    value = getattr(config, attribute, None)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _generic_names(config: PretrainedConfig, overrides: Mapping[str, int]) -> dict[str, str]:
+    """Each override key's name in the rules below: a generic name (a config's own spelling of one, e.g.
+    ``n_layer``, counts as it), else the raw attribute; a key given twice under two spellings is refused."""
+    aliases = {alias: generic for generic, attribute in GENERIC.items()
+               for alias in (attribute, config.attribute_map.get(attribute))}
+    aliases.update(dict.fromkeys(INTERMEDIATE, "intermediate"))
+    names: dict[str, str] = {}
+    for key in overrides:
+        name = key if key in (*GENERIC, "intermediate") else aliases.get(key, key)
+        if name in names.values():
+            raise IreneError(f"--vary {key}: sets the same as --vary {next(k for k, n in names.items() if n == name)}")
+        names[key] = name
+    return names
+
+
+def override(resolved: ResolvedModel, overrides: Mapping[str, int]) -> ResolvedModel:
+    """``resolved`` with architecture overrides applied to a copy of its config (``overrides`` of the result:
+    the attributes set).  ``layers``, ``hidden``, ``heads``, ``intermediate`` or any integer attribute of the config;
+    ``hidden`` without ``heads`` keeps the head size, without ``intermediate`` the intermediate/hidden ratio."""
+    config = copy.deepcopy(resolved.config)
+    what = f"{resolved.name}'s {type(config).__name__}"
+    names = _generic_names(config, overrides)
+    wanted = {names[k]: v for k, v in overrides.items()}
+    flag = {names[k]: f"--vary {k}={v}" for k, v in overrides.items()}
+    for key, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise IreneError(f"--vary {key}={value}: expected a positive integer")
+        attribute = GENERIC.get(names[key], names[key])
+        settable = hasattr(config, attribute) and getattr(config, attribute) in (None, _int_setting(config, attribute))
+        if names[key] != "intermediate" and not settable:
+            raise IreneError(f"--vary {key}: not an integer setting of {what} (use layers, hidden, heads, "
+                             "intermediate or one of its integer attributes)")
+    applied: dict[str, int] = {}
+    if "layers" in wanted:
+        applied["num_hidden_layers"] = wanted["layers"]
+    if "hidden" in wanted or "heads" in wanted:
+        applied.update(_width(config, wanted, flag, what))
+    if "intermediate" in wanted:
+        where = next((a for a in INTERMEDIATE if hasattr(config, a)), None)
+        if where is None:
+            raise IreneError(f"{flag['intermediate']}: {what} has no intermediate size to set")
+        applied[where] = wanted["intermediate"]
+    applied.update({k: v for k, v in wanted.items() if k not in (*GENERIC, "intermediate")})
+    for attribute, value in applied.items():
+        setattr(config, attribute, value)
+    return replace(resolved, config=config, overrides=applied)
+
+
+def display_name(model: str, overrides: Mapping[str, int] | None) -> str:
+    """``bert-base-uncased[layers=4,hidden=256]``: a model with overrides, as its records name it."""
+    return f"{model}[{','.join(f'{k}={v}' for k, v in overrides.items())}]" if overrides else model
+
+
+def _width(config: PretrainedConfig, wanted: Mapping[str, int], flag: Mapping[str, str], what: str) -> dict[str, int]:
+    """The attributes a new ``hidden`` and/or ``heads`` sets: heads = hidden / head size unless given, the
+    intermediate size scaled with hidden unless given, key/value heads keeping their group size."""
+    hidden0, heads0 = _int_setting(config, "hidden_size"), _int_setting(config, "num_attention_heads")
+    if hidden0 is None or heads0 is None:
+        raise IreneError(f"{flag.get('hidden') or flag['heads']}: {what} has no integer hidden_size and "
+                         "num_attention_heads")
+    head_dim = _int_setting(config, "head_dim")  # explicit in some configs (Llama, T5): kept as it is
+    hidden = wanted.get("hidden", hidden0)
+    heads = wanted.get("heads")
+    if heads is None:
+        size = head_dim or hidden0 // heads0
+        if hidden % size:
+            raise IreneError(f"{flag['hidden']}: not a multiple of the head size {size} (vary heads too)")
+        heads = hidden // size
+    elif head_dim is None and hidden % heads:
+        raise IreneError(f"{flag['heads']}: hidden size {hidden} is not a multiple of {heads} heads")
+    out = {"hidden_size": hidden, "num_attention_heads": heads}
+    kv0 = _int_setting(config, "num_key_value_heads")
+    if kv0 is not None and heads != heads0:
+        group = heads0 // kv0
+        if heads % group:
+            raise IreneError(f"{flag.get('heads') or flag['hidden']}: {heads} heads do not split into the model's "
+                             f"key/value groups of {group}")
+        out["num_key_value_heads"] = heads // group
+    if "hidden" in wanted and "intermediate" not in wanted:
+        widths = {a: w for a in INTERMEDIATE if (w := _int_setting(config, a)) is not None}
+        out.update({a: round(w * hidden / hidden0) for a, w in list(widths.items())[:1]})
+    return out
 
 
 def _load_config(location: str, name: str) -> PretrainedConfig:
