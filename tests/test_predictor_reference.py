@@ -32,6 +32,14 @@ def test_reference_predictors_were_trained_on_the_release(device1_paper_records)
         assert load_reference_predictor(features).training_["fingerprint"] == artifacts.fingerprint(table)
 
 
+def test_reference_predictors_were_trained_by_todays_predictor_code():
+    """A change to irene_core/predictor/ leaves the shipped files behind until `make reference-predictors`."""
+    for features in ("model", "all"):
+        assert load_reference_predictor(features).training_.get("code") == artifacts.code_fingerprint(), (
+            f"the shipped '{features}' predictor was trained by older predictor code: run make reference-predictors"
+        )
+
+
 def test_unknown_reference_features():
     with pytest.raises(IreneError, match="shipped: all, model"):
         load_reference_predictor("no-gpu-energy")

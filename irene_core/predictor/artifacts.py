@@ -99,6 +99,17 @@ def fingerprint(table: TreeTable) -> str:
     return h.hexdigest()
 
 
+def code_fingerprint() -> str:
+    """SHA-256 of the predictor's own source (``irene_core/predictor/**/*.py``): which code trained a
+    predictor, so that a shipped predictor left behind by a code change is caught (its tests compare)."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def save(directory: str | Path, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (JSON values and numpy arrays) as a predictor directory."""
     target = Path(directory)

@@ -235,6 +235,7 @@ class Predictor:
         self.hardware_ = self.config.hardware or (", ".join(devices) if devices else "unknown hardware")
         self.training_ = {
             "fingerprint": artifacts.fingerprint(table),
+            "code": artifacts.code_fingerprint(),
             "records": len(table.records),
             "models": sorted({r.model_name for r in table.records}),
             "dtypes": sorted({r.dtype for r in table.records}),
