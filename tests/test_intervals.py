@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from irene_core.predictor.predictor import Predictor
+from irene_core.predictor.predictor import Predictor, _held_out_folds
+from irene_core.predictor.uncertainty import Residuals
 from irene_core.tree.schema import TreeRecord
+from irene_core.tree.table import TreeTable
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +22,8 @@ def small(device1_records: list[TreeRecord]) -> tuple[Predictor, list[TreeRecord
 
 def test_every_node_has_its_own_interval_around_its_estimate(small: tuple[Predictor, list[TreeRecord]]) -> None:
     predictor, test = small
-    # three by model, one per cluster of look-alikes (BERT + RoBERTa, DistilBERT), one by size
-    assert predictor.training_["intervals"]["folds"] == 6
+    # three by model, one per cluster of look-alikes (BERT + RoBERTa, DistilBERT), two by size
+    assert predictor.training_["intervals"]["folds"] == 7
     for record in predictor.predict(test):
         for node in record.nodes(include_synthetic=True):
             assert node.predicted_low is not None and node.predicted_high is not None
@@ -28,6 +31,22 @@ def test_every_node_has_its_own_interval_around_its_estimate(small: tuple[Predic
         root = record.root
         children_high = sum(c.predicted_high for c in root.children if c.predicted_high is not None)
         assert root.predicted_high != pytest.approx(children_high, rel=1e-6)  # its own, not the children's sum
+
+
+def test_size_folds_hold_out_larger_and_smaller_trees(small: tuple[Predictor, list[TreeRecord]],
+                                                      device1_records: list[TreeRecord]) -> None:
+    """The widening outside the training data is measured both ways: a new model may be smaller
+    (a miniature) as well as larger than anything trained on."""
+    records = [r for r in device1_records if r.model_name == "bert-base-uncased"]
+    table = TreeTable.from_records(records)
+    by_model, by_size = Residuals(), Residuals()
+    tokens = np.array([r.batch_size * r.seq_len for r in records])
+    directions = set()
+    for train, test, residuals in _held_out_folds(table, small[0]._shape_keys(table), by_model, by_size):
+        if residuals is by_size:
+            directions.add("above" if tokens[test].min() > tokens[train].max() else
+                           "below" if tokens[test].max() < tokens[train].min() else "mixed")
+    assert directions == {"above", "below"}
 
 
 def test_larger_batch_is_extrapolated_and_noticed_on_every_call(small: tuple[Predictor, list[TreeRecord]]) -> None:

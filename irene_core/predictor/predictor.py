@@ -94,10 +94,10 @@ def _held_out_folds(
 ) -> Iterator[tuple[np.ndarray, np.ndarray, Residuals]]:
     """(train, held-out record masks, where the fold's residuals go): ``FOLDS − 1`` group folds by
     model (by record with a single model), one fold per cluster of look-alike models
-    (:func:`model_clusters`, when there are several: its nodes are novel to the others), then one
-    size fold (train on the smaller half of batch × seq, hold out the larger) whose held-out nodes
-    lie outside the training sizes; at most :data:`MAX_HELD_OUT_RECORDS` evenly spaced held-out
-    records per fold."""
+    (:func:`model_clusters`, when there are several: its nodes are novel to the others), then two
+    size folds (train on the smaller half of batch × seq and hold out the larger, and the reverse)
+    whose held-out nodes lie above or below the training sizes, as a new model's may; at most
+    :data:`MAX_HELD_OUT_RECORDS` evenly spaced held-out records per fold."""
     names = np.array([r.model_name for r in table.records], dtype=object)
     tokens = np.array([r.batch_size * r.seq_len for r in table.records])
     groups = names if len(set(names)) > 1 else np.arange(len(names))
@@ -111,7 +111,8 @@ def _held_out_folds(
         ]
     small = tokens <= np.median(tokens)
     if small.any() and not small.all():
-        splits.append((np.flatnonzero(small), np.flatnonzero(~small), by_size))
+        splits += [(np.flatnonzero(small), np.flatnonzero(~small), by_size),
+                   (np.flatnonzero(~small), np.flatnonzero(small), by_size)]
     for train, test, residuals in splits:
         keep_train = np.zeros(len(names), bool)
         keep_train[train] = True

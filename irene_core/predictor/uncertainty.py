@@ -24,8 +24,9 @@ are at least as wide as the known ones', and a level without residuals of one no
 other's; novel nodes err one way in one fold and the other way in the next, by as much as that
 fold's novelty is large, so their ``q₉₅ = −q₅`` is the largest over folds of a fold's 90 % quantile
 of the absolute residual), ``d`` its distance outside the training data, ``s``
-the widening per log unit of its level, estimated on the size fold's held-out nodes that lay
-outside its training ranges, and ``c`` the widening of a device calibration (see
+the widening per log unit of its level, estimated on the size folds' held-out nodes that lay
+outside their training ranges (above them: larger sizes; below them: smaller ones, as for a
+miniature model), and ``c`` the widening of a device calibration (see
 :mod:`irene_core.predictor.calibration`).  Every node's interval is its own (a parent's is not the
 sum of its children's).
 """
@@ -210,7 +211,7 @@ class IntervalModel:
     @classmethod
     def fit(cls, by_model: Residuals, by_size: Residuals, ranges: Ranges, known: np.ndarray) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart), the widening per log unit
-        from the size fold's nodes outside its training data."""
+        from the size folds' nodes outside their training data."""
         r, levels, groups, _ = by_model.arrays()
         folds = by_model.folds()
         quantiles: dict[str, tuple[float, float]] = {}
