@@ -12,6 +12,7 @@ error that names the file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -99,6 +100,7 @@ def fingerprint(table: TreeTable) -> str:
     return h.hexdigest()
 
 
+@functools.cache
 def code_fingerprint() -> str:
     """SHA-256 of the predictor's own source (``irene_core/predictor/**/*.py``): which code trained a
     predictor, so that a shipped predictor left behind by a code change is caught (its tests compare)."""
