@@ -7,7 +7,7 @@ from irene_core.predictor.aggregators.paper import _Tree
 from irene_core.predictor.crossvalidation import crossvalidate
 from irene_core.predictor.evaluation import evaluate
 from irene_core.predictor.predictor import Predictor
-from irene_core.predictor.reconcile import reconcile
+from irene_core.predictor.reconcile import fit_floors, floor_per_node, reconcile
 from irene_core.tree.schema import Node, TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -48,6 +48,32 @@ def test_max_policy_raises_parents_and_zero_stays_zero():
     assert energies == pytest.approx([1.3, 0.6, 0.0, 0.7, 0.7])
     assert own == pytest.approx([0.0, 0.6, 0.0, 0.0, 0.0])
     assert reconcile(table, raw, "qp")[0][2] == 0.0
+
+
+def test_a_floor_below_one_lets_the_parent_stay_below_its_children():
+    """Floor 0.8 at model level: root 1.0 against children 0.6 + 0.6 satisfies 1.0 ≥ 0.8·1.2, so nothing
+    moves and the root's own ops are −0.2; a root at 0.9 meets the floor exactly: 0.8·Σ children."""
+    table = _table()
+    floor = floor_per_node(table, {"model": 0.8})
+    assert list(floor) == [0.8, 1.0, 1.0, 1.0, 1.0]
+    raw = np.array([1.0, 0.6, 0.3, 0.6, 0.3])
+    energies, own = reconcile(table, raw, "qp", floor)
+    assert energies == pytest.approx(raw) and own[0] == pytest.approx(-0.2)
+    low = np.array([0.9, 0.6, 0.3, 0.6, 0.3])
+    energies, own = reconcile(table, low, "qp", floor)
+    assert energies[0] == pytest.approx(0.8 * (energies[1] + energies[3]), rel=1e-9)
+    assert 0.9 < energies[0] < 0.96 and own[0] == pytest.approx(energies[0] - energies[1] - energies[3])
+    energies, own = reconcile(table, low, "max", floor)
+    assert energies[0] == pytest.approx(0.96) and own[0] == pytest.approx(-0.24)
+
+
+def test_floors_are_what_training_measured():
+    """A level's floor: the low quantile of parent / Σ children over measured trees, at most 1."""
+    below = TreeTable.from_records([_table(root_gt=g).records[0] for g in (1.08, 1.1, 1.15, 1.2, 1.3)])
+    floors = fit_floors(below)
+    assert floors["model"] == pytest.approx(np.quantile([0.9, 1.1 / 1.2, 1.15 / 1.2, 1.0, 1.0], 0.1))
+    assert floors["module"] == 1.0  # Blocks measure 2× their leaves: never below
+    assert fit_floors(_table(root_gt=3.0)) == {"module": 1.0, "model": 1.0}
 
 
 def test_paper_gradient_matches_finite_differences(device1_records):

@@ -73,7 +73,8 @@ def test_per_type_partitions_each_points_energy(small):
         assert sum(t.low or 0 for t in point.per_type) <= point.energy <= sum(t.high or 0 for t in point.per_type)
         assert [t.energy for t in point.per_type] == sorted((t.energy for t in point.per_type), reverse=True)
         assert {"BertSelfAttention", "BertEmbeddings"} <= {t.type for t in point.per_type}
-        assert "BertEncoder" not in {t.type for t in point.per_type}  # a container owning 0 J
+        container = [t.energy for t in point.per_type if t.type == "BertEncoder"]  # owns a sliver, if anything
+        assert sum(container) < 0.02 * point.energy, (point.model, container, point.energy)
         assert point.low < point.energy < point.high and point.flops > 0
 
 

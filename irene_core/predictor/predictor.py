@@ -35,7 +35,7 @@ from irene_core.predictor.calibration import DeviceCalibration
 from irene_core.predictor.config import PredictorConfig, load_config
 from irene_core.predictor.design import feature_names
 from irene_core.predictor.leaf_models import LeafModels
-from irene_core.predictor.reconcile import reconcile
+from irene_core.predictor.reconcile import fit_floors, floor_per_node, reconcile
 from irene_core.predictor.uncertainty import (
     FOLDS,
     IntervalModel,
@@ -143,6 +143,7 @@ class Predictor:
         self.training_: dict[str, Any] = {}
         self.intervals_: IntervalModel | None = None
         self.calibration_: DeviceCalibration | None = None
+        self.floors_: dict[str, float] = {}
 
     @classmethod
     def from_config(
@@ -232,6 +233,7 @@ class Predictor:
         leaf_estimates = self._leaf_estimates(table, X)
         self.aggregator_ = make_aggregator(self.config)
         aggregator_report = self.aggregator_.fit(self._data(table, X), leaf_estimates)
+        self.floors_ = fit_floors(table)
         devices = sorted({r.device for r in table.records if r.device})
         self.hardware_ = self.config.hardware or (", ".join(devices) if devices else "unknown hardware")
         self.training_ = {
@@ -357,10 +359,11 @@ class Predictor:
             groups = interval_groups(table.level, kinds, novel)
             low, high = self.intervals_.bounds(energies, table.level, groups, distance)
             own_levels = np.full(len(table), "ml", dtype=object)
-            own_low, own_high = self.intervals_.bounds(
+            own_a, own_b = self.intervals_.bounds(
                 own, own_levels, interval_groups(own_levels, np.full(len(table), OWN_OPS_TYPE, dtype=object), novel),
                 distance,
             )
+            own_low, own_high = np.minimum(own_a, own_b), np.maximum(own_a, own_b)  # own ops below a floor < 1: < 0
         notices: list[list[Notice]] = [[] for _ in table.records]
         for kind in sorted(set(kinds[untrained])):
             _notify(notices, table, untrained & (kinds == kind),
@@ -383,8 +386,10 @@ class Predictor:
         return Annotations(low, high, own_low, own_high, extrapolated, notices)
 
     def predict_table(self, table: TreeTable) -> tuple[np.ndarray, np.ndarray]:
-        """``(energies, own_ops)`` for every node of ``table``; energies add up."""
-        return reconcile(table, self.raw_estimates(table), self.config.reconcile)
+        """``(energies, own_ops)`` for every node of ``table``; energies add up, own ops down to the floors
+        training measured (:mod:`irene_core.predictor.reconcile`)."""
+        floor = floor_per_node(table, self.floors_)
+        return reconcile(table, self.raw_estimates(table), self.config.reconcile, floor)
 
     def predict(self, records: Sequence[TreeRecord]) -> list[TreeRecord]:
         """Deep copies of ``records`` with ``predicted_energy``, its 90 % interval and ``extrapolated``
@@ -441,6 +446,7 @@ class Predictor:
             "aggregator": {"name": self.config.aggregator, "state": self.aggregator_.get_state()},
             "intervals": None if self.intervals_ is None else self.intervals_.get_state(),
             "calibration": None if self.calibration_ is None else self.calibration_.get_state(),
+            "reconcile_floors": self.floors_,
         }
         return artifacts.save(directory, payload)
 
@@ -458,6 +464,8 @@ class Predictor:
             intervals, calibration = payload.get("intervals"), payload.get("calibration")
             predictor.intervals_ = None if intervals is None else IntervalModel.from_state(intervals)
             predictor.calibration_ = None if calibration is None else DeviceCalibration.from_state(calibration)
+            floors = payload.get("reconcile_floors") or {}  # absent before floors: own ops >= 0
+            predictor.floors_ = {str(level): min(1.0, float(rho)) for level, rho in floors.items()}
         except IreneError as exc:
             raise IreneError(f"{where}: {exc}") from None
         except (KeyError, TypeError, ValueError, IndexError) as exc:

@@ -1,24 +1,30 @@
-"""Make a tree of estimates add up: parent = Σ children + own ops, own ops >= 0.
+"""Make a tree of estimates add up: parent = Σ children + own ops.
 
 Raw estimates (one per node, from the leaf regressors and an aggregator) need not add up: a
-parent may come out below the sum of its children.  Measured trees do that too (the paper's data
-has models measured 1–2 % below the sum of their top modules: measurement noise), so something
-has to give.  Three policies:
+parent may come out below the sum of its children.  Measured trees do that too: the paper's models
+measure 0.97–1.02× the sum of their top modules (a module replayed alone pays overheads that a
+whole model's run shares), and some containers (an encoder and its layers) a little below theirs.
+So the constraint is the one training measured: ``parent ≥ floor·Σ children``, with one **floor** ≤ 1
+per level, the :data:`FLOOR_QUANTILE` quantile of the training trees' ``parent / Σ children``
+(:func:`fit_floors`; 1 where training never measured a parent below its children).  Own ops are
+then ``parent − Σ children`` and are negative only where the floor is below 1: a model that costs
+less than its modules measured one at a time shows it, instead of every module being pulled down
+to the model's figure.  Three policies:
 
 - ``qp`` (default): the smallest change in the weighted sense,
-  ``min Σ wᵢ·((xᵢ − Dᵢ)/Dᵢ)²  subject to  x_parent ≥ Σ x_children`` for every inner node, with
+  ``min Σ wᵢ·((xᵢ − Dᵢ)/Dᵢ)²  subject to  x_parent ≥ floor·Σ x_children`` for every inner node, with
   ``wᵢ = 1 / (number of nodes of i's level in its tree)`` so that each level counts as much as in
   the evaluation (a model node weighs as much as all modules of its tree together).  Solved
   exactly enough by Hildreth's dual coordinate ascent (constraints of one depth parity share no
   variable, so they are updated together), vectorised over all trees.
-- ``max``: bottom-up, ``parent = max(D_parent, Σ children)``: children are kept, the parent
+- ``max``: bottom-up, ``parent = max(D_parent, floor·Σ children)``: children are kept, the parent
   is raised when needed.
 - ``none``: the raw estimates are kept (clipped at 0) and own ops = max(0, parent − Σ children):
   the tree need not add up (the ``log-ridge`` baseline, which predicts every node on its own).
 
-Afterwards, except with ``none``, own ops = parent − Σ children >= 0 exactly (a last bottom-up pass
-absorbs rounding).
-Estimates of 0 (primitives that cost nothing, such as Dropout in inference) stay 0.
+Afterwards, except with ``none``, own ops = parent − Σ children ≥ (floor − 1)·Σ children exactly (a
+last bottom-up pass absorbs rounding).  Estimates of 0 (primitives that cost nothing, such as
+Dropout in inference) stay 0.
 """
 
 from __future__ import annotations
@@ -29,6 +35,31 @@ from irene_core.errors import IreneError
 from irene_core.tree.table import TreeTable
 
 POLICIES = ("qp", "max", "none")
+#: The training ratio ``parent / Σ children`` that the floor of a level is: its 10 % quantile, so
+#: that one glitchy measurement does not loosen the constraint for every tree.
+FLOOR_QUANTILE = 0.1
+#: Inner levels with a floor of their own.
+LEVELS = ("module", "model")
+
+
+def fit_floors(table: TreeTable) -> dict[str, float]:
+    """Per inner level, the floor (≤ 1) of the constraint ``parent ≥ floor·Σ children``: the
+    :data:`FLOOR_QUANTILE` quantile of ``truth / Σ children's truth`` over the inner nodes of ``table``
+    measured together with all their children (1 when there are none)."""
+    truth = np.where(table.truth >= 0, table.truth, np.nan)  # NaN: not measured
+    children = table.children_sum(truth)
+    measured = ~table.is_leaf & (truth > 0) & (children > 0)  # NaN children sums compare False
+    floors = {}
+    for level in LEVELS:
+        rows = measured & (table.level == level)
+        ratio = truth[rows] / children[rows]
+        floors[level] = min(1.0, float(np.quantile(ratio, FLOOR_QUANTILE))) if len(ratio) else 1.0
+    return floors
+
+
+def floor_per_node(table: TreeTable, floors: dict[str, float]) -> np.ndarray:
+    """The floor of every node's level (1 for levels without one, and for leaves)."""
+    return np.array([floors.get(level, 1.0) for level in table.level], dtype=float)
 
 
 def level_weights(table: TreeTable) -> np.ndarray:
@@ -41,44 +72,54 @@ def level_weights(table: TreeTable) -> np.ndarray:
     return w
 
 
-def _hildreth(table: TreeTable, D: np.ndarray, w: np.ndarray, max_sweeps: int, tol: float) -> np.ndarray:
+def _hildreth(
+    table: TreeTable, D: np.ndarray, w: np.ndarray, floor: np.ndarray, max_sweeps: int, tol: float
+) -> np.ndarray:
     has_parent = table.parent >= 0
     up = np.maximum(table.parent, 0)
-    c = np.where(D > 0, D**2 / (2 * w), 0.0)  # x_i = D_i + c_i·(μ_i − μ_parent(i))
-    c_children = table.children_sum(c)
+    c = np.where(D > 0, D**2 / (2 * w), 0.0)  # x_i = D_i + c_i·(μ_i − floor_p·μ_p), p = parent(i)
+    c_children = floor**2 * table.children_sum(c)
+    floor_up = np.where(has_parent, floor[up], 0.0)
     inner = np.flatnonzero(~table.is_leaf)
     parity = [inner[table.depth[inner] % 2 == p] for p in (0, 1)]
     mu = np.zeros(len(table))
     scale = np.maximum(np.abs(D), 1e-300)
 
     def solution() -> np.ndarray:
-        return D + c * (mu - np.where(has_parent, mu[up], 0.0))
+        x: np.ndarray = D + c * (mu - floor_up * mu[up])
+        return x
 
     for _ in range(max_sweeps):
         for idx in parity:
             if not len(idx):
                 continue
             x = solution()
-            slack = x - table.children_sum(x)
+            slack = x - floor * table.children_sum(x)
             denom = c[idx] + c_children[idx]
             step = np.where(denom > 0, -slack[idx] / np.where(denom > 0, denom, 1.0), 0.0)
             mu[idx] = np.maximum(0.0, mu[idx] + step)
         x = solution()
-        violation = (table.children_sum(x) - x)[inner] / scale[inner]
+        violation = (floor * table.children_sum(x) - x)[inner] / scale[inner]
         if not len(inner) or violation.max() <= tol:
             break
     return solution()
 
 
 def reconcile(
-    table: TreeTable, raw: np.ndarray, policy: str = "qp", max_sweeps: int = 2000, tol: float = 1e-9
+    table: TreeTable,
+    raw: np.ndarray,
+    policy: str = "qp",
+    floor: np.ndarray | None = None,
+    max_sweeps: int = 2000,
+    tol: float = 1e-9,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(energies, own_ops)`` per node: own ops >= 0 (0 on leaves); energies add up unless ``policy`` is
-    ``none``."""
+    """``(energies, own_ops)`` per node: energies add up unless ``policy`` is ``none``; ``floor`` per node
+    (default 1: own ops ≥ 0) bounds own ops below by ``(floor − 1)·Σ children`` (0 on leaves)."""
     if policy not in POLICIES:
         raise IreneError(f"unknown reconcile policy '{policy}' (choose from: {', '.join(POLICIES)})")
     raw = np.maximum(np.asarray(raw, float), 0.0)
-    x = _hildreth(table, raw, level_weights(table), max_sweeps, tol) if policy == "qp" else raw.copy()
+    floor = np.ones(len(table)) if floor is None else np.minimum(np.asarray(floor, float), 1.0)
+    x = _hildreth(table, raw, level_weights(table), floor, max_sweeps, tol) if policy == "qp" else raw.copy()
     x = np.maximum(x, 0.0)
     own = np.zeros(len(table))
     if policy == "none":
@@ -86,6 +127,6 @@ def reconcile(
         return x, own
     for idx in table.inner_by_depth:
         children = table.children_sum(x)[idx]
-        own[idx] = np.maximum(x[idx] - children, 0.0)
+        own[idx] = np.maximum(x[idx] - children, (floor[idx] - 1.0) * children)
         x[idx] = children + own[idx]
     return x, own

@@ -98,7 +98,8 @@ class Node(BaseModel):
     ground_truth_energy: float | None = Field(default=None, description="measured J per call (>= 0)")
     predicted_energy: float | None = Field(
         default=None,
-        description="predicted J per call (IrEne's are >= 0; another tool's may be negative: a bad prediction)",
+        description="predicted J per call (IrEne's are >= 0, but an OwnOps may be < 0 where training measured parents "
+        "below their children; another tool's may be negative: a bad prediction)",
     )
     predicted_low: float | None = Field(default=None, description="lower end of the 90 % interval (J per call)")
     predicted_high: float | None = Field(default=None, description="upper end of the 90 % interval (J per call)")

@@ -21,8 +21,9 @@ def per_type(record: TreeRecord) -> list[TypeEnergy]:
 
     Every leaf (primitive ops and the synthetic OwnOps children alike) belongs to its parent module, so
     the types partition the root's energy exactly (a predicted tree adds up); a type that owns only
-    0 J, bounds included (containers such as BertEncoder), is left out.  A type's ``low``/``high`` sum
-    its nodes' 90 % bounds: conservative, wider than the sum's own interval unless errors move together.
+    0 J, bounds included, is left out.  The model's own type holds the root's own ops, which may be
+    below 0 (training measured models below their modules: docs/predictor.md).  A type's ``low``/``high``
+    sum its nodes' 90 % bounds: conservative, wider than the sum's own interval unless errors move together.
     """
     leaves: dict[str, list[Node]] = defaultdict(list)
     owners: dict[str, set[str]] = defaultdict(set)

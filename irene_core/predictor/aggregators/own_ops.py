@@ -15,8 +15,9 @@ traced tree, when the training trees kept GELU in their modules' own work) is co
 its parent's own work, as in training: it is left out of ``S`` and of the children's sums, and
 the reconciled tree shows its estimate and the rest of the parent's own work beside it.
 Trained on ground-truth children sums (identical nodes pooled); penalty and smoother chosen by
-leave-one-model-out inside the training data; the factor is clipped to the range seen in
-training.
+leave-one-model-out inside the training data; the factor is clipped to the range its level
+(module or model) had in training: a model's stays within the few % training measured, however far
+its features lie outside.
 """
 
 from __future__ import annotations
@@ -39,6 +40,22 @@ from irene_core.predictor.estimators import (
 )
 
 _TINY = 1e-12
+#: The bounds' key for an inner level training never saw (the range over all levels).
+ANY_LEVEL = "*"
+#: How far (share of its training range) a level's own-ops factor may go beyond that range.
+BOUND_MARGIN = 0.1
+
+
+def _factor_bounds(y: np.ndarray, levels: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Per inner level, the range of the training log own-ops factors ``y`` widened by
+    :data:`BOUND_MARGIN` of its width on each side: a model's factor, which training measured within
+    a few % of 1, stays there however far its features extrapolate, while a module's keeps its wide
+    range; :data:`ANY_LEVEL` holds the range over all levels."""
+    groups = {level: y[levels == level] for level in np.unique(levels)} | {ANY_LEVEL: y}
+    return {
+        str(level): (float(v.min() - BOUND_MARGIN * np.ptp(v)), float(v.max() + BOUND_MARGIN * np.ptp(v)))
+        for level, v in groups.items()
+    }
 _PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
 _CLOCKS = ("gpu_clk", "gpu_mem_clk")
 
@@ -59,7 +76,7 @@ class OwnOpsAggregator(Aggregator):
         self.power_: RelativeLinear | None = None
         self.model_: Ridge | None = None
         self.smoother_: KernelSmoother | None = None
-        self.bounds_: tuple[float, float] = (0.0, 0.0)
+        self.bounds_: dict[str, tuple[float, float]] = {}
 
     # -- features ---------------------------------------------------------------------------------
     def _children_sum(self, data: NodeData, values: np.ndarray) -> np.ndarray:
@@ -147,6 +164,7 @@ class OwnOpsAggregator(Aggregator):
         idx = np.flatnonzero(rows)
         phi = np.hstack([self._static(data)[idx], self._dynamic(data, idx, truth, S[idx], power)])
         y = np.log(t.truth[idx] / S[idx])
+        self.bounds_ = _factor_bounds(y, t.level[idx])
         keys = self._keys(data)[idx]
         both, y, groups, weight = deduplicate(np.hstack([phi, keys]), y, t.model_name[idx])
         phi, keys = both[:, : phi.shape[1]], both[:, phi.shape[1] :]
@@ -155,7 +173,6 @@ class OwnOpsAggregator(Aggregator):
         self.smoother_ = None
         if smoother is not None:
             self.smoother_ = KernelSmoother(smoother[0], smoother[1]).fit(keys, y - self.model_.predict(phi), weight)
-        self.bounds_ = (float(y.min() - 0.1), float(y.max() + 0.1))
         return {"inner_rows": len(idx), "alpha": alpha, "smoother": smoother, "kinds": self.kinds_}
 
     def _select(
@@ -183,12 +200,14 @@ class OwnOpsAggregator(Aggregator):
         static = self._static(data)
         power = self._power(data)
         correction = np.zeros(len(data.table)) if self.smoother_ is None else self.smoother_.predict(self._keys(data))
-        low, high = self.bounds_
+        t = data.table
+        bounds = np.array([self.bounds_.get(level, self.bounds_[ANY_LEVEL]) for level in t.level])
 
         def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
             assert self.model_ is not None  # set by fit / set_state
             S = self._children_sum(data, E)[idx]
             phi = np.hstack([static[idx], self._dynamic(data, idx, E, S, power)])
+            low, high = bounds[idx, 0], bounds[idx, 1]
             estimate: np.ndarray = S * np.exp(np.clip(self.model_.predict(phi) + correction[idx], low, high))
             return estimate
 
@@ -203,7 +222,7 @@ class OwnOpsAggregator(Aggregator):
             "power": None if self.power_ is None else self.power_.get_state(),
             "model": self.model_.get_state(),
             "smoother": None if self.smoother_ is None else self.smoother_.get_state(),
-            "bounds": list(self.bounds_),
+            "bounds": {level: list(b) for level, b in self.bounds_.items()},
         }
 
     def set_state(self, state: dict[str, Any]) -> OwnOpsAggregator:
@@ -213,5 +232,8 @@ class OwnOpsAggregator(Aggregator):
         self.power_ = None if state["power"] is None else RelativeLinear.from_state(state["power"])
         self.model_ = Ridge.from_state(state["model"])
         self.smoother_ = None if state["smoother"] is None else KernelSmoother.from_state(state["smoother"])
-        self.bounds_ = (float(state["bounds"][0]), float(state["bounds"][1]))
+        bounds = state["bounds"]
+        if isinstance(bounds, list):  # saved before per-level bounds: one range for every inner node
+            bounds = {ANY_LEVEL: bounds}
+        self.bounds_ = {str(level): (float(b[0]), float(b[1])) for level, b in bounds.items()}
         return self

@@ -490,7 +490,7 @@
       let x = 0;
       for (const g of groups) {
         const e = perGroup[i].get(g);
-        if (!e) continue;
+        if (!(e > 0)) continue; // a model's own ops below 0 (measured below its modules): in the table, not a bar
         chart.append(svg('rect', { x: px(x), y: y + 3, width: Math.max(0, px(x + e) - px(x)), height: ROW - 6, fill: colour.get(g) },
           svg('title', { text: `${p.model} · ${g}: ${fmtJ(e)} (${fmtPct((100 * e) / p.energy)})` })));
         x += e;
