@@ -116,6 +116,20 @@ def test_a_models_own_ops_factor_stays_where_training_measured_it(encoder_predic
     assert np.ptp(np.log(raw[module] / gpt2.children_sum(raw)[module])) > 0.2
 
 
+def test_a_primitive_seen_on_one_model_borrows_its_computations_rows(small):
+    """Trained on DistilBERT and GPT-2, ``Linear`` has one model's rows: its regressor pools GPT-2's
+    ``Conv1D`` rows (the same product), scaled to DistilBERT's, and predicts BERT's Linears better than
+    DistilBERT's rows alone (measured: 4.4 % mean error against 6.8 %); and the other way round."""
+    train = [r for r in small if r.model_name in ("distilbert-base-uncased", "gpt2")]
+    predictor = Predictor(features="no-gpu-energy").fit(train)
+    primitives = predictor.training_["leaves"]["primitives"]
+    assert primitives["Linear"]["pooled_with"] == ["Conv1D"] and primitives["Conv1D"]["pooled_with"] == ["Linear"]
+    assert "pooled_with" not in primitives["MatMul"]  # nothing else computes a MatMul
+    out = predictor.predict([r for r in small if r.model_name == "bert-base-uncased"])
+    errors = [abs(n.predicted_energy / n.ground_truth_energy - 1) for r in out for n in r.nodes() if n.type == "Linear"]
+    assert np.mean(errors) < 0.055
+
+
 def test_novel_modules_take_the_novel_residuals(encoder_predictor, small):
     """A RoBERTa layer has the shape of a BERT layer trained on (known); a GPT-2 block has no
     look-alike in training (novel): its interval comes from the held-out residuals of nodes that were

@@ -7,7 +7,11 @@ primitive its spec ``computes_as`` (``Conv1D`` → ``Linear``: the same product)
 of the ``generic`` spec (core's
 :class:`~irene_core.predictor.leaf_regressor.LeafRegressor`, contributed by
 :mod:`irene_core.default_plugins.generic_regressor`; a plugin may replace it).  Types with fewer
-than ``min_rows`` usable training rows are skipped (and reported).  The **generic regressor** is the
+than ``min_rows`` usable training rows are skipped (and reported).  A primitive whose training rows
+come from one model only pools them with the rows of the other trained primitives of its
+computation (``Linear`` trained on DistilBERT alone borrows GPT-2's ``Conv1D``): one model cannot
+show how its energy carries over to other models, the same computation on other models can; the
+pooled regressor is scaled to the primitive's own rows (the median log ratio).  The **generic regressor** is the
 ``generic`` spec's regressor fitted on every training leaf of every type: a leaf whose primitive has
 no trained regressor is predicted by it, with one warning per primitive and predictor.
 
@@ -33,6 +37,7 @@ class _Entry:
     spec: str  # canonical spec name in the registry
     distribution: str
     regressor: PrimitiveRegressor
+    offset: float = 0.0  # log scale of the primitive over a regressor that pooled its computation's others
 
 
 def _spec(name: str) -> Contribution:
@@ -121,15 +126,27 @@ class LeafModels:
         canonical = self.canonical_array(types)
         report: dict[str, Any] = {"primitives": {}, "skipped": {}}
         self.entries = {}
+        names, counts = np.unique(canonical, return_counts=True)
+        enough = names[counts >= self.min_rows]
+        of = {name: computation(name) for name in names}
+        computations = np.array([of[c] for c in canonical], dtype=object)
         for name in sorted(set(canonical)):
             rows = canonical == name
             if rows.sum() < self.min_rows:
                 report["skipped"][name] = int(rows.sum())
                 continue
             entry = self._new(name)
-            entry.regressor.fit(X[rows], y[rows], groups[rows])
+            pooled = rows
+            if len(np.unique(groups[rows])) < 2:  # one model: borrow its computation's other primitives' rows
+                pooled = rows | ((computations == computations[rows][0]) & np.isin(canonical, enough))
+            entry.regressor.fit(X[pooled], y[pooled], groups[pooled])
+            if (pooled & ~rows).any():
+                own = np.maximum(np.asarray(entry.regressor.predict(X[rows]), float), 1e-300)
+                entry.offset = float(np.median(np.log(y[rows] / own)))
             self.entries[name] = entry
             report["primitives"][name] = {"rows": int(rows.sum()), "model": _describe(entry.regressor)}
+            if (pooled & ~rows).any():
+                report["primitives"][name]["pooled_with"] = sorted(set(canonical[pooled & ~rows]))
         for name, contribution in sorted(get_registry().contributions("primitive").items()):
             spec: RegressorSpec = contribution.obj
             if name == spec.name and not spec.needs_data and name not in self.entries:
@@ -149,7 +166,8 @@ class LeafModels:
             rows = kinds == name
             entry = self.entries.get(name)
             regressor = self._generic() if entry is None else entry.regressor
-            out[rows] = np.maximum(np.asarray(regressor.predict(X[rows]), float), 0.0)
+            scale = 1.0 if entry is None else np.exp(entry.offset)
+            out[rows] = np.maximum(np.asarray(regressor.predict(X[rows]), float) * scale, 0.0)
         return out
 
     def _generic(self) -> PrimitiveRegressor:
@@ -163,7 +181,8 @@ class LeafModels:
             "params": self.params,
             "min_rows": self.min_rows,
             "primitives": {
-                name: {"spec": e.spec, "distribution": e.distribution, "state": e.regressor.get_state()}
+                name: {"spec": e.spec, "distribution": e.distribution, "state": e.regressor.get_state(),
+                       "offset": e.offset}
                 for name, e in sorted(self.entries.items())
             },
             "generic": self._generic().get_state(),
@@ -178,7 +197,7 @@ class LeafModels:
         for name, saved in state["primitives"].items():
             spec = saved["spec"] or GENERIC
             regressor = _restore(spec, saved["distribution"], models.feature_names, models.params, saved["state"])
-            models.entries[name] = _Entry(spec, saved["distribution"], regressor)
+            models.entries[name] = _Entry(spec, saved["distribution"], regressor, float(saved.get("offset", 0.0)))
         models.generic_distribution = state.get("generic_distribution", CORE_DISTRIBUTION)
         models.generic = _restore(
             GENERIC, models.generic_distribution, models.feature_names, models.params, state["generic"]
