@@ -58,4 +58,5 @@ def test_a_v1_file_predicts_what_the_same_trees_written_as_v2_do(tmp_path: Path)
     v1 = {n.id: n.predicted_energy for n in from_v1.root.walk()}
     v2 = {n.id: n.predicted_energy for n in from_v2.root.walk()}
     assert v1.keys() == {n.id for n in old.root.walk()} | {n.id for n in from_v1.root.walk()} and v1 == v2
-    assert all(e is not None and e >= 0 for e in v1.values())
+    assert all(e is not None for e in v1.values())
+    assert all(n.predicted_energy >= 0 for n in from_v1.root.walk() if not n.synthetic)  # a root's OwnOps may be < 0
