@@ -130,23 +130,23 @@ class LeafModels:
         enough = names[counts >= self.min_rows]
         of = {name: computation(name) for name in names}
         computations = np.array([of[c] for c in canonical], dtype=object)
-        for name in sorted(set(canonical)):
-            rows = canonical == name
-            if rows.sum() < self.min_rows:
-                report["skipped"][name] = int(rows.sum())
+        for name, count in zip(names, counts, strict=True):
+            if count < self.min_rows:
+                report["skipped"][name] = int(count)
                 continue
-            entry = self._new(name)
-            pooled = rows
+            rows = canonical == name
+            borrowed = np.zeros(len(y), dtype=bool)
             if len(np.unique(groups[rows])) < 2:  # one model: borrow its computation's other primitives' rows
-                pooled = rows | ((computations == computations[rows][0]) & np.isin(canonical, enough))
+                borrowed = (computations == of[name]) & np.isin(canonical, enough) & ~rows
+            pooled = rows | borrowed
+            entry = self._new(name)
             entry.regressor.fit(X[pooled], y[pooled], groups[pooled])
-            if (pooled & ~rows).any():
+            report["primitives"][name] = {"rows": int(count), "model": _describe(entry.regressor)}
+            if borrowed.any():
                 own = np.maximum(np.asarray(entry.regressor.predict(X[rows]), float), 1e-300)
                 entry.offset = float(np.median(np.log(y[rows] / own)))
+                report["primitives"][name]["pooled_with"] = sorted(set(canonical[borrowed]))
             self.entries[name] = entry
-            report["primitives"][name] = {"rows": int(rows.sum()), "model": _describe(entry.regressor)}
-            if (pooled & ~rows).any():
-                report["primitives"][name]["pooled_with"] = sorted(set(canonical[pooled & ~rows]))
         for name, contribution in sorted(get_registry().contributions("primitive").items()):
             spec: RegressorSpec = contribution.obj
             if name == spec.name and not spec.needs_data and name not in self.entries:

@@ -359,11 +359,10 @@ class Predictor:
             groups = interval_groups(table.level, kinds, novel)
             low, high = self.intervals_.bounds(energies, table.level, groups, distance)
             own_levels = np.full(len(table), "ml", dtype=object)
-            own_a, own_b = self.intervals_.bounds(
+            own_low, own_high = self.intervals_.bounds(
                 own, own_levels, interval_groups(own_levels, np.full(len(table), OWN_OPS_TYPE, dtype=object), novel),
                 distance,
             )
-            own_low, own_high = np.minimum(own_a, own_b), np.maximum(own_a, own_b)  # own ops below a floor < 1: < 0
         notices: list[list[Notice]] = [[] for _ in table.records]
         for kind in sorted(set(kinds[untrained])):
             _notify(notices, table, untrained & (kinds == kind),
@@ -465,7 +464,7 @@ class Predictor:
             predictor.intervals_ = None if intervals is None else IntervalModel.from_state(intervals)
             predictor.calibration_ = None if calibration is None else DeviceCalibration.from_state(calibration)
             floors = payload.get("reconcile_floors") or {}  # absent before floors: own ops >= 0
-            predictor.floors_ = {str(level): min(1.0, float(rho)) for level, rho in floors.items()}
+            predictor.floors_ = {str(level): float(rho) for level, rho in floors.items()}
         except IreneError as exc:
             raise IreneError(f"{where}: {exc}") from None
         except (KeyError, TypeError, ValueError, IndexError) as exc:

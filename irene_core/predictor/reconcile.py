@@ -46,7 +46,7 @@ def fit_floors(table: TreeTable) -> dict[str, float]:
     """Per inner level, the floor (≤ 1) of the constraint ``parent ≥ floor·Σ children``: the
     :data:`FLOOR_QUANTILE` quantile of ``truth / Σ children's truth`` over the inner nodes of ``table``
     measured together with all their children (1 when there are none)."""
-    truth = np.where(table.truth >= 0, table.truth, np.nan)  # NaN: not measured
+    truth = table.truth  # NaN: not measured
     children = table.children_sum(truth)
     measured = ~table.is_leaf & (truth > 0) & (children > 0)  # NaN children sums compare False
     floors = {}

@@ -263,14 +263,16 @@ class IntervalModel:
 
     def bounds(self, pred: np.ndarray, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
-        """``(low, high)`` of the 90 % interval around each prediction ``pred`` (>= 0)."""
+        """``(low, high)`` of the 90 % interval around each prediction ``pred`` (a negative one, an OwnOps
+        below a reconcile floor, gets its bounds in order too)."""
         low, high = self.base(levels, groups)
         extra = np.array([
             self.extra.get(g.removeprefix(NOVEL), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
         ])
         slope = np.array([self.slope.get(lv, DEFAULT_SLOPE) for lv in levels])
         widen = slope * distance + extra
-        return pred * np.exp(low - widen), pred * np.exp(high + widen)
+        a, b = pred * np.exp(low - widen), pred * np.exp(high + widen)
+        return np.minimum(a, b), np.maximum(a, b)
 
     def widened(self, extra: Mapping[str, float]) -> IntervalModel:
         """A copy whose groups are widened by ``extra`` (log units) on top of any earlier widening."""

@@ -44,6 +44,8 @@ _TINY = 1e-12
 ANY_LEVEL = "*"
 #: How far (share of its training range) a level's own-ops factor may go beyond that range.
 BOUND_MARGIN = 0.1
+_PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
+_CLOCKS = ("gpu_clk", "gpu_mem_clk")
 
 
 def _factor_bounds(y: np.ndarray, levels: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -56,8 +58,6 @@ def _factor_bounds(y: np.ndarray, levels: np.ndarray) -> dict[str, tuple[float, 
         str(level): (float(v.min() - BOUND_MARGIN * np.ptp(v)), float(v.max() + BOUND_MARGIN * np.ptp(v)))
         for level, v in groups.items()
     }
-_PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
-_CLOCKS = ("gpu_clk", "gpu_mem_clk")
 
 
 class OwnOpsAggregator(Aggregator):
