@@ -27,7 +27,7 @@ def make_aggregator(config: PredictorConfig) -> Aggregator:
     if config.aggregator == "own-ops":
         from irene_core.predictor.aggregators.own_ops import OwnOpsAggregator
 
-        return OwnOpsAggregator(tuple(config.own_ops_alphas))
+        return OwnOpsAggregator(tuple(config.own_ops_alphas), anchor=config.own_ops_anchor)
     if config.aggregator == "predicted-sum":
         from irene_core.predictor.aggregators.predicted_sum import PredictedSum
 

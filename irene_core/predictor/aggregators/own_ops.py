@@ -14,8 +14,13 @@ parent's children sum.  A leaf whose primitive kind training never saw as a leaf
 traced tree, when the training trees kept GELU in their modules' own work) is counted as part of
 its parent's own work, as in training: it is left out of ``S`` and of the children's sums, and
 the reconciled tree shows its estimate and the rest of the parent's own work beside it.
-Trained on ground-truth children sums (identical nodes pooled); penalty and smoother chosen by
-leave-one-model-out inside the training data; the factor is clipped to the range its level
+When the features include time, ``f`` may be **anchored** on the physical wall-energy model
+``P`` (:func:`~irene_core.predictor.design.power_terms`, E ≈ a·E_gpu + t·(p₀ + Σ pᵢ·uᵢ) + …, one
+linear fit over all inner nodes): ``E = P·exp(g(φ))``, so that the penalty shrinks towards the
+physics, which knows nothing of a model's structure, instead of towards one factor for every node.
+Trained on ground-truth children sums (identical nodes pooled); penalty, smoother and anchor chosen
+on folds that leave out one model or the largest batch or sequence lengths (:func:`range_folds`)
+inside the training data, the physical model refitted in each fold; the factor is clipped to the range its level
 (module or model) had in training: a model's stays within the few % training measured, however far
 its features lie outside.
 """
@@ -36,6 +41,7 @@ from irene_core.predictor.estimators import (
     ShapeIndex,
     deduplicate,
     group_folds,
+    range_folds,
     smooth,
 )
 
@@ -69,14 +75,17 @@ class OwnOpsAggregator(Aggregator):
         self,
         alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1),
         smoothers: tuple[tuple[float, float], ...] = ((0.1, 1.0), (0.3, 1.0), (0.3, 10.0), (1.0, 10.0)),
+        anchor: bool = True,
     ):
         self.alphas = tuple(alphas)
+        self.anchor = anchor
         self.smoothers: tuple[tuple[float, ...], ...] = tuple(tuple(x) for x in smoothers)
         self.kinds_: list[str] = []
         self.power_: RelativeLinear | None = None
         self.model_: Ridge | None = None
         self.smoother_: KernelSmoother | None = None
         self.bounds_: dict[str, tuple[float, float]] = {}
+        self.anchored_ = False
 
     # -- features ---------------------------------------------------------------------------------
     def _children_sum(self, data: NodeData, values: np.ndarray) -> np.ndarray:
@@ -166,34 +175,65 @@ class OwnOpsAggregator(Aggregator):
         y = np.log(t.truth[idx] / S[idx])
         self.bounds_ = _factor_bounds(y, t.level[idx])
         keys = self._keys(data)[idx]
-        both, y, groups, weight = deduplicate(np.hstack([phi, keys]), y, t.model_name[idx])
-        phi, keys = both[:, : phi.shape[1]], both[:, phi.shape[1] :]
-        alpha, smoother = self._select(phi, y, keys, groups, weight)
-        self.model_ = Ridge(alpha).fit(phi, y, weight)
+        terms = power_terms(data.X[idx], data.names) if power is not None and self.anchor else np.zeros((len(idx), 0))
+        blocks = [phi, keys, terms, np.log(S[idx])[:, None]]
+        pooled, y, groups, weight = deduplicate(np.hstack(blocks), y, t.model_name[idx])
+        phi, keys, terms, log_s = np.split(pooled, np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)
+        alpha, smoother, self.anchored_ = self._select(phi, y, keys, groups, weight, terms, log_s[:, 0])
+        target = y - self._offset(phi)
+        self.model_ = Ridge(alpha).fit(phi, target, weight)
         self.smoother_ = None
         if smoother is not None:
-            self.smoother_ = KernelSmoother(smoother[0], smoother[1]).fit(keys, y - self.model_.predict(phi), weight)
-        return {"inner_rows": len(idx), "alpha": alpha, "smoother": smoother, "kinds": self.kinds_}
+            residuals = target - self.model_.predict(phi)
+            self.smoother_ = KernelSmoother(smoother[0], smoother[1]).fit(keys, residuals, weight)
+        return {
+            "inner_rows": len(idx),
+            "alpha": alpha,
+            "smoother": smoother,
+            "anchored": self.anchored_,
+            "kinds": self.kinds_,
+        }
+
+    def _offset(self, phi: np.ndarray) -> np.ndarray | float:
+        """The anchor of ``f``: log(P/S), the last column of ``phi`` (:meth:`_dynamic`), or 0."""
+        return phi[:, -1] if self.anchored_ else 0.0
 
     def _select(
-        self, phi: np.ndarray, y: np.ndarray, keys: np.ndarray, groups: np.ndarray, weight: np.ndarray
-    ) -> tuple[float, tuple[float, ...] | None]:
-        """(ridge penalty, smoother) with the least leave-one-model-out error of the own-ops factor."""
+        self,
+        phi: np.ndarray,
+        y: np.ndarray,
+        keys: np.ndarray,
+        groups: np.ndarray,
+        weight: np.ndarray,
+        terms: np.ndarray,
+        log_s: np.ndarray,
+    ) -> tuple[float, tuple[float, ...] | None, bool]:
+        """(ridge penalty, smoother, anchored) with the least mean error of the own-ops factor over
+        the folds that leave out one model or the largest batch or sequence lengths (``keys``' first
+        two columns).  The anchor log(P/S) is judged with ``P`` refitted on each fold's training rows
+        (``terms``: its columns; empty: no anchor offered)."""
         options = [None, *self.smoothers]
-        scores: dict[tuple[float, tuple[float, ...] | None], list[float]] = {}
-        for train, valid in group_folds(groups):
+        anchors = (False, True) if terms.shape[1] else (False,)
+        scores: dict[tuple[float, tuple[float, ...] | None, bool], list[float]] = {}
+        for train, valid in [*group_folds(groups), *range_folds(keys[:, :2])]:
             index = ShapeIndex(keys[train], weight[train])
             kernels = {h: index.kernel(keys[valid], h) for h in {s[0] for s in self.smoothers}}
-            for a in self.alphas:
-                model = Ridge(a).fit(phi[train], y[train], weight[train])
-                pred = model.predict(phi[valid])
-                sums = index.sums(y[train] - model.predict(phi[train]))
-                for option in options:
-                    p = pred if option is None else pred + smooth(kernels[option[0]], sums, index.counts, option[1])
-                    err = float(np.average(np.abs(np.expm1(p - y[valid])), weights=weight[valid]))
-                    scores.setdefault((a, option), []).append(err)
+            offsets = {False: np.zeros(len(y))}
+            if terms.shape[1]:
+                power = RelativeLinear(1e-8).fit(terms[train], np.exp(y[train] + log_s[train]), weight[train])
+                offsets[True] = np.log(np.maximum(power.predict(terms), _TINY)) - log_s
+            for anchored in anchors:
+                target = y - offsets[anchored]
+                for a in self.alphas:
+                    model = Ridge(a).fit(phi[train], target[train], weight[train])
+                    pred = model.predict(phi[valid]) + offsets[anchored][valid]
+                    sums = index.sums(target[train] - model.predict(phi[train]))
+                    for option in options:
+                        p = pred if option is None else pred + smooth(kernels[option[0]], sums, index.counts, option[1])
+                        err = float(np.average(np.abs(np.expm1(p - y[valid])), weights=weight[valid]))
+                        scores.setdefault((a, option, anchored), []).append(err)
         if not scores:
-            return self.alphas[len(self.alphas) // 2], None
+            return self.alphas[len(self.alphas) // 2], None, False
         return min(scores, key=lambda k: np.mean(scores[k]))
 
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
@@ -208,7 +248,8 @@ class OwnOpsAggregator(Aggregator):
             S = self._children_sum(data, E)[idx]
             phi = np.hstack([static[idx], self._dynamic(data, idx, E, S, power)])
             low, high = bounds[idx, 0], bounds[idx, 1]
-            estimate: np.ndarray = S * np.exp(np.clip(self.model_.predict(phi) + correction[idx], low, high))
+            f = self._offset(phi) + self.model_.predict(phi) + correction[idx]
+            estimate: np.ndarray = S * np.exp(np.clip(f, low, high))
             return estimate
 
         return bottom_up(data.table, leaf_estimates, combine)
@@ -223,6 +264,8 @@ class OwnOpsAggregator(Aggregator):
             "model": self.model_.get_state(),
             "smoother": None if self.smoother_ is None else self.smoother_.get_state(),
             "bounds": {level: list(b) for level, b in self.bounds_.items()},
+            "anchor": self.anchor,
+            "anchored": self.anchored_,
         }
 
     def set_state(self, state: dict[str, Any]) -> OwnOpsAggregator:
@@ -236,4 +279,6 @@ class OwnOpsAggregator(Aggregator):
         if isinstance(bounds, list):  # saved before per-level bounds: one range for every inner node
             bounds = {ANY_LEVEL: bounds}
         self.bounds_ = {str(level): (float(b[0]), float(b[1])) for level, b in bounds.items()}
+        self.anchor = bool(state.get("anchor", False))  # saved before the anchor: never anchored
+        self.anchored_ = bool(state.get("anchored", False))
         return self
