@@ -165,17 +165,20 @@ class OwnOpsAggregator(Aggregator):
         child_kinds = data.kinds[(t.parent >= 0) & rows[np.maximum(t.parent, 0)]]
         trained_kinds = data.kinds[t.is_leaf & (t.truth > 0)]  # a kind with a regressor always counts
         self.kinds_ = sorted(set(child_kinds) | set(trained_kinds))
+        idx = np.flatnonzero(rows)
         self.power_ = None
+        terms = np.zeros((len(idx), 0))  # the physical model's columns on the training rows
         if "times_mean" in data.names:
-            self.power_ = RelativeLinear(1e-8).fit(power_terms(data.X[rows], data.names), t.truth[rows])
+            terms = power_terms(data.X[idx], data.names)
+            self.power_ = RelativeLinear(1e-8).fit(terms, t.truth[idx])
         power = self._power(data)
         S = self._children_sum(data, truth)
-        idx = np.flatnonzero(rows)
         phi = np.hstack([self._static(data)[idx], self._dynamic(data, idx, truth, S[idx], power)])
         y = np.log(t.truth[idx] / S[idx])
         self.bounds_ = _factor_bounds(y, t.level[idx])
         keys = self._keys(data)[idx]
-        terms = power_terms(data.X[idx], data.names) if power is not None and self.anchor else np.zeros((len(idx), 0))
+        if not self.anchor:
+            terms = terms[:, :0]
         blocks = [phi, keys, terms, np.log(S[idx])[:, None]]
         pooled, y, groups, weight = deduplicate(np.hstack(blocks), y, t.model_name[idx])
         phi, keys, terms, log_s = np.split(pooled, np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)
