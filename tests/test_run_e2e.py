@@ -173,3 +173,39 @@ def test_sigkill_at_a_seeded_moment_then_resume_loses_and_repeats_nothing(tmp_pa
     assert done.returncode == 0, done.stderr
     keys = [r.key[:3] for r in load_records(data)]
     assert sorted(keys) == [(MODEL, 1, s) for s in (8, 16, 24)]  # each tree exactly once
+
+
+class _InterruptInsideNoInitWeights:
+    """``PreTrainedModel.init_weights`` read at class level (what transformers' ``no_init_weights`` saves
+    before patching) sends a SIGINT once ``data`` holds a tree: the stop lands inside a ``try`` whose
+    ``finally`` then raises UnboundLocalError, as a Ctrl-C there does."""
+
+    def __init__(self, original, data: Path):
+        self.original, self.data, self.fired = original, data, False
+
+    def __get__(self, obj, owner):
+        if obj is not None:
+            return self.original.__get__(obj, owner)
+        if not self.fired and self.data.exists() and self.data.read_text().count("\n") >= 1:
+            self.fired = True
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler raises here
+        return self  # what no_init_weights restores, so the next build finds it again
+
+    def __call__(self, *args, **kwargs):
+        return self.original(*args, **kwargs)
+
+
+def test_a_stop_inside_third_party_cleanup_still_keeps_the_trees_and_says_resume(tmp_path, cli_main, capsys,
+                                                                                 monkeypatch):
+    from transformers import PreTrainedModel
+
+    data = tmp_path / "runs.jsonl"
+    interrupt = _InterruptInsideNoInitWeights(PreTrainedModel.__dict__["init_weights"], data)
+    monkeypatch.setattr(PreTrainedModel, "init_weights", interrupt)
+    with pytest.raises(SystemExit) as stop:
+        cli_main("run", "--model", MODEL, "--batch-size", "1", "--seq-lens", "8,16", "--window-seconds", "0.02",
+                 "--interval-ms", "20", "-o", str(data))
+    assert interrupt.fired and stop.value.code == 130
+    assert "stopped by SIGINT while profiling" in capsys.readouterr().err
+    assert [r.key[:3] for r in load_records(data)] == [(MODEL, 1, 8)]

@@ -101,14 +101,18 @@ class Stopped(KeyboardInterrupt):
 
 class StopSignals:
     """SIGINT, SIGTERM and SIGHUP raise :class:`Stopped` in the main thread, except inside
-    :meth:`deferred` (a tree being appended), after which they take effect."""
+    :meth:`deferred` (a tree being appended), after which they take effect.  ``last`` remembers the
+    stop: raised inside code whose cleanup is not interrupt-safe (transformers' ``no_init_weights``,
+    Ray's ``wait``), it may surface as another exception."""
 
     def __init__(self) -> None:
         self._deferring = False
         self._pending: int | None = None
         self._previous: dict[int, object] = {}
+        self.last: Stopped | None = None
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.last = Stopped(signum)
         if self._deferring:
             self._pending = signum
         else:
@@ -180,8 +184,9 @@ class RunSession:
 
     def run(self) -> None:
         """Check everything, then profile, predict and append every tree still to do."""
+        signals = StopSignals()
         try:
-            with StopSignals() as signals, RunContext(self.plan) as context:
+            with signals, RunContext(self.plan) as context:
                 RUN_RULES.run(context)
                 todo = self._todo(context)
                 if not todo:
@@ -190,15 +195,15 @@ class RunSession:
                 profiler = Profiler(self.plan.settings, context.sampler, context.meter)
                 with self._progress() as progress:
                     self._profile(todo, context, profiler, signals, progress)
-        except Stopped as stop:
-            self._stopped(f"stopped by {stop}")
-            raise SystemExit(stop.status) from None
-        except KeyboardInterrupt:  # a SIGINT before the handlers were set or after they were restored
-            self._stopped("interrupted")
-            raise SystemExit(130) from None
-        except IreneError as exc:  # a meter failure, or a model that does not trace at this size
-            if self.current is None:  # before the first node: nothing was measured
+        except (KeyboardInterrupt, Exception) as exc:
+            # a stop, whatever it surfaced as; a bare KeyboardInterrupt: a SIGINT before the handlers were set
+            stop = signals.last
+            if stop is not None or isinstance(exc, KeyboardInterrupt):
+                self._stopped(f"stopped by {stop}" if stop else "interrupted")
+                raise SystemExit(stop.status if stop else 130) from None
+            if not isinstance(exc, IreneError) or self.current is None:  # before the first node: nothing measured
                 raise
+            # a meter failure, or a model that does not trace at this size
             raise IreneError(
                 f"{exc} (while profiling {self.current}; that tree was discarded); {len(self.finished)} finished "
                 f"trees kept in {self.plan.output}; fix the cause and rerun with --resume"

@@ -22,7 +22,6 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from rich.console import Console
@@ -30,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from irene_core.errors import IreneError
 from irene_core.profiling.run_checks import RUN_RULES, RunContext
-from irene_core.profiling.session import Stopped, StopSignals
+from irene_core.profiling.session import StopSignals
 from irene_core.sweep.actors import MeasuringActor, subset
 from irene_core.sweep.cluster import Slot, check_offered, meter_scope, slots
 from irene_core.sweep.plan import SweepPlan, SweepTask, device_kind
@@ -93,17 +92,6 @@ class SweepResult:
     overheads_s: list[float] = field(default_factory=list)  # per tree: wall − the actor's own time
 
 
-class _Signals(StopSignals):
-    """:class:`StopSignals` that remember the signal: Ray's ``wait`` raises its own KeyboardInterrupt
-    in place of the handler's :class:`Stopped`."""
-
-    last: Stopped | None = None
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.last = Stopped(signum)
-        super()._handle(signum, frame)
-
-
 class SweepDriver:
     """One sweep: check, connect (``ray`` is the connected module), dispatch, append, summarise."""
 
@@ -128,7 +116,7 @@ class SweepDriver:
         """Measure every task not yet done (``tasks`` from :func:`checked`, which holds the dataset lock)."""
         check_offered(self.ray, self.scope)
         self.queue.extend(Pending(t) for t in self._todo(tasks))
-        signals = _Signals()
+        signals = StopSignals()
         with signals, self._progress() as progress:
             bar = progress.add_task("trees", total=len(self.queue))
             try:
