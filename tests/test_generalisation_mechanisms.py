@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from irene_core.predictor.predictor import Predictor, model_clusters
-from irene_core.predictor.uncertainty import shape_keys
+from irene_core.predictor.predictor import Predictor
+from irene_core.predictor.uncertainty import model_clusters, shape_keys
 from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
 from irene_core.tree.paper_csv import import_csv_dir
 from irene_core.tree.table import TreeTable

@@ -154,6 +154,13 @@ def test_foreign_and_future_files(saved, tmp_path):
         Predictor.load(tmp_path / "nowhere")
 
 
+def test_a_predictor_fitted_on_the_older_power_terms_asks_to_be_trained_again(saved, tmp_path):
+    target, _ = _tampered(saved[1], tmp_path, manifest_change=lambda m: m.pop("power_terms"))
+    message = _one_line_error(target)
+    assert message.startswith(str(target / artifacts.MANIFEST)) and "physical power model is revision 1" in message
+    assert "train it again with `irene train`" in message
+
+
 def test_missing_component_is_reported_with_the_file(saved, tmp_path):
     target = _copy(saved[1], tmp_path)
     manifest = json.loads((target / artifacts.MANIFEST).read_text())

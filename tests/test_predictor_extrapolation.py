@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from irene_core.predictor import artifacts
-from irene_core.predictor.design import bounded
-from irene_core.predictor.estimators import range_folds
+from irene_core.predictor.design import bounded, power_terms
+from irene_core.predictor.estimators import cluster_folds, range_folds
 from irene_core.predictor.leaf_regressor import LeafRegressor
 from irene_core.tree.table import TreeTable
 
@@ -44,6 +44,19 @@ def test_range_folds_leave_out_the_largest_sizes():
     assert (train_b == ~valid_b).all() and list(range_folds(np.array([[1.0], [2.0]]))) == []
 
 
+def test_cluster_folds_leave_out_look_alikes_together_and_keep_two_models_to_train_on():
+    groups = np.array(["bert", "roberta", "bert", "distilbert", "gpt2", "distilgpt2", "openai-gpt"], dtype=object)
+    clusters = {"bert": 0, "roberta": 0, "distilbert": 1, "gpt2": 2, "distilgpt2": 2, "openai-gpt": 3}
+    folds = list(cluster_folds(groups, clusters))
+    assert [valid.tolist() for _, valid in folds] == [  # the singletons are group folds already
+        [True, True, True, False, False, False, False],
+        [False, False, False, False, True, True, False],
+    ]
+    assert all((train == ~valid).all() for train, valid in folds)
+    encoders = groups[:4]  # leaving out BERT + RoBERTa would train on DistilBERT alone
+    assert list(cluster_folds(encoders, clusters)) == []
+
+
 @pytest.mark.parametrize("kind", ["MatMul", "Softmax", "Linear", "LayerNorm"])
 def test_longer_sequences_than_any_trained_on(leaves, kind):
     """Trained on seq ≤ 128 of five models, bert's leaves at seq 256 (twice the longest, up to 4×
@@ -77,3 +90,14 @@ def test_states_saved_before_work_columns_use_every_column(leaves):
     state = LeafRegressor(NAMES).fit(X, y, model).get_state()
     del state["work"]
     assert LeafRegressor(NAMES).set_state(state).work_ == [0, 1, 2, 3]
+
+
+def test_the_physical_model_counts_busy_utilisations_not_host_memory_occupancy():
+    names = ("flops", "times_mean", "cpu", "mem", "gpu", "gpu_mem", "gpu_clk")
+    base = np.array([[1e9, 0.01, 20.0, 30.0, 80.0, 40.0, 1500.0]])
+    other_run = base.copy()
+    other_run[0, names.index("mem")] = 70.0  # the same work after other runs filled the host's memory
+    busier = base.copy()
+    busier[0, names.index("cpu")] = 60.0
+    assert np.array_equal(power_terms(base, names), power_terms(other_run, names))
+    assert not np.array_equal(power_terms(base, names), power_terms(busier, names))

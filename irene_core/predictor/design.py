@@ -49,6 +49,13 @@ _LOG_FLOORS: dict[str, float] = {
     "gpu_energy_mean": 1e-6,
 }
 _PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
+#: The utilisations that draw power (time busy).  Host memory occupancy (``mem``) does not: DRAM power
+#: follows traffic, not how full it is, and in measured data the level encodes the run's state (what
+#: ran before), not the node's work, so the physical model leaves it out.
+_ACTIVITY = ("cpu", "gpu", "gpu_mem")
+#: The revision of :func:`power_terms` a saved predictor's fitted coefficients belong to (2: without
+#: host memory occupancy).
+POWER_TERMS_REVISION = 2
 _CLOCKS = ("gpu_clk", "gpu_mem_clk")
 #: The features that describe a node's shape (keys of the kernel smoother).
 SHAPE_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", *BYTE_FEATURES)
@@ -120,17 +127,23 @@ def has_power_terms(names: Sequence[str]) -> bool:
     return any(f in names for f in ("times_mean", "flops", *BYTE_FEATURES))
 
 
+def power_terms_changed(names: Sequence[str]) -> bool:
+    """Whether :func:`power_terms` of ``names`` differ between revisions (time and host memory present)."""
+    return "times_mean" in names and "mem" in names
+
+
 def power_terms(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """Columns of the linear wall-energy model E ≈ a·E_gpu + t·(p₀ + Σ pᵢ·utilisationᵢ) + e_f·flops
     + e_b·bytes + c, with the terms of the features present (model features alone: energy affine in
-    the work, a power law of exponent 1 beyond the launch floor ``c``)."""
+    the work, a power law of exponent 1 beyond the launch floor ``c``); the utilisations are those
+    that draw power (:data:`_ACTIVITY`)."""
     col = {name: X[:, j] for j, name in enumerate(names)}
     t = col.get("times_mean")
     cols = [] if t is None else [t]
     if "gpu_energy_mean" in col:
         cols.append(col["gpu_energy_mean"])
     if t is not None:
-        cols += [t * col[f] / 100.0 for f in _PERCENT if f in col]
+        cols += [t * col[f] / 100.0 for f in _ACTIVITY if f in col]
         cols += [t * col[f] / 1000.0 for f in _CLOCKS if f in col]
     cols += [col[f] / 1000.0 for f in ("flops", work_bytes(names)) if f in col]
     cols.append(np.ones(len(X)))

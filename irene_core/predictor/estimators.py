@@ -9,7 +9,7 @@ Standardisation statistics always come from the rows passed to ``fit`` (the trai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,6 +191,18 @@ def group_folds(groups: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     for label in labels:
         valid = groups == label
         yield ~valid, valid
+
+
+def cluster_folds(groups: np.ndarray, cluster_of: Mapping[Any, int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Leave out one cluster of look-alike groups (``cluster_of``: group → cluster) at a time: the
+    shift to another family of models, which leaving out one model of a pair of look-alikes never
+    shows.  Only clusters of several groups whose removal leaves at least two groups to train on
+    (a single one is a group fold already; a fit on one model learns nothing general)."""
+    clusters = np.array([cluster_of[g] for g in groups])
+    for cluster in np.unique(clusters):
+        valid = clusters == cluster
+        if len(set(groups[valid])) > 1 and len(set(groups[~valid])) > 1:
+            yield ~valid, valid
 
 
 def range_folds(sizes: np.ndarray, share: float = 1 / 3) -> Iterator[tuple[np.ndarray, np.ndarray]]:

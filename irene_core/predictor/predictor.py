@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import GroupKFold
 
 from irene_core._version import __version__
@@ -33,7 +31,7 @@ from irene_core.predictor import artifacts
 from irene_core.predictor.aggregators import Aggregator, NodeData, make_aggregator
 from irene_core.predictor.calibration import DeviceCalibration
 from irene_core.predictor.config import PredictorConfig, load_config
-from irene_core.predictor.design import feature_names
+from irene_core.predictor.design import POWER_TERMS_REVISION, feature_names, power_terms_changed
 from irene_core.predictor.leaf_models import LeafModels
 from irene_core.predictor.reconcile import fit_floors, floor_per_node, reconcile
 from irene_core.predictor.uncertainty import (
@@ -44,6 +42,7 @@ from irene_core.predictor.uncertainty import (
     describe_extrapolation,
     interval_group,
     interval_groups,
+    model_clusters,
     propagate_up,
     shape_keys,
 )
@@ -56,8 +55,6 @@ if TYPE_CHECKING:
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 #: Held-out records predicted per fold of the out-of-fold step (evenly spaced; bounds its cost).
 MAX_HELD_OUT_RECORDS = 32
-#: Share of a model's distinct module shapes another model must have for the two to be look-alikes.
-CLUSTER_SHARE = 0.5
 NOTICE_SOURCE = "predictor"
 
 
@@ -72,21 +69,6 @@ class Annotations:
     own_high: np.ndarray
     extrapolated: np.ndarray
     notices: list[list[Notice]]
-
-
-def model_clusters(table: TreeTable, keys: np.ndarray) -> dict[str, int]:
-    """Models grouped by the layers they share (``keys``: :func:`shape_keys` of the table's nodes):
-    two models are linked when at least :data:`CLUSTER_SHARE` of one's distinct module shapes are the
-    other's; clusters are the connected components (a family of look-alikes, e.g. BERT and RoBERTa)."""
-    names = sorted({r.model_name for r in table.records})
-    inner = table.level != "ml"
-    owner = np.array([table.records[i].model_name for i in table.record_index], dtype=object)
-    shapes = [set(keys[inner & (owner == name)].tolist()) for name in names]
-    linked = np.array([
-        [bool(a) and len(a & b) >= CLUSTER_SHARE * len(a) for b in shapes] for a in shapes
-    ])
-    _, labels = connected_components(csr_matrix(linked | linked.T), directed=False)
-    return {name: int(label) for name, label in zip(names, labels, strict=True)}
 
 
 def _held_out_folds(
@@ -446,6 +428,7 @@ class Predictor:
             "intervals": None if self.intervals_ is None else self.intervals_.get_state(),
             "calibration": None if self.calibration_ is None else self.calibration_.get_state(),
             "reconcile_floors": self.floors_,
+            "power_terms": POWER_TERMS_REVISION,
         }
         return artifacts.save(directory, payload)
 
@@ -456,6 +439,12 @@ class Predictor:
         try:
             predictor = cls(payload["config"])
             predictor.feature_names_ = tuple(payload["feature_names"])
+            revision = payload.get("power_terms", 1)  # absent: saved before the revisions were counted
+            if revision != POWER_TERMS_REVISION and power_terms_changed(predictor.feature_names_):
+                raise IreneError(
+                    f"its physical power model is revision {revision}, this IrEne's is {POWER_TERMS_REVISION} "
+                    "(host memory occupancy left out): train it again with `irene train`"
+                )
             predictor.hardware_ = payload["hardware"]
             predictor.training_ = payload["training"]
             predictor.leaves_ = LeafModels.from_state(predictor.feature_names_, payload["leaves"])

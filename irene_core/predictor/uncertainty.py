@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from irene_core.tree.table import TreeTable
 
@@ -88,6 +90,25 @@ def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
         if table.parent[i] >= 0:
             children[table.parent[i]].append(int(keys[i]))
     return keys
+
+
+#: Share of a model's distinct module shapes another model must have for the two to be look-alikes.
+CLUSTER_SHARE = 0.5
+
+
+def model_clusters(table: TreeTable, keys: np.ndarray) -> dict[str, int]:
+    """Models grouped by the layers they share (``keys``: :func:`shape_keys` of the table's nodes):
+    two models are linked when at least :data:`CLUSTER_SHARE` of one's distinct module shapes are the
+    other's; clusters are the connected components (a family of look-alikes, e.g. BERT and RoBERTa)."""
+    names = sorted({r.model_name for r in table.records})
+    inner = table.level != "ml"
+    owner = np.array([table.records[i].model_name for i in table.record_index], dtype=object)
+    shapes = [set(keys[inner & (owner == name)].tolist()) for name in names]
+    linked = np.array([
+        [bool(a) and len(a & b) >= CLUSTER_SHARE * len(a) for b in shapes] for a in shapes
+    ])
+    _, labels = connected_components(csr_matrix(linked | linked.T), directed=False)
+    return {name: int(label) for name, label in zip(names, labels, strict=True)}
 
 
 def propagate_up(table: TreeTable, values: np.ndarray) -> np.ndarray:

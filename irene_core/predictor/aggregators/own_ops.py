@@ -19,10 +19,10 @@ When the features include time, ``f`` may be **anchored** on the physical wall-e
 linear fit over all inner nodes): ``E = P·exp(g(φ))``, so that the penalty shrinks towards the
 physics, which knows nothing of a model's structure, instead of towards one factor for every node.
 Trained on ground-truth children sums (identical nodes pooled); penalty, smoother and anchor chosen
-on folds that leave out one model or the largest batch or sequence lengths (:func:`range_folds`)
-inside the training data, the physical model refitted in each fold; the factor is clipped to the range its level
-(module or model) had in training: a model's stays within the few % training measured, however far
-its features lie outside.
+on folds that leave out one model, one cluster of look-alike models (:func:`cluster_folds`) or the
+largest batch or sequence lengths (:func:`range_folds`) inside the training data, the physical
+model refitted in each fold; the factor is clipped to the range its level (module or model) had in
+training: a model's stays within the few % training measured, however far its features lie outside.
 """
 
 from __future__ import annotations
@@ -39,11 +39,13 @@ from irene_core.predictor.estimators import (
     RelativeLinear,
     Ridge,
     ShapeIndex,
+    cluster_folds,
     deduplicate,
     group_folds,
     range_folds,
     smooth,
 )
+from irene_core.predictor.uncertainty import model_clusters, shape_keys
 
 _TINY = 1e-12
 #: The bounds' key for an inner level training never saw (the range over all levels).
@@ -182,7 +184,8 @@ class OwnOpsAggregator(Aggregator):
         blocks = [phi, keys, terms, np.log(S[idx])[:, None]]
         pooled, y, groups, weight = deduplicate(np.hstack(blocks), y, t.model_name[idx])
         phi, keys, terms, log_s = np.split(pooled, np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)
-        alpha, smoother, self.anchored_ = self._select(phi, y, keys, groups, weight, terms, log_s[:, 0])
+        clusters = model_clusters(t, shape_keys(t, data.kinds))
+        alpha, smoother, self.anchored_ = self._select(phi, y, keys, groups, weight, terms, log_s[:, 0], clusters)
         target = y - self._offset(phi)
         self.model_ = Ridge(alpha).fit(phi, target, weight)
         self.smoother_ = None
@@ -210,15 +213,17 @@ class OwnOpsAggregator(Aggregator):
         weight: np.ndarray,
         terms: np.ndarray,
         log_s: np.ndarray,
+        clusters: dict[str, int],
     ) -> tuple[float, tuple[float, ...] | None, bool]:
         """(ridge penalty, smoother, anchored) with the least mean error of the own-ops factor over
-        the folds that leave out one model or the largest batch or sequence lengths (``keys``' first
-        two columns).  The anchor log(P/S) is judged with ``P`` refitted on each fold's training rows
-        (``terms``: its columns; empty: no anchor offered)."""
+        the folds that leave out one model, one cluster of look-alike models (``clusters``: model →
+        cluster) or the largest batch or sequence lengths (``keys``' first two columns).  The anchor
+        log(P/S) is judged with ``P`` refitted on each fold's training rows (``terms``: its columns;
+        empty: no anchor offered)."""
         options = [None, *self.smoothers]
         anchors = (False, True) if terms.shape[1] else (False,)
         scores: dict[tuple[float, tuple[float, ...] | None, bool], list[float]] = {}
-        for train, valid in [*group_folds(groups), *range_folds(keys[:, :2])]:
+        for train, valid in [*group_folds(groups), *cluster_folds(groups, clusters), *range_folds(keys[:, :2])]:
             index = ShapeIndex(keys[train], weight[train])
             kernels = {h: index.kernel(keys[valid], h) for h in {s[0] for s in self.smoothers}}
             offsets = {False: np.zeros(len(y))}
