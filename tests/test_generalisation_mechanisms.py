@@ -139,6 +139,24 @@ def test_measured_time_and_gpu_energy_anchor_the_own_ops_factor_across_families(
     assert errors[True] < 0.011 and errors[True] < errors[False] / 3, errors
 
 
+def test_an_anchored_model_follows_the_physics_beyond_the_factors_training_measured(small):
+    """Anchored, the training range bounds the correction to the physics, not the factor over the
+    children: a GPT-2 run that took 1.5× the time and GPU energy of the same run at the root (host-side
+    overhead no module shows) costs 1.5× more, where a factor held within the encoders' few % of 1
+    cannot follow it."""
+    train = [r for r in small if r.model_name in ("bert-base-uncased", "distilbert-base-uncased")]
+    predictor = Predictor(features="all").fit(train)
+    assert predictor.training_["aggregator"]["anchored"] and predictor.aggregator_.bounded_ == "correction"
+    trees = [r.model_copy(deep=True) for r in small if r.model_name == "gpt2"]
+    for tree in trees:
+        for name in ("times_mean", "gpu_energy_mean"):
+            tree.root.features[name] *= 1.5
+    table = TreeTable.from_records(trees)
+    raw = predictor.raw_estimates(table)
+    root = table.parent < 0
+    assert raw[root] / table.children_sum(raw)[root] == pytest.approx(1.5, rel=0.02)
+
+
 def test_a_primitive_seen_on_one_model_borrows_its_computations_rows(small):
     """Trained on DistilBERT and GPT-2, ``Linear`` has one model's rows: its regressor pools GPT-2's
     ``Conv1D`` rows (the same product), scaled to DistilBERT's, and predicts BERT's Linears better than

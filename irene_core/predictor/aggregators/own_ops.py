@@ -23,6 +23,8 @@ on folds that leave out one model, one cluster of look-alike models (:func:`clus
 largest batch or sequence lengths (:func:`range_folds`) inside the training data, the physical
 model refitted in each fold; the factor is clipped to the range its level (module or model) had in
 training: a model's stays within the few % training measured, however far its features lie outside.
+Anchored, the clip bounds the correction ``g`` to the range training had instead: the physics, which
+measured time and energy drive, may lead a node beyond the factors training saw.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class OwnOpsAggregator(Aggregator):
         self.smoother_: KernelSmoother | None = None
         self.bounds_: dict[str, tuple[float, float]] = {}
         self.anchored_ = False
+        self.bounded_ = "factor"  # what the bounds clip: the factor f, or (anchored) the correction g
 
     # -- features ---------------------------------------------------------------------------------
     def _children_sum(self, data: NodeData, values: np.ndarray) -> np.ndarray:
@@ -177,7 +180,10 @@ class OwnOpsAggregator(Aggregator):
         S = self._children_sum(data, truth)
         phi = np.hstack([self._static(data)[idx], self._dynamic(data, idx, truth, S[idx], power)])
         y = np.log(t.truth[idx] / S[idx])
-        self.bounds_ = _factor_bounds(y, t.level[idx])
+        levels = t.level[idx]
+        bounds = {False: _factor_bounds(y, levels)}
+        if power is not None:  # the anchored target: log(E/P), P's share in φ's last column log(P/S)
+            bounds[True] = _factor_bounds(y - phi[:, -1], levels)
         keys = self._keys(data)[idx]
         if not self.anchor:
             terms = terms[:, :0]
@@ -186,6 +192,8 @@ class OwnOpsAggregator(Aggregator):
         phi, keys, terms, log_s = np.split(pooled, np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)
         clusters = model_clusters(t, shape_keys(t, data.kinds))
         alpha, smoother, self.anchored_ = self._select(phi, y, keys, groups, weight, terms, log_s[:, 0], clusters)
+        self.bounds_ = bounds[self.anchored_]
+        self.bounded_ = "correction" if self.anchored_ else "factor"
         target = y - self._offset(phi)
         self.model_ = Ridge(alpha).fit(phi, target, weight)
         self.smoother_ = None
@@ -256,8 +264,12 @@ class OwnOpsAggregator(Aggregator):
             S = self._children_sum(data, E)[idx]
             phi = np.hstack([static[idx], self._dynamic(data, idx, E, S, power)])
             low, high = bounds[idx, 0], bounds[idx, 1]
-            f = self._offset(phi) + self.model_.predict(phi) + correction[idx]
-            estimate: np.ndarray = S * np.exp(np.clip(f, low, high))
+            g = self.model_.predict(phi) + correction[idx]
+            if self.bounded_ == "correction":  # the physics may lead a node beyond the factors training saw
+                f = self._offset(phi) + np.clip(g, low, high)
+            else:
+                f = np.clip(self._offset(phi) + g, low, high)
+            estimate: np.ndarray = S * np.exp(f)
             return estimate
 
         return bottom_up(data.table, leaf_estimates, combine)
@@ -272,6 +284,7 @@ class OwnOpsAggregator(Aggregator):
             "model": self.model_.get_state(),
             "smoother": None if self.smoother_ is None else self.smoother_.get_state(),
             "bounds": {level: list(b) for level, b in self.bounds_.items()},
+            "bounded": self.bounded_,
             "anchor": self.anchor,
             "anchored": self.anchored_,
         }
@@ -287,6 +300,7 @@ class OwnOpsAggregator(Aggregator):
         if isinstance(bounds, list):  # saved before per-level bounds: one range for every inner node
             bounds = {ANY_LEVEL: bounds}
         self.bounds_ = {str(level): (float(b[0]), float(b[1])) for level, b in bounds.items()}
+        self.bounded_ = str(state.get("bounded", "factor"))  # saved before: the factor
         self.anchor = bool(state.get("anchor", False))  # saved before the anchor: never anchored
         self.anchored_ = bool(state.get("anchored", False))
         return self
