@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from irene_core.predictor.predictor import Predictor
-from irene_core.predictor.uncertainty import model_clusters, shape_keys
+from irene_core.predictor.uncertainty import model_clusters
 from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
 from irene_core.tree.paper_csv import import_csv_dir
 from irene_core.tree.table import TreeTable
@@ -73,7 +73,7 @@ def test_a_model_no_framework_builds_is_reported_not_filled(small):
 
 def test_look_alike_models_cluster_together(small):
     table = TreeTable.from_records(small)
-    clusters = model_clusters(table, shape_keys(table, np.full(len(table), "module", dtype=object)))
+    clusters = model_clusters(table)
     assert clusters["bert-base-uncased"] == clusters["roberta-base"]
     assert clusters["gpt2"] != clusters["bert-base-uncased"]
 

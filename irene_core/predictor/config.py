@@ -28,7 +28,7 @@ class PredictorConfig(BaseModel):
         "qp", description="how the output tree is made to add up ('none': raw estimates, trees need not add up)"
     )
     min_rows: int = Field(10, ge=2, description="primitive types with fewer training leaves use the generic regressor")
-    own_ops_alphas: list[float] = Field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1], min_length=1)
+    own_ops_alphas: list[float] = Field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e3], min_length=1)
     own_ops_anchor: bool = Field(
         True, description="own-ops: offer the physical wall-energy model as the factor's anchor (chosen by CV)"
     )

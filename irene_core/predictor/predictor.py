@@ -72,7 +72,7 @@ class Annotations:
 
 
 def _held_out_folds(
-    table: TreeTable, keys: np.ndarray, by_model: Residuals, by_size: Residuals
+    table: TreeTable, by_model: Residuals, by_size: Residuals
 ) -> Iterator[tuple[np.ndarray, np.ndarray, Residuals]]:
     """(train, held-out record masks, where the fold's residuals go): ``FOLDS − 1`` group folds by
     model (by record with a single model), one fold per cluster of look-alike models
@@ -85,7 +85,7 @@ def _held_out_folds(
     groups = names if len(set(names)) > 1 else np.arange(len(names))
     n_folds = min(FOLDS - 1, len(set(groups)))
     splits = [(*s, by_model) for s in GroupKFold(n_folds).split(names, groups=groups)] if n_folds >= 2 else []
-    cluster = model_clusters(table, keys)
+    cluster = model_clusters(table)
     clusters = np.array([cluster[n] for n in names])
     if len(set(clusters)) > 1:
         splits += [
@@ -159,7 +159,7 @@ class Predictor:
         by_model, by_size = Residuals(), Residuals()
         folds = 0
         keys = self._shape_keys(table)
-        for train, test, residuals in _held_out_folds(table, keys, by_model, by_size):
+        for train, test, residuals in _held_out_folds(table, by_model, by_size):
             sub = Predictor(self.config)
             try:
                 trained_on = table.subset(train)

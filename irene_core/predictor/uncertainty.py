@@ -96,14 +96,21 @@ def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
 CLUSTER_SHARE = 0.5
 
 
-def model_clusters(table: TreeTable, keys: np.ndarray) -> dict[str, int]:
-    """Models grouped by the layers they share (``keys``: :func:`shape_keys` of the table's nodes):
-    two models are linked when at least :data:`CLUSTER_SHARE` of one's distinct module shapes are the
-    other's; clusters are the connected components (a family of look-alikes, e.g. BERT and RoBERTa)."""
+def model_clusters(table: TreeTable) -> dict[str, int]:
+    """Models grouped by the layers they share: two models are linked when at least
+    :data:`CLUSTER_SHARE` of one's distinct module shapes (level, batch, sequence, flops, bytes moved
+    and number of children) are the other's; clusters are the connected components (a family of
+    look-alikes, e.g. BERT and RoBERTa)."""
     names = sorted({r.model_name for r in table.records})
     inner = table.level != "ml"
-    owner = np.array([table.records[i].model_name for i in table.record_index], dtype=object)
-    shapes = [set(keys[inner & (owner == name)].tolist()) for name in names]
+    rows = np.column_stack([
+        np.nan_to_num(np.round(log_features(table)[inner], _SHAPE_DECIMALS), nan=-1.0),
+        table.n_children[inner],
+        np.unique(table.level[inner], return_inverse=True)[1].ravel(),
+    ])
+    keys = np.unique(rows, axis=0, return_inverse=True)[1].ravel()
+    owner = np.array([table.records[i].model_name for i in table.record_index], dtype=object)[inner]
+    shapes = [set(keys[owner == name].tolist()) for name in names]
     linked = np.array([
         [bool(a) and len(a & b) >= CLUSTER_SHARE * len(a) for b in shapes] for a in shapes
     ])

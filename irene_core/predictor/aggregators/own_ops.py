@@ -47,7 +47,7 @@ from irene_core.predictor.estimators import (
     range_folds,
     smooth,
 )
-from irene_core.predictor.uncertainty import model_clusters, shape_keys
+from irene_core.predictor.uncertainty import model_clusters
 
 _TINY = 1e-12
 #: The bounds' key for an inner level training never saw (the range over all levels).
@@ -77,7 +77,7 @@ class OwnOpsAggregator(Aggregator):
 
     def __init__(
         self,
-        alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1),
+        alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e3),
         smoothers: tuple[tuple[float, float], ...] = ((0.1, 1.0), (0.3, 1.0), (0.3, 10.0), (1.0, 10.0)),
         anchor: bool = True,
     ):
@@ -190,7 +190,7 @@ class OwnOpsAggregator(Aggregator):
         blocks = [phi, keys, terms, np.log(S[idx])[:, None]]
         pooled, y, groups, weight = deduplicate(np.hstack(blocks), y, t.model_name[idx])
         phi, keys, terms, log_s = np.split(pooled, np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)
-        clusters = model_clusters(t, shape_keys(t, data.kinds))
+        clusters = model_clusters(t)
         alpha, smoother, self.anchored_ = self._select(phi, y, keys, groups, weight, terms, log_s[:, 0], clusters)
         self.bounds_ = bounds[self.anchored_]
         self.bounded_ = "correction" if self.anchored_ else "factor"
