@@ -33,8 +33,7 @@ def test_every_node_has_its_own_interval_around_its_estimate(small: tuple[Predic
         assert root.predicted_high != pytest.approx(children_high, rel=1e-6)  # its own, not the children's sum
 
 
-def test_size_folds_hold_out_larger_and_smaller_trees(small: tuple[Predictor, list[TreeRecord]],
-                                                      device1_records: list[TreeRecord]) -> None:
+def test_size_folds_hold_out_larger_and_smaller_trees(device1_records: list[TreeRecord]) -> None:
     """The widening outside the training data is measured both ways: a new model may be smaller
     (a miniature) as well as larger than anything trained on."""
     records = [r for r in device1_records if r.model_name == "bert-base-uncased"]
@@ -42,7 +41,7 @@ def test_size_folds_hold_out_larger_and_smaller_trees(small: tuple[Predictor, li
     by_model, by_size = Residuals(), Residuals()
     tokens = np.array([r.batch_size * r.seq_len for r in records])
     directions = set()
-    for train, test, residuals in _held_out_folds(table, small[0]._shape_keys(table), by_model, by_size):
+    for train, test, residuals in _held_out_folds(table, by_model, by_size):
         if residuals is by_size:
             directions.add("above" if tokens[test].min() > tokens[train].max() else
                            "below" if tokens[test].max() < tokens[train].min() else "mixed")

@@ -127,7 +127,10 @@ class LeafRegressor:
     def _fit_base(
         self, X: np.ndarray, y: np.ndarray, w: np.ndarray, candidate: Candidate, low: np.ndarray, high: np.ndarray
     ) -> Ridge | RelativeLinear:
-        D = self._design(X, candidate, low, high)
+        return self._fit_design(self._design(X, candidate, low, high), y, w, candidate)
+
+    @staticmethod
+    def _fit_design(D: np.ndarray, y: np.ndarray, w: np.ndarray, candidate: Candidate) -> Ridge | RelativeLinear:
         if candidate.kind == "power":
             return RelativeLinear(candidate.alpha).fit(D, y, w)
         if candidate.kind == "ols":
@@ -144,7 +147,11 @@ class LeafRegressor:
         floor: float,
     ) -> np.ndarray:
         """log of the base model's energy (linear models are floored at ``floor`` > 0)."""
-        raw = model.predict(self._design(X, candidate, low, high))
+        return self._log_design(model, self._design(X, candidate, low, high), candidate, floor)
+
+    @staticmethod
+    def _log_design(model: Ridge | RelativeLinear, D: np.ndarray, candidate: Candidate, floor: float) -> np.ndarray:
+        raw = model.predict(D)
         return raw if candidate.kind == "log" else np.log(np.maximum(raw, floor))
 
     # -- fitting ----------------------------------------------------------------------------------
@@ -207,10 +214,16 @@ class LeafRegressor:
             kernels: dict[float, np.ndarray] = {}
             if shape is not None and index is not None:
                 kernels = {s[0]: index.kernel(shape[valid], s[0]) for s in smoothers if s is not None}
+            designs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}  # shared by a design's penalties
             for candidate in candidates:
-                model = self._fit_base(X[train], y[train], w[train], candidate, low, high)
-                fitted = self._log_base(model, X[train], candidate, low, high, floor)
-                predicted = self._log_base(model, X[valid], candidate, low, high, floor)
+                design = (candidate.kind, candidate.degree)
+                if design not in designs:
+                    designs[design] = (self._design(X[train], candidate, low, high),
+                                       self._design(X[valid], candidate, low, high))
+                D_train, D_valid = designs[design]
+                model = self._fit_design(D_train, y[train], w[train], candidate)
+                fitted = self._log_design(model, D_train, candidate, floor)
+                predicted = self._log_design(model, D_valid, candidate, floor)
                 sums = index.sums(np.log(y[train]) - fitted) if index is not None else None
                 for smoother in smoothers:
                     log_pred = predicted
