@@ -28,10 +28,14 @@ def irene_cmd(*args: str) -> list[str]:
     return [str(Path(sys.executable).with_name("irene")), *args]
 
 
+def _holds_a_tree(data: Path) -> bool:
+    return data.exists() and data.read_text().count("\n") >= 1
+
+
 def wait_for_first_tree(proc: subprocess.Popen, data: Path) -> None:
     """Block until the running ``irene run`` has appended its first tree."""
     deadline = time.monotonic() + 300
-    while not (data.exists() and data.read_text().count("\n") >= 1):
+    while not _holds_a_tree(data):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.05)
@@ -186,7 +190,7 @@ class _InterruptInsideNoInitWeights:
     def __get__(self, obj, owner):
         if obj is not None:
             return self.original.__get__(obj, owner)
-        if not self.fired and self.data.exists() and self.data.read_text().count("\n") >= 1:
+        if not self.fired and _holds_a_tree(self.data):
             self.fired = True
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)  # the handler raises here

@@ -111,6 +111,13 @@ class StopSignals:
         self._previous: dict[int, object] = {}
         self.last: Stopped | None = None
 
+    def stop_of(self, exc: BaseException) -> tuple[str, int] | None:
+        """(why, exit status) when ``exc`` is a stop: any exception once a stop signal arrived, or a
+        KeyboardInterrupt before the handlers were set; None otherwise."""
+        if self.last is not None:
+            return f"stopped by {self.last}", self.last.status
+        return ("interrupted", 130) if isinstance(exc, KeyboardInterrupt) else None
+
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         self.last = Stopped(signum)
         if self._deferring:
@@ -196,11 +203,10 @@ class RunSession:
                 with self._progress() as progress:
                     self._profile(todo, context, profiler, signals, progress)
         except (KeyboardInterrupt, Exception) as exc:
-            # a stop, whatever it surfaced as; a bare KeyboardInterrupt: a SIGINT before the handlers were set
-            stop = signals.last
-            if stop is not None or isinstance(exc, KeyboardInterrupt):
-                self._stopped(f"stopped by {stop}" if stop else "interrupted")
-                raise SystemExit(stop.status if stop else 130) from None
+            stop = signals.stop_of(exc)
+            if stop is not None:
+                self._stopped(stop[0])
+                raise SystemExit(stop[1]) from None
             if not isinstance(exc, IreneError) or self.current is None:  # before the first node: nothing measured
                 raise
             # a meter failure, or a model that does not trace at this size

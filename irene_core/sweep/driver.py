@@ -121,13 +121,14 @@ class SweepDriver:
             bar = progress.add_task("trees", total=len(self.queue))
             try:
                 self._loop(signals, progress, bar)
-            except KeyboardInterrupt:
-                stop = signals.last
+            except (KeyboardInterrupt, Exception) as exc:
+                stop = signals.stop_of(exc)
+                if stop is None:
+                    raise
                 self._cancel()
-                self.err.print(f"{f'stopped by {stop}' if stop else 'interrupted'}: "
-                               f"{sum(self.result.appended.values())} finished trees are in {self.output}; "
-                               f"run the same command with --resume to continue")
-                raise SystemExit(stop.status if stop else 130) from None
+                self.err.print(f"{stop[0]}: {sum(self.result.appended.values())} finished trees are in "
+                               f"{self.output}; run the same command with --resume to continue")
+                raise SystemExit(stop[1]) from None
             finally:
                 self._end_actors()
         for pending in self.queue:  # left when no node could take them
