@@ -157,6 +157,35 @@ def test_an_anchored_model_follows_the_physics_beyond_the_factors_training_measu
     assert raw[root] / table.children_sum(raw)[root] == pytest.approx(1.5, rel=0.02)
 
 
+def test_a_root_whose_energy_follows_its_own_time_is_anchored_on_its_direct_model(small, tmp_path):
+    """Roots whose wall energy grows as the square of their measured time (host-side work no module
+    shows; time ×λ, energy ×λ², λ from 1 to 3) while their modules stay as measured: one own-ops
+    ridge shared with the modules cannot follow them (measured: up to 33 % off without the roots'
+    own anchor), the roots' direct log-linear model can, and cross-validation on the roots' error
+    alone picks it (within 3 %)."""
+
+    def slowed(records, factors):
+        out = []
+        for record, factor in zip(records, factors, strict=True):
+            record = record.model_copy(deep=True)
+            record.root.features["times_mean"] *= factor
+            record.root.ground_truth_energy *= factor**2
+            out.append(record)
+        return out
+
+    train = [r for r in small if r.model_name != "roberta-base"]
+    train = slowed(train, np.linspace(1, 3, len(train))[np.random.RandomState(0).permutation(len(train))])
+    predictor = Predictor(features="no-gpu-energy").fit(train)
+    assert predictor.training_["aggregator"]["anchor"] in ("root", "direct")
+    test = slowed([r for r in small if r.model_name == "roberta-base"], [1.2, 1.9, 2.4, 2.9])
+    errors = [r.root.predicted_energy / r.root.ground_truth_energy - 1 for r in predictor.predict(test)]
+    assert np.abs(errors).max() < 0.03, errors
+    loaded = Predictor.load(predictor.save(tmp_path / "p"))
+    assert [r.root.predicted_energy for r in loaded.predict(test)] == pytest.approx(
+        [r.root.predicted_energy for r in predictor.predict(test)], rel=1e-9
+    )
+
+
 def test_a_primitive_seen_on_one_model_borrows_its_computations_rows(small):
     """Trained on DistilBERT and GPT-2, ``Linear`` has one model's rows: its regressor pools GPT-2's
     ``Conv1D`` rows (the same product), scaled to DistilBERT's, and predicts BERT's Linears better than

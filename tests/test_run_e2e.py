@@ -56,7 +56,7 @@ def test_train_once_predict_anywhere(tmp_path, cli_run, cli_main):
     assert [line for line in done.stderr.splitlines() if line.startswith("flags: ")], done.stderr
     records = load_records(data)
     assert sorted(r.key[:3] for r in records) == [(MODEL, b, s) for b in (1, 2) for s in (8, 16)]
-    deviations = {}
+    deviations, in_window = {}, {}
     for record in records:
         assert record.meta["idle_power_w"] == pytest.approx(POWER_W, rel=0.02)
         assert record.meta["meter"] == "rapl" and record.meta["rounds"] == 2
@@ -75,11 +75,15 @@ def test_train_once_predict_anywhere(tmp_path, cli_run, cli_main):
             assert ("spread" in node.flags) == (node.spread_pct > 5)
             expected = POWER_W * node.features["times_mean"]  # energy per call = power × latency
             deviations[(record.key, node.id)] = abs(node.ground_truth_energy / expected - 1)
-    # Within 5 %. The simulator is a user-space process: on a loaded machine it can fall a few ms
-    # behind at a window's edge (the kernel's RAPL counters do not), so allow a rare straggler.
+            if node.windows:  # energy per call = power × the window's time per call
+                per_call = sum(w.end_ns - w.begin_ns for w in node.windows) / sum(w.calls for w in node.windows)
+                in_window[(record.key, node.id)] = abs(node.ground_truth_energy / (POWER_W * per_call * 1e-9) - 1)
+    # Within 5 % of the windows' power × time: the simulator is a user-space process that a loaded
+    # machine may hold back a few ms at a window's edge (the kernel's RAPL counters do not).
+    assert max(in_window.values()) < 0.05, max(in_window.items(), key=lambda kv: kv[1])
+    # Latency comes from another pass: on a loaded machine a node's calls may run slower in its window.
     within = [d <= 0.05 for d in deviations.values()]
-    assert sum(within) >= 0.97 * len(within), sorted(deviations.items(), key=lambda kv: -kv[1])[:5]
-    assert max(deviations.values()) < 0.15, max(deviations.items(), key=lambda kv: kv[1])
+    assert sum(within) >= 0.9 * len(within), sorted(deviations.items(), key=lambda kv: -kv[1])[:5]
     assert "<html" in (tmp_path / "report.html").read_text().lower()
 
     predictor = tmp_path / "predictor"

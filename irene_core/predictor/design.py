@@ -150,6 +150,15 @@ def power_terms(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return np.column_stack(cols)
 
 
+def direct_terms(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Columns of a log-linear model of a node's energy on its own work and activity: log time, log GPU
+    energy, log flops and bytes (:func:`work_bytes`), the utilisations that draw power and the clocks
+    (:func:`transform`); not sizes, parameters or host memory, which tell models apart, not work."""
+    physical = ("times_mean", "gpu_energy_mean", "flops", work_bytes(names), *_ACTIVITY, *_CLOCKS)
+    keep = [j for j, name in enumerate(names) if name in physical]
+    return transform(X[:, keep], [names[j] for j in keep])
+
+
 def shape_columns(names: Sequence[str]) -> list[int]:
     """Indices of the shape features among ``names`` (empty: no kernel smoothing possible)."""
     present = [names.index(f) for f in SHAPE_FEATURES if f in names]

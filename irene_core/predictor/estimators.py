@@ -9,7 +9,7 @@ Standardisation statistics always come from the rows passed to ``fit`` (the trai
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,16 +118,17 @@ class ShapeIndex:
         """Weighted residual sums per distinct key."""
         return np.bincount(self.inverse, weights=self.weight * residuals, minlength=len(self.keys))
 
-    def kernel(self, K: np.ndarray, bandwidth: float) -> np.ndarray:
-        """Gaussian kernel between query rows ``K`` and the distinct keys."""
-        return _kernel((K - self.mean) / self.scale, self.keys, bandwidth)
+    def kernels(self, K: np.ndarray, bandwidths: Iterable[float]) -> dict[float, np.ndarray]:
+        """Gaussian kernels between query rows ``K`` and the distinct keys, one per bandwidth."""
+        return _kernels((K - self.mean) / self.scale, self.keys, bandwidths)
 
 
-def _kernel(Q: np.ndarray, keys: np.ndarray, bandwidth: float) -> np.ndarray:
-    """Gaussian kernel between the distinct rows of ``Q`` and ``keys`` (identical layers repeat shapes)."""
+def _kernels(Q: np.ndarray, keys: np.ndarray, bandwidths: Iterable[float]) -> dict[float, np.ndarray]:
+    """Gaussian kernels between the rows of ``Q`` and ``keys`` per bandwidth, computed once per distinct
+    row of ``Q`` (identical layers repeat shapes)."""
     queries, inverse = np.unique(Q, axis=0, return_inverse=True)
-    kernel: np.ndarray = np.exp(-cdist(queries, keys, "sqeuclidean") / (2 * bandwidth**2))
-    return kernel[inverse.ravel()]
+    distances = cdist(queries, keys, "sqeuclidean")
+    return {h: np.exp(-distances / (2 * h**2))[inverse.ravel()] for h in set(bandwidths)}
 
 
 def smooth(kernel: np.ndarray, sums: np.ndarray, counts: np.ndarray, shrinkage: float) -> np.ndarray:
@@ -163,7 +164,7 @@ class KernelSmoother:
     def predict(self, K: np.ndarray) -> np.ndarray:
         # set together by fit / from_state
         assert self.keys is not None and self.residual_sums is not None and self.counts is not None
-        kernel = _kernel((K - self.mean) / self.scale, self.keys, self.bandwidth)
+        kernel = _kernels((K - self.mean) / self.scale, self.keys, [self.bandwidth])[self.bandwidth]
         return smooth(kernel, self.residual_sums, self.counts, self.shrinkage)
 
     def get_state(self) -> dict[str, Any]:

@@ -213,7 +213,7 @@ class LeafRegressor:
             index = ShapeIndex(shape[train], w[train]) if shape is not None else None
             kernels: dict[float, np.ndarray] = {}
             if shape is not None and index is not None:
-                kernels = {s[0]: index.kernel(shape[valid], s[0]) for s in smoothers if s is not None}
+                kernels = index.kernels(shape[valid], (s[0] for s in smoothers if s is not None))
             designs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}  # shared by a design's penalties
             for candidate in candidates:
                 design = (candidate.kind, candidate.degree)

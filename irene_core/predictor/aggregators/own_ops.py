@@ -25,17 +25,24 @@ model refitted in each fold; the factor is clipped to the range its level (modul
 training: a model's stays within the few % training measured, however far its features lie outside.
 Anchored, the clip bounds the correction ``g`` to the range training had instead: the physics, which
 measured time and energy drive, may lead a node beyond the factors training saw.
+The anchor is chosen per level: the modules' (none or ``P``) with the penalty and smoother by the
+error over all inner nodes, then the root's (the modules' choice, or ``D``) by the roots' error alone.
+``D`` is a log-linear fit of the training roots' energy on their own work and activity
+(:func:`~irene_core.predictor.design.direct_terms`): a model's wall energy may follow its measured
+time and utilisation by a power law that neither ``P``, fitted mostly on modules, nor a ridge shared
+with the modules follows (without GPU energy, host-side work no module shows).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from irene_core.errors import IreneError
 from irene_core.predictor.aggregators.base import Aggregator, NodeData, bottom_up, teacher_mask
-from irene_core.predictor.design import BYTE_FEATURES, power_terms
+from irene_core.predictor.design import BYTE_FEATURES, direct_terms, power_terms
 from irene_core.predictor.estimators import (
     KernelSmoother,
     RelativeLinear,
@@ -54,6 +61,10 @@ _TINY = 1e-12
 ANY_LEVEL = "*"
 #: How far (share of its training range) a level's own-ops factor may go beyond that range.
 BOUND_MARGIN = 0.1
+#: Ridge penalty of the root's direct anchor ``D``.
+DIRECT_ALPHA = 1e-4
+#: The column of :meth:`OwnOpsAggregator._keys` that flags the root.
+_ROOT_KEY = 4
 _PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
 _CLOCKS = ("gpu_clk", "gpu_mem_clk")
 
@@ -68,6 +79,22 @@ def _factor_bounds(y: np.ndarray, levels: np.ndarray) -> dict[str, tuple[float, 
         str(level): (float(v.min() - BOUND_MARGIN * np.ptp(v)), float(v.max() + BOUND_MARGIN * np.ptp(v)))
         for level, v in groups.items()
     }
+
+
+def _offsets(
+    power: RelativeLinear, root_model: Ridge | None, terms: np.ndarray, direct: np.ndarray, roots: np.ndarray,
+    log_s: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The anchored offsets log(anchor/S) of rows with physical columns ``terms``, direct columns
+    ``direct`` and log children sums ``log_s``: ``power`` (``P`` everywhere) and, given the root's
+    model, ``direct`` (``D`` at the ``roots``, ``P`` elsewhere) and ``root`` (``D`` at the roots, no
+    anchor elsewhere)."""
+    offsets = {"power": np.log(np.maximum(power.predict(terms), _TINY)) - log_s}
+    if root_model is not None:
+        at_root = root_model.predict(direct) - log_s
+        offsets["direct"] = np.where(roots, at_root, offsets["power"])
+        offsets["root"] = np.where(roots, at_root, 0.0)
+    return offsets
 
 
 class OwnOpsAggregator(Aggregator):
@@ -86,6 +113,7 @@ class OwnOpsAggregator(Aggregator):
         self.smoothers: tuple[tuple[float, ...], ...] = tuple(tuple(x) for x in smoothers)
         self.kinds_: list[str] = []
         self.power_: RelativeLinear | None = None
+        self.direct_: Ridge | None = None  # the root's anchor D, when cross-validation chose it
         self.model_: Ridge | None = None
         self.smoother_: KernelSmoother | None = None
         self.bounds_: dict[str, tuple[float, float]] = {}
@@ -158,6 +186,16 @@ class OwnOpsAggregator(Aggregator):
     def _power(self, data: NodeData) -> np.ndarray | None:
         return None if self.power_ is None else self.power_.predict(power_terms(data.X, data.names))
 
+    def _anchor(self, data: NodeData, power: np.ndarray | None) -> np.ndarray:
+        """Each node's anchor: ``P`` when anchored, ``D`` at the root when it has one, else NaN."""
+        anchor = np.full(len(data.table), np.nan)
+        if self.anchored_ and power is not None:
+            anchor = power.copy()
+        if self.direct_ is not None:
+            root = data.table.parent < 0
+            anchor[root] = np.exp(self.direct_.predict(direct_terms(data.X[root], data.names)))
+        return anchor
+
     # -- fit / predict ----------------------------------------------------------------------------
     def fit(self, data: NodeData, leaf_estimates: np.ndarray) -> dict[str, Any]:
         t = data.table
@@ -171,30 +209,38 @@ class OwnOpsAggregator(Aggregator):
         trained_kinds = data.kinds[t.is_leaf & (t.truth > 0)]  # a kind with a regressor always counts
         self.kinds_ = sorted(set(child_kinds) | set(trained_kinds))
         idx = np.flatnonzero(rows)
-        self.power_ = None
+        self.power_ = self.direct_ = None
         terms = np.zeros((len(idx), 0))  # the physical model's columns on the training rows
+        direct = np.zeros((len(idx), 0))  # the root's direct model's columns on the training rows
         if "times_mean" in data.names:
             terms = power_terms(data.X[idx], data.names)
             self.power_ = RelativeLinear(1e-8).fit(terms, t.truth[idx])
+            roots = t.parent[idx] < 0
+            if roots.any():
+                direct = direct_terms(data.X[idx], data.names)
+                self.direct_ = Ridge(DIRECT_ALPHA).fit(direct[roots], np.log(t.truth[idx][roots]))
         power = self._power(data)
         S = self._children_sum(data, truth)
         phi = np.hstack([self._static(data)[idx], self._dynamic(data, idx, truth, S[idx], power)])
-        y = np.log(t.truth[idx] / S[idx])
-        levels = t.level[idx]
-        bounds = {False: _factor_bounds(y, levels)}
-        if power is not None:  # the anchored target: log(E/P), P's share in φ's last column log(P/S)
-            bounds[True] = _factor_bounds(y - phi[:, -1], levels)
+        y_all = np.log(t.truth[idx] / S[idx])
         keys = self._keys(data)[idx]
         if not self.anchor:
-            terms = terms[:, :0]
-        blocks = [phi, keys, terms, np.log(S[idx])[:, None]]
-        pooled, y, groups, weight = deduplicate(np.hstack(blocks), y, t.model_name[idx])
-        phi, keys, terms, log_s = np.split(pooled, np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)
+            terms, direct = terms[:, :0], direct[:, :0]
+        blocks = [phi, keys, terms, direct, np.log(S[idx])[:, None]]
+        pooled, y, groups, weight = deduplicate(np.hstack(blocks), y_all, t.model_name[idx])
+        phi, keys, terms, direct, log_s = np.split(pooled, np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)
         clusters = model_clusters(t)
-        alpha, smoother, self.anchored_ = self._select(phi, y, keys, groups, weight, terms, log_s[:, 0], clusters)
-        self.bounds_ = bounds[self.anchored_]
-        self.bounded_ = "correction" if self.anchored_ else "factor"
-        target = y - self._offset(phi)
+        alpha, smoother, anchor = self._select(phi, y, keys, groups, weight, (terms, direct), log_s[:, 0], clusters)
+        self.anchored_ = anchor in ("power", "direct")
+        if anchor not in ("direct", "root"):
+            self.direct_ = None
+        self.bounds_ = _factor_bounds(y_all - self._offset(self._anchor(data, power), S)[idx], t.level[idx])
+        self.bounded_ = "correction" if anchor != "none" else "factor"
+        target = y
+        if anchor != "none":
+            assert self.power_ is not None  # anchors are offered with the physical model only
+            offsets = _offsets(self.power_, self.direct_, terms, direct, keys[:, _ROOT_KEY] > 0, log_s[:, 0])
+            target = y - offsets[anchor]
         self.model_ = Ridge(alpha).fit(phi, target, weight)
         self.smoother_ = None
         if smoother is not None:
@@ -205,12 +251,17 @@ class OwnOpsAggregator(Aggregator):
             "alpha": alpha,
             "smoother": smoother,
             "anchored": self.anchored_,
+            "anchor": anchor,
             "kinds": self.kinds_,
         }
 
-    def _offset(self, phi: np.ndarray) -> np.ndarray | float:
-        """The anchor of ``f``: log(P/S), the last column of ``phi`` (:meth:`_dynamic`), or 0."""
-        return phi[:, -1] if self.anchored_ else 0.0
+    @staticmethod
+    def _offset(anchor: np.ndarray, S: np.ndarray) -> np.ndarray:
+        """The offset of ``f``: log(anchor/S), 0 for a node without an anchor (NaN)."""
+        offset: np.ndarray = np.where(
+            np.isnan(anchor), 0.0, np.log(np.maximum(np.nan_to_num(anchor), _TINY) / np.maximum(S, _TINY))
+        )
+        return offset
 
     def _select(
         self,
@@ -219,42 +270,76 @@ class OwnOpsAggregator(Aggregator):
         keys: np.ndarray,
         groups: np.ndarray,
         weight: np.ndarray,
-        terms: np.ndarray,
+        columns: tuple[np.ndarray, np.ndarray],
         log_s: np.ndarray,
         clusters: dict[str, int],
-    ) -> tuple[float, tuple[float, ...] | None, bool]:
-        """(ridge penalty, smoother, anchored) with the least mean error of the own-ops factor over
-        the folds that leave out one model, one cluster of look-alike models (``clusters``: model →
-        cluster) or the largest batch or sequence lengths (``keys``' first two columns).  The anchor
-        log(P/S) is judged with ``P`` refitted on each fold's training rows (``terms``: its columns;
-        empty: no anchor offered)."""
+    ) -> tuple[float, tuple[float, ...] | None, str]:
+        """(ridge penalty, smoother, anchor) with the least mean error of the own-ops factor over the
+        folds that leave out one model, one cluster of look-alike models (``clusters``: model → cluster)
+        or the largest batch or sequence lengths (``keys``' first two columns); the anchor is ``"none"``
+        or ``"power"`` (``P`` on every inner node), or, when the roots' error alone says so, the same
+        with ``D`` at the root (``"root"``, ``"direct"``; see :func:`_offsets`).  Anchors are judged with
+        ``P`` and ``D`` refitted on each fold's training rows (``columns``: their columns; empty: not
+        offered)."""
+        terms, direct = columns
+        roots = keys[:, _ROOT_KEY] > 0
         options = [None, *self.smoothers]
-        anchors = (False, True) if terms.shape[1] else (False,)
-        scores: dict[tuple[float, tuple[float, ...] | None, bool], list[float]] = {}
+        folds = []
         for train, valid in [*group_folds(groups), *cluster_folds(groups, clusters), *range_folds(keys[:, :2])]:
             index = ShapeIndex(keys[train], weight[train])
-            kernels = {h: index.kernel(keys[valid], h) for h in {s[0] for s in self.smoothers}}
-            offsets = {False: np.zeros(len(y))}
+            kernels = index.kernels(keys[valid], (s[0] for s in self.smoothers))
+            offsets = {"none": np.zeros(len(y))}
             if terms.shape[1]:
-                power = RelativeLinear(1e-8).fit(terms[train], np.exp(y[train] + log_s[train]), weight[train])
-                offsets[True] = np.log(np.maximum(power.predict(terms), _TINY)) - log_s
-            for anchored in anchors:
-                target = y - offsets[anchored]
-                for a in self.alphas:
-                    model = Ridge(a).fit(phi[train], target[train], weight[train])
-                    pred = model.predict(phi[valid]) + offsets[anchored][valid]
-                    sums = index.sums(target[train] - model.predict(phi[train]))
-                    for option in options:
-                        p = pred if option is None else pred + smooth(kernels[option[0]], sums, index.counts, option[1])
-                        err = float(np.average(np.abs(np.expm1(p - y[valid])), weights=weight[valid]))
-                        scores.setdefault((a, option, anchored), []).append(err)
+                energy = np.exp(y + log_s)
+                power = RelativeLinear(1e-8).fit(terms[train], energy[train], weight[train])
+                fit_roots = train & roots
+                root_model = None
+                if direct.shape[1] and fit_roots.any():
+                    root_model = Ridge(DIRECT_ALPHA).fit(
+                        direct[fit_roots], np.log(energy[fit_roots]), weight[fit_roots]
+                    )
+                offsets |= _offsets(power, root_model, terms, direct, roots, log_s)
+            folds.append((train, valid, index, kernels, offsets))
+
+        def errors(anchor: str, alpha: float) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+            """Per fold offering ``anchor`` and per smoother option: the held-out errors and rows."""
+            for train, valid, index, kernels, offsets in folds:
+                if anchor not in offsets:
+                    continue
+                target = y - offsets[anchor]
+                model = Ridge(alpha).fit(phi[train], target[train], weight[train])
+                pred = model.predict(phi[valid]) + offsets[anchor][valid]
+                sums = index.sums(target[train] - model.predict(phi[train]))
+                for option in options:
+                    p = pred if option is None else pred + smooth(kernels[option[0]], sums, index.counts, option[1])
+                    yield option, np.abs(np.expm1(p - y[valid])), valid
+
+        # the penalty, smoother and modules' anchor by the mean error over all nodes ...
+        scores: dict[tuple[float, tuple[float, ...] | None, str], list[float]] = {}
+        for anchor in ("none", "power"):
+            for a in self.alphas:
+                for option, error, valid in errors(anchor, a):
+                    scores.setdefault((a, option, anchor), []).append(float(np.average(error, weights=weight[valid])))
         if not scores:
-            return self.alphas[len(self.alphas) // 2], None, False
-        return min(scores, key=lambda k: np.mean(scores[k]))
+            return self.alphas[len(self.alphas) // 2], None, "none"
+        a, option, anchor = min(scores, key=lambda k: np.mean(scores[k]))
+
+        # ... then the root's (D or the modules' anchor) by the roots' error alone
+        def root_error(candidate: str) -> float:
+            values = [
+                float(np.average(error[roots[valid]], weights=weight[valid][roots[valid]]))
+                for smoother, error, valid in errors(candidate, a)
+                if smoother == option and roots[valid].any()
+            ]
+            return float(np.mean(values)) if values else np.inf
+
+        at_root = {"none": "root", "power": "direct"}[anchor]
+        return a, option, at_root if root_error(at_root) < root_error(anchor) else anchor
 
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
         static = self._static(data)
         power = self._power(data)
+        anchor = self._anchor(data, power)
         correction = np.zeros(len(data.table)) if self.smoother_ is None else self.smoother_.predict(self._keys(data))
         t = data.table
         bounds = np.array([self.bounds_.get(level, self.bounds_[ANY_LEVEL]) for level in t.level])
@@ -265,10 +350,9 @@ class OwnOpsAggregator(Aggregator):
             phi = np.hstack([static[idx], self._dynamic(data, idx, E, S, power)])
             low, high = bounds[idx, 0], bounds[idx, 1]
             g = self.model_.predict(phi) + correction[idx]
-            if self.bounded_ == "correction":  # the physics may lead a node beyond the factors training saw
-                f = self._offset(phi) + np.clip(g, low, high)
-            else:
-                f = np.clip(self._offset(phi) + g, low, high)
+            offset = self._offset(anchor[idx], S)
+            # bounding the correction, the physics may lead a node beyond the factors training saw
+            f = offset + np.clip(g, low, high) if self.bounded_ == "correction" else np.clip(offset + g, low, high)
             estimate: np.ndarray = S * np.exp(f)
             return estimate
 
@@ -281,6 +365,7 @@ class OwnOpsAggregator(Aggregator):
             "smoothers": [list(x) for x in self.smoothers],
             "kinds": self.kinds_,
             "power": None if self.power_ is None else self.power_.get_state(),
+            "direct": None if self.direct_ is None else self.direct_.get_state(),
             "model": self.model_.get_state(),
             "smoother": None if self.smoother_ is None else self.smoother_.get_state(),
             "bounds": {level: list(b) for level, b in self.bounds_.items()},
@@ -294,6 +379,8 @@ class OwnOpsAggregator(Aggregator):
         self.smoothers = tuple(tuple(float(v) for v in x) for x in state["smoothers"])
         self.kinds_ = list(state["kinds"])
         self.power_ = None if state["power"] is None else RelativeLinear.from_state(state["power"])
+        direct = state.get("direct")  # absent before the root's direct anchor: P everywhere
+        self.direct_ = None if direct is None else Ridge.from_state(direct)
         self.model_ = Ridge.from_state(state["model"])
         self.smoother_ = None if state["smoother"] is None else KernelSmoother.from_state(state["smoother"])
         bounds = state["bounds"]
