@@ -100,6 +100,16 @@ class RelativeLinear:
         return cls(alpha=float(state["alpha"]), coef=np.asarray(state["coef"], float))
 
 
+def unique_rows(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)`` of the distinct rows of ``A``: the index of each distinct row's first
+    occurrence and, per row, its distinct row's position; rows compare by their bytes (``-0.0`` taken
+    as ``0.0``), several times faster than ``np.unique(axis=0)``."""
+    rows = np.ascontiguousarray(np.asarray(A, float) + 0.0)
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
 class ShapeIndex:
     """The distinct standardised keys of some training rows, shared by every smoother fitted on
     those rows (whatever the residuals, bandwidth or shrinkage)."""
@@ -110,8 +120,9 @@ class ShapeIndex:
         self.mean = K.mean(axis=0)
         scale = K.std(axis=0)
         self.scale = np.where(scale > _CONSTANT, scale, 1.0)
-        self.keys, inverse = np.unique(np.round((K - self.mean) / self.scale, 6), axis=0, return_inverse=True)
-        self.inverse = inverse.ravel()
+        rounded = np.round((K - self.mean) / self.scale, 6)
+        first, self.inverse = unique_rows(rounded)
+        self.keys = rounded[first]
         self.counts = np.bincount(self.inverse, weights=w, minlength=len(self.keys))
 
     def sums(self, residuals: np.ndarray) -> np.ndarray:
@@ -126,9 +137,9 @@ class ShapeIndex:
 def _kernels(Q: np.ndarray, keys: np.ndarray, bandwidths: Iterable[float]) -> dict[float, np.ndarray]:
     """Gaussian kernels between the rows of ``Q`` and ``keys`` per bandwidth, computed once per distinct
     row of ``Q`` (identical layers repeat shapes)."""
-    queries, inverse = np.unique(Q, axis=0, return_inverse=True)
-    distances = cdist(queries, keys, "sqeuclidean")
-    return {h: np.exp(-distances / (2 * h**2))[inverse.ravel()] for h in set(bandwidths)}
+    first, inverse = unique_rows(Q)
+    distances = cdist(Q[first], keys, "sqeuclidean")
+    return {h: np.exp(-distances / (2 * h**2))[inverse] for h in set(bandwidths)}
 
 
 def smooth(kernel: np.ndarray, sums: np.ndarray, counts: np.ndarray, shrinkage: float) -> np.ndarray:
@@ -233,7 +244,6 @@ def deduplicate(
     training sets several-fold without changing any weighted fit.
     """
     codes = np.unique(groups, return_inverse=True)[1].ravel()
-    table = np.column_stack([X, y, codes])
-    _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
-    counts = np.bincount(inverse.ravel(), minlength=len(first)).astype(float)
+    first, inverse = unique_rows(np.column_stack([X, y, codes]))
+    counts = np.bincount(inverse, minlength=len(first)).astype(float)
     return X[first], y[first], groups[first], counts

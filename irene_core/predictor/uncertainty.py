@@ -43,6 +43,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from irene_core.predictor.estimators import unique_rows
 from irene_core.tree.table import TreeTable
 
 #: Folds of the out-of-fold step that measures residuals: FOLDS − 1 grouped by model, one by size.
@@ -108,7 +109,7 @@ def model_clusters(table: TreeTable) -> dict[str, int]:
         table.n_children[inner],
         np.unique(table.level[inner], return_inverse=True)[1].ravel(),
     ])
-    keys = np.unique(rows, axis=0, return_inverse=True)[1].ravel()
+    keys = unique_rows(rows)[1]
     owner = np.array([table.records[i].model_name for i in table.record_index], dtype=object)[inner]
     shapes = [set(keys[owner == name].tolist()) for name in names]
     linked = np.array([
