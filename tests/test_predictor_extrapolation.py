@@ -8,7 +8,7 @@ import pytest
 
 from irene_core.predictor import artifacts
 from irene_core.predictor.design import bounded, power_terms
-from irene_core.predictor.estimators import cluster_folds, range_folds
+from irene_core.predictor.estimators import cluster_folds, range_folds, unique_rows
 from irene_core.predictor.leaf_regressor import LeafRegressor
 from irene_core.tree.table import TreeTable
 
@@ -42,6 +42,17 @@ def test_range_folds_leave_out_the_largest_sizes():
     assert valid_b.tolist() == [False, False, False, True, False]  # top third of {8, 16, 24, 32}: 32
     assert valid_s.tolist() == [False, False, False, True, True]  # of {32, 64, 128, 256}: 256
     assert (train_b == ~valid_b).all() and list(range_folds(np.array([[1.0], [2.0]]))) == []
+
+
+def test_distinct_rows_pool_what_numpy_pools():
+    """Rows equal in value pool (``-0.0`` with ``0.0``), rows differing in any column do not, and
+    each row maps to its distinct row's first occurrence, as ``np.unique(axis=0)`` groups them."""
+    rows = np.array([[1.0, 2.0], [0.0, 5.0], [1.0, 2.0], [-0.0, 5.0], [1.0, 2.0000001], [0.0, 5.0]])
+    first, inverse = unique_rows(rows)
+    assert len(first) == 3 and sorted(first) == [0, 1, 4]
+    np.testing.assert_array_equal(rows[first][inverse], rows + 0.0)
+    _, expected = np.unique(rows, axis=0, return_inverse=True)
+    assert len(set(zip(inverse, expected.ravel(), strict=True))) == 3  # the same partition
 
 
 def test_cluster_folds_leave_out_look_alikes_together_and_keep_two_models_to_train_on():
