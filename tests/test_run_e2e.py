@@ -8,6 +8,7 @@ import math
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -75,13 +76,21 @@ def test_train_once_predict_anywhere(tmp_path, cli_run, cli_main):
             assert ("spread" in node.flags) == (node.spread_pct > 5)
             expected = POWER_W * node.features["times_mean"]  # energy per call = power × latency
             deviations[(record.key, node.id)] = abs(node.ground_truth_energy / expected - 1)
-            if node.windows:  # energy per call = power × the window's time per call
-                per_call = sum(w.end_ns - w.begin_ns for w in node.windows) / sum(w.calls for w in node.windows)
-                in_window[(record.key, node.id)] = abs(node.ground_truth_energy / (POWER_W * per_call * 1e-9) - 1)
-    # Within 5 % of the windows' power × time: the simulator is a user-space process that a loaded
-    # machine may hold back a few ms at a window's edge (the kernel's RAPL counters do not).
-    assert max(in_window.values()) < 0.05, max(in_window.items(), key=lambda kv: kv[1])
-    # Latency comes from another pass: on a loaded machine a node's calls may run slower in its window.
+            if node.windows:  # energy per call = the mean over rounds of window energy / calls
+                per_call = [w.energy_j / w.calls for w in node.windows]
+                assert node.ground_truth_energy == pytest.approx(statistics.fmean(per_call), rel=1e-9)
+                for w in node.windows:
+                    in_window[(record.key, node.id, w.begin_ns)] = abs(
+                        w.energy_j / (POWER_W * (w.end_ns - w.begin_ns) * 1e-9) - 1
+                    )
+    # A window's energy is the power × its time within 5 %. The simulator is a user-space process: on a
+    # loaded machine it can fall a few ms behind at a window's edge (the kernel's RAPL counters do not),
+    # so allow a rare straggler.
+    within = [d <= 0.05 for d in in_window.values()]
+    assert sum(within) >= 0.97 * len(within), sorted(in_window.items(), key=lambda kv: -kv[1])[:5]
+    assert max(in_window.values()) < 0.15, max(in_window.items(), key=lambda kv: kv[1])
+    # Latency is the calls' own time; a window also holds the replay's gaps between calls, which a loaded
+    # machine stretches.
     within = [d <= 0.05 for d in deviations.values()]
     assert sum(within) >= 0.9 * len(within), sorted(deviations.items(), key=lambda kv: -kv[1])[:5]
     assert "<html" in (tmp_path / "report.html").read_text().lower()

@@ -30,7 +30,9 @@ class PredictorConfig(BaseModel):
     min_rows: int = Field(10, ge=2, description="primitive types with fewer training leaves use the generic regressor")
     own_ops_alphas: list[float] = Field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e3], min_length=1)
     own_ops_anchor: bool = Field(
-        True, description="own-ops: offer the physical wall-energy model as the factor's anchor (chosen by CV)"
+        True,
+        description="own-ops: offer anchors for the factor, the physical wall-energy model and at the root a "
+        "direct log-linear fit (chosen per level by CV)",
     )
     tau: float = Field(10.0, gt=0, description="end2end/stepwise: α = 1 + tanh(w·φ + b)/τ")
     degree: int = Field(3, ge=1, le=3, description="end2end/stepwise: polynomial degree of φ")
