@@ -215,32 +215,30 @@ class OwnOpsAggregator(Aggregator):
         if "times_mean" in data.names:
             terms = power_terms(data.X[idx], data.names)
             self.power_ = RelativeLinear(1e-8).fit(terms, t.truth[idx])
-            roots = t.parent[idx] < 0
-            if roots.any():
+            if (t.parent[idx] < 0).any():
                 direct = direct_terms(data.X[idx], data.names)
-                self.direct_ = Ridge(DIRECT_ALPHA).fit(direct[roots], np.log(t.truth[idx][roots]))
         power = self._power(data)
         S = self._children_sum(data, truth)
         phi = np.hstack([self._static(data)[idx], self._dynamic(data, idx, truth, S[idx], power)])
-        y_all = np.log(t.truth[idx] / S[idx])
         keys = self._keys(data)[idx]
         if not self.anchor:
             terms, direct = terms[:, :0], direct[:, :0]
         blocks = [phi, keys, terms, direct, np.log(S[idx])[:, None]]
-        pooled, y, groups, weight = deduplicate(np.hstack(blocks), y_all, t.model_name[idx])
+        pooled, y, groups, weight = deduplicate(np.hstack(blocks), np.log(t.truth[idx] / S[idx]), t.model_name[idx])
         phi, keys, terms, direct, log_s = np.split(pooled, np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)
-        clusters = model_clusters(t)
-        alpha, smoother, anchor = self._select(phi, y, keys, groups, weight, (terms, direct), log_s[:, 0], clusters)
+        log_s, roots = log_s[:, 0], keys[:, _ROOT_KEY] > 0
+        alpha, smoother, anchor = self._select(phi, y, keys, groups, weight, (terms, direct), log_s, model_clusters(t))
         self.anchored_ = anchor in ("power", "direct")
-        if anchor not in ("direct", "root"):
-            self.direct_ = None
-        self.bounds_ = _factor_bounds(y_all - self._offset(self._anchor(data, power), S)[idx], t.level[idx])
-        self.bounded_ = "correction" if anchor != "none" else "factor"
+        if anchor in ("direct", "root"):
+            self.direct_ = Ridge(DIRECT_ALPHA).fit(direct[roots], y[roots] + log_s[roots], weight[roots])
         target = y
         if anchor != "none":
             assert self.power_ is not None  # anchors are offered with the physical model only
-            offsets = _offsets(self.power_, self.direct_, terms, direct, keys[:, _ROOT_KEY] > 0, log_s[:, 0])
-            target = y - offsets[anchor]
+            target = y - _offsets(self.power_, self.direct_, terms, direct, roots, log_s)[anchor]
+        # the range per level (the root is the model level) of what the ridge fits: the factor, or the
+        # correction to the anchor; pooling identical rows leaves every range as it was
+        self.bounds_ = _factor_bounds(target, np.where(roots, "model", "module"))
+        self.bounded_ = "correction" if anchor != "none" else "factor"
         self.model_ = Ridge(alpha).fit(phi, target, weight)
         self.smoother_ = None
         if smoother is not None:
@@ -284,13 +282,13 @@ class OwnOpsAggregator(Aggregator):
         terms, direct = columns
         roots = keys[:, _ROOT_KEY] > 0
         options = [None, *self.smoothers]
+        energy = np.exp(y + log_s)
         folds = []
         for train, valid in [*group_folds(groups), *cluster_folds(groups, clusters), *range_folds(keys[:, :2])]:
             index = ShapeIndex(keys[train], weight[train])
             kernels = index.kernels(keys[valid], (s[0] for s in self.smoothers))
             offsets = {"none": np.zeros(len(y))}
             if terms.shape[1]:
-                energy = np.exp(y + log_s)
                 power = RelativeLinear(1e-8).fit(terms[train], energy[train], weight[train])
                 fit_roots = train & roots
                 root_model = None
@@ -314,26 +312,34 @@ class OwnOpsAggregator(Aggregator):
                     p = pred if option is None else pred + smooth(kernels[option[0]], sums, index.counts, option[1])
                     yield option, np.abs(np.expm1(p - y[valid])), valid
 
+        Key = tuple[float, tuple[float, ...] | None, str]
+        scores: dict[Key, list[float]] = {}
+        root_scores: dict[Key, list[float]] = {}  # the roots' alone
+
+        def score(anchor: str, alpha: float) -> None:
+            for option, error, valid in errors(anchor, alpha):
+                key = (alpha, option, anchor)
+                scores.setdefault(key, []).append(float(np.average(error, weights=weight[valid])))
+                at = roots[valid]
+                if at.any():
+                    root_scores.setdefault(key, []).append(float(np.average(error[at], weights=weight[valid][at])))
+
         # the penalty, smoother and modules' anchor by the mean error over all nodes ...
-        scores: dict[tuple[float, tuple[float, ...] | None, str], list[float]] = {}
         for anchor in ("none", "power"):
             for a in self.alphas:
-                for option, error, valid in errors(anchor, a):
-                    scores.setdefault((a, option, anchor), []).append(float(np.average(error, weights=weight[valid])))
+                score(anchor, a)
         if not scores:
             return self.alphas[len(self.alphas) // 2], None, "none"
         a, option, anchor = min(scores, key=lambda k: np.mean(scores[k]))
 
         # ... then the root's (D or the modules' anchor) by the roots' error alone
+        at_root = {"none": "root", "power": "direct"}[anchor]
+        score(at_root, a)
+
         def root_error(candidate: str) -> float:
-            values = [
-                float(np.average(error[roots[valid]], weights=weight[valid][roots[valid]]))
-                for smoother, error, valid in errors(candidate, a)
-                if smoother == option and roots[valid].any()
-            ]
+            values = root_scores.get((a, option, candidate))
             return float(np.mean(values)) if values else np.inf
 
-        at_root = {"none": "root", "power": "direct"}[anchor]
         return a, option, at_root if root_error(at_root) < root_error(anchor) else anchor
 
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
