@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from irene_core.predictor.predictor import Predictor, _held_out_folds
-from irene_core.predictor.uncertainty import Residuals
+from irene_core.predictor.uncertainty import IntervalModel, Ranges, Residuals
 from irene_core.tree.schema import TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -81,3 +81,27 @@ def test_unknown_kind_is_extrapolated_and_its_interval_is_wider(small: tuple[Pre
     assert any("'FancyNewOp'" in n.message and fancy.id in n.nodes for n in out.notices)
     other = next(n for n in out.nodes() if n.type == "LayerNorm")
     assert not other.extrapolated
+
+
+def test_a_novel_level_is_as_wide_as_its_widest_fold_of_enough_residuals() -> None:
+    """Novel nodes' half-width is the widest fold's 90 % quantile of |log residual|, among folds with
+    enough residuals to have one: five odd layers of one fold do not set every novel module's
+    interval; without such a fold, all folds' residuals together give it."""
+
+    def residuals(folds: list[np.ndarray]) -> Residuals:
+        out = Residuals()
+        for log_ratio in folds:
+            n = len(log_ratio)
+            out.add(np.exp(log_ratio), np.ones(n), np.full(n, "module", dtype=object),
+                    np.full(n, "Block", dtype=object), np.zeros(n), np.ones(n, bool))
+        return out
+
+    few_odd = np.full(5, 0.5)
+    spread = [np.linspace(-a, a, 40) for a in (0.02, 0.03)]
+    fitted = IntervalModel.fit(residuals([few_odd, *spread]), Residuals(), Ranges(), np.zeros(0, np.int64))
+    widest = np.quantile(np.abs(spread[1]), 0.9)
+    assert fitted.quantiles["novel:module"] == pytest.approx((-widest, widest))
+    small_folds = [few_odd, np.linspace(-0.02, 0.02, 15), np.linspace(-0.03, 0.03, 15)]
+    pooled = np.quantile(np.abs(np.concatenate(small_folds)), 0.9)
+    fitted = IntervalModel.fit(residuals(small_folds), Residuals(), Ranges(), np.zeros(0, np.int64))
+    assert fitted.quantiles["novel:module"] == pytest.approx((-pooled, pooled))

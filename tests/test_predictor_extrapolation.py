@@ -8,7 +8,7 @@ import pytest
 
 from irene_core.predictor import artifacts
 from irene_core.predictor.design import bounded, power_terms
-from irene_core.predictor.estimators import cluster_folds, range_folds, unique_rows
+from irene_core.predictor.estimators import KernelSmoother, ShapeIndex, cluster_folds, range_folds, smooth, unique_rows
 from irene_core.predictor.leaf_regressor import LeafRegressor
 from irene_core.tree.table import TreeTable
 
@@ -53,6 +53,22 @@ def test_distinct_rows_pool_what_numpy_pools():
     np.testing.assert_array_equal(rows[first][inverse], rows + 0.0)
     _, expected = np.unique(rows, axis=0, return_inverse=True)
     assert len(set(zip(inverse, expected.ravel(), strict=True))) == 3  # the same partition
+
+
+def test_a_residual_smoother_says_nothing_beyond_the_keys_it_was_trained_on():
+    """Inside the training keys' range the smoother returns the residual measured there; one step
+    beyond the largest key in any column (however close, however many rows sit at the edge) nothing,
+    so the smoothed model's own trend extrapolates; cross-validation's kernels agree."""
+    keys = np.array([[b, s] for b in (1.0, 2.0, 3.0) for s in (5.0, 6.0)] * 50)  # 50 repeats at each key
+    residuals = np.where(keys[:, 0] == 3.0, 0.2, 0.0)  # the largest batch measured 20 % above the trend
+    smoother = KernelSmoother(bandwidth=0.3, shrinkage=0.1).fit(keys, residuals)
+    queries = np.array([[3.0, 5.0], [2.9, 5.5], [3.05, 5.0], [3.0, 6.1], [0.9, 5.0]])
+    corrections = smoother.predict(queries)
+    assert corrections[0] == pytest.approx(0.2, abs=0.02) and 0.05 < corrections[1] < 0.2
+    assert corrections[2:].tolist() == [0.0, 0.0, 0.0]
+    index = ShapeIndex(keys)
+    kernel = index.kernels(queries, [0.3])[0.3]
+    assert smooth(kernel, index.sums(residuals), index.counts, 0.1) == pytest.approx(corrections)
 
 
 def test_cluster_folds_leave_out_look_alikes_together_and_keep_two_models_to_train_on():

@@ -18,6 +18,8 @@ from scipy.spatial.distance import cdist
 
 #: Columns whose weighted standard deviation is below this are treated as constant (ignored).
 _CONSTANT = 1e-12
+#: Decimals of the standardised smoother keys (shapes that agree to them are one key).
+_KEY_DECIMALS = 6
 
 
 def _weights(n: int, sample_weight: np.ndarray | None) -> np.ndarray:
@@ -120,7 +122,7 @@ class ShapeIndex:
         self.mean = K.mean(axis=0)
         scale = K.std(axis=0)
         self.scale = np.where(scale > _CONSTANT, scale, 1.0)
-        rounded = np.round((K - self.mean) / self.scale, 6)
+        rounded = np.round((K - self.mean) / self.scale, _KEY_DECIMALS)
         first, self.inverse = unique_rows(rounded)
         self.keys = rounded[first]
         self.counts = np.bincount(self.inverse, weights=w, minlength=len(self.keys))
@@ -136,10 +138,17 @@ class ShapeIndex:
 
 def _kernels(Q: np.ndarray, keys: np.ndarray, bandwidths: Iterable[float]) -> dict[float, np.ndarray]:
     """Gaussian kernels between the rows of ``Q`` and ``keys`` per bandwidth, computed once per distinct
-    row of ``Q`` (identical layers repeat shapes)."""
+    row of ``Q`` (identical layers repeat shapes); zero for a row outside the keys' range in any column.
+
+    A residual smoother is a look-up of what training measured near a shape: beyond the largest batch
+    (or any key) it measured, the nearest keys' residuals describe the edge of the data, not the
+    query, however many of them there are (pooled counts overwhelm the shrinkage), so it says nothing
+    there and the smoothed model's own trend extrapolates."""
     first, inverse = unique_rows(Q)
     distances = cdist(Q[first], keys, "sqeuclidean")
-    return {h: np.exp(-distances / (2 * h**2))[inverse] for h in set(bandwidths)}
+    rows = np.round(Q[first], _KEY_DECIMALS)
+    inside = ((rows >= keys.min(axis=0, initial=np.inf)) & (rows <= keys.max(axis=0, initial=-np.inf))).all(axis=1)
+    return {h: (np.exp(-distances / (2 * h**2)) * inside[:, None])[inverse] for h in set(bandwidths)}
 
 
 def smooth(kernel: np.ndarray, sums: np.ndarray, counts: np.ndarray, shrinkage: float) -> np.ndarray:
@@ -154,8 +163,9 @@ class KernelSmoother:
 
     ``correction(k) = Σ K(k, kᵢ)·rᵢ / (shrinkage + Σ K(k, kᵢ))`` with a Gaussian kernel of
     ``bandwidth`` (in standard deviations of the training keys): a query on a shape measured in
-    training gets (almost) that shape's mean residual; a query far from every training shape gets
-    nothing.  Training rows with identical keys are pooled, so the state stays small.
+    training gets (almost) that shape's mean residual; a query far from every training shape, or
+    outside the training keys' range in any column, gets nothing.  Training rows with identical keys
+    are pooled, so the state stays small.
     """
 
     bandwidth: float = 0.05

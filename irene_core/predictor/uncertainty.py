@@ -23,7 +23,8 @@ that kind has :data:`MIN_KIND_RESIDUALS` such residuals, else its level; a novel
 are at least as wide as the known ones', and a level without residuals of one novelty takes the
 other's; novel nodes err one way in one fold and the other way in the next, by as much as that
 fold's novelty is large, so their ``q₉₅ = −q₅`` is the largest over folds of a fold's 90 % quantile
-of the absolute residual), ``d`` its distance outside the training data, ``s``
+of the absolute residual, among folds with :data:`MIN_NOVEL_RESIDUALS` of them), ``d`` its distance
+outside the training data, ``s``
 the widening per log unit of its level, estimated on the size folds' held-out nodes that lay
 outside their training ranges (above them: larger sizes; below them: smaller ones, as for a
 miniature model), and ``c`` the widening of a device calibration (see
@@ -50,7 +51,7 @@ from irene_core.tree.table import TreeTable
 FOLDS = 4
 #: Held-out leaves a primitive kind needs for its own residual quantiles.
 MIN_KIND_RESIDUALS = 50
-#: Held-out novel nodes a level needs for its own novel quantiles.
+#: Held-out novel nodes a level needs for its own novel quantiles, and a fold to count in the widest-fold rule.
 MIN_NOVEL_RESIDUALS = 20
 #: Prefix of the residual groups of novel nodes.
 NOVEL = "novel:"
@@ -226,6 +227,18 @@ class Residuals:
                 np.concatenate(self.distance))
 
 
+def _widest_fold(log_ratio: np.ndarray, folds: np.ndarray) -> float:
+    """The largest over folds of a fold's 90 % quantile of ``|log_ratio|``, among folds with at least
+    :data:`MIN_NOVEL_RESIDUALS` residuals (the quantile of a few is their maximum: one odd layer of one
+    model); the quantile over all folds together when none has that many."""
+    magnitude = np.abs(log_ratio)
+    counts = {f: int((folds == f).sum()) for f in np.unique(folds)}
+    enough = [f for f, n in counts.items() if n >= MIN_NOVEL_RESIDUALS]
+    if not enough:
+        return float(np.quantile(magnitude, COVERAGE))
+    return max(float(np.quantile(magnitude[folds == f], COVERAGE)) for f in enough)
+
+
 @dataclass
 class IntervalModel:
     """Residual quantiles per group, the widening per log unit outside the training data, the
@@ -254,7 +267,7 @@ class IntervalModel:
             if rows.sum() < least:
                 continue
             if name.startswith(NOVEL):  # see the module docstring: symmetric, the widest fold's
-                half = max(float(np.quantile(np.abs(r[rows & (folds == f)]), COVERAGE)) for f in set(folds[rows]))
+                half = _widest_fold(r[rows], folds[rows])
                 quantiles[name] = (-half, half)
             else:
                 low, high = np.quantile(r[rows], [_TAIL, 1.0 - _TAIL])
