@@ -19,7 +19,9 @@ are novel as they are for a new family), and on a fold that holds out the larger
 held-out node's log residual ``log(gt / pred)`` is recorded with its novelty in that fold.  The
 interval of a node is ``pred · exp([q₅ − s·d − c, q₉₅ + s·d + c])`` where ``q₅``, ``q₉₅`` are the
 residual quantiles of its group among residuals of its novelty (its primitive kind at ml level when
-that kind has :data:`MIN_KIND_RESIDUALS` such residuals, else its level; a novel level's quantiles
+that kind has :data:`MIN_KIND_RESIDUALS` such residuals, else its level; a known module or model
+takes ``q₉₅ = −q₅`` = the 90 % quantile of the absolute residual: a held-out model's layers all err
+one way, which way is the model's own, and the few models of the folds show a few signs; a novel level's quantiles
 are at least as wide as the known ones', and a level without residuals of one novelty takes the
 other's; novel nodes err one way in one fold and the other way in the next, by as much as that
 fold's novelty is large, so their ``q₉₅ = −q₅`` is the largest over folds of a fold's 90 % quantile
@@ -57,6 +59,8 @@ MIN_NOVEL_RESIDUALS = 20
 NOVEL = "novel:"
 #: Shapes agree when their log flops and bytes agree to this many decimals (0.1 %).
 _SHAPE_DECIMALS = 3
+#: Levels whose known nodes get a symmetric interval (see *Intervals* in the module docstring).
+SYMMETRIC_LEVELS: tuple[str, ...] = ("module", "model")
 #: Held-out nodes outside their fold's range needed to estimate the widening per log unit.
 MIN_OUTSIDE = 20
 #: Widening per log unit outside the training data for a level where it cannot be estimated.
@@ -268,6 +272,9 @@ class IntervalModel:
                 continue
             if name.startswith(NOVEL):  # see the module docstring: symmetric, the widest fold's
                 half = _widest_fold(r[rows], folds[rows])
+                quantiles[name] = (-half, half)
+            elif name in SYMMETRIC_LEVELS:  # see the module docstring: symmetric, pooled
+                half = float(np.quantile(np.abs(r[rows]), COVERAGE))
                 quantiles[name] = (-half, half)
             else:
                 low, high = np.quantile(r[rows], [_TAIL, 1.0 - _TAIL])
