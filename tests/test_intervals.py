@@ -83,9 +83,10 @@ def test_unknown_kind_is_extrapolated_and_its_interval_is_wider(small: tuple[Pre
     assert not other.extrapolated
 
 
-def _residuals(folds: list[np.ndarray], level: str = "module", kind: str = "Block", novel: bool = True) -> Residuals:
-    """Held-out log residuals, one array per fold, of nodes of one level, kind and novelty."""
-    out = Residuals()
+def _residuals(folds: list[np.ndarray], level: str = "module", kind: str = "Block", novel: bool = True,
+               into: Residuals | None = None) -> Residuals:
+    """Held-out log residuals, one array per fold, of nodes of one level, kind and novelty (added to ``into``)."""
+    out = Residuals() if into is None else into
     for log_ratio in folds:
         n = len(log_ratio)
         out.add(np.exp(log_ratio), np.ones(n), np.full(n, level, dtype=object), np.full(n, kind, dtype=object),
@@ -98,10 +99,7 @@ def test_known_modules_err_either_way_leaves_their_kinds_way() -> None:
     folds): the next model's may err downwards as far, so a known module's interval is ± the 90 %
     quantile of |log residual|; a leaf kind keeps the 5–95 % quantiles of its residuals."""
     upwards = [np.linspace(0.0, 0.04, 100), np.linspace(0.01, 0.03, 100)]
-    by_model = _residuals(upwards, novel=False)
-    leaves = _residuals(upwards, level="ml", kind="Linear", novel=False)
-    for part in ("log_ratio", "groups", "levels", "distance"):
-        getattr(by_model, part).extend(getattr(leaves, part))
+    by_model = _residuals(upwards, level="ml", kind="Linear", novel=False, into=_residuals(upwards, novel=False))
     fitted = IntervalModel.fit(by_model, Residuals(), Ranges(), np.zeros(0, np.int64))
     half = np.quantile(np.concatenate(upwards), 0.9)
     assert fitted.quantiles["module"] == pytest.approx((-half, half))
@@ -112,7 +110,6 @@ def test_a_novel_level_is_as_wide_as_its_widest_fold_of_enough_residuals() -> No
     """Novel nodes' half-width is the widest fold's 90 % quantile of |log residual|, among folds with
     enough residuals to have one: five odd layers of one fold do not set every novel module's
     interval; without such a fold, all folds' residuals together give it."""
-
     few_odd = np.full(5, 0.5)
     spread = [np.linspace(-a, a, 40) for a in (0.02, 0.03)]
     fitted = IntervalModel.fit(_residuals([few_odd, *spread]), Residuals(), Ranges(), np.zeros(0, np.int64))

@@ -21,17 +21,16 @@ interval of a node is ``pred · exp([q₅ − s·d − c, q₉₅ + s·d + c])``
 residual quantiles of its group among residuals of its novelty (its primitive kind at ml level when
 that kind has :data:`MIN_KIND_RESIDUALS` such residuals, else its level; a known module or model
 takes ``q₉₅ = −q₅`` = the 90 % quantile of the absolute residual: a held-out model's layers all err
-one way, which way is the model's own, and the few models of the folds show a few signs; a novel level's quantiles
-are at least as wide as the known ones', and a level without residuals of one novelty takes the
-other's; novel nodes err one way in one fold and the other way in the next, by as much as that
-fold's novelty is large, so their ``q₉₅ = −q₅`` is the largest over folds of a fold's 90 % quantile
-of the absolute residual, among folds with :data:`MIN_NOVEL_RESIDUALS` of them), ``d`` its distance
-outside the training data, ``s``
-the widening per log unit of its level, estimated on the size folds' held-out nodes that lay
-outside their training ranges (above them: larger sizes; below them: smaller ones, as for a
-miniature model), and ``c`` the widening of a device calibration (see
-:mod:`irene_core.predictor.calibration`).  Every node's interval is its own (a parent's is not the
-sum of its children's).
+one way, which way is the model's own, and the few models of the folds show a few signs; a novel
+level's quantiles are at least as wide as the known ones', and a level without residuals of one
+novelty takes the other's; novel nodes err one way in one fold and the other way in the next, by
+as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is the largest over folds of a
+fold's 90 % quantile of the absolute residual, among folds with :data:`MIN_NOVEL_RESIDUALS` of
+them), ``d`` its distance outside the training data, ``s`` the widening per log unit of its level,
+estimated on the size folds' held-out nodes that lay outside their training ranges (above them:
+larger sizes; below them: smaller ones, as for a miniature model), and ``c`` the widening of a
+device calibration (see :mod:`irene_core.predictor.calibration`).  Every node's interval is its
+own (a parent's is not the sum of its children's).
 """
 
 from __future__ import annotations
@@ -231,16 +230,20 @@ class Residuals:
                 np.concatenate(self.distance))
 
 
+def _half_width(log_ratio: np.ndarray) -> float:
+    """The half-width of a symmetric interval holding :data:`COVERAGE` of ``log_ratio``."""
+    return float(np.quantile(np.abs(log_ratio), COVERAGE))
+
+
 def _widest_fold(log_ratio: np.ndarray, folds: np.ndarray) -> float:
-    """The largest over folds of a fold's 90 % quantile of ``|log_ratio|``, among folds with at least
+    """The largest over folds of a fold's :func:`_half_width`, among folds with at least
     :data:`MIN_NOVEL_RESIDUALS` residuals (the quantile of a few is their maximum: one odd layer of one
-    model); the quantile over all folds together when none has that many."""
-    magnitude = np.abs(log_ratio)
-    counts = {f: int((folds == f).sum()) for f in np.unique(folds)}
-    enough = [f for f, n in counts.items() if n >= MIN_NOVEL_RESIDUALS]
-    if not enough:
-        return float(np.quantile(magnitude, COVERAGE))
-    return max(float(np.quantile(magnitude[folds == f], COVERAGE)) for f in enough)
+    model); all folds' together when none has that many."""
+    labels, counts = np.unique(folds, return_counts=True)
+    enough = labels[counts >= MIN_NOVEL_RESIDUALS]
+    if not len(enough):
+        return _half_width(log_ratio)
+    return max(_half_width(log_ratio[folds == f]) for f in enough)
 
 
 @dataclass
@@ -274,7 +277,7 @@ class IntervalModel:
                 half = _widest_fold(r[rows], folds[rows])
                 quantiles[name] = (-half, half)
             elif name in SYMMETRIC_LEVELS:  # see the module docstring: symmetric, pooled
-                half = float(np.quantile(np.abs(r[rows]), COVERAGE))
+                half = _half_width(r[rows])
                 quantiles[name] = (-half, half)
             else:
                 low, high = np.quantile(r[rows], [_TAIL, 1.0 - _TAIL])
