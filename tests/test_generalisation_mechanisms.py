@@ -234,3 +234,22 @@ def test_a_dtype_or_phase_never_trained_on_is_extrapolated(encoder_predictor, sm
     message = "trained on float32 forward trees only: this bfloat16 forward tree is extrapolated"
     assert [n.message for n in other.notices if "trained on" in n.message] == [message]
     assert not [n for n in same.notices if "trained on" in n.message]
+
+
+def test_a_pure_container_training_never_saw_costs_its_children(small, tmp_path):
+    """GPT-2's modules all have work of their own (residual adds, GELU, head split); BERT's layers,
+    attention blocks and encoder have none: they run their module children and nothing else.
+    Trained on GPT-2 alone (no anchor without time), the own-ops ridge would give them the factor of
+    nodes with own work (measured on the release: 0.93 where BERT measures 1.00–1.01); they cost
+    their children's sum.  With BERT in training its containers are learnt like any node."""
+    bert = TreeTable.from_records([r for r in small if r.model_name == "bert-base-uncased"])
+    containers = np.isin(bert.type, ["BertLayer", "BertAttention", "BertEncoder"])
+    predictor = Predictor(features="model").fit([r for r in small if r.model_name == "gpt2"])
+    assert not predictor.aggregator_.containers_seen_
+    raw = predictor.raw_estimates(bert)
+    assert raw[containers] == pytest.approx(bert.children_sum(raw)[containers], rel=1e-12)
+    others = ~bert.is_leaf & ~containers
+    assert np.ptp(np.log(raw[others] / bert.children_sum(raw)[others])) > 0.2  # the ridge's factors
+    assert Predictor.load(predictor.save(tmp_path / "p")).raw_estimates(bert) == pytest.approx(raw, rel=1e-12)
+    both = Predictor(features="model").fit([r for r in small if r.model_name in ("gpt2", "bert-base-uncased")])
+    assert both.aggregator_.containers_seen_

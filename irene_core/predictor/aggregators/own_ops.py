@@ -14,6 +14,10 @@ parent's children sum.  A leaf whose primitive kind training never saw as a leaf
 traced tree, when the training trees kept GELU in their modules' own work) is counted as part of
 its parent's own work, as in training: it is left out of ``S`` and of the children's sums, and
 the reconciled tree shows its estimate and the rest of the parent's own work beside it.
+A **pure container** (children all modules, no work beyond theirs: BERT's layer, attention block
+and encoder) runs its children and nothing else: when training had none (the decoders' modules
+all have work of their own) and no anchor measures it, it costs its children's sum, where the
+ridge would give it the factor of nodes with own work.
 When the features include time, ``f`` may be **anchored** on the physical wall-energy model
 ``P`` (:func:`~irene_core.predictor.design.power_terms`, E ≈ a·E_gpu + t·(p₀ + Σ pᵢ·uᵢ) + …, one
 linear fit over all inner nodes): ``E = P·exp(g(φ))``, so that the penalty shrinks towards the
@@ -65,6 +69,8 @@ BOUND_MARGIN = 0.1
 DIRECT_ALPHA = 1e-4
 #: The column of :meth:`OwnOpsAggregator._keys` that flags the root.
 _ROOT_KEY = 4
+#: Work beyond the children below this share of a node's own is rounding, not work.
+_WORK_TOLERANCE = 1e-6
 _PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
 _CLOCKS = ("gpu_clk", "gpu_mem_clk")
 
@@ -118,6 +124,7 @@ class OwnOpsAggregator(Aggregator):
         self.smoother_: KernelSmoother | None = None
         self.bounds_: dict[str, tuple[float, float]] = {}
         self.anchored_ = False
+        self.containers_seen_ = True  # whether training had pure containers (see :meth:`_containers`)
         self.bounded_ = "factor"  # what the bounds clip: the factor f, or (anchored) the correction g
 
     # -- features ---------------------------------------------------------------------------------
@@ -126,6 +133,20 @@ class OwnOpsAggregator(Aggregator):
         seen as a child in training (others are part of their parent's own work)."""
         counted = ~data.table.is_leaf | np.isin(data.kinds, self.kinds_)
         return data.table.children_sum(np.where(counted, values, 0.0))
+
+    def _containers(self, data: NodeData) -> np.ndarray:
+        """Pure containers: inner nodes whose children are all modules and which add no work of their
+        own (no flops, bytes or parameters beyond their children's): they run their children and
+        nothing else."""
+        t = data.table
+        own_work = np.zeros(len(t), dtype=bool)
+        for name in ("flops", *BYTE_FEATURES, "num_parameters"):
+            own = data.col(name)
+            if own is not None:
+                own_work |= own - self._children_sum(data, own) > _WORK_TOLERANCE * np.abs(own)
+        modules_only = t.children_sum((~t.is_leaf).astype(float)) == t.n_children
+        mask: np.ndarray = ~t.is_leaf & modules_only & ~own_work
+        return mask
 
     def _static(self, data: NodeData) -> np.ndarray:
         t = data.table
@@ -209,6 +230,7 @@ class OwnOpsAggregator(Aggregator):
         trained_kinds = data.kinds[t.is_leaf & (t.truth > 0)]  # a kind with a regressor always counts
         self.kinds_ = sorted(set(child_kinds) | set(trained_kinds))
         idx = np.flatnonzero(rows)
+        self.containers_seen_ = bool(self._containers(data)[idx].any())
         self.power_ = self.direct_ = None
         terms = np.zeros((len(idx), 0))  # the physical model's columns on the training rows
         direct = np.zeros((len(idx), 0))  # the root's direct model's columns on the training rows
@@ -349,6 +371,9 @@ class OwnOpsAggregator(Aggregator):
         correction = np.zeros(len(data.table)) if self.smoother_ is None else self.smoother_.predict(self._keys(data))
         t = data.table
         bounds = np.array([self.bounds_.get(level, self.bounds_[ANY_LEVEL]) for level in t.level])
+        # a pure container without an anchor costs its children: the ridge, which never saw one,
+        # would extrapolate the factor of nodes with work of their own
+        unseen = np.isnan(anchor) & (not self.containers_seen_) & self._containers(data)
 
         def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
             assert self.model_ is not None  # set by fit / set_state
@@ -359,7 +384,7 @@ class OwnOpsAggregator(Aggregator):
             offset = self._offset(anchor[idx], S)
             # bounding the correction, the physics may lead a node beyond the factors training saw
             f = offset + np.clip(g, low, high) if self.bounded_ == "correction" else np.clip(offset + g, low, high)
-            estimate: np.ndarray = S * np.exp(f)
+            estimate: np.ndarray = S * np.exp(np.where(unseen[idx], 0.0, f))
             return estimate
 
         return bottom_up(data.table, leaf_estimates, combine)
@@ -378,6 +403,7 @@ class OwnOpsAggregator(Aggregator):
             "bounded": self.bounded_,
             "anchor": self.anchor,
             "anchored": self.anchored_,
+            "containers_seen": self.containers_seen_,
         }
 
     def set_state(self, state: dict[str, Any]) -> OwnOpsAggregator:
@@ -396,4 +422,5 @@ class OwnOpsAggregator(Aggregator):
         self.bounded_ = str(state.get("bounded", "factor"))  # saved before: the factor
         self.anchor = bool(state.get("anchor", False))  # saved before the anchor: never anchored
         self.anchored_ = bool(state.get("anchored", False))
+        self.containers_seen_ = bool(state.get("containers_seen", True))  # saved before: the ridge everywhere
         return self
