@@ -246,6 +246,8 @@ def test_a_pure_container_training_never_saw_costs_its_children(small, tmp_path)
     containers = np.isin(bert.type, ["BertLayer", "BertAttention", "BertEncoder"])
     predictor = Predictor(features="model").fit([r for r in small if r.model_name == "gpt2"])
     assert not predictor.aggregator_.containers_seen_
+    found = predictor.aggregator_._containers(predictor._data(bert, predictor._matrix(bert)))
+    assert np.array_equal(found, containers)
     raw = predictor.raw_estimates(bert)
     assert raw[containers] == pytest.approx(bert.children_sum(raw)[containers], rel=1e-12)
     others = ~bert.is_leaf & ~containers
@@ -253,3 +255,6 @@ def test_a_pure_container_training_never_saw_costs_its_children(small, tmp_path)
     assert Predictor.load(predictor.save(tmp_path / "p")).raw_estimates(bert) == pytest.approx(raw, rel=1e-12)
     both = Predictor(features="model").fit([r for r in small if r.model_name in ("gpt2", "bert-base-uncased")])
     assert both.aggregator_.containers_seen_
+    # without a work feature nothing says a node's own work is none
+    resource = Predictor(features="resource").fit([r for r in small if r.model_name == "gpt2"])
+    assert not resource.aggregator_._containers(resource._data(bert, resource._matrix(bert))).any()

@@ -137,13 +137,12 @@ class OwnOpsAggregator(Aggregator):
     def _containers(self, data: NodeData) -> np.ndarray:
         """Pure containers: inner nodes whose children are all modules and which add no work of their
         own (no flops, bytes or parameters beyond their children's): they run their children and
-        nothing else."""
+        nothing else.  None without a work feature (the resource set): nothing says the work is none."""
         t = data.table
-        own_work = np.zeros(len(t), dtype=bool)
-        for name in ("flops", *BYTE_FEATURES, "num_parameters"):
-            own = data.col(name)
-            if own is not None:
-                own_work |= own - self._children_sum(data, own) > _WORK_TOLERANCE * np.abs(own)
+        work = [data.X[:, data.names.index(n)] for n in ("flops", *BYTE_FEATURES, "num_parameters") if n in data.names]
+        own_work = np.full(len(t), not work)
+        for own in work:
+            own_work |= own - self._children_sum(data, own) > _WORK_TOLERANCE * np.abs(own)
         modules_only = t.children_sum((~t.is_leaf).astype(float)) == t.n_children
         mask: np.ndarray = ~t.is_leaf & modules_only & ~own_work
         return mask
