@@ -236,25 +236,25 @@ def test_a_dtype_or_phase_never_trained_on_is_extrapolated(encoder_predictor, sm
     assert not [n for n in same.notices if "trained on" in n.message]
 
 
-def test_a_pure_container_training_never_saw_costs_its_children(small, tmp_path):
+def test_a_pure_container_costs_its_children(small, tmp_path):
     """GPT-2's modules all have work of their own (residual adds, GELU, head split); BERT's layers,
-    attention blocks and encoder have none: they run their module children and nothing else.
-    Trained on GPT-2 alone (no anchor without time), the own-ops ridge would give them the factor of
-    nodes with own work (measured on the release: 0.93 where BERT measures 1.00–1.01); they cost
-    their children's sum.  With BERT in training its containers are learnt like any node."""
-    bert = TreeTable.from_records([r for r in small if r.model_name == "bert-base-uncased"])
-    containers = np.isin(bert.type, ["BertLayer", "BertAttention", "BertEncoder"])
-    predictor = Predictor(features="model").fit([r for r in small if r.model_name == "gpt2"])
-    assert not predictor.aggregator_.containers_seen_
-    found = predictor.aggregator_._containers(predictor._data(bert, predictor._matrix(bert)))
-    assert np.array_equal(found, containers)
-    raw = predictor.raw_estimates(bert)
-    assert raw[containers] == pytest.approx(bert.children_sum(raw)[containers], rel=1e-12)
-    others = ~bert.is_leaf & ~containers
-    assert np.ptp(np.log(raw[others] / bert.children_sum(raw)[others])) > 0.2  # the ridge's factors
-    assert Predictor.load(predictor.save(tmp_path / "p")).raw_estimates(bert) == pytest.approx(raw, rel=1e-12)
-    both = Predictor(features="model").fit([r for r in small if r.model_name in ("gpt2", "bert-base-uncased")])
-    assert both.aggregator_.containers_seen_
+    attention blocks and encoder have none: they run their module children and nothing else, and
+    cost their children's sum.  Trained on GPT-2 alone (no anchor without time), the own-ops ridge
+    would give them the factor of nodes with own work (measured on the release: 0.93 where BERT
+    measures 1.00–1.01); trained with BERT too, RoBERTa's containers cost their children's sum
+    as well, while the other modules keep the ridge's factors."""
+    cases = (("gpt2", "bert-base-uncased", "Bert"), ("bert-base-uncased", "roberta-base", "Roberta"))
+    for train, test, prefix in cases:
+        table = TreeTable.from_records([r for r in small if r.model_name == test])
+        containers = np.isin(table.type, [prefix + t for t in ("Layer", "Attention", "Encoder")])
+        predictor = Predictor(features="model").fit([r for r in small if r.model_name in ("gpt2", train)])
+        found = predictor.aggregator_._containers(predictor._data(table, predictor._matrix(table)))
+        assert np.array_equal(found, containers)
+        raw = predictor.raw_estimates(table)
+        assert raw[containers] == pytest.approx(table.children_sum(raw)[containers], rel=1e-12)
+        others = ~table.is_leaf & ~containers
+        assert np.ptp(np.log(raw[others] / table.children_sum(raw)[others])) > 0.2  # the ridge's factors
+    assert Predictor.load(predictor.save(tmp_path / "p")).raw_estimates(table) == pytest.approx(raw, rel=1e-12)
     # without a work feature nothing says a node's own work is none
     resource = Predictor(features="resource").fit([r for r in small if r.model_name == "gpt2"])
-    assert not resource.aggregator_._containers(resource._data(bert, resource._matrix(bert))).any()
+    assert not resource.aggregator_._containers(resource._data(table, resource._matrix(table))).any()

@@ -15,9 +15,9 @@ traced tree, when the training trees kept GELU in their modules' own work) is co
 its parent's own work, as in training: it is left out of ``S`` and of the children's sums, and
 the reconciled tree shows its estimate and the rest of the parent's own work beside it.
 A **pure container** (children all modules, no work beyond theirs: BERT's layer, attention block
-and encoder) runs its children and nothing else: when training had none (the decoders' modules
-all have work of their own) and no anchor measures it, it costs its children's sum, where the
-ridge would give it the factor of nodes with own work.
+and encoder) runs its children and nothing else: unless an anchor measures it, it costs its
+children's sum (a ridge trained on decoders, whose modules all have work of their own, gave BERT's
+containers the factor of nodes with own work).
 When the features include time, ``f`` may be **anchored** on the physical wall-energy model
 ``P`` (:func:`~irene_core.predictor.design.power_terms`, E ≈ a·E_gpu + t·(p₀ + Σ pᵢ·uᵢ) + …, one
 linear fit over all inner nodes): ``E = P·exp(g(φ))``, so that the penalty shrinks towards the
@@ -124,7 +124,6 @@ class OwnOpsAggregator(Aggregator):
         self.smoother_: KernelSmoother | None = None
         self.bounds_: dict[str, tuple[float, float]] = {}
         self.anchored_ = False
-        self.containers_seen_ = True  # whether training had pure containers (see :meth:`_containers`)
         self.bounded_ = "factor"  # what the bounds clip: the factor f, or (anchored) the correction g
 
     # -- features ---------------------------------------------------------------------------------
@@ -229,7 +228,6 @@ class OwnOpsAggregator(Aggregator):
         trained_kinds = data.kinds[t.is_leaf & (t.truth > 0)]  # a kind with a regressor always counts
         self.kinds_ = sorted(set(child_kinds) | set(trained_kinds))
         idx = np.flatnonzero(rows)
-        self.containers_seen_ = bool(self._containers(data)[idx].any())
         self.power_ = self.direct_ = None
         terms = np.zeros((len(idx), 0))  # the physical model's columns on the training rows
         direct = np.zeros((len(idx), 0))  # the root's direct model's columns on the training rows
@@ -370,9 +368,8 @@ class OwnOpsAggregator(Aggregator):
         correction = np.zeros(len(data.table)) if self.smoother_ is None else self.smoother_.predict(self._keys(data))
         t = data.table
         bounds = np.array([self.bounds_.get(level, self.bounds_[ANY_LEVEL]) for level in t.level])
-        # a pure container without an anchor costs its children: the ridge, which never saw one,
-        # would extrapolate the factor of nodes with work of their own
-        unseen = np.isnan(anchor) & (not self.containers_seen_) & self._containers(data)
+        # a pure container without an anchor costs its children (see the module docstring)
+        container = np.isnan(anchor) & self._containers(data)
 
         def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
             assert self.model_ is not None  # set by fit / set_state
@@ -383,7 +380,7 @@ class OwnOpsAggregator(Aggregator):
             offset = self._offset(anchor[idx], S)
             # bounding the correction, the physics may lead a node beyond the factors training saw
             f = offset + np.clip(g, low, high) if self.bounded_ == "correction" else np.clip(offset + g, low, high)
-            estimate: np.ndarray = S * np.exp(np.where(unseen[idx], 0.0, f))
+            estimate: np.ndarray = S * np.exp(np.where(container[idx], 0.0, f))
             return estimate
 
         return bottom_up(data.table, leaf_estimates, combine)
@@ -402,7 +399,6 @@ class OwnOpsAggregator(Aggregator):
             "bounded": self.bounded_,
             "anchor": self.anchor,
             "anchored": self.anchored_,
-            "containers_seen": self.containers_seen_,
         }
 
     def set_state(self, state: dict[str, Any]) -> OwnOpsAggregator:
@@ -421,5 +417,4 @@ class OwnOpsAggregator(Aggregator):
         self.bounded_ = str(state.get("bounded", "factor"))  # saved before: the factor
         self.anchor = bool(state.get("anchor", False))  # saved before the anchor: never anchored
         self.anchored_ = bool(state.get("anchored", False))
-        self.containers_seen_ = bool(state.get("containers_seen", True))  # saved before: the ridge everywhere
         return self
