@@ -248,7 +248,8 @@ def test_a_pure_container_costs_its_children(small, tmp_path):
         table = TreeTable.from_records([r for r in small if r.model_name == test])
         containers = np.isin(table.type, [prefix + t for t in ("Layer", "Attention", "Encoder")])
         predictor = Predictor(features="model").fit([r for r in small if r.model_name in ("gpt2", train)])
-        found = predictor.aggregator_._containers(predictor._data(table, predictor._matrix(table)))
+        data = predictor._data(table, predictor._matrix(table))
+        found = predictor.aggregator_._containers(data, predictor.aggregator_._children_summer(data))
         assert np.array_equal(found, containers)
         raw = predictor.raw_estimates(table)
         assert raw[containers] == pytest.approx(table.children_sum(raw)[containers], rel=1e-12)
@@ -257,4 +258,5 @@ def test_a_pure_container_costs_its_children(small, tmp_path):
     assert Predictor.load(predictor.save(tmp_path / "p")).raw_estimates(table) == pytest.approx(raw, rel=1e-12)
     # without a work feature nothing says a node's own work is none
     resource = Predictor(features="resource").fit([r for r in small if r.model_name == "gpt2"])
-    assert not resource.aggregator_._containers(resource._data(table, resource._matrix(table))).any()
+    data = resource._data(table, resource._matrix(table))
+    assert not resource.aggregator_._containers(data, resource.aggregator_._children_summer(data)).any()

@@ -39,7 +39,7 @@ with the modules follows (without GPU energy, host-side work no module shows).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -73,6 +73,8 @@ _ROOT_KEY = 4
 _WORK_TOLERANCE = 1e-6
 _PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
 _CLOCKS = ("gpu_clk", "gpu_mem_clk")
+#: Values per node → their sum over each node's counted children.
+ChildrenSum = Callable[[np.ndarray], np.ndarray]
 
 
 def _factor_bounds(y: np.ndarray, levels: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -127,58 +129,64 @@ class OwnOpsAggregator(Aggregator):
         self.bounded_ = "factor"  # what the bounds clip: the factor f, or (anchored) the correction g
 
     # -- features ---------------------------------------------------------------------------------
-    def _children_sum(self, data: NodeData, values: np.ndarray) -> np.ndarray:
+    def _children_summer(self, data: NodeData) -> ChildrenSum:
         """Σ over each node's children that count as children: inner nodes and leaves of a kind
         seen as a child in training (others are part of their parent's own work)."""
-        counted = ~data.table.is_leaf | np.isin(data.kinds, self.kinds_)
-        return data.table.children_sum(np.where(counted, values, 0.0))
+        t = data.table
+        counted = ~t.is_leaf | np.isin(data.kinds, self.kinds_)
+        return lambda values: t.children_sum(np.where(counted, values, 0.0))
 
-    def _containers(self, data: NodeData) -> np.ndarray:
+    @staticmethod
+    def _work(data: NodeData, children_sum: ChildrenSum) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per work feature present (flops, bytes, parameters): the node's own and what it adds to its
+        children's."""
+        names = [n for n in ("flops", *BYTE_FEATURES, "num_parameters") if n in data.names]
+        return [(own, own - children_sum(own)) for own in (data.X[:, data.names.index(n)] for n in names)]
+
+    def _containers(self, data: NodeData, children_sum: ChildrenSum) -> np.ndarray:
         """Pure containers: inner nodes whose children are all modules and which add no work of their
         own (no flops, bytes or parameters beyond their children's): they run their children and
         nothing else.  None without a work feature (the resource set): nothing says the work is none."""
         t = data.table
-        work = [data.X[:, data.names.index(n)] for n in ("flops", *BYTE_FEATURES, "num_parameters") if n in data.names]
+        work = self._work(data, children_sum)
         own_work = np.full(len(t), not work)
-        for own in work:
-            own_work |= own - self._children_sum(data, own) > _WORK_TOLERANCE * np.abs(own)
+        for own, extra in work:
+            own_work |= extra > _WORK_TOLERANCE * np.abs(own)
         modules_only = t.children_sum((~t.is_leaf).astype(float)) == t.n_children
         mask: np.ndarray = ~t.is_leaf & modules_only & ~own_work
         return mask
 
-    def _static(self, data: NodeData) -> np.ndarray:
+    def _static(self, data: NodeData, children_sum: ChildrenSum) -> np.ndarray:
         t = data.table
-        children = self._children_sum(data, np.ones(len(t)))
+        children = children_sum(np.ones(len(t)))
         cols = []
-        for name in ("flops", *BYTE_FEATURES, "num_parameters"):
-            own = data.col(name)
-            if own is not None:
-                extra = np.maximum(own - self._children_sum(data, own), 0.0)
-                cols += [np.log1p(extra), extra / (np.abs(own) + 1e-3)]
+        for own, extra in self._work(data, children_sum):
+            extra = np.maximum(extra, 0.0)
+            cols += [np.log1p(extra), extra / (np.abs(own) + 1e-3)]
         cols += [np.log(t.column("batch_size")), np.log(t.column("seq_len"))]
         cols += [
             np.log1p(children),
-            np.log1p(self._children_sum(data, t.is_leaf.astype(float))),
+            np.log1p(children_sum(t.is_leaf.astype(float))),
             (t.parent < 0).astype(float),
         ]
         time = data.col("times_mean")
         if time is not None:
-            child_time = np.maximum(self._children_sum(data, time), _TINY)
+            child_time = np.maximum(children_sum(time), _TINY)
             cols.append(np.log(np.maximum(time, _TINY) / child_time))
             for name, unit in [(n, 100.0) for n in _PERCENT] + [(n, 1000.0) for n in _CLOCKS]:
                 value = data.col(name)
                 if value is not None:
-                    cols.append((value - self._children_sum(data, value * time) / child_time) / unit)
+                    cols.append((value - children_sum(value * time) / child_time) / unit)
         gpu_energy = data.col("gpu_energy_mean")
         if gpu_energy is not None:
-            cols.append(np.log(np.maximum(gpu_energy, _TINY) / np.maximum(self._children_sum(data, gpu_energy), _TINY)))
+            cols.append(np.log(np.maximum(gpu_energy, _TINY) / np.maximum(children_sum(gpu_energy), _TINY)))
         return np.column_stack(cols)
 
-    def _keys(self, data: NodeData) -> np.ndarray:
+    def _keys(self, data: NodeData, children_sum: ChildrenSum) -> np.ndarray:
         """Where a node sits among inner nodes, for smoothing the own-ops residuals: input size,
         fan-out, share of module children, extra flops share, root or not."""
         t = data.table
-        children = self._children_sum(data, np.ones(len(t)))
+        children = children_sum(np.ones(len(t)))
         module_children = t.children_sum((~t.is_leaf).astype(float)) / np.maximum(children, 1)
         cols = [
             np.log(t.column("batch_size")),
@@ -189,7 +197,7 @@ class OwnOpsAggregator(Aggregator):
         ]
         flops = data.col("flops")
         if flops is not None:
-            cols.append(np.maximum(flops - self._children_sum(data, flops), 0.0) / (np.abs(flops) + 1e-3))
+            cols.append(np.maximum(flops - children_sum(flops), 0.0) / (np.abs(flops) + 1e-3))
         return np.column_stack(cols)
 
     def _dynamic(
@@ -237,9 +245,10 @@ class OwnOpsAggregator(Aggregator):
             if (t.parent[idx] < 0).any():
                 direct = direct_terms(data.X[idx], data.names)
         power = self._power(data)
-        S = self._children_sum(data, truth)
-        phi = np.hstack([self._static(data)[idx], self._dynamic(data, idx, truth, S[idx], power)])
-        keys = self._keys(data)[idx]
+        children_sum = self._children_summer(data)
+        S = children_sum(truth)
+        phi = np.hstack([self._static(data, children_sum)[idx], self._dynamic(data, idx, truth, S[idx], power)])
+        keys = self._keys(data, children_sum)[idx]
         if not self.anchor:
             terms, direct = terms[:, :0], direct[:, :0]
         blocks = [phi, keys, terms, direct, np.log(S[idx])[:, None]]
@@ -362,18 +371,20 @@ class OwnOpsAggregator(Aggregator):
         return a, option, at_root if root_error(at_root) < root_error(anchor) else anchor
 
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
-        static = self._static(data)
+        children_sum = self._children_summer(data)
+        static = self._static(data, children_sum)
         power = self._power(data)
         anchor = self._anchor(data, power)
-        correction = np.zeros(len(data.table)) if self.smoother_ is None else self.smoother_.predict(self._keys(data))
         t = data.table
+        smoother = self.smoother_
+        correction = np.zeros(len(t)) if smoother is None else smoother.predict(self._keys(data, children_sum))
         bounds = np.array([self.bounds_.get(level, self.bounds_[ANY_LEVEL]) for level in t.level])
         # a pure container without an anchor costs its children (see the module docstring)
-        container = np.isnan(anchor) & self._containers(data)
+        container = np.isnan(anchor) & self._containers(data, children_sum)
 
         def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
             assert self.model_ is not None  # set by fit / set_state
-            S = self._children_sum(data, E)[idx]
+            S = children_sum(E)[idx]
             phi = np.hstack([static[idx], self._dynamic(data, idx, E, S, power)])
             low, high = bounds[idx, 0], bounds[idx, 1]
             g = self.model_.predict(phi) + correction[idx]
