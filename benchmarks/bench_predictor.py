@@ -30,7 +30,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from results import update
+from results import reference_seconds, update
 
 from irene_core.predictor.crossvalidation import CrossValidation, crossvalidate, level_errors
 from irene_core.predictor.reconcile import FLOOR_QUANTILE, fit_floors, floor_per_node, reconcile
@@ -260,7 +260,7 @@ def _share(counts: list[int], band: bool = True) -> str:
 
 
 def generalisation_tables(
-    results: dict[tuple[str, str, str], CrossValidation], wall: dict[tuple[str, str], float]
+    results: dict[tuple[str, str, str], CrossValidation], wall: dict[tuple[str, str], float], reference: float
 ) -> list[str]:
     out = [
         "### 8. Generalisation: every built-in split (issue 13)",
@@ -302,7 +302,9 @@ def generalisation_tables(
                            for i in range(3)] for lv in LEVELS}
             shares = " / ".join(_share(counts[lv], band=False) for lv in LEVELS) if any(
                 c[1] for c in counts.values()) else "—"
-            pooled.append(f"{label}: pooled coverage {shares} %, all splits {wall[(preset, features)]:.0f} s")
+            seconds = wall[(preset, features)]
+            pooled.append(f"{label}: pooled coverage {shares} %, all splits {seconds:.0f} s "
+                          f"({seconds / reference:.0f}× the reference workload)")
         out += ["; ".join(pooled) + " (wall on 2 cores; target for the default: all splits of one feature set "
                 "< 120 s).", ""]
     return out
@@ -326,6 +328,8 @@ def paper_records(argv: list[str] | None, description: str | None) -> list:
 
 def section(argv: list[str] | None = None) -> str:
     records = paper_records(argv, __doc__)
+    reference = [reference_seconds()]
+    print(f"reference workload: {reference[0]:.2f} s", flush=True)
 
     print("default config, as a user runs it (irene crossvalidate --json):", flush=True)
     default_all, wall, rss = cli_crossvalidation(records)
@@ -341,6 +345,8 @@ def section(argv: list[str] | None = None) -> str:
     whatif = whatif_rows(records)
     print("generalisation (every built-in split):", flush=True)
     general, general_wall = generalisation(records)
+    reference.append(reference_seconds())
+    print(f"reference workload after: {reference[1]:.2f} s", flush=True)
 
     out = ["## Predictor on device_1", ""]
     out += [
@@ -470,6 +476,11 @@ def section(argv: list[str] | None = None) -> str:
         f"fresh process): **{wall:.1f} s** wall, **{rss:.0f} MiB** peak RSS (targets: < 60 s on 2 cores, "
         f"< 1 GiB).  Load average at the end: {os.getloadavg()[0]:.1f}.",
         "",
+        f"Machine speed: the reference workload (`reference_seconds` in `benchmarks/results.py`, one core) took "
+        f"{reference[0]:.2f} s before this section and {reference[1]:.2f} s after it (apart by more than a few %: "
+        f"the machine was loaded or throttled meanwhile).  The full cross-validation above is "
+        f"{wall / reference[0]:.0f}× the reference; seconds divided by the reference compare across machines.",
+        "",
         "| config | cross-validation s |",
         "|---|---|",
     ]
@@ -479,7 +490,7 @@ def section(argv: list[str] | None = None) -> str:
             "`load_reference_predictor(\"model\")`, against the release's measured model energy.  The predictor was",
             "trained on these measurements, so this checks that traced trees are understood, not generalisation.", ""]
     out += [*whatif, ""]
-    out += generalisation_tables(general, general_wall)
+    out += generalisation_tables(general, general_wall, reference[0])
     text = "\n".join(out)
     print(text)
     return text
