@@ -8,7 +8,15 @@ import pytest
 
 from irene_core.predictor import artifacts
 from irene_core.predictor.design import bounded, power_terms
-from irene_core.predictor.estimators import KernelSmoother, ShapeIndex, cluster_folds, range_folds, smooth, unique_rows
+from irene_core.predictor.estimators import (
+    KernelSmoother,
+    RelativeLinear,
+    ShapeIndex,
+    cluster_folds,
+    range_folds,
+    smooth,
+    unique_rows,
+)
 from irene_core.predictor.leaf_regressor import LeafRegressor
 from irene_core.tree.table import TreeTable
 
@@ -128,3 +136,26 @@ def test_the_physical_model_counts_busy_utilisations_not_host_memory_occupancy()
     busier[0, names.index("cpu")] = 60.0
     assert np.array_equal(power_terms(base, names), power_terms(other_run, names))
     assert not np.array_equal(power_terms(base, names), power_terms(busier, names))
+
+
+def test_a_physical_power_model_never_trades_one_terms_energy_against_anothers():
+    """A busy GPU's utilisation is near 100 % on every training row, so time and time × utilisation are
+    collinear: the free fit pays a negative power per utilisation with more power at rest, which holds
+    on the training rows and drifts on a lightly loaded kernel; the non-negative fit cannot."""
+    rng = np.random.default_rng(0)
+    t, u = rng.uniform(1e-3, 1e-2, 400), rng.uniform(0.95, 1.0, 400)
+    X = np.column_stack([t, t * u, np.ones(400)])  # power at rest, power per utilisation, launch floor
+    y = 300.0 * t * (1.0 + 0.02 * rng.normal(size=400))  # 300 W whatever the utilisation
+    free, physical = RelativeLinear(1e-8).fit(X, y), RelativeLinear(1e-8, nonnegative=True).fit(X, y)
+    assert free.coef[1] < 0 <= physical.coef.min()
+    assert np.mean(np.abs(physical.predict(X) / y - 1)) < 1.01 * np.mean(np.abs(free.predict(X) / y - 1))
+    light = np.array([[5e-3, 5e-3 * 0.5, 1.0]])  # half as busy: still 300 W × 5 ms = 1.5 J
+    assert abs(physical.predict(light)[0] / 1.5 - 1) < abs(free.predict(light)[0] / 1.5 - 1)
+    # where every term draws energy the two fits agree, and the constraint survives a save
+    exact = 200.0 * t + 100.0 * t * u + 1e-4
+    assert RelativeLinear(1e-8, nonnegative=True).fit(X, exact).coef == pytest.approx([200.0, 100.0, 1e-4], rel=1e-3)
+    assert RelativeLinear.from_state(physical.get_state()).nonnegative
+    # the leaf regressor offers both to its cross-validation
+    names = ("flops", "times_mean", "gpu", "gpu_clk")
+    offered = [c for c in LeafRegressor(names)._candidates() if c.kind == "power"]
+    assert {c.nonnegative for c in offered} == {False, True}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.optimize import nnls
 from scipy.spatial.distance import cdist
 
 #: Columns whose weighted standard deviation is below this are treated as constant (ignored).
@@ -72,10 +73,12 @@ class Ridge:
 @dataclass
 class RelativeLinear:
     """``y ≈ X·coef`` (no intercept: put a column of ones in ``X``) minimising the squared
-    *relative* error Σ w·((ŷ − y)/y)², with a ridge penalty on RMS-scaled columns."""
+    *relative* error Σ w·((ŷ − y)/y)², with a ridge penalty on RMS-scaled columns; ``nonnegative``:
+    every coefficient ≥ 0 (non-negative least squares on the penalised system)."""
 
     alpha: float = 1e-8
     coef: np.ndarray | None = None
+    nonnegative: bool = False
 
     def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> RelativeLinear:
         w = _weights(len(y), sample_weight) / y**2
@@ -83,8 +86,13 @@ class RelativeLinear:
         scale = np.sqrt(w @ X**2)
         keep = scale > _CONSTANT
         Z = X[:, keep] / scale[keep]
-        gram = (Z * w[:, None]).T @ Z + self.alpha * np.eye(Z.shape[1])
-        beta = np.linalg.lstsq(gram, (Z * w[:, None]).T @ y, rcond=None)[0]
+        if self.nonnegative:  # min ‖√w·(Zβ − y)‖² + α‖β‖², β ≥ 0: the penalty as extra rows
+            root, ridge = np.sqrt(w), np.sqrt(self.alpha) * np.eye(Z.shape[1])
+            beta = nnls(np.vstack([Z * root[:, None], ridge]), np.concatenate([y * root, np.zeros(Z.shape[1])]),
+                        maxiter=50 * Z.shape[1])[0]
+        else:
+            gram = (Z * w[:, None]).T @ Z + self.alpha * np.eye(Z.shape[1])
+            beta = np.linalg.lstsq(gram, (Z * w[:, None]).T @ y, rcond=None)[0]
         coef = np.zeros(X.shape[1])
         coef[keep] = beta / scale[keep]
         self.coef = coef
@@ -95,11 +103,11 @@ class RelativeLinear:
         return predicted
 
     def get_state(self) -> dict[str, Any]:
-        return {"alpha": self.alpha, "coef": self.coef}
+        return {"alpha": self.alpha, "coef": self.coef, "nonnegative": self.nonnegative}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> RelativeLinear:
-        return cls(alpha=float(state["alpha"]), coef=np.asarray(state["coef"], float))
+        return cls(float(state["alpha"]), np.asarray(state["coef"], float), bool(state.get("nonnegative", False)))
 
 
 def unique_rows(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,11 @@ leave out one model each and folds that leave out the largest batch sizes and se
   quadratic, for several penalties; beyond the training range they continue along their tangent,
   a power law in the work (see :func:`irene_core.predictor.design.bounded`);
 - the linear wall-energy model of :func:`irene_core.predictor.design.power_terms` fitted for
-  relative error (with model features alone: energy affine in flops and bytes);
+  relative error (with model features alone: energy affine in flops and bytes), free or with every
+  coefficient ≥ 0 as physics has them (power at rest and per unit of activity or clock, energy per
+  flop and per byte, the launch floor): the free fit may trade collinear terms against each other
+  (a negative power per GPU utilisation against a large one per clock), which fits inside the
+  training range and can drift outside it;
 
 each optionally followed by a kernel smoother of the log residuals over the node's shape (batch,
 sequence length, flops, bytes): GPU kernels make energy a bumpy function of shape, and shapes
@@ -58,9 +62,10 @@ _SIZES = ("batch_size", "seq_len")
 class Candidate:
     """One base model of the ``auto`` search."""
 
-    kind: str  # "log" | "power"
+    kind: str  # "log" | "power" | "ols"
     degree: int
     alpha: float
+    nonnegative: bool = False  # "power": every coefficient ≥ 0
 
 
 class LeafRegressor:
@@ -101,7 +106,7 @@ class LeafRegressor:
             return [Candidate("ols", 1, 0.0)]
         out = [Candidate("log", d, a) for d in self.degrees for a in self.alphas]
         if has_power_terms(self.feature_names):
-            out += [Candidate("power", 1, a) for a in self.power_alphas]
+            out += [Candidate("power", 1, a, nonneg) for nonneg in (False, True) for a in self.power_alphas]
         return out
 
     def _design(self, X: np.ndarray, candidate: Candidate, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -132,7 +137,7 @@ class LeafRegressor:
     @staticmethod
     def _fit_design(D: np.ndarray, y: np.ndarray, w: np.ndarray, candidate: Candidate) -> Ridge | RelativeLinear:
         if candidate.kind == "power":
-            return RelativeLinear(candidate.alpha).fit(D, y, w)
+            return RelativeLinear(candidate.alpha, nonnegative=candidate.nonnegative).fit(D, y, w)
         if candidate.kind == "ols":
             return Ridge(0.0).fit(D, y, w)
         return Ridge(candidate.alpha).fit(D, np.log(y), w)
@@ -288,7 +293,8 @@ class LeafRegressor:
         c = self.candidate_
         if c is None:
             return "unfitted"
-        names = {"log": f"log-ridge deg {c.degree} α={c.alpha:g}", "power": f"power-linear α={c.alpha:g}", "ols": "OLS"}
+        power = "power-linear" + " ≥ 0" * c.nonnegative
+        names = {"log": f"log-ridge deg {c.degree} α={c.alpha:g}", "power": f"{power} α={c.alpha:g}", "ols": "OLS"}
         text = names[c.kind]
         if self.smoother_ is not None:
             text += f" + shape smoother (h={self.smoother_.bandwidth:g}, λ={self.smoother_.shrinkage:g})"
