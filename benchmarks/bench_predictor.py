@@ -481,8 +481,8 @@ def section(argv: list[str] | None = None) -> str:
         f"< 1 GiB).  Load average at the end: {os.getloadavg()[0]:.1f}.",
         "",
         f"Machine speed: the reference workload (`reference_seconds` in `benchmarks/results.py`, one core) took "
-        f"{reference[0]:.2f} s before this section and {reference[1]:.2f} s after it (apart by more than a few %: "
-        f"the machine was loaded or throttled meanwhile).  The full cross-validation above is "
+        f"{reference[0]:.2f} s before this section and {reference[1]:.2f} s after it (two figures apart by more "
+        f"than a few %: the machine was loaded or throttled meanwhile).  The full cross-validation above is "
         f"{wall / min(reference):.0f}× the faster reference; seconds divided by the reference compare across machines.",
         "",
         "| config | cross-validation s |",
