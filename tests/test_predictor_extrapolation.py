@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from irene_core.predictor import artifacts
+from irene_core.predictor import artifacts, estimators
 from irene_core.predictor.design import bounded, power_terms
 from irene_core.predictor.estimators import (
     KernelSmoother,
@@ -138,7 +138,7 @@ def test_the_physical_model_counts_busy_utilisations_not_host_memory_occupancy()
     assert not np.array_equal(power_terms(base, names), power_terms(busier, names))
 
 
-def test_a_physical_power_model_never_trades_one_terms_energy_against_anothers():
+def test_a_physical_power_model_never_trades_one_terms_energy_against_anothers(monkeypatch):
     """A busy GPU's utilisation is near 100 % on every training row, so time and time × utilisation are
     collinear: the free fit pays a negative power per utilisation with more power at rest, which holds
     on the training rows and drifts on a lightly loaded kernel; the non-negative fit cannot."""
@@ -155,6 +155,10 @@ def test_a_physical_power_model_never_trades_one_terms_energy_against_anothers()
     exact = 200.0 * t + 100.0 * t * u + 1e-4
     assert RelativeLinear(1e-8, nonnegative=True).fit(X, exact).coef == pytest.approx([200.0, 100.0, 1e-4], rel=1e-3)
     assert RelativeLinear.from_state(physical.get_state()).nonnegative
+    # an active set that does not settle falls back to the interior-point solver, still ≥ 0
+    monkeypatch.setattr(estimators, "nnls", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("cycled")))
+    fallback = RelativeLinear(1e-8, nonnegative=True).fit(X, y)
+    assert fallback.coef.min() >= 0 and fallback.predict(X) == pytest.approx(physical.predict(X), rel=1e-3)
     # the leaf regressor offers both to its cross-validation
     names = ("flops", "times_mean", "gpu", "gpu_clk")
     offered = [c for c in LeafRegressor(names)._candidates() if c.kind == "power"]

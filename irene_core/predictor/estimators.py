@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import nnls
+from scipy.optimize import lsq_linear, nnls
 from scipy.spatial.distance import cdist
 
 #: Columns whose weighted standard deviation is below this are treated as constant (ignored).
@@ -88,8 +88,11 @@ class RelativeLinear:
         Z = X[:, keep] / scale[keep]
         if self.nonnegative:  # min ‖√w·(Zβ − y)‖² + α‖β‖², β ≥ 0: the penalty as extra rows
             root, ridge = np.sqrt(w), np.sqrt(self.alpha) * np.eye(Z.shape[1])
-            beta = nnls(np.vstack([Z * root[:, None], ridge]), np.concatenate([y * root, np.zeros(Z.shape[1])]),
-                        maxiter=50 * Z.shape[1])[0]
+            A, b = np.vstack([Z * root[:, None], ridge]), np.concatenate([y * root, np.zeros(Z.shape[1])])
+            try:
+                beta = nnls(A, b, maxiter=50 * Z.shape[1])[0]
+            except RuntimeError:  # the active set cycled on near-collinear columns: the interior-point solver
+                beta = lsq_linear(A, b, bounds=(0.0, np.inf)).x
         else:
             gram = (Z * w[:, None]).T @ Z + self.alpha * np.eye(Z.shape[1])
             beta = np.linalg.lstsq(gram, (Z * w[:, None]).T @ y, rcond=None)[0]
