@@ -249,7 +249,8 @@ def test_a_pure_container_costs_its_children(small, tmp_path):
         containers = np.isin(table.type, [prefix + t for t in ("Layer", "Attention", "Encoder")])
         predictor = Predictor(features="model").fit([r for r in small if r.model_name in ("gpt2", train)])
         data = predictor._data(table, predictor._matrix(table))
-        found = predictor.aggregator_._containers(data, predictor.aggregator_._children_summer(data))
+        aggregator = predictor.aggregator_
+        found = aggregator._containers(data, aggregator._work(data, aggregator._children_summer(data)))
         assert np.array_equal(found, containers)
         raw = predictor.raw_estimates(table)
         assert raw[containers] == pytest.approx(table.children_sum(raw)[containers], rel=1e-12)
@@ -259,4 +260,5 @@ def test_a_pure_container_costs_its_children(small, tmp_path):
     # without a work feature nothing says a node's own work is none
     resource = Predictor(features="resource").fit([r for r in small if r.model_name == "gpt2"])
     data = resource._data(table, resource._matrix(table))
-    assert not resource.aggregator_._containers(data, resource.aggregator_._children_summer(data)).any()
+    aggregator = resource.aggregator_
+    assert not aggregator._containers(data, aggregator._work(data, aggregator._children_summer(data))).any()

@@ -143,12 +143,12 @@ class OwnOpsAggregator(Aggregator):
         names = [n for n in ("flops", *BYTE_FEATURES, "num_parameters") if n in data.names]
         return [(own, own - children_sum(own)) for own in (data.X[:, data.names.index(n)] for n in names)]
 
-    def _containers(self, data: NodeData, children_sum: ChildrenSum) -> np.ndarray:
+    @staticmethod
+    def _containers(data: NodeData, work: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Pure containers: inner nodes whose children are all modules and which add no work of their
         own (no flops, bytes or parameters beyond their children's): they run their children and
         nothing else.  None without a work feature (the resource set): nothing says the work is none."""
         t = data.table
-        work = self._work(data, children_sum)
         own_work = np.full(len(t), not work)
         for own, extra in work:
             own_work |= extra > _WORK_TOLERANCE * np.abs(own)
@@ -156,11 +156,12 @@ class OwnOpsAggregator(Aggregator):
         mask: np.ndarray = ~t.is_leaf & modules_only & ~own_work
         return mask
 
-    def _static(self, data: NodeData, children_sum: ChildrenSum) -> np.ndarray:
+    @staticmethod
+    def _static(data: NodeData, children_sum: ChildrenSum, work: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         t = data.table
         children = children_sum(np.ones(len(t)))
         cols = []
-        for own, extra in self._work(data, children_sum):
+        for own, extra in work:
             extra = np.maximum(extra, 0.0)
             cols += [np.log1p(extra), extra / (np.abs(own) + 1e-3)]
         cols += [np.log(t.column("batch_size")), np.log(t.column("seq_len"))]
@@ -247,7 +248,8 @@ class OwnOpsAggregator(Aggregator):
         power = self._power(data)
         children_sum = self._children_summer(data)
         S = children_sum(truth)
-        phi = np.hstack([self._static(data, children_sum)[idx], self._dynamic(data, idx, truth, S[idx], power)])
+        static = self._static(data, children_sum, self._work(data, children_sum))
+        phi = np.hstack([static[idx], self._dynamic(data, idx, truth, S[idx], power)])
         keys = self._keys(data, children_sum)[idx]
         if not self.anchor:
             terms, direct = terms[:, :0], direct[:, :0]
@@ -372,7 +374,8 @@ class OwnOpsAggregator(Aggregator):
 
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
         children_sum = self._children_summer(data)
-        static = self._static(data, children_sum)
+        work = self._work(data, children_sum)
+        static = self._static(data, children_sum, work)
         power = self._power(data)
         anchor = self._anchor(data, power)
         t = data.table
@@ -380,7 +383,7 @@ class OwnOpsAggregator(Aggregator):
         correction = np.zeros(len(t)) if smoother is None else smoother.predict(self._keys(data, children_sum))
         bounds = np.array([self.bounds_.get(level, self.bounds_[ANY_LEVEL]) for level in t.level])
         # a pure container without an anchor costs its children (see the module docstring)
-        container = np.isnan(anchor) & self._containers(data, children_sum)
+        container = np.isnan(anchor) & self._containers(data, work)
 
         def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
             assert self.model_ is not None  # set by fit / set_state
