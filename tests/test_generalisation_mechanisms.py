@@ -262,3 +262,29 @@ def test_a_pure_container_costs_its_children(small, tmp_path):
     data = resource._data(table, resource._matrix(table))
     aggregator = resource.aggregator_
     assert not aggregator._containers(data, aggregator._work(data, aggregator._children_summer(data))).any()
+
+
+def test_a_module_whose_structure_training_lacks_takes_the_unseen_structure_width(small):
+    """A structure is a module's level and the kinds of its children, at any size: BERT's two output
+    blocks (a linear and a layer norm) share one.  Trained on BERT and RoBERTa (one family of
+    look-alikes: no fold shows another family), DistilBERT's block (layer norms and modules) has a
+    structure neither has, its encoder (modules only) BERT's: the block takes the width of the own-ops
+    model's refits without one structure at a time, the encoder a novel module's."""
+    predictor = Predictor(features="model").fit([r for r in small if r.model_name in ("bert-base-uncased", "roberta-base")])
+    bert = TreeTable.from_records([r for r in small if r.model_name == "bert-base-uncased"])
+    keys = predictor._structure_keys(bert)
+    outputs = np.isin(bert.type, ["BertOutput", "BertSelfOutput"])
+    assert len(set(keys[outputs].tolist())) == 1 and len(set(keys[bert.type == "BertIntermediate"].tolist())) == 1
+    assert keys[bert.type == "BertIntermediate"][0] != keys[outputs][0] and (keys[bert.is_leaf] == 0).all()
+
+    intervals = predictor.intervals_
+    novel = intervals.quantiles.get("novel:module", intervals.quantiles["module"])[1]  # few novel: the known's
+    residuals = predictor.aggregator_.unseen_structure_residuals()["module"]
+    foreign = max(np.quantile(np.abs(residuals), 0.9), novel)
+    assert intervals.quantiles["foreign:module"][1] == pytest.approx(foreign)
+    assert foreign > novel  # the own ops err more on a structure never seen than within a family
+    distilbert = [r for r in small if r.model_name == "distilbert-base-uncased"]
+    nodes = [n for r in predictor.predict(distilbert) for n in r.nodes()]
+    for node_type, half in (("TransformerBlock", foreign), ("Transformer", novel)):
+        widths = [np.log(n.predicted_high / n.predicted_energy) for n in nodes if n.type == node_type]
+        assert np.median(widths) == pytest.approx(half, rel=1e-6), node_type

@@ -119,3 +119,34 @@ def test_a_novel_level_is_as_wide_as_its_widest_fold_of_enough_residuals() -> No
     pooled = np.quantile(np.abs(np.concatenate(small_folds)), 0.9)
     fitted = IntervalModel.fit(_residuals(small_folds), Residuals(), Ranges(), np.zeros(0, np.int64))
     assert fitted.quantiles["novel:module"] == pytest.approx((-pooled, pooled))
+
+
+def test_a_module_of_an_unseen_structure_takes_the_wider_of_novel_and_unseen_structure_residuals() -> None:
+    """Training folds show how a novel module of a known structure errs; the aggregator's refits
+    without one structure at a time show how its own ops err on a structure it never saw.  A novel
+    module of an unseen structure takes the wider of the two; a known structure, or too few such
+    residuals, leaves it a novel module."""
+    novel = [np.linspace(-0.03, 0.03, 40)] * 2
+    wide = np.linspace(-0.2, 0.2, 50)
+    structures = np.array([11, 22], np.int64)
+    fitted = IntervalModel.fit(_residuals(novel), Residuals(), Ranges(), np.zeros(0, np.int64),
+                               {"module": wide}, structures)
+    half = np.quantile(np.abs(wide), 0.9)
+    assert fitted.quantiles["foreign:module"] == pytest.approx((-half, half))
+    narrow = IntervalModel.fit(_residuals(novel), Residuals(), Ranges(), np.zeros(0, np.int64),
+                               {"module": wide / 20}, structures)
+    assert narrow.quantiles["foreign:module"] == narrow.quantiles["novel:module"]
+    few = IntervalModel.fit(_residuals(novel), Residuals(), Ranges(), np.zeros(0, np.int64),
+                            {"module": wide[:5]}, structures)
+    assert "foreign:module" not in few.quantiles
+
+    assert fitted.foreign(np.array([11, 33, 0])).tolist() == [False, True, False]  # 0: a leaf
+    levels = np.array(["module"] * 2, dtype=object)
+    low, high = fitted.bounds(np.ones(2), levels, np.array(["foreign:module", "novel:module"], dtype=object),
+                              np.zeros(2))
+    assert np.log(high).tolist() == pytest.approx([half, fitted.quantiles["novel:module"][1]])
+    assert np.log(few.bounds(np.ones(1), levels[:1], np.array(["foreign:module"], dtype=object), np.zeros(1))[1]) \
+        == pytest.approx(few.quantiles["novel:module"][1])  # no such residuals: a novel module's
+    restored = IntervalModel.from_state(fitted.get_state())
+    assert restored.structures.tolist() == [11, 22] and restored.quantiles == fitted.quantiles
+    assert not IntervalModel.from_state({**fitted.get_state(), "structures": []}).foreign(np.array([33])).any()

@@ -45,6 +45,7 @@ from irene_core.predictor.uncertainty import (
     model_clusters,
     propagate_up,
     shape_keys,
+    structure_keys,
 )
 from irene_core.tree.schema import OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
 from irene_core.tree.table import TreeTable, preorder
@@ -173,7 +174,11 @@ class Predictor:
             novel = ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]])
             residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel)
             folds += 1
-        self.intervals_ = IntervalModel.fit(by_model, by_size, self._ranges(table), keys)
+        assert self.aggregator_ is not None  # set by _fit_point
+        self.intervals_ = IntervalModel.fit(
+            by_model, by_size, self._ranges(table), keys, self.aggregator_.unseen_structure_residuals(),
+            self._structure_keys(table)[~table.is_leaf],
+        )
         self.training_["intervals"] = {
             "folds": folds,
             "slope": self.intervals_.slope,
@@ -250,6 +255,14 @@ class Predictor:
         """:func:`shape_keys` of every node by its own kind (a stand-in of the same computation is not a
         look-alike)."""
         return shape_keys(table, self._canonical_kinds(table))
+
+    def _structure_keys(self, table: TreeTable) -> np.ndarray:
+        """:func:`structure_keys` of every node, children counted as the aggregator counts them (a kind
+        it takes for its parent's own work is not a child)."""
+        kinds = self._kinds(table)
+        children = getattr(self.aggregator_, "kinds_", None)
+        counted = ~table.is_leaf | (True if children is None else np.isin(kinds, children))
+        return structure_keys(table, kinds, counted)
 
     def _kinds(self, table: TreeTable) -> np.ndarray:
         assert self.leaves_ is not None  # set by fit_table / load before anything is predicted
@@ -338,7 +351,7 @@ class Predictor:
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
             novel = self.intervals_.novel(shape_keys(table, own_kind))
-            groups = interval_groups(table.level, kinds, novel)
+            groups = interval_groups(table.level, kinds, novel, self.intervals_.foreign(self._structure_keys(table)))
             low, high = self.intervals_.bounds(energies, table.level, groups, distance)
             own_levels = np.full(len(table), "ml", dtype=object)
             own_low, own_high = self.intervals_.bounds(

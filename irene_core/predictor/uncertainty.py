@@ -13,6 +13,16 @@ predicted by the generic regressor; a module or model when any descendant is.
 way down: a layer that another training model also has.  Known nodes are predicted almost by
 look-up; *novel* ones (another family's modules, new sizes) are not, and their errors are larger.
 
+**Unseen structures.**  A module's *structure* is its level and the kinds of its counted children
+(:func:`structure_keys`), whatever its size.  Folds that hold out models of one family of
+look-alikes never show a structure the training data lacks (trained on decoders, every held-out
+module is a GPT-2-style block, attention or MLP; BERT's output block, a linear and a layer norm,
+is none of them), so the aggregator measures it itself: it refits its own-ops model without one
+structure at a time (:meth:`~irene_core.predictor.aggregators.base.Aggregator.unseen_structure_residuals`).
+A novel inner node of a structure no training node had takes ± the larger of its level's novel
+half-width and the 90 % quantile of those residuals' absolute values (with at least
+:data:`MIN_NOVEL_RESIDUALS` of them).
+
 **Intervals.**  When the predictor is fitted, it is re-fitted on folds that hold out some models
 (grouped by model, and grouped by clusters of models that share layers, so that held-out nodes
 are novel as they are for a new family), and on a fold that holds out the larger sizes; every
@@ -56,6 +66,8 @@ MIN_KIND_RESIDUALS = 50
 MIN_NOVEL_RESIDUALS = 20
 #: Prefix of the residual groups of novel nodes.
 NOVEL = "novel:"
+#: Prefix of the residual groups of novel inner nodes of a structure no training node had.
+FOREIGN = "foreign:"
 #: Shapes agree when their log flops and bytes agree to this many decimals (0.1 %).
 _SHAPE_DECIMALS = 3
 #: Levels whose known nodes get a symmetric interval (see *Intervals* in the module docstring).
@@ -94,6 +106,22 @@ def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
         keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
         if table.parent[i] >= 0:
             children[table.parent[i]].append(int(keys[i]))
+    return keys
+
+
+def structure_keys(table: TreeTable, kinds: np.ndarray, counted: np.ndarray) -> np.ndarray:
+    """A stable 64-bit key per inner node of its *structure*, whatever its size: its level, whether it
+    is the root, the set of its ``counted`` children's kinds (``kinds``: canonical primitive, or
+    ``"module"``) and how many of them are leaves; 0 for leaves.  BERT's output block (a linear and a
+    layer norm) is one structure at every batch and sequence length, and no decoder has it."""
+    children: list[set[str]] = [set() for _ in range(len(table))]
+    leaves = table.children_sum((counted & table.is_leaf).astype(float)).astype(int)
+    for i in np.flatnonzero(counted & (table.parent >= 0)):
+        children[table.parent[i]].add(str(kinds[i]))
+    keys = np.zeros(len(table), dtype=np.int64)
+    for i in np.flatnonzero(~table.is_leaf):
+        text = f"{table.level[i]}|{table.parent[i] < 0}|{','.join(sorted(children[i]))}|{leaves[i]}".encode()
+        keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
     return keys
 
 
@@ -192,11 +220,21 @@ def interval_group(level: str, kind: str) -> str:
     return kind if level == "ml" else level
 
 
-def interval_groups(levels: np.ndarray, kinds: np.ndarray, novel: np.ndarray) -> np.ndarray:
-    """The residual group of each node: :func:`interval_group`, prefixed :data:`NOVEL` for novel nodes."""
-    return np.array(
-        [NOVEL * bool(n) + interval_group(lv, k) for lv, k, n in zip(levels, kinds, novel, strict=True)], dtype=object
-    )
+def interval_groups(
+    levels: np.ndarray, kinds: np.ndarray, novel: np.ndarray, foreign: np.ndarray | None = None
+) -> np.ndarray:
+    """The residual group of each node: :func:`interval_group`, prefixed :data:`FOREIGN` for novel nodes
+    of an unseen structure, :data:`NOVEL` for other novel nodes."""
+    foreign = np.zeros(len(levels), dtype=bool) if foreign is None else foreign
+    return np.array([
+        (FOREIGN if f else NOVEL if n else "") + interval_group(lv, k)
+        for lv, k, n, f in zip(levels, kinds, novel, novel & foreign, strict=True)
+    ], dtype=object)
+
+
+def _plain(group: str) -> str:
+    """``group`` without its novelty prefix."""
+    return group.removeprefix(FOREIGN).removeprefix(NOVEL)
 
 
 @dataclass
@@ -256,11 +294,22 @@ class IntervalModel:
     ranges: Ranges
     extra: dict[str, float] = field(default_factory=dict)
     known: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted training shape keys
+    structures: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted structure keys
 
     @classmethod
-    def fit(cls, by_model: Residuals, by_size: Residuals, ranges: Ranges, known: np.ndarray) -> IntervalModel:
-        """Quantiles from the folds by model (known and novel nodes apart), the widening per log unit
-        from the size folds' nodes outside their training data."""
+    def fit(
+        cls,
+        by_model: Residuals,
+        by_size: Residuals,
+        ranges: Ranges,
+        known: np.ndarray,
+        unseen_structure: Mapping[str, np.ndarray] | None = None,
+        structures: np.ndarray | None = None,
+    ) -> IntervalModel:
+        """Quantiles from the folds by model (known and novel nodes apart) and, for novel nodes of an
+        unseen structure, from the aggregator's ``unseen_structure`` residuals (per level) beside them
+        (``structures``: the training inner nodes' structure keys); the widening per log unit from the
+        size folds' nodes outside their training data."""
         r, levels, groups, _ = by_model.arrays()
         folds = by_model.folds()
         quantiles: dict[str, tuple[float, float]] = {}
@@ -286,7 +335,13 @@ class IntervalModel:
             if NOVEL + level in quantiles and level in quantiles:
                 novel_q, known_q = quantiles[NOVEL + level], quantiles[level]
                 quantiles[NOVEL + level] = (min(novel_q[0], known_q[0]), max(novel_q[1], known_q[1]))
-        model = cls(quantiles, {}, ranges, known=np.unique(known))
+        for level, residuals in (unseen_structure or {}).items():  # see *Unseen structures*
+            base = quantiles.get(NOVEL + level) or quantiles.get(level)
+            if len(residuals) >= MIN_NOVEL_RESIDUALS and base is not None:
+                half = max(-base[0], base[1], _half_width(residuals))
+                quantiles[FOREIGN + level] = (-half, half)
+        model = cls(quantiles, {}, ranges, known=np.unique(known),
+                    structures=np.unique(np.zeros(0, np.int64) if structures is None else structures))
         r, levels, groups, d = by_size.arrays()
         for level in ("ml", "module", "model"):
             outside = (d > 0) & (levels == level)
@@ -302,15 +357,23 @@ class IntervalModel:
             return np.zeros(len(keys), dtype=bool)
         return ~np.isin(keys, self.known)
 
+    def foreign(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each inner node's structure key (0: a leaf) is absent from the training data (none
+        without keys: an older save)."""
+        if not len(self.structures):
+            return np.zeros(len(keys), dtype=bool)
+        unseen: np.ndarray = (keys != 0) & ~np.isin(keys, self.structures)
+        return unseen
+
     def base(self, levels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log offsets ``(q₅, q₉₅)`` of each node's group, else its level's among nodes of its novelty,
-        else its level's among the other nodes (0 without residuals)."""
+        else its level's among the less novel nodes, else among the others (0 without residuals)."""
         low, high = np.zeros(len(levels)), np.zeros(len(levels))
         for i, (level, group) in enumerate(zip(levels, groups, strict=True)):
-            same, other = (NOVEL + level, level) if group.startswith(NOVEL) else (level, NOVEL + level)
-            low[i], high[i] = (
-                self.quantiles.get(group) or self.quantiles.get(same) or self.quantiles.get(other) or (0.0, 0.0)
-            )
+            order = (FOREIGN, NOVEL, "") if group.startswith(FOREIGN) else (
+                (NOVEL, "") if group.startswith(NOVEL) else ("", NOVEL))
+            found = [self.quantiles.get(g) for g in (group, *(prefix + level for prefix in order))]
+            low[i], high[i] = next((q for q in found if q is not None), (0.0, 0.0))
         return low, high
 
     def bounds(self, pred: np.ndarray, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray
@@ -319,7 +382,7 @@ class IntervalModel:
         below a reconcile floor, gets its bounds in order too)."""
         low, high = self.base(levels, groups)
         extra = np.array([
-            self.extra.get(g.removeprefix(NOVEL), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
+            self.extra.get(_plain(g), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
         ])
         slope = np.array([self.slope.get(lv, DEFAULT_SLOPE) for lv in levels])
         widen = slope * distance + extra
@@ -331,7 +394,7 @@ class IntervalModel:
         merged = dict(self.extra)
         for group, value in extra.items():
             merged[group] = merged.get(group, 0.0) + value
-        return IntervalModel(dict(self.quantiles), self.slope, self.ranges, merged, self.known)
+        return IntervalModel(dict(self.quantiles), self.slope, self.ranges, merged, self.known, self.structures)
 
     def get_state(self) -> dict[str, Any]:
         names = sorted(self.quantiles)
@@ -342,6 +405,7 @@ class IntervalModel:
             "ranges": self.ranges.get_state(),
             "extra": dict(sorted(self.extra.items())),
             "known": self.known,
+            "structures": self.structures,
         }
 
     @classmethod
@@ -355,9 +419,10 @@ class IntervalModel:
         slope, extra = ({str(k): float(v) for k, v in dict(state[key]).items()} for key in ("slope", "extra"))
         if any(not np.isfinite(v) or v < 0 for v in [*slope.values(), *extra.values()]):
             raise ValueError("interval slopes and widening must be finite and >= 0")
-        known = np.asarray(state.get("known", np.zeros(0)), dtype=np.int64)
+        known, structures = (np.unique(np.asarray(state.get(key, np.zeros(0)), dtype=np.int64))
+                             for key in ("known", "structures"))
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
-                   Ranges.from_state(state["ranges"]), extra, np.unique(known))
+                   Ranges.from_state(state["ranges"]), extra, known, structures)
 
 
 def describe_extrapolation(kinds: Iterable[str]) -> str:

@@ -25,8 +25,10 @@ physics, which knows nothing of a model's structure, instead of towards one fact
 Trained on ground-truth children sums (identical nodes pooled); penalty, smoother and anchor chosen
 on folds that leave out one model, one cluster of look-alike models (:func:`cluster_folds`) or the
 largest batch or sequence lengths (:func:`range_folds`) inside the training data, the physical
-model refitted in each fold; the factor is clipped to the range its level (module or model) had in
-training: a model's stays within the few % training measured, however far its features lie outside.
+model refitted in each fold; with the chosen ones, one fold per structure
+(:func:`~irene_core.predictor.uncertainty.structure_keys`) measures how it errs on a structure it
+never saw (for the intervals).  The factor is clipped to the range its level (module or model) had
+in training: a model's stays within the few % training measured, however far its features lie outside.
 Anchored, the clip bounds the correction ``g`` to the range training had instead: the physics, which
 measured time and energy drive, may lead a node beyond the factors training saw.
 The anchor is chosen per level: the modules' (none or ``P``) with the penalty and smoother by the
@@ -40,7 +42,7 @@ with the modules follows (without GPU energy, host-side work no module shows).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -58,7 +60,7 @@ from irene_core.predictor.estimators import (
     range_folds,
     smooth,
 )
-from irene_core.predictor.uncertainty import model_clusters
+from irene_core.predictor.uncertainty import model_clusters, structure_keys
 
 _TINY = 1e-12
 #: The bounds' key for an inner level training never saw (the range over all levels).
@@ -75,6 +77,36 @@ _PERCENT = ("cpu", "mem", "gpu", "gpu_mem")
 _CLOCKS = ("gpu_clk", "gpu_mem_clk")
 #: Values per node → their sum over each node's counted children.
 ChildrenSum = Callable[[np.ndarray], np.ndarray]
+#: A smoother option of :class:`OwnOpsAggregator` (bandwidth, shrinkage), or ``None`` for none.
+Option = tuple[float, ...] | None
+
+
+class _Pooled(NamedTuple):
+    """The own-ops model's training rows, identical ones pooled (``weight``: how many): features ``phi``,
+    log factor ``y``, smoother keys, physical and direct anchor columns, log children sums."""
+
+    phi: np.ndarray
+    y: np.ndarray
+    keys: np.ndarray
+    weight: np.ndarray
+    terms: np.ndarray
+    direct: np.ndarray
+    log_s: np.ndarray
+
+    @property
+    def roots(self) -> np.ndarray:
+        return self.keys[:, _ROOT_KEY] > 0
+
+
+class _Fold(NamedTuple):
+    """One held-out fold of the pooled rows: masks, the smoother's shape index and kernels, the anchors'
+    offsets refitted on the fold's training rows."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    shapes: ShapeIndex
+    kernels: dict[float, np.ndarray]
+    offsets: dict[str, np.ndarray]
 
 
 def _factor_bounds(y: np.ndarray, levels: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -127,13 +159,18 @@ class OwnOpsAggregator(Aggregator):
         self.bounds_: dict[str, tuple[float, float]] = {}
         self.anchored_ = False
         self.bounded_ = "factor"  # what the bounds clip: the factor f, or (anchored) the correction g
+        self.structure_residuals_: dict[str, np.ndarray] = {}
 
     # -- features ---------------------------------------------------------------------------------
+    def _counted(self, data: NodeData) -> np.ndarray:
+        """Nodes that count as their parent's children: inner nodes and leaves of a kind seen as a child
+        in training (others are part of their parent's own work)."""
+        mask: np.ndarray = ~data.table.is_leaf | np.isin(data.kinds, self.kinds_)
+        return mask
+
     def _children_summer(self, data: NodeData) -> ChildrenSum:
-        """Σ over each node's children that count as children: inner nodes and leaves of a kind
-        seen as a child in training (others are part of their parent's own work)."""
-        t = data.table
-        counted = ~t.is_leaf | np.isin(data.kinds, self.kinds_)
+        """Σ over each node's counted children (:meth:`_counted`)."""
+        t, counted = data.table, self._counted(data)
         return lambda values: t.children_sum(np.where(counted, values, 0.0))
 
     @staticmethod
@@ -248,16 +285,23 @@ class OwnOpsAggregator(Aggregator):
         power = self._power(data)
         children_sum = self._children_summer(data)
         S = children_sum(truth)
-        static = self._static(data, children_sum, self._work(data, children_sum))
+        work = self._work(data, children_sum)
+        static = self._static(data, children_sum, work)
         phi = np.hstack([static[idx], self._dynamic(data, idx, truth, S[idx], power)])
         keys = self._keys(data, children_sum)[idx]
         if not self.anchor:
             terms, direct = terms[:, :0], direct[:, :0]
-        blocks = [phi, keys, terms, direct, np.log(S[idx])[:, None]]
-        pooled, y, groups, weight = deduplicate(np.hstack(blocks), np.log(t.truth[idx] / S[idx]), t.model_name[idx])
-        phi, keys, terms, direct, log_s = np.split(pooled, np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)
-        log_s, roots = log_s[:, 0], keys[:, _ROOT_KEY] > 0
-        alpha, smoother, anchor = self._select(phi, y, keys, groups, weight, (terms, direct), log_s, model_clusters(t))
+        structure = np.unique(structure_keys(t, data.kinds, self._counted(data)), return_inverse=True)[1].ravel()
+        labels = np.column_stack([structure, self._containers(data, work)])[idx]
+        blocks = [phi, keys, terms, direct, np.log(S[idx])[:, None], labels]
+        X, y, groups, weight = deduplicate(np.hstack(blocks), np.log(t.truth[idx] / S[idx]), t.model_name[idx])
+        phi, keys, terms, direct, log_s, labels = np.split(X, np.cumsum([b.shape[1] for b in blocks])[:-1], axis=1)
+        pooled = _Pooled(phi, y, keys, weight, terms, direct, log_s[:, 0])
+        roots, log_s = pooled.roots, pooled.log_s
+        alpha, smoother, anchor = self._select(pooled, groups, model_clusters(t))
+        self.structure_residuals_ = self._structure_residuals(
+            pooled, labels[:, 0], labels[:, 1] > 0, (alpha, smoother, anchor)
+        )
         self.anchored_ = anchor in ("power", "direct")
         if anchor in ("direct", "root"):
             self.direct_ = Ridge(DIRECT_ALPHA).fit(direct[roots], y[roots] + log_s[roots], weight[roots])
@@ -291,68 +335,66 @@ class OwnOpsAggregator(Aggregator):
         )
         return offset
 
-    def _select(
-        self,
-        phi: np.ndarray,
-        y: np.ndarray,
-        keys: np.ndarray,
-        groups: np.ndarray,
-        weight: np.ndarray,
-        columns: tuple[np.ndarray, np.ndarray],
-        log_s: np.ndarray,
-        clusters: dict[str, int],
-    ) -> tuple[float, tuple[float, ...] | None, str]:
+    def _fold(self, rows: _Pooled, train: np.ndarray, valid: np.ndarray) -> _Fold:
+        """The fold holding out ``valid``, with ``P`` and ``D`` refitted on its ``train`` rows (when the
+        rows have their columns)."""
+        index = ShapeIndex(rows.keys[train], rows.weight[train])
+        kernels = index.kernels(rows.keys[valid], (s[0] for s in self.smoothers))
+        offsets = {"none": np.zeros(len(rows.y))}
+        if rows.terms.shape[1]:
+            energy = np.exp(rows.y + rows.log_s)
+            power = RelativeLinear(1e-8).fit(rows.terms[train], energy[train], rows.weight[train])
+            fit_roots = train & rows.roots
+            root_model = None
+            if rows.direct.shape[1] and fit_roots.any():
+                root_model = Ridge(DIRECT_ALPHA).fit(
+                    rows.direct[fit_roots], np.log(energy[fit_roots]), rows.weight[fit_roots]
+                )
+            offsets |= _offsets(power, root_model, rows.terms, rows.direct, rows.roots, rows.log_s)
+        return _Fold(train, valid, index, kernels, offsets)
+
+    def _held_out(
+        self, rows: _Pooled, folds: list[_Fold], anchor: str, alpha: float
+    ) -> Iterator[tuple[Option, np.ndarray, np.ndarray]]:
+        """Per fold offering ``anchor`` and per smoother option: the held-out log residuals
+        ``log(truth / estimate)`` of the own-ops factor, and the held-out rows."""
+        for fold in folds:
+            if anchor not in fold.offsets:
+                continue
+            target = rows.y - fold.offsets[anchor]
+            model = Ridge(alpha).fit(rows.phi[fold.train], target[fold.train], rows.weight[fold.train])
+            pred = model.predict(rows.phi[fold.valid]) + fold.offsets[anchor][fold.valid]
+            sums = fold.shapes.sums(target[fold.train] - model.predict(rows.phi[fold.train]))
+            for option in [None, *self.smoothers]:
+                p = pred if option is None else pred + smooth(
+                    fold.kernels[option[0]], sums, fold.shapes.counts, option[1]
+                )
+                yield option, rows.y[fold.valid] - p, fold.valid
+
+    def _select(self, rows: _Pooled, groups: np.ndarray, clusters: dict[str, int]) -> tuple[float, Option, str]:
         """(ridge penalty, smoother, anchor) with the least mean error of the own-ops factor over the
-        folds that leave out one model, one cluster of look-alike models (``clusters``: model → cluster)
-        or the largest batch or sequence lengths (``keys``' first two columns); the anchor is ``"none"``
-        or ``"power"`` (``P`` on every inner node), or, when the roots' error alone says so, the same
-        with ``D`` at the root (``"root"``, ``"direct"``; see :func:`_offsets`).  Anchors are judged with
-        ``P`` and ``D`` refitted on each fold's training rows (``columns``: their columns; empty: not
-        offered)."""
-        terms, direct = columns
-        roots = keys[:, _ROOT_KEY] > 0
-        options = [None, *self.smoothers]
-        energy = np.exp(y + log_s)
-        folds = []
-        for train, valid in [*group_folds(groups), *cluster_folds(groups, clusters), *range_folds(keys[:, :2])]:
-            index = ShapeIndex(keys[train], weight[train])
-            kernels = index.kernels(keys[valid], (s[0] for s in self.smoothers))
-            offsets = {"none": np.zeros(len(y))}
-            if terms.shape[1]:
-                power = RelativeLinear(1e-8).fit(terms[train], energy[train], weight[train])
-                fit_roots = train & roots
-                root_model = None
-                if direct.shape[1] and fit_roots.any():
-                    root_model = Ridge(DIRECT_ALPHA).fit(
-                        direct[fit_roots], np.log(energy[fit_roots]), weight[fit_roots]
-                    )
-                offsets |= _offsets(power, root_model, terms, direct, roots, log_s)
-            folds.append((train, valid, index, kernels, offsets))
+        folds that leave out one model (``groups``), one cluster of look-alike models (``clusters``:
+        model → cluster) or the largest batch or sequence lengths (the keys' first two columns); the
+        anchor is ``"none"`` or ``"power"`` (``P`` on every inner node), or, when the roots' error alone
+        says so, the same with ``D`` at the root (``"root"``, ``"direct"``; see :func:`_offsets`).
+        Anchors are judged with ``P`` and ``D`` refitted on each fold's training rows (offered when the
+        rows have their columns)."""
+        roots = rows.roots
+        splits = [*group_folds(groups), *cluster_folds(groups, clusters), *range_folds(rows.keys[:, :2])]
+        folds = [self._fold(rows, train, valid) for train, valid in splits]
 
-        def errors(anchor: str, alpha: float) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
-            """Per fold offering ``anchor`` and per smoother option: the held-out errors and rows."""
-            for train, valid, index, kernels, offsets in folds:
-                if anchor not in offsets:
-                    continue
-                target = y - offsets[anchor]
-                model = Ridge(alpha).fit(phi[train], target[train], weight[train])
-                pred = model.predict(phi[valid]) + offsets[anchor][valid]
-                sums = index.sums(target[train] - model.predict(phi[train]))
-                for option in options:
-                    p = pred if option is None else pred + smooth(kernels[option[0]], sums, index.counts, option[1])
-                    yield option, np.abs(np.expm1(p - y[valid])), valid
-
-        Key = tuple[float, tuple[float, ...] | None, str]
+        Key = tuple[float, Option, str]
         scores: dict[Key, list[float]] = {}
         root_scores: dict[Key, list[float]] = {}  # the roots' alone
 
         def score(anchor: str, alpha: float) -> None:
-            for option, error, valid in errors(anchor, alpha):
+            for option, residual, valid in self._held_out(rows, folds, anchor, alpha):
+                error, weight = np.abs(np.expm1(-residual)), rows.weight[valid]
                 key = (alpha, option, anchor)
-                scores.setdefault(key, []).append(float(np.average(error, weights=weight[valid])))
+                scores.setdefault(key, []).append(float(np.average(error, weights=weight)))
                 at = roots[valid]
                 if at.any():
-                    root_scores.setdefault(key, []).append(float(np.average(error[at], weights=weight[valid][at])))
+                    root_scores.setdefault(key, []).append(float(np.average(error[at], weights=weight[at])))
 
         # the penalty, smoother and modules' anchor by the mean error over all nodes ...
         for anchor in ("none", "power"):
@@ -371,6 +413,29 @@ class OwnOpsAggregator(Aggregator):
             return float(np.mean(values)) if values else np.inf
 
         return a, option, at_root if root_error(at_root) < root_error(anchor) else anchor
+
+    def _structure_residuals(
+        self, rows: _Pooled, structure: np.ndarray, container: np.ndarray, choice: tuple[float, Option, str]
+    ) -> dict[str, np.ndarray]:
+        """:meth:`unseen_structure_residuals` with the chosen (penalty, smoother, anchor): each
+        structure's rows held out in turn; a pure container that no anchor measures is left out (it
+        costs its children's sum, whatever its structure)."""
+        alpha, chosen, anchor = choice
+        roots = rows.roots
+        anchored = np.full(len(roots), anchor in ("power", "direct")) | (roots & (anchor == "root"))
+        folds = [self._fold(rows, train, valid) for train, valid in group_folds(structure)]
+        out: dict[str, list[np.ndarray]] = {}
+        for option, residual, valid in self._held_out(rows, folds, anchor, alpha):
+            keep = ~container[valid] | anchored[valid]
+            if option != chosen or not keep.any():
+                continue
+            counts = np.rint(rows.weight[valid][keep]).astype(int)
+            for level, at in (("model", roots[valid][keep]), ("module", ~roots[valid][keep])):
+                out.setdefault(level, []).append(np.repeat(residual[keep][at], counts[at]))
+        return {level: np.concatenate(parts) for level, parts in out.items()}
+
+    def unseen_structure_residuals(self) -> dict[str, np.ndarray]:
+        return self.structure_residuals_
 
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
         children_sum = self._children_summer(data)
