@@ -283,8 +283,13 @@ def test_a_module_whose_structure_training_lacks_takes_the_unseen_structure_widt
     foreign = max(np.quantile(np.abs(residuals), 0.9), novel)
     assert intervals.quantiles["foreign:module"][1] == pytest.approx(foreign)
     assert foreign > novel  # the own ops err more on a structure never seen than within a family
-    distilbert = [r for r in small if r.model_name == "distilbert-base-uncased"]
-    nodes = [n for r in predictor.predict(distilbert) for n in r.nodes()]
+    distilbert = predictor.predict([r for r in small if r.model_name == "distilbert-base-uncased"])
+    nodes = [n for r in distilbert for n in r.nodes()]
+    for record in distilbert:  # said on every record, naming the structures
+        [notice] = [n.message for n in record.notices if "structure" in n.message]
+        assert "TransformerBlock" in notice and "Transformer," not in notice and "Transformer)" not in notice
+    roberta = predictor.predict([r for r in small if r.model_name == "roberta-base"])
+    assert not [n for r in roberta for n in r.notices if "structure" in n.message]  # BERT's structures
     for node_type, half in (("TransformerBlock", foreign), ("Transformer", novel)):
         widths = [np.log(n.predicted_high / n.predicted_energy) for n in nodes if n.type == node_type]
         assert np.median(widths) == pytest.approx(half, rel=1e-6), node_type

@@ -347,11 +347,13 @@ class Predictor:
         outside = leaf & (distance > 0)
         unseen = self._unseen_settings(table)
         extrapolated = (propagate_up(table, (untrained | stand_in | outside).astype(float)) > 0) | unseen
+        foreign = np.zeros(len(table), dtype=bool)  # novel inner nodes of a structure training lacks
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
             novel = self.intervals_.novel(shape_keys(table, own_kind))
-            groups = interval_groups(table.level, kinds, novel, self.intervals_.foreign(self._structure_keys(table)))
+            foreign = novel & self.intervals_.foreign(self._structure_keys(table))
+            groups = interval_groups(table.level, kinds, novel, foreign)
             low, high = self.intervals_.bounds(energies, table.level, groups, distance)
             own_levels = np.full(len(table), "ml", dtype=object)
             own_low, own_high = self.intervals_.bounds(
@@ -376,6 +378,10 @@ class Predictor:
         _notify(notices, table, outside, lambda rows: (
             f"{len(rows)} leaf node(s) outside the training range of batch, seq, flops or bytes "
             f"({describe_extrapolation(kinds[rows])}): extrapolated, intervals widened"
+        ))
+        _notify(notices, table, foreign, lambda rows: (
+            f"{len(rows)} module(s) of a structure no training tree had ({describe_extrapolation(table.type[rows])}): "
+            "own work estimated from other structures, intervals widened"
         ))
         return Annotations(low, high, own_low, own_high, extrapolated, notices)
 
