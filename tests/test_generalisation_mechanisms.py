@@ -270,7 +270,8 @@ def test_a_module_whose_structure_training_lacks_takes_the_unseen_structure_widt
     look-alikes: no fold shows another family), DistilBERT's block (layer norms and modules) has a
     structure neither has, its encoder (modules only) BERT's: the block takes the width of the own-ops
     model's refits without one structure at a time, the encoder a novel module's."""
-    predictor = Predictor(features="model").fit([r for r in small if r.model_name in ("bert-base-uncased", "roberta-base")])
+    bert_shaped = [r for r in small if r.model_name in ("bert-base-uncased", "roberta-base")]
+    predictor = Predictor(features="model").fit(bert_shaped)
     bert = TreeTable.from_records([r for r in small if r.model_name == "bert-base-uncased"])
     keys = predictor._structure_keys(bert)
     outputs = np.isin(bert.type, ["BertOutput", "BertSelfOutput"])

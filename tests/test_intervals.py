@@ -145,6 +145,7 @@ def test_a_module_of_an_unseen_structure_takes_the_wider_of_novel_and_unseen_str
     low, high = fitted.bounds(np.ones(2), levels, np.array(["foreign:module", "novel:module"], dtype=object),
                               np.zeros(2))
     assert np.log(high).tolist() == pytest.approx([half, fitted.quantiles["novel:module"][1]])
+    assert np.log(low).tolist() == pytest.approx([-half, fitted.quantiles["novel:module"][0]])
     assert np.log(few.bounds(np.ones(1), levels[:1], np.array(["foreign:module"], dtype=object), np.zeros(1))[1]) \
         == pytest.approx(few.quantiles["novel:module"][1])  # no such residuals: a novel module's
     restored = IntervalModel.from_state(fitted.get_state())
