@@ -140,8 +140,10 @@ def test_a_module_of_an_unseen_structure_takes_the_wider_of_novel_and_unseen_str
                             {"module": wide[:5]}, structures)
     assert "foreign:module" not in few.quantiles
 
-    assert fitted.foreign(np.array([11, 33, 0])).tolist() == [False, True, False]  # 0: a leaf
-    levels = np.array(["module"] * 2, dtype=object)
+    levels = np.array(["module", "module", "ml", "model"], dtype=object)
+    # 0: a leaf; a model of an unseen structure: no such residuals at its level, nothing widens it
+    assert fitted.foreign(np.array([11, 33, 0, 44]), levels).tolist() == [False, True, False, False]
+    levels = levels[:2]
     low, high = fitted.bounds(np.ones(2), levels, np.array(["foreign:module", "novel:module"], dtype=object),
                               np.zeros(2))
     assert np.log(high).tolist() == pytest.approx([half, fitted.quantiles["novel:module"][1]])
@@ -150,4 +152,5 @@ def test_a_module_of_an_unseen_structure_takes_the_wider_of_novel_and_unseen_str
         == pytest.approx(few.quantiles["novel:module"][1])  # no such residuals: a novel module's
     restored = IntervalModel.from_state(fitted.get_state())
     assert restored.structures.tolist() == [11, 22] and restored.quantiles == fitted.quantiles
-    assert not IntervalModel.from_state({**fitted.get_state(), "structures": []}).foreign(np.array([33])).any()
+    old_save = IntervalModel.from_state({**fitted.get_state(), "structures": []})
+    assert not old_save.foreign(np.array([33]), levels[:1]).any()

@@ -352,7 +352,7 @@ class Predictor:
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
             novel = self.intervals_.novel(shape_keys(table, own_kind))
-            foreign = novel & self.intervals_.foreign(self._structure_keys(table))
+            foreign = novel & self.intervals_.foreign(self._structure_keys(table), table.level)
             groups = interval_groups(table.level, kinds, novel, foreign)
             low, high = self.intervals_.bounds(energies, table.level, groups, distance)
             own_levels = np.full(len(table), "ml", dtype=object)

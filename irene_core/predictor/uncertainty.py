@@ -21,7 +21,8 @@ is none of them), so the aggregator measures it itself: it refits its own-ops mo
 structure at a time (:meth:`~irene_core.predictor.aggregators.base.Aggregator.unseen_structure_residuals`).
 A novel inner node of a structure no training node had takes ± the larger of its level's novel
 half-width and the 90 % quantile of those residuals' absolute values (with at least
-:data:`MIN_NOVEL_RESIDUALS` of them).
+:data:`MIN_NOVEL_RESIDUALS` of them; without, as an aggregator that measures none, it is a novel
+node like any other).
 
 **Intervals.**  When the predictor is fitted, it is re-fitted on folds that hold out some models
 (grouped by model, and grouped by clusters of models that share layers, so that held-out nodes
@@ -357,12 +358,14 @@ class IntervalModel:
             return np.zeros(len(keys), dtype=bool)
         return ~np.isin(keys, self.known)
 
-    def foreign(self, keys: np.ndarray) -> np.ndarray:
-        """Whether each inner node's structure key (0: a leaf) is absent from the training data (none
-        without keys: an older save)."""
+    def foreign(self, keys: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Whether each inner node's structure key (0: a leaf) is absent from the training data, where
+        its level has unseen-structure quantiles (none without keys: an older save; none where the
+        aggregator measured no such residuals: nothing widens them)."""
         if not len(self.structures):
             return np.zeros(len(keys), dtype=bool)
-        unseen: np.ndarray = (keys != 0) & ~np.isin(keys, self.structures)
+        measured = np.isin(levels, [g.removeprefix(FOREIGN) for g in self.quantiles if g.startswith(FOREIGN)])
+        unseen: np.ndarray = (keys != 0) & ~np.isin(keys, self.structures) & measured
         return unseen
 
     def base(self, levels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
