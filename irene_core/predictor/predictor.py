@@ -259,10 +259,9 @@ class Predictor:
     def _structure_keys(self, table: TreeTable) -> np.ndarray:
         """:func:`structure_keys` of every node, children counted as the aggregator counts them (a kind
         it takes for its parent's own work is not a child)."""
+        assert self.aggregator_ is not None  # fitted
         kinds = self._kinds(table)
-        children = getattr(self.aggregator_, "kinds_", None)
-        counted = ~table.is_leaf | (True if children is None else np.isin(kinds, children))
-        return structure_keys(table, kinds, counted)
+        return structure_keys(table, kinds, self.aggregator_.counted(table, kinds))
 
     def _kinds(self, table: TreeTable) -> np.ndarray:
         assert self.leaves_ is not None  # set by fit_table / load before anything is predicted

@@ -56,6 +56,11 @@ class Aggregator:
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def counted(self, table: TreeTable, kinds: np.ndarray) -> np.ndarray:
+        """Nodes that count as their parent's children (``kinds``: each node's primitive kind): all,
+        unless the aggregator takes some leaves for their parent's own work."""
+        return np.ones(len(table), dtype=bool)
+
     def unseen_structure_residuals(self) -> dict[str, np.ndarray]:
         """Per inner level (``module``, ``model``): held-out log residuals ``log(truth / estimate)`` of
         training nodes predicted by a refit that never saw their structure

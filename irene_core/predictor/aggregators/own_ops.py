@@ -61,6 +61,7 @@ from irene_core.predictor.estimators import (
     smooth,
 )
 from irene_core.predictor.uncertainty import model_clusters, structure_keys
+from irene_core.tree.table import TreeTable
 
 _TINY = 1e-12
 #: The bounds' key for an inner level training never saw (the range over all levels).
@@ -162,15 +163,15 @@ class OwnOpsAggregator(Aggregator):
         self.structure_residuals_: dict[str, np.ndarray] = {}
 
     # -- features ---------------------------------------------------------------------------------
-    def _counted(self, data: NodeData) -> np.ndarray:
-        """Nodes that count as their parent's children: inner nodes and leaves of a kind seen as a child
-        in training (others are part of their parent's own work)."""
-        mask: np.ndarray = ~data.table.is_leaf | np.isin(data.kinds, self.kinds_)
+    def counted(self, table: TreeTable, kinds: np.ndarray) -> np.ndarray:
+        """Inner nodes and leaves of a kind seen as a child in training (others are part of their
+        parent's own work)."""
+        mask: np.ndarray = ~table.is_leaf | np.isin(kinds, self.kinds_)
         return mask
 
     def _children_summer(self, data: NodeData) -> ChildrenSum:
-        """Σ over each node's counted children (:meth:`_counted`)."""
-        t, counted = data.table, self._counted(data)
+        """Σ over each node's counted children (:meth:`counted`)."""
+        t, counted = data.table, self.counted(data.table, data.kinds)
         return lambda values: t.children_sum(np.where(counted, values, 0.0))
 
     @staticmethod
@@ -291,7 +292,8 @@ class OwnOpsAggregator(Aggregator):
         keys = self._keys(data, children_sum)[idx]
         if not self.anchor:
             terms, direct = terms[:, :0], direct[:, :0]
-        structure = np.unique(structure_keys(t, data.kinds, self._counted(data)), return_inverse=True)[1].ravel()
+        structure_key = structure_keys(t, data.kinds, self.counted(t, data.kinds))
+        structure = np.unique(structure_key, return_inverse=True)[1].ravel()
         labels = np.column_stack([structure, self._containers(data, work)])[idx]
         blocks = [phi, keys, terms, direct, np.log(S[idx])[:, None], labels]
         X, y, groups, weight = deduplicate(np.hstack(blocks), np.log(t.truth[idx] / S[idx]), t.model_name[idx])
