@@ -29,7 +29,7 @@ from irene_core.plugin_api import StepProfile
 
 #: A typical Intel package's counter range (2^32 units of 61 µJ).
 DEFAULT_RANGE_UJ = 262_143_328_850
-#: Update times kept per zone (for :meth:`PowercapTree.counted_energy_j`).
+#: Update times kept per zone by default (for :meth:`PowercapTree.counted_energy_j`).
 RING = 1 << 16
 
 
@@ -56,7 +56,8 @@ def write_counter(zone: SimulatedZone, now: float) -> None:
 
 
 def advance_counters(
-    zones: list[SimulatedZone], tick_s: float, changes: Connection, updates: Any, counts: Any, stop: Any
+    zones: list[SimulatedZone], tick_s: float, changes: Connection, updates: Any, counts: Any, stop: Any,
+    history: int = RING,
 ) -> None:
     """The simulator process: apply power and mode changes, rewrite every counter each tick."""
     with contextlib.suppress(OSError):  # like the kernel, keep ticking when the measured work is busy
@@ -71,7 +72,7 @@ def advance_counters(
         for zone in zones:
             now = time.monotonic()
             write_counter(zone, now)
-            updates[zone.index * RING + counts[zone.index] % RING] = now
+            updates[zone.index * history + counts[zone.index] % history] = now
             counts[zone.index] += 1
         time.sleep(tick_s)
 
@@ -87,9 +88,13 @@ class PowercapTree:
         range_uj: Mapping[str, int] | None = None,
         start_uj: Mapping[str, int] | None = None,
         tick_s: float = 0.002,
+        history: int = RING,
     ):
+        """``history``: update times kept per zone; :meth:`counted_energy_j` looks back over the last
+        ``history`` ticks (at least ``history × tick_s`` seconds)."""
         self.root = Path(root)
         self.tick_s = tick_s
+        self.history = history
         self.zones: dict[str, SimulatedZone] = {}
         tops = [label for label in powers if "/" not in label]
         for label, watts in powers.items():
@@ -114,7 +119,7 @@ class PowercapTree:
             self.zones[label] = zone
         self._context = multiprocessing.get_context("spawn")
         self._receiver, self._changes = self._context.Pipe(duplex=False)
-        self._updates = self._context.RawArray("d", RING * len(self.zones))
+        self._updates = self._context.RawArray("d", history * len(self.zones))
         self._counts = self._context.RawArray("q", len(self.zones))
         self._stop = self._context.Event()
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -123,7 +128,8 @@ class PowercapTree:
         """Start the simulator process; returns once every counter has been advanced once."""
         self._process = self._context.Process(
             target=advance_counters,
-            args=(list(self.zones.values()), self.tick_s, self._receiver, self._updates, self._counts, self._stop),
+            args=(list(self.zones.values()), self.tick_s, self._receiver, self._updates, self._counts, self._stop,
+                  self.history),
             name="powercap-simulator",
             daemon=True,
         )
@@ -160,8 +166,9 @@ class PowercapTree:
 
     def _update_times(self, zone: SimulatedZone) -> list[float]:
         count = self._counts[zone.index]
-        ring = self._updates[zone.index * RING : (zone.index + 1) * RING]
-        recent = ring[:count] if count <= RING else ring[count % RING :] + ring[: count % RING]
+        n = self.history
+        ring = self._updates[zone.index * n : (zone.index + 1) * n]
+        recent = ring[:count] if count <= n else ring[count % n :] + ring[: count % n]
         return zone.initial + recent
 
     def counted_energy_j(self, label: str, begin: float, end: float, slack: float = 0.002) -> tuple[float, float]:
@@ -169,6 +176,9 @@ class PowercapTree:
         (± ``slack``): the latest update before a read, or the one before it while the file was replaced."""
         zone = self.zones[label]
         updates = self._update_times(zone)
+        if self._counts[zone.index] > self.history and begin - slack <= updates[len(zone.initial)]:
+            raise ValueError(f"zone {label!r}: a read at {begin:.3f} s predates the {self.history} kept updates "
+                             f"(raise history=)")
 
         def seen(t: float) -> tuple[float, float]:
             latest = max(0, bisect_right(updates, t + slack) - 1)
