@@ -162,3 +162,14 @@ def test_unreadable_counter_explains_cve_2020_8694_and_how_to_grant_access(tmp_p
 
 def test_registered_through_entry_point():
     assert get_registry().get("meter", "rapl") is RaplMeter
+
+
+def test_the_simulator_refuses_to_bound_a_read_older_than_the_updates_it_kept(tmp_path):
+    with PowercapTree(tmp_path, {"package-0": 10.0}, tick_s=0.001, history=64) as tree:
+        begin = time.monotonic()
+        time.sleep(0.5)  # ≫ 64 ticks: the update before `begin` is gone
+        now = time.monotonic()
+        low, high = tree.counted_energy_j("package-0", now - 0.02, now)
+        assert 0 <= low <= high <= 10.0 * 0.03
+        with pytest.raises(ValueError, match="predates the 64 kept updates"):
+            tree.counted_energy_j("package-0", begin, now)
