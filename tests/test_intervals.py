@@ -84,14 +84,39 @@ def test_unknown_kind_is_extrapolated_and_its_interval_is_wider(small: tuple[Pre
 
 
 def _residuals(folds: list[np.ndarray], level: str = "module", kind: str = "Block", novel: bool = True,
-               into: Residuals | None = None) -> Residuals:
-    """Held-out log residuals, one array per fold, of nodes of one level, kind and novelty (added to ``into``)."""
+               into: Residuals | None = None, distance: float = 0.0) -> Residuals:
+    """Held-out log residuals, one array per fold, of nodes of one level, kind, novelty and distance outside
+    their fold's training data (added to ``into``)."""
     out = Residuals() if into is None else into
     for log_ratio in folds:
         n = len(log_ratio)
         out.add(np.exp(log_ratio), np.ones(n), np.full(n, level, dtype=object), np.full(n, kind, dtype=object),
-                np.zeros(n), np.full(n, novel))
+                np.full(n, distance), np.full(n, novel))
     return out
+
+
+def test_leaves_widen_outside_the_training_data_by_their_kinds_measured_slope() -> None:
+    """The size folds show how each kind errs beyond its training sizes: Linear stayed inside its
+    interval, MatMul did not; each widens per log unit outside by its own slope (a kind with too few
+    such residuals by its level's), not by one that the worst kind sets for all."""
+    inside = np.linspace(-0.01, 0.01, 60)
+    by_model = Residuals()
+    for kind in ("Linear", "MatMul", "Softmax"):
+        _residuals([inside], level="ml", kind=kind, novel=False, into=by_model)
+    by_size = Residuals()
+    _residuals([inside / 2], level="ml", kind="Linear", novel=False, into=by_size, distance=0.5)
+    _residuals([inside + 0.2], level="ml", kind="MatMul", novel=False, into=by_size, distance=0.5)
+    _residuals([np.full(10, 0.3)], level="ml", kind="Softmax", novel=False, into=by_size, distance=0.5)
+    fitted = IntervalModel.fit(by_model, by_size, Ranges(), np.zeros(0, np.int64))
+    high = fitted.quantiles["MatMul"][1]
+    assert fitted.slope["Linear"] == 0.0
+    assert fitted.slope["MatMul"] == pytest.approx(np.quantile((inside + 0.2 - high) / 0.5, 0.9))
+    assert "Softmax" not in fitted.slope and fitted.slope["ml"] > fitted.slope["MatMul"]
+    kinds = np.array(["Linear", "MatMul", "Softmax"], dtype=object)
+    _, upper = fitted.bounds(np.ones(3), np.full(3, "ml", dtype=object), kinds, np.ones(3))
+    assert np.log(upper).tolist() == pytest.approx(
+        [fitted.quantiles[k][1] + fitted.slope[s] for k, s in zip(kinds, ("Linear", "MatMul", "ml"), strict=True)])
+    assert IntervalModel.from_state(fitted.get_state()).slope == fitted.slope
 
 
 def test_known_modules_err_either_way_leaves_their_kinds_way() -> None:

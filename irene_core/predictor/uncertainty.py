@@ -37,7 +37,9 @@ level's quantiles are at least as wide as the known ones', and a level without r
 novelty takes the other's; novel nodes err one way in one fold and the other way in the next, by
 as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is the largest over folds of a
 fold's 90 % quantile of the absolute residual, among folds with :data:`MIN_NOVEL_RESIDUALS` of
-them), ``d`` its distance outside the training data, ``s`` the widening per log unit of its level,
+them), ``d`` its distance outside the training data, ``s`` the widening per log unit of its primitive
+kind at ml level when that kind has :data:`MIN_KIND_RESIDUALS` residuals to estimate it (kinds
+extrapolate differently: a Linear barely errs beyond its sizes, a MatMul may), else of its level,
 estimated on the size folds' held-out nodes that lay outside their training ranges (above them:
 larger sizes; below them: smaller ones, as for a miniature model), and ``c`` the widening of a
 device calibration (see :mod:`irene_core.predictor.calibration`).  Every node's interval is its
@@ -61,7 +63,8 @@ from irene_core.tree.table import TreeTable
 
 #: Folds of the out-of-fold step that measures residuals: FOLDS − 1 grouped by model, one by size.
 FOLDS = 4
-#: Held-out leaves a primitive kind needs for its own residual quantiles.
+#: Held-out leaves a primitive kind needs for its own residual quantiles (and, outside their fold's
+#: range, for its own widening per log unit).
 MIN_KIND_RESIDUALS = 50
 #: Held-out novel nodes a level needs for its own novel quantiles, and a fold to count in the widest-fold rule.
 MIN_NOVEL_RESIDUALS = 20
@@ -344,12 +347,17 @@ class IntervalModel:
         model = cls(quantiles, {}, ranges, known=np.unique(known),
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures))
         r, levels, groups, d = by_size.arrays()
-        for level in ("ml", "module", "model"):
-            outside = (d > 0) & (levels == level)
-            if outside.sum() >= MIN_OUTSIDE:
-                low, high = model.base(levels[outside], groups[outside])
-                need = np.maximum(np.maximum(low - r[outside], r[outside] - high), 0.0)
-                model.slope[level] = float(np.quantile(need / d[outside], COVERAGE))
+        outside = d > 0  # the held-out nodes outside their fold's training data
+        r, levels, groups, d = r[outside], levels[outside], groups[outside], d[outside]
+        low, high = model.base(levels, groups)
+        need = np.maximum(np.maximum(low - r, r - high), 0.0) / d
+        kinds = np.array([_plain(g) for g in groups], dtype=object)
+        for name, rows, least in (
+            [(lv, levels == lv, MIN_OUTSIDE) for lv in ("ml", "module", "model")]
+            + [(k, (levels == "ml") & (kinds == k), MIN_KIND_RESIDUALS) for k in sorted(set(kinds[levels == "ml"]))]
+        ):
+            if rows.sum() >= least:
+                model.slope[name] = float(np.quantile(need[rows], COVERAGE))
         return model
 
     def novel(self, keys: np.ndarray) -> np.ndarray:
@@ -387,7 +395,9 @@ class IntervalModel:
         extra = np.array([
             self.extra.get(_plain(g), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
         ])
-        slope = np.array([self.slope.get(lv, DEFAULT_SLOPE) for lv in levels])
+        slope = np.array([
+            self.slope.get(_plain(g), self.slope.get(lv, DEFAULT_SLOPE)) for lv, g in zip(levels, groups, strict=True)
+        ])
         widen = slope * distance + extra
         a, b = pred * np.exp(low - widen), pred * np.exp(high + widen)
         return np.minimum(a, b), np.maximum(a, b)
