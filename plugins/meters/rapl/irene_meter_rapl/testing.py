@@ -165,11 +165,12 @@ class PowercapTree:
         return self.zones[label].power.integral(begin, end)
 
     def _update_times(self, zone: SimulatedZone) -> list[float]:
-        count = self._counts[zone.index]
-        n = self.history
-        ring = self._updates[zone.index * n : (zone.index + 1) * n]
-        recent = ring[:count] if count <= n else ring[count % n :] + ring[: count % n]
-        return zone.initial + recent
+        count, n = self._counts[zone.index], self.history
+        start = zone.index * n  # copy only the updates written (the ring is large and copies cost)
+        if count <= n:
+            return zone.initial + self._updates[start : start + count]
+        split = start + count % n
+        return zone.initial + self._updates[split : start + n] + self._updates[start:split]
 
     def counted_energy_j(self, label: str, begin: float, end: float, slack: float = 0.002) -> tuple[float, float]:
         """The least and most energy a zone's counter can show between reads at ``begin`` and ``end``
