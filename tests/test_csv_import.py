@@ -88,3 +88,27 @@ def test_bad_number_names_file_and_line(tmp_path, device1_dir):
     model.write_text("\n".join(lines) + "\n")
     with pytest.raises(IreneError, match=rf"{model}:3: non-finite or negative"):
         import_csv_dir(tmp_path)
+
+
+def test_cached_copies_say_whose_measurement_they_carry(device1_records):
+    """The release's measuring code cached by (type, flops, mem_bytes): every later node with an
+    earlier one's key and energy carries that node's measurement, and says whose."""
+    bert = next(r for r in device1_records if r.key[:3] == ("bert-base-uncased", 8, 32))
+    first = "encoder.layer.0.attention.self:MatMul"
+    assert _measured_as(bert, first) is None
+    assert _measured_as(bert, "encoder.layer.0.attention.self:MatMul#2") == first
+    assert _measured_as(bert, "encoder.layer.3.attention.self:MatMul#2") == first
+    # identical layers: one measurement
+    assert _measured_as(bert, "encoder.layer.3:BertLayer") == "encoder.layer.0:BertLayer"
+    assert _measured_as(bert, "pooler.dense:Linear") is None  # a 768 × 768 product on one token: its own
+    by_id = {n.id: n for n in bert.nodes()}
+    copies = [n for n in bert.nodes() if n.measured_as]
+    assert len(copies) == 194 and all(
+        by_id[n.measured_as].measured_as is None and by_id[n.measured_as].type == n.type
+        and by_id[n.measured_as].ground_truth_energy == n.ground_truth_energy
+        for n in copies
+    )
+
+
+def _measured_as(record, node_id):
+    return next(n.measured_as for n in record.nodes() if n.id == node_id)

@@ -294,3 +294,27 @@ def test_a_module_whose_structure_training_lacks_takes_the_unseen_structure_widt
     for node_type, half in (("TransformerBlock", foreign), ("Transformer", novel)):
         widths = [np.log(n.predicted_high / n.predicted_energy) for n in nodes if n.type == node_type]
         assert np.median(widths) == pytest.approx(half, rel=1e-6), node_type
+
+
+def test_a_measurement_of_other_work_is_neither_fitted_nor_scored(small):
+    """The release gives each attention's A·V product (``MatMul#2``) the measurement of its QKᵀ
+    product, which moves more bytes: no ground truth of its own.  Changing it changes no prediction and
+    no score; every other copy (identical layers) keeps its measurement."""
+    from irene_core.predictor.evaluation import evaluate
+
+    bert = next(r for r in small if r.model_name == "bert-base-uncased")
+    assert bert.borrowed() == {f"encoder.layer.{i}.attention.self:MatMul#2" for i in range(12)}
+    table = TreeTable.from_records(small)
+    assert np.isnan(table.truth[table.borrowed]).all() and (table.truth[~table.borrowed & table.is_leaf] > 0).all()
+    train = [r for r in small if r.model_name != "gpt2"]
+    scaled = [r.model_copy(deep=True) for r in train]
+    for record in scaled:
+        for node in record.nodes():
+            if node.id in record.borrowed():
+                node.ground_truth_energy *= 100
+    plain, changed = (Predictor(features="model").fit(records) for records in (train, scaled))
+    test = [r for r in small if r.model_name == "gpt2"]
+    assert [n.predicted_energy for r in plain.predict(test) for n in r.nodes()] == pytest.approx(
+        [n.predicted_energy for r in changed.predict(test) for n in r.nodes()], rel=1e-9)
+    predicted = plain.predict(train)
+    assert evaluate(train, predicted) == evaluate(scaled, predicted)

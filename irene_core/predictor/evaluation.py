@@ -1,7 +1,8 @@
 """Percentage error of predicted vs ground-truth energy, per level (ml, module, model).
 
 A node's error is 100·|pred − gt|/gt whatever the prediction: another tool's negative prediction is
-scored like any other (a bad one), never refused.
+scored like any other (a bad one), never refused.  A node whose ground truth was measured on other
+work (:meth:`~irene_core.tree.schema.TreeRecord.borrowed`) is not scored.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from irene_core.tree.schema import LEVELS, RecordKey, TreeRecord
 
 
 def node_errors(truth: TreeRecord, pred: TreeRecord) -> dict[str, list[float]]:
-    """100·|pred − gt|/gt for every real node of ``truth`` with a positive ground truth, by level."""
+    """100·|pred − gt|/gt for every real node of ``truth`` with a positive ground truth of its own, by level."""
     predicted = {n.id: n.predicted_energy for n in pred.nodes()}
+    borrowed = truth.borrowed()
     out: dict[str, list[float]] = {level: [] for level in LEVELS}
     for node in truth.nodes():
         gt = node.ground_truth_energy
-        if gt is None or gt <= 0:
+        if gt is None or gt <= 0 or node.id in borrowed:
             continue
         p = predicted.get(node.id)
         if p is None:

@@ -218,9 +218,10 @@ class Predictor:
         self.leaves_ = LeafModels(self.feature_names_, {"method": self.config.leaf_method}, self.config.min_rows)
         leaf_report = self.leaves_.fit(X[usable], truth[usable], table.type[usable], table.model_name[usable])
         leaf_estimates = self._leaf_estimates(table, X)
+        teacher = table.standing_in(leaf_estimates)  # a borrowed leaf's measurement is none of its own
         self.aggregator_ = make_aggregator(self.config)
-        aggregator_report = self.aggregator_.fit(self._data(table, X), leaf_estimates)
-        self.floors_ = fit_floors(table)
+        aggregator_report = self.aggregator_.fit(self._data(teacher, X), leaf_estimates)
+        self.floors_ = fit_floors(teacher)
         devices = sorted({r.device for r in table.records if r.device})
         self.hardware_ = self.config.hardware or (", ".join(devices) if devices else "unknown hardware")
         self.training_ = {
@@ -232,8 +233,9 @@ class Predictor:
             "phases": sorted({r.phase for r in table.records}),
             "nodes": {lv: int((table.level == lv).sum()) for lv in ("ml", "module", "model")},
             "skipped_nodes": {
-                "no ground truth": int(np.isnan(truth).sum()),
+                "no ground truth": int(np.isnan(truth).sum() - table.borrowed.sum()),
                 "zero ground truth": int((truth == 0).sum()),
+                "measured on other work": int(table.borrowed.sum()),
             },
             "dropped_features": {f: n for f, n in missing.items() if n},
             "leaves": leaf_report,

@@ -10,6 +10,10 @@ Rules (see docs/data-format.md):
   no module ancestor attaches to the root.
 - Identical repeated rows (the two MatMuls of one attention block) are kept as separate leaves with
   ids ``scope:MatMul`` and ``scope:MatMul#2``.
+- The release's measuring code cached by (type, flops, ``mem_bytes``): a node whose type, those two
+  features and energy equal an earlier node's (pre-order) of its tree carries that node's
+  measurement and says so with ``measured_as`` (its id).  Identical layers do the same work; the two
+  matmuls of an attention do not (:meth:`~irene_core.tree.schema.TreeRecord.borrowed`).
 - A module row with no rows below it (tiny-ctrl's ReLU, which its measuring code listed with the
   modules) is a leaf: level ``ml``.  No module of the paper's six models is one.
 - ``energy_mean`` becomes ``ground_truth_energy``; the other numeric columns become features.  The
@@ -178,7 +182,21 @@ def _build(
         root=root,
     )
     record.check()
+    _mark_cached_copies(record)
     return record
+
+
+def _mark_cached_copies(record: TreeRecord) -> None:
+    """Set ``measured_as`` on every node that carries an earlier node's cached measurement."""
+    first: dict[tuple[str, float, float, float], str] = {}
+    for node in record.nodes():
+        if node.ground_truth_energy is None or not {"flops", "mem_bytes"} <= node.features.keys():
+            continue
+        key = (node.type, node.features["flops"], node.features["mem_bytes"], node.ground_truth_energy)
+        if key in first:
+            node.measured_as = first[key]
+        else:
+            first[key] = node.id
 
 
 def import_csv_dir(

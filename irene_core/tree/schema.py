@@ -44,6 +44,11 @@ RESOURCE_FEATURES: tuple[str, ...] = (
     "times_mean",
     "gpu_energy_mean",
 )
+#: The features that say what work a node does: nodes that differ in one of them do different work.
+WORK_FEATURES: tuple[str, ...] = (*MODEL_FEATURES, "mem_bytes_moved")
+#: Work features within this relative difference are the same work (a bias vector or an index tensor
+#: more: GPT-2's MLP projections, 0.05 % apart, or BERT's token-type and word embeddings, 0.1 %).
+WORK_TOLERANCE = 0.01
 #: Unit of each node feature (the paper's Table 1; the API's answers use the same).
 FEATURE_UNITS: dict[str, str] = {
     "batch_size": "sequences",
@@ -258,6 +263,25 @@ class TreeRecord(BaseModel):
 
     def nodes(self, include_synthetic: bool = False) -> Iterator[Node]:
         return self.root.walk(include_synthetic)
+
+    def borrowed(self) -> set[str]:
+        """Ids of the nodes whose ground truth was measured on other work: a node ``measured_as`` one of
+        another type, or differing by more than :data:`WORK_TOLERANCE` in a :data:`WORK_FEATURES` value
+        that both have (the paper's release gives an attention's A·V product the measurement of its QKᵀ
+        product, which moves 25–31 % more bytes).  Such a ground truth stays on the node but is no
+        measurement of it."""
+        by_id = {node.id: node for node in self.nodes()}
+        out = set()
+        for node in by_id.values():
+            source = by_id.get(node.measured_as) if node.measured_as else None
+            if source is None:
+                continue
+            if source.type != node.type or any(
+                not math.isclose(node.features[f], source.features[f], rel_tol=WORK_TOLERANCE)
+                for f in WORK_FEATURES if f in node.features and f in source.features
+            ):
+                out.add(node.id)
+        return out
 
     def by_level(self) -> dict[Level, list[Node]]:
         out: dict[Level, list[Node]] = {level: [] for level in LEVELS}

@@ -4,12 +4,14 @@ Training and prediction work on a :class:`TreeTable` (parent index, depth, level
 matrix, ground truth) instead of walking pydantic nodes, so that a whole dataset is handled with a
 few vectorised numpy operations.  Synthetic ``OwnOps`` nodes of the input are ignored: the
 predictor recreates them.  A node without ``batch_size``/``seq_len`` features takes its record's.
+A node whose ground truth was measured on other work (:meth:`TreeRecord.borrowed`) has none in
+``truth`` (NaN) and is marked in ``borrowed``: nothing is fitted to it or scored against it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -45,15 +47,18 @@ class TreeTable:
     type: np.ndarray
     features: np.ndarray
     truth: np.ndarray
+    borrowed: np.ndarray  # bool: the node's ground truth is another computation's measurement
     feature_names: tuple[str, ...] = field(default=TABLE_FEATURES)
 
     @classmethod
     def from_records(cls, records: Sequence[TreeRecord]) -> TreeTable:
         nodes: list[Node] = []
-        rec, parent, depth = [], [], []
+        rec, parent, depth, borrowed = [], [], [], []
         for r, record in enumerate(records):
             position: dict[int, int] = {}
+            others = record.borrowed()
             for node, up, d in preorder(record.root):
+                borrowed.append(node.id in others)
                 position[id(node)] = len(nodes)
                 parent.append(-1 if up is None else position[id(up)])
                 nodes.append(node)
@@ -75,9 +80,11 @@ class TreeTable:
             per_record = np.array([getattr(r, attr) for r in records], dtype=float)
             missing = np.isnan(features[:, j])
             features[missing, j] = per_record[rec_arr[missing]] if len(per_record) else np.nan
+        borrowed_arr = np.asarray(borrowed, dtype=bool)
         truth = np.array(
             [np.nan if x.ground_truth_energy is None else x.ground_truth_energy for x in nodes], dtype=float
         )
+        truth[borrowed_arr] = np.nan
         return cls(
             records=list(records),
             nodes=nodes,
@@ -88,6 +95,7 @@ class TreeTable:
             type=np.array([x.type for x in nodes], dtype=object),
             features=features,
             truth=truth,
+            borrowed=borrowed_arr,
         )
 
     def __len__(self) -> int:
@@ -130,6 +138,11 @@ class TreeTable:
         per_node: np.ndarray = counts[self.record_index]
         return per_node
 
+    def standing_in(self, leaf_estimates: np.ndarray) -> TreeTable:
+        """The table with each borrowed leaf's ``leaf_estimates`` value as its truth: what an
+        aggregator learns its children's sums from (at prediction every leaf is an estimate)."""
+        return replace(self, truth=np.where(self.borrowed & self.is_leaf, leaf_estimates, self.truth))
+
     def subset(self, keep_records: np.ndarray) -> TreeTable:
         """The table of the records where ``keep_records`` (bool per record) is true."""
         keep = keep_records[self.record_index]
@@ -148,5 +161,6 @@ class TreeTable:
             type=self.type[keep],
             features=self.features[keep],
             truth=self.truth[keep],
+            borrowed=self.borrowed[keep],
             feature_names=self.feature_names,
         )

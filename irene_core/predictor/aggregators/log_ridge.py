@@ -74,7 +74,7 @@ class LogRidge(Aggregator):
 
     def fit(self, data: NodeData, leaf_estimates: np.ndarray) -> dict[str, Any]:
         F, groups = log_ridge_features(data, self.feature_set), self._group(data)
-        usable = (data.table.truth > 0) & np.isfinite(F).all(axis=1)
+        usable = (data.table.truth > 0) & ~data.table.borrowed & np.isfinite(F).all(axis=1)
         ml = data.table.level == "ml"
         wanted = {g: usable & (groups == g) for g in sorted(set(groups[usable]))}
         wanted[LEAVES] = usable & ml
