@@ -84,14 +84,14 @@ def test_unknown_kind_is_extrapolated_and_its_interval_is_wider(small: tuple[Pre
 
 
 def _residuals(folds: list[np.ndarray], level: str = "module", kind: str = "Block", novel: bool = True,
-               into: Residuals | None = None, distance: float = 0.0) -> Residuals:
-    """Held-out log residuals, one array per fold, of nodes of one level, kind, novelty and distance outside
-    their fold's training data (added to ``into``)."""
+               into: Residuals | None = None, distance: tuple[float, float] = (0.0, 0.0)) -> Residuals:
+    """Held-out log residuals, one array per fold, of nodes of one level, kind, novelty and distances
+    ``(above, below)`` their fold's training data (added to ``into``)."""
     out = Residuals() if into is None else into
     for log_ratio in folds:
         n = len(log_ratio)
         out.add(np.exp(log_ratio), np.ones(n), np.full(n, level, dtype=object), np.full(n, kind, dtype=object),
-                np.full(n, distance), np.full(n, novel))
+                np.tile(distance, (n, 1)), np.full(n, novel))
     return out
 
 
@@ -104,19 +104,49 @@ def test_leaves_widen_outside_the_training_data_by_their_kinds_measured_slope() 
     for kind in ("Linear", "MatMul", "Softmax"):
         _residuals([inside], level="ml", kind=kind, novel=False, into=by_model)
     by_size = Residuals()
-    _residuals([inside / 2], level="ml", kind="Linear", novel=False, into=by_size, distance=0.5)
-    _residuals([inside + 0.2], level="ml", kind="MatMul", novel=False, into=by_size, distance=0.5)
-    _residuals([np.full(10, 0.3)], level="ml", kind="Softmax", novel=False, into=by_size, distance=0.5)
+    _residuals([inside / 2], level="ml", kind="Linear", novel=False, into=by_size, distance=(0.5, 0.0))
+    _residuals([inside + 0.2], level="ml", kind="MatMul", novel=False, into=by_size, distance=(0.5, 0.0))
+    _residuals([np.full(10, 0.3)], level="ml", kind="Softmax", novel=False, into=by_size, distance=(0.5, 0.0))
     fitted = IntervalModel.fit(by_model, by_size, Ranges(), np.zeros(0, np.int64))
     high = fitted.quantiles["MatMul"][1]
     assert fitted.slope["Linear"] == 0.0
     assert fitted.slope["MatMul"] == pytest.approx(np.quantile((inside + 0.2 - high) / 0.5, 0.9))
     assert "Softmax" not in fitted.slope and fitted.slope["ml"] > fitted.slope["MatMul"]
     kinds = np.array(["Linear", "MatMul", "Softmax"], dtype=object)
-    _, upper = fitted.bounds(np.ones(3), np.full(3, "ml", dtype=object), kinds, np.ones(3))
+    _, upper = fitted.bounds(np.ones(3), np.full(3, "ml", dtype=object), kinds, np.tile([1.0, 0.0], (3, 1)))
     assert np.log(upper).tolist() == pytest.approx(
         [fitted.quantiles[k][1] + fitted.slope[s] for k, s in zip(kinds, ("Linear", "MatMul", "ml"), strict=True)])
     assert IntervalModel.from_state(fitted.get_state()).slope == fitted.slope
+
+
+def test_below_the_training_data_a_leaf_widens_by_what_the_size_folds_measured_below() -> None:
+    """Below its range a leaf costs what the smallest training leaf did, which misses a kind whose
+    energy falls with its work by the size ratio; above it the leaf's model continues as a power law.
+    The size folds measure each direction apart (a node outside both ways in neither), and a node
+    widens by each of its distances at that direction's slope; a predictor saved with one slope
+    widens by it both ways."""
+    inside = np.linspace(-0.01, 0.01, 60)
+    by_model = _residuals([inside], level="ml", kind="Softmax", novel=False)
+    by_size = Residuals()
+    _residuals([inside + 0.05], level="ml", kind="Softmax", novel=False, into=by_size, distance=(0.5, 0.0))
+    _residuals([inside - 0.5], level="ml", kind="Softmax", novel=False, into=by_size, distance=(0.0, 0.5))
+    _residuals([inside - 2.0], level="ml", kind="Softmax", novel=False, into=by_size, distance=(0.5, 0.5))
+    fitted = IntervalModel.fit(by_model, by_size, Ranges(), np.zeros(0, np.int64))
+    low, high = fitted.quantiles["Softmax"]
+    above, below = fitted.slope["Softmax"], fitted.slope["below:Softmax"]
+    assert above == pytest.approx(np.quantile((inside + 0.05 - high) / 0.5, 0.9))
+    assert below == pytest.approx(np.quantile((low - (inside - 0.5)) / 0.5, 0.9))
+    assert below > 5 * above
+    distance = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 2.0]])
+    _, upper = fitted.bounds(np.ones(3), np.full(3, "ml", dtype=object), np.full(3, "Softmax", dtype=object),
+                             distance)
+    assert np.log(upper).tolist() == pytest.approx([high + above, high + below, high + 0.5 * above + 2 * below])
+    state = fitted.get_state()
+    old_save = IntervalModel.from_state({**state, "slope": {k: v for k, v in state["slope"].items()
+                                                            if not k.startswith("below:")}})
+    _, upper = old_save.bounds(np.ones(1), np.array(["ml"], dtype=object), np.array(["Softmax"], dtype=object),
+                               np.array([[0.0, 1.0]]))
+    assert np.log(upper[0]) == pytest.approx(high + above)
 
 
 def test_known_modules_err_either_way_leaves_their_kinds_way() -> None:
@@ -170,10 +200,10 @@ def test_a_module_of_an_unseen_structure_takes_the_wider_of_novel_and_unseen_str
     assert fitted.foreign(np.array([11, 33, 0, 44]), levels).tolist() == [False, True, False, False]
     levels = levels[:2]
     low, high = fitted.bounds(np.ones(2), levels, np.array(["foreign:module", "novel:module"], dtype=object),
-                              np.zeros(2))
+                              np.zeros((2, 2)))
     assert np.log(high).tolist() == pytest.approx([half, fitted.quantiles["novel:module"][1]])
     assert np.log(low).tolist() == pytest.approx([-half, fitted.quantiles["novel:module"][0]])
-    assert np.log(few.bounds(np.ones(1), levels[:1], np.array(["foreign:module"], dtype=object), np.zeros(1))[1]) \
+    assert np.log(few.bounds(np.ones(1), levels[:1], np.array(["foreign:module"], dtype=object), np.zeros((1, 2)))[1]) \
         == pytest.approx(few.quantiles["novel:module"][1])  # no such residuals: a novel module's
     restored = IntervalModel.from_state(fitted.get_state())
     assert restored.structures.tolist() == [11, 22] and restored.quantiles == fitted.quantiles

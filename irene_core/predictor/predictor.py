@@ -193,9 +193,9 @@ class Predictor:
 
     @staticmethod
     def _distance(table: TreeTable, kinds: np.ndarray, ranges: Ranges) -> np.ndarray:
-        """Each node's log distance outside ``ranges`` (inner nodes: their descendants' largest)."""
+        """Each node's log distances ``(above, below)`` ``ranges`` (inner nodes: their descendants' largest)."""
         leaf = table.is_leaf
-        d = np.zeros(len(table))
+        d = np.zeros((len(table), 2))
         d[leaf] = ranges.distance(table, leaf, kinds)
         return propagate_up(table, d)
 
@@ -344,8 +344,9 @@ class Predictor:
         untrained = self._untrained(kinds, leaf)
         own_kind = self._canonical_kinds(table)
         stand_in = leaf & ~untrained & (own_kind != kinds)  # predicted as a primitive of the same computation
-        distance = self._distance(table, kinds, self.intervals_.ranges) if self.intervals_ else np.zeros(len(table))
-        outside = leaf & (distance > 0)
+        distance = (self._distance(table, kinds, self.intervals_.ranges) if self.intervals_
+                    else np.zeros((len(table), 2)))
+        outside = leaf & (distance > 0).any(axis=1)
         unseen = self._unseen_settings(table)
         extrapolated = (propagate_up(table, (untrained | stand_in | outside).astype(float)) > 0) | unseen
         foreign = np.zeros(len(table), dtype=bool)  # novel inner nodes of a structure training lacks

@@ -2,9 +2,9 @@
 
 **Training ranges.**  For every canonical primitive kind the predictor keeps the range, over its
 training leaves, of batch, sequence length, flops and bytes moved (log scale; a feature the
-records lack sets no bound).  A leaf's *distance*
-outside the training data is the largest amount (natural-log units) by which one of them lies
-outside its kind's range; a module's or model's is the largest of its descendants'.  A leaf is
+records lack sets no bound).  A leaf's *distance* above the training data is the largest amount
+(natural-log units) by which one of them lies above its kind's range, its distance below the
+largest by which one lies below it; a module's or model's are the largest of its descendants'.  A leaf is
 extrapolated when it lies outside (distance > 0) or when its kind has no training leaves and is
 predicted by the generic regressor; a module or model when any descendant is.
 
@@ -37,12 +37,18 @@ level's quantiles are at least as wide as the known ones', and a level without r
 novelty takes the other's; novel nodes err one way in one fold and the other way in the next, by
 as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is the largest over folds of a
 fold's 90 % quantile of the absolute residual, among folds with :data:`MIN_NOVEL_RESIDUALS` of
-them), ``d`` its distance outside the training data, ``s`` the widening per log unit of its primitive
-kind at ml level when that kind has :data:`MIN_KIND_RESIDUALS` residuals to estimate it (kinds
-extrapolate differently: a Linear barely errs beyond its sizes, a MatMul may), else of its level,
-estimated on the size folds' held-out nodes that lay outside their training ranges (above them:
-larger sizes; below them: smaller ones, as for a miniature model), and ``c`` the widening of a
-device calibration (see :mod:`irene_core.predictor.calibration`).  Every node's interval is its
+them), ``s·d = s₊·d₊ + s₋·d₋`` its widening for its distances above (``d₊``) and below (``d₋``) the
+training data, and ``c`` the widening of a device calibration (see
+:mod:`irene_core.predictor.calibration`).  Each slope is estimated on the held-out nodes of the size
+folds that lay outside their fold's training ranges in that direction only: above them (larger
+sizes), or below them (smaller ones, as for a miniature model).  The two differ by design: above
+the range a leaf model continues as a power law in the work, below it a leaf costs what the
+smallest training leaf did (the kernel-launch floor), which a kind whose energy falls with its work
+(Softmax, MatMul) misses in proportion to the size ratio.  Each is its primitive kind's at ml level
+when that kind has :data:`MIN_KIND_RESIDUALS` residuals in that direction (kinds extrapolate
+differently: a Linear barely errs beyond its sizes, a MatMul may), else its level's (slopes of
+the direction below are kept under :data:`BELOW`; a predictor saved before has one slope for
+both).  Every node's interval is its
 own (a parent's is not the sum of its children's).
 """
 
@@ -80,6 +86,8 @@ SYMMETRIC_LEVELS: tuple[str, ...] = ("module", "model")
 MIN_OUTSIDE = 20
 #: Widening per log unit outside the training data for a level where it cannot be estimated.
 DEFAULT_SLOPE = 1.0
+#: Prefix of the slopes' keys for the widening below the training data.
+BELOW = "below:"
 #: The interval's coverage (two-sided, central).
 COVERAGE = 0.90
 #: Features whose training range defines extrapolation (log scale).
@@ -156,7 +164,7 @@ def model_clusters(table: TreeTable) -> dict[str, int]:
 
 
 def propagate_up(table: TreeTable, values: np.ndarray) -> np.ndarray:
-    """Each node's maximum of ``values`` over itself and its descendants."""
+    """Each node's maximum of ``values`` (per column) over itself and its descendants."""
     out = values.astype(float).copy()
     for depth in range(int(table.depth.max(initial=0)), 0, -1):
         rows = np.flatnonzero(table.depth == depth)
@@ -185,17 +193,18 @@ class Ranges:
         return ranges
 
     def distance(self, table: TreeTable, rows: np.ndarray, kinds: np.ndarray) -> np.ndarray:
-        """Log distance of the leaves ``rows`` of ``table`` outside their kind's range (0 inside or for
-        a kind without a range); ``kinds`` has one entry per row of ``table``."""
+        """Log distances ``(above, below)`` of the leaves ``rows`` of ``table`` outside their kind's
+        range, one row each (0 inside or for a kind without a range); ``kinds`` has one entry per row
+        of ``table``."""
         logs, kinds = log_features(table, self.features)[rows], kinds[rows]
-        out = np.zeros(len(kinds))
+        out = np.zeros((len(kinds), 2))
         for kind in set(kinds):
             if kind not in self.bounds:
                 continue
             rows = kinds == kind
             low, high = self.bounds[kind]
-            excess = np.fmax(np.fmax(low - logs[rows], logs[rows] - high), 0.0)
-            out[rows] = np.nan_to_num(np.nanmax(excess, axis=1, initial=0.0), nan=0.0)
+            for column, excess in enumerate((logs[rows] - high, low - logs[rows])):
+                out[rows, column] = np.nan_to_num(np.nanmax(np.fmax(excess, 0.0), axis=1, initial=0.0), nan=0.0)
         return out
 
     def get_state(self) -> dict[str, Any]:
@@ -243,7 +252,8 @@ def _plain(group: str) -> str:
 
 @dataclass
 class Residuals:
-    """Held-out log residuals with each node's group and distance outside its fold's training data."""
+    """Held-out log residuals with each node's group and distances ``(above, below)`` its fold's
+    training data."""
 
     log_ratio: list[np.ndarray] = field(default_factory=list)
     groups: list[np.ndarray] = field(default_factory=list)
@@ -267,7 +277,7 @@ class Residuals:
         """``(log_ratio, levels, groups, distance)`` of every residual."""
         if not self.log_ratio:
             empty = np.zeros(0, dtype=object)
-            return np.zeros(0), empty, empty, np.zeros(0)
+            return np.zeros(0), empty, empty, np.zeros((0, 2))
         return (np.concatenate(self.log_ratio), np.concatenate(self.levels), np.concatenate(self.groups),
                 np.concatenate(self.distance))
 
@@ -312,8 +322,8 @@ class IntervalModel:
     ) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart) and, for novel nodes of an
         unseen structure, from the aggregator's ``unseen_structure`` residuals (per level) beside them
-        (``structures``: the training inner nodes' structure keys); the widening per log unit from the
-        size folds' nodes outside their training data."""
+        (``structures``: the training inner nodes' structure keys); the widening per log unit above
+        and below the training data from the size folds' nodes outside it in that direction only."""
         r, levels, groups, _ = by_model.arrays()
         folds = by_model.folds()
         quantiles: dict[str, tuple[float, float]] = {}
@@ -347,17 +357,18 @@ class IntervalModel:
         model = cls(quantiles, {}, ranges, known=np.unique(known),
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures))
         r, levels, groups, d = by_size.arrays()
-        outside = d > 0  # the held-out nodes outside their fold's training data
-        r, levels, groups, d = r[outside], levels[outside], groups[outside], d[outside]
         low, high = model.base(levels, groups)
-        need = np.maximum(np.maximum(low - r, r - high), 0.0) / d
         kinds = np.array([_plain(g) for g in groups], dtype=object)
-        for name, rows, least in (
-            [(lv, levels == lv, MIN_OUTSIDE) for lv in ("ml", "module", "model")]
-            + [(k, (levels == "ml") & (kinds == k), MIN_KIND_RESIDUALS) for k in sorted(set(kinds[levels == "ml"]))]
-        ):
-            if rows.sum() >= least:
-                model.slope[name] = float(np.quantile(need[rows], COVERAGE))
+        for prefix, mine, other in (("", d[:, 0], d[:, 1]), (BELOW, d[:, 1], d[:, 0])):
+            outside = (mine > 0) & (other == 0)  # held out beyond their fold's training data this way only
+            need = np.maximum(np.maximum(low - r, r - high), 0.0)[outside] / mine[outside]
+            at, kind = levels[outside], kinds[outside]
+            for name, rows, least in (
+                [(lv, at == lv, MIN_OUTSIDE) for lv in ("ml", "module", "model")]
+                + [(k, (at == "ml") & (kind == k), MIN_KIND_RESIDUALS) for k in sorted(set(kind[at == "ml"]))]
+            ):
+                if rows.sum() >= least:
+                    model.slope[prefix + name] = float(np.quantile(need[rows], COVERAGE))
         return model
 
     def novel(self, keys: np.ndarray) -> np.ndarray:
@@ -389,18 +400,23 @@ class IntervalModel:
 
     def bounds(self, pred: np.ndarray, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray]:
-        """``(low, high)`` of the 90 % interval around each prediction ``pred`` (a negative one, an OwnOps
-        below a reconcile floor, gets its bounds in order too)."""
+        """``(low, high)`` of the 90 % interval around each prediction ``pred`` with distances ``(above,
+        below)`` the training data ``distance`` (a negative one, an OwnOps below a reconcile floor, gets
+        its bounds in order too)."""
         low, high = self.base(levels, groups)
         extra = np.array([
             self.extra.get(_plain(g), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
         ])
-        slope = np.array([
-            self.slope.get(_plain(g), self.slope.get(lv, DEFAULT_SLOPE)) for lv, g in zip(levels, groups, strict=True)
-        ])
-        widen = slope * distance + extra
+        slopes = np.array([self._slopes(lv, _plain(g)) for lv, g in zip(levels, groups, strict=True)]).reshape(-1, 2)
+        widen = (slopes * distance).sum(axis=1) + extra
         a, b = pred * np.exp(low - widen), pred * np.exp(high + widen)
         return np.minimum(a, b), np.maximum(a, b)
+
+    def _slopes(self, level: str, kind: str) -> tuple[float, float]:
+        """The widening per log unit ``(above, below)`` the training data of a node of ``level`` and
+        ``kind``: its kind's, else its level's (below: those of the direction below first)."""
+        above = self.slope.get(kind, self.slope.get(level, DEFAULT_SLOPE))
+        return above, self.slope.get(BELOW + kind, self.slope.get(BELOW + level, above))
 
     def widened(self, extra: Mapping[str, float]) -> IntervalModel:
         """A copy whose groups are widened by ``extra`` (log units) on top of any earlier widening."""
