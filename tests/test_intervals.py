@@ -149,6 +149,29 @@ def test_below_the_training_data_a_leaf_widens_by_what_the_size_folds_measured_b
     assert np.log(upper[0]) == pytest.approx(high + above)
 
 
+def test_a_leaf_beyond_its_training_sizes_takes_its_kinds_width_plus_the_widening(
+    small: tuple[Predictor, list[TreeRecord]],
+) -> None:
+    """A leaf at a new batch size is a new size of a trained kind: its interval is its kind's known
+    quantiles widened per log unit outside (what the size folds measured), not the novel leaves'
+    width, which leaves of held-out models set."""
+    predictor, test = small
+    table = TreeTable.from_records(test)
+    energies, own = predictor.predict_table(table)
+    annotations = predictor.annotate(table, energies, own)
+    intervals = predictor.intervals_
+    assert intervals is not None
+    kinds = predictor._kinds(table)
+    distance = predictor._distance(table, kinds, intervals.ranges)
+    rows = np.flatnonzero(table.is_leaf & (distance > 0).any(axis=1))
+    assert len(rows) > 10
+    for i in rows:
+        low, high = intervals.quantiles.get(kinds[i], intervals.quantiles["ml"])
+        widen = float(np.dot(intervals._slopes("ml", kinds[i]), distance[i]))
+        assert np.log(annotations.high[i] / energies[i]) == pytest.approx(high + widen)
+        assert np.log(annotations.low[i] / energies[i]) == pytest.approx(low - widen)
+
+
 def test_known_modules_err_either_way_leaves_their_kinds_way() -> None:
     """Every held-out model's known modules erred upwards (as the decoders' did in BERT's training
     folds): the next model's may err downwards as far, so a known module's interval is ± the 90 %

@@ -172,6 +172,8 @@ class Predictor:
             kinds = sub._kinds(held_out)
             distance = self._distance(held_out, kinds, sub._ranges(trained_on))
             novel = ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]])
+            if residuals is by_size:
+                novel = self._interval_novelty(held_out, novel, distance)
             residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel)
             folds += 1
         assert self.aggregator_ is not None  # set by _fit_point
@@ -186,6 +188,14 @@ class Predictor:
             "seconds": round(time.perf_counter() - start, 3),
         }
         return self
+
+    @staticmethod
+    def _interval_novelty(table: TreeTable, novel: np.ndarray, distance: np.ndarray) -> np.ndarray:
+        """``novel`` without the leaves outside their training ranges: new sizes of a trained kind, whose
+        errors the size folds measure (its known quantiles plus the widening per log unit), not the
+        folds by model (see *Intervals* in :mod:`irene_core.predictor.uncertainty`)."""
+        kept: np.ndarray = novel & ~(table.is_leaf & (distance > 0).any(axis=1))
+        return kept
 
     def _ranges(self, table: TreeTable) -> Ranges:
         usable = table.is_leaf & (table.truth > 0)
@@ -355,7 +365,7 @@ class Predictor:
         else:
             novel = self.intervals_.novel(shape_keys(table, own_kind))
             foreign = novel & self.intervals_.foreign(self._structure_keys(table), table.level)
-            groups = interval_groups(table.level, kinds, novel, foreign)
+            groups = interval_groups(table.level, kinds, self._interval_novelty(table, novel, distance), foreign)
             low, high = self.intervals_.bounds(energies, table.level, groups, distance)
             own_levels = np.full(len(table), "ml", dtype=object)
             own_low, own_high = self.intervals_.bounds(

@@ -12,6 +12,10 @@ predicted by the generic regressor; a module or model when any descendant is.
 (batch, sequence length, flops and bytes moved, to 0.1 %) and children of the same shapes, all the
 way down: a layer that another training model also has.  Known nodes are predicted almost by
 look-up; *novel* ones (another family's modules, new sizes) are not, and their errors are larger.
+A leaf outside its kind's training range is the exception: a new size of a trained kind, it takes
+its kind's known quantiles and the widening outside the training data, both measured where such
+leaves are held out (the size folds); the novel leaves of the folds by model are another population
+(leaves of held-out models, an embedding of another vocabulary).
 
 **Unseen structures.**  A module's *structure* is its level and the kinds of its counted children
 (:func:`structure_keys`), whatever its size.  Folds that hold out models of one family of
