@@ -203,7 +203,8 @@ class Predictor:
 
     @staticmethod
     def _distance(table: TreeTable, kinds: np.ndarray, ranges: Ranges) -> np.ndarray:
-        """Each node's log distances ``(above, below)`` ``ranges`` (inner nodes: their descendants' largest)."""
+        """Each node's log distances ``(above, below)`` ``ranges`` (inner nodes: their descendants' largest
+        each way)."""
         leaf = table.is_leaf
         d = np.zeros((len(table), 2))
         d[leaf] = ranges.distance(table, leaf, kinds)

@@ -4,9 +4,9 @@
 training leaves, of batch, sequence length, flops and bytes moved (log scale; a feature the
 records lack sets no bound).  A leaf's *distance* above the training data is the largest amount
 (natural-log units) by which one of them lies above its kind's range, its distance below the
-largest by which one lies below it; a module's or model's are the largest of its descendants'.  A leaf is
-extrapolated when it lies outside (distance > 0) or when its kind has no training leaves and is
-predicted by the generic regressor; a module or model when any descendant is.
+largest by which one lies below it; a module's or model's are the largest of its descendants'.
+A leaf is extrapolated when it lies outside (a distance > 0) or when its kind has no training
+leaves and is predicted by the generic regressor; a module or model when any descendant is.
 
 **Novelty.**  A node is *known* when a training node of its level and kind had the same shape
 (batch, sequence length, flops and bytes moved, to 0.1 %) and children of the same shapes, all the
@@ -52,8 +52,7 @@ smallest training leaf did (the kernel-launch floor), which a kind whose energy 
 when that kind has :data:`MIN_KIND_RESIDUALS` residuals in that direction (kinds extrapolate
 differently: a Linear barely errs beyond its sizes, a MatMul may), else its level's (slopes of
 the direction below are kept under :data:`BELOW`; a predictor saved before has one slope for
-both).  Every node's interval is its
-own (a parent's is not the sum of its children's).
+both).  Every node's interval is its own (a parent's is not the sum of its children's).
 """
 
 from __future__ import annotations
@@ -361,18 +360,20 @@ class IntervalModel:
         model = cls(quantiles, {}, ranges, known=np.unique(known),
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures))
         r, levels, groups, d = by_size.arrays()
+        one_way = (d > 0).sum(axis=1) == 1  # held out beyond their fold's training data one way only
+        r, levels, groups, d = r[one_way], levels[one_way], groups[one_way], d[one_way]
         low, high = model.base(levels, groups)
+        need = np.maximum(np.maximum(low - r, r - high), 0.0) / d.sum(axis=1)
         kinds = np.array([_plain(g) for g in groups], dtype=object)
-        for prefix, mine, other in (("", d[:, 0], d[:, 1]), (BELOW, d[:, 1], d[:, 0])):
-            outside = (mine > 0) & (other == 0)  # held out beyond their fold's training data this way only
-            need = np.maximum(np.maximum(low - r, r - high), 0.0)[outside] / mine[outside]
-            at, kind = levels[outside], kinds[outside]
+        for prefix, column in (("", 0), (BELOW, 1)):
+            this_way = d[:, column] > 0
+            at, kind = levels[this_way], kinds[this_way]
             for name, rows, least in (
                 [(lv, at == lv, MIN_OUTSIDE) for lv in ("ml", "module", "model")]
                 + [(k, (at == "ml") & (kind == k), MIN_KIND_RESIDUALS) for k in sorted(set(kind[at == "ml"]))]
             ):
                 if rows.sum() >= least:
-                    model.slope[prefix + name] = float(np.quantile(need[rows], COVERAGE))
+                    model.slope[prefix + name] = float(np.quantile(need[this_way][rows], COVERAGE))
         return model
 
     def novel(self, keys: np.ndarray) -> np.ndarray:
