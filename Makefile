@@ -7,7 +7,7 @@ PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/*/pyproject.to
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench reference-predictors clean gpu-wheels gpu-check
+.PHONY: install demo test lint bench reference-predictors clean gpu-wheels gpu-check gpu-transfer
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGIN_DIRS)) requirements-dev.txt Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -53,8 +53,20 @@ gpu-wheels: install
 		$$($(BIN)/python -c "import importlib.metadata as m, sys; print(' '.join(f'{d}=={m.version(d)}' for d in sys.argv[1:]))" $(GPU_DEPS))
 
 # The GPU check (scripts/gpu_check.py): installs .whl/ if present, then checks; exit 2 without a GPU.
+GPU_PYTHON = $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 gpu-check:
-	PYTHON=$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) bash scripts/gpu-check.sh
+	PYTHON=$(GPU_PYTHON) bash scripts/gpu-check.sh
+
+# Real-GPU data for the device-transfer benchmark (bench_calibration; benchmarks/data/h200-nvml.jsonl came
+# from it): the paper's six models measured with NVML on cuda:0 (b16 s128; bert and gpt2 also b32 s256),
+# 1 s windows (10 periods of a 100 ms energy counter), appended to $(GPU_TRANSFER); resumable.
+GPU_TRANSFER ?= runs/gpu-transfer.jsonl
+GPU_RUN = $(GPU_PYTHON) -m irene_core run --device cuda --meter nvml --window-seconds 1 --rounds 2 --resume \
+	-o $(GPU_TRANSFER) --json
+gpu-transfer:
+	PYTHON=$(GPU_PYTHON) bash scripts/gpu-check.sh $(GPU_RUN) -b 16 -s 128 --model bert-base-uncased \
+		--model distilbert-base-uncased --model roberta-base --model gpt2 --model distilgpt2 --model openai-gpt
+	PYTHON=$(GPU_PYTHON) bash scripts/gpu-check.sh $(GPU_RUN) -b 32 -s 256 --model bert-base-uncased --model gpt2
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -1,11 +1,13 @@
-"""Device transfer (``irene calibrate``): a device_1 predictor on a synthetic second device, before
-and after calibration on 1, 2 or 3 of its measured trees; its section of ``docs/results.md``.
+"""Device transfer (``irene calibrate``): a device_1 predictor on a synthetic second device and on a
+real GPU, before and after calibration on 1, 2 or 3 of its measured trees; its section of
+``docs/results.md``.
 
 The default predictor (model features) is trained on the paper's six models (device_1, with the
 tracer's bytes moved).  The synthetic device (:mod:`synthetic_device`) scales each primitive's energy
-by its own factor, adds an idle power over 0.7× shorter times and 3 % noise.  Calibration trees are
-taken from the synthetic device's trees (spread over models and sizes); errors and 90 % interval
-coverage are measured on all the other synthetic trees.
+by its own factor, adds an idle power over 0.7× shorter times and 3 % noise.  The real GPU is an
+NVIDIA H200 measured with NVML (``data/h200-nvml.jsonl``, from ``make gpu-transfer``).  Calibration
+trees are taken from the target's trees (spread over models and sizes); errors and 90 % interval
+coverage are measured on all the other trees of the target.
 
     python benchmarks/bench_calibration.py
 """
@@ -13,6 +15,7 @@ coverage are measured on all the other synthetic trees.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 from bench_predictor import paper_records
@@ -21,11 +24,15 @@ from synthetic_device import synthetic_device
 
 from irene_core.predictor.calibration import calibrate
 from irene_core.predictor.predictor import Predictor
-from irene_core.tree.schema import LEVELS
+from irene_core.tree.jsonl import load_records
+from irene_core.tree.schema import LEVELS, TreeRecord
 from irene_core.tree.table import TreeTable
 
-#: Calibration trees: (model, batch, seq), one to three of them.
+#: Calibration trees of the synthetic device: (model, batch, seq), one to three of them.
 TARGETS = [("bert-base-uncased", 8, 64), ("gpt2", 24, 128), ("distilbert-base-uncased", 16, 256)]
+#: The real GPU's trees (an H200, NVML) and its calibration trees.
+H200_DATA = Path(__file__).with_name("data") / "h200-nvml.jsonl"
+H200_TARGETS = [("bert-base-uncased", 16, 128), ("gpt2", 16, 128), ("bert-base-uncased", 32, 256)]
 
 
 def scores(predictor: Predictor, records) -> dict[str, tuple[float, float]]:
@@ -41,41 +48,66 @@ def scores(predictor: Predictor, records) -> dict[str, tuple[float, float]]:
     return out
 
 
+def transfer(predictor: Predictor, trees: list[TreeRecord], calibration_trees: list[tuple[str, int, int]]
+             ) -> tuple[list[str], int]:
+    """The table rows of ``predictor`` on ``trees`` before and after calibration on the first 1, 2, 3 of
+    ``calibration_trees``, scored on the other trees, and how many trees that is."""
+    keys = {(r.model_name, r.batch_size, r.seq_len): r for r in trees}
+    targets = [keys[t] for t in calibration_trees]
+    rest = [r for r in trees if r not in targets]
+    rows = [("device_1 predictor, uncalibrated", scores(predictor, rest), 0.0)]
+    for n in range(1, len(targets) + 1):
+        start = time.perf_counter()
+        calibrated = calibrate(predictor, targets[:n])
+        seconds = time.perf_counter() - start
+        rows.append((f"calibrated on {n} tree(s)", scores(calibrated, rest), seconds))
+        print(f"  {rows[-1][0]}: {rows[-1][1]} ({seconds:.1f} s)", flush=True)
+    lines = [
+        "| predictor | ml % | module % | model % | coverage ml / module / model % | calibration s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, result, seconds in rows:
+        lines.append(
+            f"| {label} | " + " | ".join(f"{result[lv][0]:.2f}" for lv in LEVELS)
+            + " | " + " / ".join(f"{result[lv][1]:.1f}" for lv in LEVELS) + f" | {seconds:.2f} |"
+        )
+    return lines, len(rest)
+
+
+def _named(trees: list[tuple[str, int, int]]) -> str:
+    return ", ".join(f"{m} {b}×{s}" for m, b, s in trees)
+
+
 def section(argv: list[str] | None = None) -> str:
     records = paper_records(argv, __doc__)
     start = time.perf_counter()
     predictor = Predictor(features="model").fit(records)
     print(f"device_1 predictor (model features, {len(records)} trees): {time.perf_counter() - start:.0f} s", flush=True)
-    synthetic = synthetic_device(records)
-    keys = {(r.model_name, r.batch_size, r.seq_len): r for r in synthetic}
-    targets = [keys[t] for t in TARGETS]
-    rest = [r for r in synthetic if r not in targets]
-    rows = [("device_1 predictor, uncalibrated", 0, scores(predictor, rest), 0.0)]
-    for n in range(1, len(targets) + 1):
-        start = time.perf_counter()
-        calibrated = calibrate(predictor, targets[:n])
-        seconds = time.perf_counter() - start
-        rows.append((f"calibrated on {n} tree(s)", n, scores(calibrated, rest), seconds))
-        print(f"  {rows[-1][0]}: {rows[-1][2]} ({seconds:.1f} s)", flush=True)
-    out = [
-        "## Device transfer: `irene calibrate` on a synthetic second device",
+    synthetic, n_synthetic = transfer(predictor, synthetic_device(records), TARGETS)
+    h200 = load_records(H200_DATA)
+    real, n_real = transfer(predictor, h200, H200_TARGETS)
+    return "\n".join([
+        "## Device transfer: `irene calibrate` on a synthetic second device and on a real GPU",
         "",
         "The default predictor (model features) trained on device_1's six models, then calibrated on 1–3",
-        "measured trees of a synthetic device (per-kind energy factors 0.6–2.5, an idle power of 40 W over",
-        "0.7× shorter times, 3 % noise; `benchmarks/synthetic_device.py`).  Errors: mean % error per level",
-        f"over the {len(rest)} other synthetic trees; coverage: share of their nodes inside the 90 % interval.",
-        f"Calibration trees, in order: {', '.join(f'{m} {b}×{s}' for m, b, s in TARGETS)}.",
+        "measured trees of another device.  Errors: mean % error per level over the target's other trees;",
+        "coverage: share of their nodes inside the 90 % interval.",
         "",
-        "| predictor | ml % | module % | model % | coverage ml / module / model % | calibration s |",
-        "|---|---|---|---|---|---|",
-    ]
-    for label, _, result, seconds in rows:
-        out.append(
-            f"| {label} | " + " | ".join(f"{result[lv][0]:.2f}" for lv in LEVELS)
-            + " | " + " / ".join(f"{result[lv][1]:.1f}" for lv in LEVELS) + f" | {seconds:.2f} |"
-        )
-    out.append("")
-    return "\n".join(out)
+        "**Synthetic device** (per-kind energy factors 0.6–2.5, an idle power of 40 W over 0.7× shorter",
+        f"times, 3 % noise; `benchmarks/synthetic_device.py`), scored on {n_synthetic} trees.  Calibration trees,",
+        f"in order: {_named(TARGETS)}.",
+        "",
+        *synthetic,
+        "",
+        f"**A real GPU**: one NVIDIA H200 (NVML board energy; device_1 is a desktop's wall power), {len(h200)}",
+        "trees of the six models traced and measured with `irene run --device cuda --meter nvml` (`make",
+        "gpu-transfer`; 8 trees with 0.5 s windows, 3 with 1 s windows, 2 rounds each; two machines of the",
+        f"same kind), in `benchmarks/data/h200-nvml.jsonl`, scored on {n_real} trees.  Calibration trees, in",
+        f"order: {_named(H200_TARGETS)}.",
+        "",
+        *real,
+        "",
+    ])
 
 
 if __name__ == "__main__":

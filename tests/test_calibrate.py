@@ -11,8 +11,9 @@ import pytest
 
 from benchmarks.synthetic_device import DEVICE, synthetic_device
 from irene_core.predictor import artifacts
-from irene_core.predictor.predictor import Predictor
-from irene_core.tree.jsonl import record_to_dict, write_records
+from irene_core.predictor.calibration import calibrate
+from irene_core.predictor.predictor import Predictor, load_reference_predictor
+from irene_core.tree.jsonl import load_records, record_to_dict, write_records
 from irene_core.tree.schema import TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -107,3 +108,44 @@ def test_bad_targets_are_one_line_errors(setting: dict, cli_main, tmp_path: Path
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert expected in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "new").exists()
+
+
+H200 = Path(__file__).parents[1] / "benchmarks" / "data" / "h200-nvml.jsonl"
+
+
+def test_calibrated_intervals_cover_the_calibration_trees() -> None:
+    """The widening makes the target's own measured nodes lie inside their intervals (≥ 90 % per level),
+    though three trees pin the scales down (z₉₀·σ/√3 alone covers 80 % of the H200's leaves)."""
+    target = [r for r in load_records(H200) if (r.model_name, r.batch_size, r.seq_len) in
+              {("bert-base-uncased", 16, 128), ("gpt2", 16, 128), ("bert-base-uncased", 32, 256)}]
+    calibrated = calibrate(load_reference_predictor("model"), target)
+    table = TreeTable.from_records(calibrated.predict(target))
+    measured = table.truth > 0
+    inside = np.array([n.predicted_low <= n.ground_truth_energy <= n.predicted_high if m else False
+                       for n, m in zip(table.nodes, measured, strict=True)])
+    for level in ("ml", "module", "model"):
+        rows = measured & (table.level == level)
+        assert inside[rows].mean() >= 0.9, (level, inside[rows].mean())
+
+
+def test_a_real_gpu_calibrates_from_one_tree_and_free_kinds_cost_their_dispatch() -> None:
+    """The shipped device_1 predictor on an H200 measured with NVML (benchmarks/data), calibrated on one
+    BERT tree, scored on the other models at the same size; Dropout (0 J on device_1) costs what the
+    target measured per call."""
+    trees = load_records(H200)
+    target = [r for r in trees if (r.model_name, r.batch_size, r.seq_len) == ("bert-base-uncased", 16, 128)]
+    rest = [r for r in trees if (r.batch_size, r.seq_len) == (16, 128) and r not in target]
+    before = load_reference_predictor("model")
+    calibrated = calibrate(before, target)
+    error_before, error_after = errors(before, rest), errors(calibrated, rest)
+    # measured: 344 / 330 / 351 % before, 15.9 / 11.6 / 24.1 % after (ml / module / model)
+    for level, limit in (("ml", 25), ("module", 20), ("model", 35)):
+        assert error_before[level] > 200 and error_after[level] < limit, (error_before, error_after)
+
+    measured = [n.ground_truth_energy for n in target[0].nodes() if n.type == "Dropout"]
+    free = calibrated.training_["calibration"]["free_groups_j"]["Dropout"]
+    assert free == pytest.approx(float(np.exp(np.mean(np.log(measured)))), rel=1e-3)
+    dropouts = [n for r in calibrated.predict(rest) for n in r.nodes() if n.type == "Dropout"]
+    assert dropouts and all(n.predicted_low < n.predicted_energy < n.predicted_high
+                            and n.predicted_energy == pytest.approx(free, rel=0.2) for n in dropouts)
+    assert all(n.predicted_energy == 0 for r in before.predict(rest[:1]) for n in r.nodes() if n.type == "Dropout")

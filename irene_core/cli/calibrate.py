@@ -33,6 +33,8 @@ def calibrate_cmd(predictor_dir: Path, target: Path, output: Path, device: str |
     for group, fit in report["groups"].items():
         if group != "*":
             err_console.print(f"  {group}: scale ×{fit['scale']:.3g}, slope {fit['slope']:+.3f}", highlight=False)
+    for group, joules in report["free_groups_j"].items():
+        err_console.print(f"  {group}: {1000 * joules:.3g} mJ per call (free on the source device)", highlight=False)
     console.print(
         f"calibrated predictor → {output} (from {len(records)} tree(s): {', '.join(report['trees'])}; "
         f"hardware: {calibrated.hardware})"

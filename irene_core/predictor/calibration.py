@@ -9,9 +9,15 @@ Bayes, :func:`prior_strength`, at most :data:`PRIOR_NODES`): groups that differ 
 their own scale, groups that look alike pool.  The scale ``a``
 absorbs a per-kind speed or power difference, the slope ``b`` an idle-power share that weighs more
 on small nodes.  Calibrated estimates are ``raw·exp(a + b·(log raw − c))``, then reconciled as usual.
+A kind the predictor holds free (0 J: Dropout in inference) that the target measures above 0 (its
+call's dispatch at the target's power) costs the geometric mean of its measured energies per call.
 
-The intervals are widened per group by ``z₉₀·σ/√n``, σ the spread of the calibrated residuals on the
-target nodes and n the number of target trees: what a scale estimated from n trees can still be off.
+The intervals are widened per group (kind, level) by the larger of two log margins: how far the
+target's measured nodes lie outside their intervals (the 90 % conformal quantile of that distance;
+from two target trees on, each tree predicted by the calibration fitted on the others, so that the
+margin measures the transfer to other models and sizes; from one tree, the tree itself), and
+``z₉₀·σ/√n``, σ the spread of the log residuals and n the number of target trees: what a scale
+estimated from n trees can still be off.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ PRIOR_NODES = 20.0
 MAX_SLOPE = 0.5
 #: z of a two-sided 90 % normal interval.
 Z90 = 1.645
+#: Coverage of the intervals.
+COVERAGE = 0.9
 _ALL = "*"
 
 
@@ -87,20 +95,28 @@ class DeviceCalibration:
 
     fits: dict[str, Fit] = field(default_factory=dict)
     trees: list[str] = field(default_factory=list)
+    #: Energy per call (J) of the ml groups the predictor holds free that the target measured.
+    free: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, raw: np.ndarray, truth: np.ndarray, levels: np.ndarray, groups: np.ndarray,
-            trees: Sequence[str]) -> tuple[DeviceCalibration, dict[str, float]]:
-        """The calibration and the interval widening per group (log units) it calls for."""
+            trees: Sequence[str]) -> DeviceCalibration:
+        """The calibration of the raw estimates ``raw`` to the measured ``truth`` (NaN: not measured)."""
         ok = (raw > 0) & (truth > 0)
         if not ok.any():
             raise IreneError("the target trees have no node with a positive measured energy to calibrate on")
+        free = {  # groups the predictor holds free everywhere, measured above 0 on the target
+            g: float(np.exp(np.mean(np.log(truth[rows & (truth > 0)]))))
+            for g in sorted(set(groups[(levels == "ml") & (raw <= 0) & (truth > 0)]))
+            for rows in [(levels == "ml") & (groups == g)]
+            if not (raw[rows] > 0).any()
+        }
         x, r = np.log(raw[ok]), np.log(truth[ok]) - np.log(raw[ok])
         levels, groups = levels[ok], groups[ok]
         count = {lv: int((levels == lv).sum()) for lv in LEVELS}
         weight = np.array([1.0 / count[lv] for lv in levels])
         overall = Fit.shrunk(x, r, weight, None)
-        calibration = cls({_ALL: overall}, list(trees))
+        calibration = cls({_ALL: overall}, list(trees), free)
         m = prior_strength(r, levels)
         for level in LEVELS:
             rows = levels == level
@@ -111,14 +127,7 @@ class DeviceCalibration:
         for group in sorted(set(groups[ml])):
             rows = groups == group
             calibration.fits[group] = Fit.shrunk(x[rows], r[rows], weight[rows], calibration.fits["ml"], m)
-        left = r - calibration.correction(x, levels, groups)
-        n_trees = max(len(trees), 1)
-        widening: dict[str, float] = {}
-        for group in sorted(set(groups) | set(levels)):
-            rows = (groups == group) | (levels == group)
-            if rows.sum() >= 2:
-                widening[group] = Z90 * float(np.std(left[rows])) / float(np.sqrt(n_trees))
-        return calibration, widening
+        return calibration
 
     def _fit_for(self, level: str, group: str) -> Fit:
         return self.fits.get(group) or self.fits.get(level) or self.fits[_ALL]
@@ -132,11 +141,13 @@ class DeviceCalibration:
         return out
 
     def apply(self, raw: np.ndarray, levels: np.ndarray, groups: np.ndarray) -> np.ndarray:
-        """Calibrated raw estimates (0 stays 0)."""
+        """Calibrated raw estimates (0 stays 0, except in the groups the target measured above 0)."""
         positive = raw > 0
         out = np.where(positive, raw, 0.0)
         out[positive] = raw[positive] * np.exp(self.correction(np.log(raw[positive]), levels[positive],
                                                                 groups[positive]))
+        for group, energy in self.free.items():
+            out[~positive & (levels == "ml") & (groups == group)] = energy
         return out
 
     def report(self) -> dict[str, Any]:
@@ -145,6 +156,7 @@ class DeviceCalibration:
             "trees": self.trees,
             "groups": {g: {"scale": round(float(np.exp(f.a)), 4), "slope": round(f.b, 4)}
                        for g, f in sorted(self.fits.items())},
+            "free_groups_j": {g: float(f"{e:.4g}") for g, e in sorted(self.free.items())},
         }
 
     def get_state(self) -> dict[str, Any]:
@@ -153,6 +165,8 @@ class DeviceCalibration:
             "groups": names,
             "fits": np.array([[self.fits[g].a, self.fits[g].b, self.fits[g].c] for g in names], float).reshape(-1, 3),
             "trees": self.trees,
+            "free_groups": sorted(self.free),
+            "free_energy": np.array([self.free[g] for g in sorted(self.free)], float),
         }
 
     @classmethod
@@ -163,7 +177,9 @@ class DeviceCalibration:
             raise ValueError(f"calibration fits have shape {fits.shape}, expected {(len(names), 3)}")
         if _ALL not in names:
             raise ValueError("calibration lacks its overall fit")
-        return cls({g: Fit(*map(float, fits[i])) for i, g in enumerate(names)}, list(state["trees"]))
+        free = np.asarray(state.get("free_energy", []), float)  # absent: saved before free groups
+        return cls({g: Fit(*map(float, fits[i])) for i, g in enumerate(names)}, list(state["trees"]),
+                   dict(zip(state.get("free_groups", []), map(float, free), strict=True)))
 
 
 def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
@@ -182,15 +198,64 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
     kinds = new._kinds(table)
     groups = np.array([interval_group(lv, k) for lv, k in zip(table.level, kinds, strict=True)], dtype=object)
     trees = [r.key.describe() for r in records]
-    new.calibration_, widening = DeviceCalibration.fit(raw, table.truth, table.level, groups, trees)
+
+    def fitted(rows: np.ndarray) -> DeviceCalibration:
+        return DeviceCalibration.fit(raw[rows], table.truth[rows], table.level[rows], groups[rows], trees)
+
+    new.calibration_ = fitted(np.ones(len(table), dtype=bool))
     if predictor.intervals_ is not None:
-        base = predictor.intervals_
-        if predictor.calibration_ is not None:  # the earlier calibration's widening goes with it
-            base = copy.deepcopy(base)
-            base.extra = {}
-        new.intervals_ = base.widened(widening)
+        new.intervals_ = copy.deepcopy(predictor.intervals_)
+        new.intervals_.extra = {}  # an earlier calibration's widening goes with it
+        if len(records) == 1:  # the tree itself tells what it can
+            scored = [(new, table, groups)]
+        else:  # each tree predicted by the calibration on the others: transfer across models and sizes
+            scored = [(_with(new, fitted(table.record_index != i)), *_tree(table, groups, i))
+                      for i in range(len(records))]
+        new.intervals_ = new.intervals_.widened(_widening(scored, len(records)))
     devices = sorted({r.device for r in records if r.device})
     new.training_ = {**predictor.training_, "calibration": {**new.calibration_.report(), "devices": devices}}
     if devices:
         new.hardware_ = f"{', '.join(devices)} (calibrated from {predictor.hardware})"
     return new
+
+
+def _with(predictor: Predictor, calibration: DeviceCalibration) -> Predictor:
+    """A shallow copy of ``predictor`` with ``calibration``."""
+    out = copy.copy(predictor)
+    out.calibration_ = calibration
+    return out
+
+
+def _tree(table: TreeTable, groups: np.ndarray, i: int) -> tuple[TreeTable, np.ndarray]:
+    """The table of ``table``'s ``i``-th tree and its nodes' groups."""
+    return TreeTable.from_records([table.records[i]]), groups[table.record_index == i]
+
+
+def _widening(scored: Sequence[tuple[Predictor, TreeTable, np.ndarray]], n_trees: int) -> dict[str, float]:
+    """Per group and level, the log widening of the intervals (not yet widened) of the calibrated
+    predictors ``scored`` on their measured trees: the larger of the 90 % conformal quantile of how far
+    the nodes lie outside their intervals and ``z₉₀·σ/√n_trees`` (σ: spread of the log residuals)."""
+    outside, residual, levels, groups = [], [], [], []
+    for predictor, table, tree_groups in scored:
+        energies, own = predictor.predict_table(table)
+        bounds = predictor.annotate(table, energies, own)
+        ok = (table.truth > 0) & (bounds.low > 0) & (energies > 0)
+        truth = np.log(table.truth[ok])
+        outside.append(np.maximum(np.maximum(np.log(bounds.low[ok]) - truth, truth - np.log(bounds.high[ok])), 0.0))
+        residual.append(truth - np.log(energies[ok]))
+        levels.append(table.level[ok])
+        groups.append(tree_groups[ok])
+    out, res, lv, gr = map(np.concatenate, (outside, residual, levels, groups))
+
+    def margin(rows: np.ndarray) -> float:
+        n = int(rows.sum())
+        conformal = float(np.quantile(out[rows], min(1.0, COVERAGE * (1 + 1 / n))))
+        return max(conformal, Z90 * float(np.std(res[rows])) / float(np.sqrt(n_trees)))
+
+    pooled = margin(np.ones(len(lv), dtype=bool))  # a level with one measured node cannot tell its own
+    widening: dict[str, float] = {level: pooled for level in LEVELS}
+    for group in sorted(set(gr) | set(lv)):
+        rows = (gr == group) | (lv == group)
+        if rows.sum() >= 2:
+            widening[group] = margin(rows)
+    return widening
