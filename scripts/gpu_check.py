@@ -219,7 +219,7 @@ def check_run(handle: Any, counter_period_s: float) -> list[Check]:
                  f"{len(unsynced)} of {len(windows)} windows had GPU work in flight at an edge"
                  + (f", e.g. {unsynced[0]}" if unsynced else ""))
     named = [(m.energy_j / (poll.mean_w(m.t_begin, m.t_end) * m.duration_s), name) for name, _, _, m in nodes]
-    named = sorted((r, name) for r, name in named if r == r)
+    named = [(r, name) for r, name in named if r == r]
     ratios = [r for r, _ in named]
     median = statistics.median(ratios) if ratios else float("nan")
     within = sum(abs(r - 1) <= NODE_TOLERANCE for r in ratios) / len(ratios) if ratios else 0.0

@@ -113,12 +113,19 @@ def test_bad_targets_are_one_line_errors(setting: dict, cli_main, tmp_path: Path
 H200 = Path(__file__).parents[1] / "benchmarks" / "data" / "h200-nvml.jsonl"
 
 
-def test_calibrated_intervals_cover_the_calibration_trees() -> None:
+@pytest.fixture(scope="module")
+def h200() -> tuple[list[TreeRecord], Predictor]:
+    """The H200's measured trees (benchmarks/data) and the shipped device_1 predictor."""
+    return load_records(H200), load_reference_predictor("model")
+
+
+def test_calibrated_intervals_cover_the_calibration_trees(h200: tuple[list[TreeRecord], Predictor]) -> None:
     """The widening makes the target's own measured nodes lie inside their intervals (≥ 90 % per level),
     though three trees pin the scales down (z₉₀·σ/√3 alone covers 80 % of the H200's leaves)."""
-    target = [r for r in load_records(H200) if (r.model_name, r.batch_size, r.seq_len) in
+    trees, before = h200
+    target = [r for r in trees if (r.model_name, r.batch_size, r.seq_len) in
               {("bert-base-uncased", 16, 128), ("gpt2", 16, 128), ("bert-base-uncased", 32, 256)}]
-    calibrated = calibrate(load_reference_predictor("model"), target)
+    calibrated = calibrate(before, target)
     table = TreeTable.from_records(calibrated.predict(target))
     measured = table.truth > 0
     inside = np.array([n.predicted_low <= n.ground_truth_energy <= n.predicted_high if m else False
@@ -128,14 +135,15 @@ def test_calibrated_intervals_cover_the_calibration_trees() -> None:
         assert inside[rows].mean() >= 0.9, (level, inside[rows].mean())
 
 
-def test_a_real_gpu_calibrates_from_one_tree_and_free_kinds_cost_their_dispatch() -> None:
+def test_a_real_gpu_calibrates_from_one_tree_and_free_kinds_cost_their_dispatch(
+    h200: tuple[list[TreeRecord], Predictor],
+) -> None:
     """The shipped device_1 predictor on an H200 measured with NVML (benchmarks/data), calibrated on one
     BERT tree, scored on the other models at the same size; Dropout (0 J on device_1) costs what the
     target measured per call."""
-    trees = load_records(H200)
+    trees, before = h200
     target = [r for r in trees if (r.model_name, r.batch_size, r.seq_len) == ("bert-base-uncased", 16, 128)]
     rest = [r for r in trees if (r.batch_size, r.seq_len) == (16, 128) and r not in target]
-    before = load_reference_predictor("model")
     calibrated = calibrate(before, target)
     error_before, error_after = errors(before, rest), errors(calibrated, rest)
     # measured: 344 / 330 / 351 % before, 15.9 / 11.6 / 24.1 % after (ml / module / model)

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from irene_core.errors import IreneError
-from irene_core.predictor.uncertainty import interval_group
 from irene_core.tree.schema import LEVELS, TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -195,8 +194,7 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
     new = copy.deepcopy(predictor)
     new.calibration_ = None
     raw = new.raw_estimates(table)
-    kinds = new._kinds(table)
-    groups = np.array([interval_group(lv, k) for lv, k in zip(table.level, kinds, strict=True)], dtype=object)
+    groups = new._groups(table, new._kinds(table))
     trees = [r.key.describe() for r in records]
 
     def fitted(rows: np.ndarray) -> DeviceCalibration:
@@ -207,10 +205,10 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
         new.intervals_ = copy.deepcopy(predictor.intervals_)
         new.intervals_.extra = {}  # an earlier calibration's widening goes with it
         if len(records) == 1:  # the tree itself tells what it can
-            scored = [(new, table, groups)]
+            scored = [(new, table)]
         else:  # each tree predicted by the calibration on the others: transfer across models and sizes
-            scored = [(_with(new, fitted(table.record_index != i)), *_tree(table, groups, i))
-                      for i in range(len(records))]
+            scored = [(_with(new, fitted(table.record_index != i)), TreeTable.from_records([record]))
+                      for i, record in enumerate(records)]
         new.intervals_ = new.intervals_.widened(_widening(scored, len(records)))
     devices = sorted({r.device for r in records if r.device})
     new.training_ = {**predictor.training_, "calibration": {**new.calibration_.report(), "devices": devices}}
@@ -226,17 +224,12 @@ def _with(predictor: Predictor, calibration: DeviceCalibration) -> Predictor:
     return out
 
 
-def _tree(table: TreeTable, groups: np.ndarray, i: int) -> tuple[TreeTable, np.ndarray]:
-    """The table of ``table``'s ``i``-th tree and its nodes' groups."""
-    return TreeTable.from_records([table.records[i]]), groups[table.record_index == i]
-
-
-def _widening(scored: Sequence[tuple[Predictor, TreeTable, np.ndarray]], n_trees: int) -> dict[str, float]:
+def _widening(scored: Sequence[tuple[Predictor, TreeTable]], n_trees: int) -> dict[str, float]:
     """Per group and level, the log widening of the intervals (not yet widened) of the calibrated
     predictors ``scored`` on their measured trees: the larger of the 90 % conformal quantile of how far
     the nodes lie outside their intervals and ``z₉₀·σ/√n_trees`` (σ: spread of the log residuals)."""
     outside, residual, levels, groups = [], [], [], []
-    for predictor, table, tree_groups in scored:
+    for predictor, table in scored:
         energies, own = predictor.predict_table(table)
         bounds = predictor.annotate(table, energies, own)
         ok = (table.truth > 0) & (bounds.low > 0) & (energies > 0)
@@ -244,7 +237,7 @@ def _widening(scored: Sequence[tuple[Predictor, TreeTable, np.ndarray]], n_trees
         outside.append(np.maximum(np.maximum(np.log(bounds.low[ok]) - truth, truth - np.log(bounds.high[ok])), 0.0))
         residual.append(truth - np.log(energies[ok]))
         levels.append(table.level[ok])
-        groups.append(tree_groups[ok])
+        groups.append(predictor._groups(table, predictor._kinds(table))[ok])
     out, res, lv, gr = map(np.concatenate, (outside, residual, levels, groups))
 
     def margin(rows: np.ndarray) -> float:
