@@ -162,7 +162,7 @@ def test_a_leaf_beyond_its_training_sizes_takes_its_kinds_width_plus_the_widenin
     intervals = predictor.intervals_
     assert intervals is not None
     kinds = predictor._kinds(table)
-    distance = predictor._distance(table, kinds, intervals.ranges)
+    distance = intervals.ranges.node_distance(table, kinds)
     rows = np.flatnonzero(table.is_leaf & (distance > 0).any(axis=1))
     assert len(rows) > 10
     for i in rows:

@@ -9,27 +9,37 @@ Bayes, :func:`prior_strength`, at most :data:`PRIOR_NODES`): groups that differ 
 their own scale, groups that look alike pool.  The scale ``a``
 absorbs a per-kind speed or power difference, the slope ``b`` an idle-power share that weighs more
 on small nodes.  Calibrated estimates are ``raw·exp(a + b·(log raw − c))``, then reconciled as usual.
-A kind the predictor holds free (0 J: Dropout in inference) that the target measures above 0 (its
-call's dispatch at the target's power) costs the geometric mean of its measured energies per call.
+A primitive the target trees lack takes the fit of one they have that performs the same computation
+(``Conv1D``, GPT-2's linear layer, takes ``Linear``'s), else its level's.  A kind the predictor
+holds free (0 J: Dropout in inference) that the target measures above 0 (its call's dispatch at the
+target's power) costs the geometric mean of its measured energies per call.
 
 The intervals are widened per group (kind, level) by the larger of two log margins: how far the
 target's measured nodes lie outside their intervals (the 90 % conformal quantile of that distance;
 from two target trees on, each tree predicted by the calibration fitted on the others, so that the
 margin measures the transfer to other models and sizes; from one tree, the tree itself), and
 ``z₉₀·σ/√n``, σ the spread of the log residuals and n the number of target trees: what a scale
-estimated from n trees can still be off.
+estimated from n trees can still be off.  Beyond the calibration trees' sizes (a leaf's log distance
+outside the batch, sequence, flops and bytes of its computation's calibration leaves; an inner node's
+largest below it), intervals widen further by ``|b|`` of the node's level per log unit: calibration
+nodes of one or two sizes cannot show how a kind's own correction changes with size, which may
+differ from none by as much as the level's trend does.  The conformal margin is measured without
+this term (a tree held out is outside the others' sizes; the nodes the calibration serves mostly
+lie between them).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from irene_core.errors import IreneError
+from irene_core.predictor.leaf_models import computation
+from irene_core.predictor.uncertainty import Ranges
 from irene_core.tree.schema import LEVELS, TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -75,6 +85,21 @@ class Fit:
         return cls(a, b, c)
 
 
+def same_computation(measured: Sequence[str], kinds: Iterable[str]) -> dict[str, str]:
+    """For each of ``kinds`` not ``measured``, the first measured kind of the same computation, if any."""
+    by_computation: dict[str, str] = {}
+    for kind in measured:
+        by_computation.setdefault(computation(kind), kind)
+    return {k: by_computation[computation(k)] for k in kinds
+            if k not in measured and computation(k) in by_computation}
+
+
+def computations(kinds: np.ndarray) -> np.ndarray:
+    """:func:`~irene_core.predictor.leaf_models.computation` of every kind."""
+    names = {k: computation(k) for k in set(kinds)}
+    return np.array([names[k] for k in kinds], dtype=object)
+
+
 def prior_strength(r: np.ndarray, groups: np.ndarray) -> float:
     """Pseudo-nodes ``σ²/τ²`` of the parent's fit in each group's fit (at most :data:`PRIOR_NODES`):
     σ² the pooled variance of ``r`` within the groups, τ² the variance of the group means less
@@ -96,11 +121,15 @@ class DeviceCalibration:
     trees: list[str] = field(default_factory=list)
     #: Energy per call (J) of the ml groups the predictor holds free that the target measured.
     free: dict[str, float] = field(default_factory=dict)
+    #: Per primitive kind, the sizes of the calibration trees' leaves (None: saved before ranges).
+    ranges: Ranges | None = None
 
     @classmethod
     def fit(cls, raw: np.ndarray, truth: np.ndarray, levels: np.ndarray, groups: np.ndarray,
-            trees: Sequence[str]) -> DeviceCalibration:
-        """The calibration of the raw estimates ``raw`` to the measured ``truth`` (NaN: not measured)."""
+            trees: Sequence[str], kinds: Iterable[str] = ()) -> DeviceCalibration:
+        """The calibration of the raw estimates ``raw`` to the measured ``truth`` (NaN: not measured);
+        a primitive of ``kinds`` that the target trees lack takes the fit of one they have that performs
+        the same computation (``Conv1D`` ≅ ``Linear``)."""
         ok = (raw > 0) & (truth > 0)
         if not ok.any():
             raise IreneError("the target trees have no node with a positive measured energy to calibrate on")
@@ -126,6 +155,8 @@ class DeviceCalibration:
         for group in sorted(set(groups[ml])):
             rows = groups == group
             calibration.fits[group] = Fit.shrunk(x[rows], r[rows], weight[rows], calibration.fits["ml"], m)
+        for kind, mate in same_computation(sorted(set(groups[ml])), kinds).items():
+            calibration.fits[kind] = calibration.fits[mate]
         return calibration
 
     def _fit_for(self, level: str, group: str) -> Fit:
@@ -137,6 +168,21 @@ class DeviceCalibration:
         for key in set(zip(levels, groups, strict=True)):
             rows = (levels == key[0]) & (groups == key[1])
             out[rows] = self._fit_for(*key).at(x[rows])
+        return out
+
+    def outside(self, table: TreeTable, kinds: np.ndarray) -> np.ndarray:
+        """Every node's log distances ``(above, below)`` outside the sizes of its computation's leaves in
+        the calibration trees (inner nodes: their descendants' largest; 0 in a calibration saved before
+        ranges)."""
+        if self.ranges is None:
+            return np.zeros((len(table), 2))
+        return self.ranges.node_distance(table, computations(kinds))
+
+    def widening(self, levels: np.ndarray, distance: np.ndarray) -> np.ndarray:
+        """Log widening of nodes at log distances ``(above, below)`` outside the calibration data: its
+        level's trend per log unit, ``|b|`` of the level's fit (see the module docstring)."""
+        slope = {lv: abs(self._fit_for(lv, lv).b) for lv in set(levels)}
+        out: np.ndarray = np.array([slope[lv] for lv in levels]) * distance.sum(axis=1)
         return out
 
     def apply(self, raw: np.ndarray, levels: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -156,6 +202,7 @@ class DeviceCalibration:
             "groups": {g: {"scale": round(float(np.exp(f.a)), 4), "slope": round(f.b, 4)}
                        for g, f in sorted(self.fits.items())},
             "free_groups_j": {g: float(f"{e:.4g}") for g, e in sorted(self.free.items())},
+            "widening_per_log_unit": {lv: round(abs(self._fit_for(lv, lv).b), 4) for lv in LEVELS},
         }
 
     def get_state(self) -> dict[str, Any]:
@@ -166,6 +213,7 @@ class DeviceCalibration:
             "trees": self.trees,
             "free_groups": sorted(self.free),
             "free_energy": np.array([self.free[g] for g in sorted(self.free)], float),
+            **({} if self.ranges is None else {"ranges": self.ranges.get_state()}),
         }
 
     @classmethod
@@ -177,8 +225,10 @@ class DeviceCalibration:
         if _ALL not in names:
             raise ValueError("calibration lacks its overall fit")
         free = np.asarray(state.get("free_energy", []), float)  # absent: saved before free groups
+        ranges = state.get("ranges")  # absent: saved before calibration ranges
         return cls({g: Fit(*map(float, fits[i])) for i, g in enumerate(names)}, list(state["trees"]),
-                   dict(zip(state.get("free_groups", []), map(float, free), strict=True)))
+                   dict(zip(state.get("free_groups", []), map(float, free), strict=True)),
+                   None if ranges is None else Ranges.from_state(ranges))
 
 
 def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
@@ -194,13 +244,17 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
     new = copy.deepcopy(predictor)
     new.calibration_ = None
     raw = new.raw_estimates(table)
-    groups = new._groups(table, new._kinds(table))
+    node_kinds = new._kinds(table)
+    groups = new._groups(table, node_kinds)
     trees = [r.key.describe() for r in records]
+    assert new.leaves_ is not None  # fitted
+    kinds = sorted(new.leaves_.entries)
 
     def fitted(rows: np.ndarray) -> DeviceCalibration:
-        return DeviceCalibration.fit(raw[rows], table.truth[rows], table.level[rows], groups[rows], trees)
+        return DeviceCalibration.fit(raw[rows], table.truth[rows], table.level[rows], groups[rows], trees, kinds)
 
     new.calibration_ = fitted(np.ones(len(table), dtype=bool))
+    new.calibration_.ranges = Ranges.fit(table, table.is_leaf & (table.truth > 0), computations(node_kinds))
     if predictor.intervals_ is not None:
         new.intervals_ = copy.deepcopy(predictor.intervals_)
         new.intervals_.extra = {}  # an earlier calibration's widening goes with it
@@ -209,7 +263,10 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
         else:  # each tree predicted by the calibration on the others: transfer across models and sizes
             scored = [(_with(new, fitted(table.record_index != i)), TreeTable.from_records([record]))
                       for i, record in enumerate(records)]
-        new.intervals_ = new.intervals_.widened(_widening(scored, len(records)))
+        widening = _widening(scored, len(records))
+        for kind, mate in same_computation(sorted(widening), kinds).items():
+            widening[kind] = widening[mate]
+        new.intervals_ = new.intervals_.widened(widening)
     devices = sorted({r.device for r in records if r.device})
     new.training_ = {**predictor.training_, "calibration": {**new.calibration_.report(), "devices": devices}}
     if devices:

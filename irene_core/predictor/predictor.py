@@ -170,7 +170,7 @@ class Predictor:
             except IreneError:  # a fold without enough data to fit: its residuals are missing
                 continue
             kinds = sub._kinds(held_out)
-            distance = self._distance(held_out, kinds, sub._ranges(trained_on))
+            distance = sub._ranges(trained_on).node_distance(held_out, kinds)
             novel = ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]])
             if residuals is by_size:
                 novel = self._interval_novelty(held_out, novel, distance)
@@ -200,15 +200,6 @@ class Predictor:
     def _ranges(self, table: TreeTable) -> Ranges:
         usable = table.is_leaf & (table.truth > 0)
         return Ranges.fit(table, usable, self._kinds(table))
-
-    @staticmethod
-    def _distance(table: TreeTable, kinds: np.ndarray, ranges: Ranges) -> np.ndarray:
-        """Each node's log distances ``(above, below)`` ``ranges`` (inner nodes: their descendants' largest
-        each way)."""
-        leaf = table.is_leaf
-        d = np.zeros((len(table), 2))
-        d[leaf] = ranges.distance(table, leaf, kinds)
-        return propagate_up(table, d)
 
     def _fit_point(self, table: TreeTable) -> None:
         self.intervals_ = self.calibration_ = None
@@ -355,23 +346,30 @@ class Predictor:
         untrained = self._untrained(kinds, leaf)
         own_kind = self._canonical_kinds(table)
         stand_in = leaf & ~untrained & (own_kind != kinds)  # predicted as a primitive of the same computation
-        distance = (self._distance(table, kinds, self.intervals_.ranges) if self.intervals_
+        distance = (self.intervals_.ranges.node_distance(table, kinds) if self.intervals_
                     else np.zeros((len(table), 2)))
         outside = leaf & (distance > 0).any(axis=1)
         unseen = self._unseen_settings(table)
         extrapolated = (propagate_up(table, (untrained | stand_in | outside).astype(float)) > 0) | unseen
         foreign = np.zeros(len(table), dtype=bool)  # novel inner nodes of a structure training lacks
+        beyond_calibration = np.zeros(len(table), dtype=bool)  # leaves outside a calibration's sizes
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
             novel = self.intervals_.novel(shape_keys(table, own_kind))
             foreign = novel & self.intervals_.foreign(self._structure_keys(table), table.level)
             groups = interval_groups(table.level, kinds, self._interval_novelty(table, novel, distance), foreign)
-            low, high = self.intervals_.bounds(energies, table.level, groups, distance)
             own_levels = np.full(len(table), "ml", dtype=object)
+            beyond = np.zeros((2, len(table)))  # widening beyond a calibration's data, nodes then own ops
+            if self.calibration_ is not None:
+                calibration_distance = self.calibration_.outside(table, kinds)
+                beyond = np.stack([self.calibration_.widening(lv, calibration_distance)
+                                   for lv in (table.level, own_levels)])
+                beyond_calibration = leaf & (calibration_distance > 0).any(axis=1)
+            low, high = self.intervals_.bounds(energies, table.level, groups, distance, beyond[0])
             own_low, own_high = self.intervals_.bounds(
                 own, own_levels, interval_groups(own_levels, np.full(len(table), OWN_OPS_TYPE, dtype=object), novel),
-                distance,
+                distance, beyond[1],
             )
         notices: list[list[Notice]] = [[] for _ in table.records]
         for kind in sorted(set(kinds[untrained])):
@@ -391,6 +389,10 @@ class Predictor:
         _notify(notices, table, outside, lambda rows: (
             f"{len(rows)} leaf node(s) outside the training range of batch, seq, flops or bytes "
             f"({describe_extrapolation(kinds[rows])}): extrapolated, intervals widened"
+        ))
+        _notify(notices, table, beyond_calibration, lambda rows: (
+            f"{len(rows)} leaf node(s) outside the sizes of the device calibration's trees "
+            f"({describe_extrapolation(kinds[rows])}): intervals widened"
         ))
         _notify(notices, table, foreign, lambda rows: (
             f"{len(rows)} module(s) of a structure no training tree had ({describe_extrapolation(table.type[rows])}): "

@@ -42,17 +42,17 @@ novelty takes the other's; novel nodes err one way in one fold and the other way
 as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is the largest over folds of a
 fold's 90 % quantile of the absolute residual, among folds with :data:`MIN_NOVEL_RESIDUALS` of
 them), ``s·d = s₊·d₊ + s₋·d₋`` its widening for its distances above (``d₊``) and below (``d₋``) the
-training data, and ``c`` the widening of a device calibration (see
-:mod:`irene_core.predictor.calibration`).  Each slope is estimated on the held-out nodes of the size
-folds that lay outside their fold's training ranges in that direction only: above them (larger
-sizes), or below them (smaller ones, as for a miniature model).  The two differ by design: above
-the range a leaf model continues as a power law in the work, below it a leaf costs what the
-smallest training leaf did (the kernel-launch floor), which a kind whose energy falls with its work
-(Softmax, MatMul) misses in proportion to the size ratio.  Each is its primitive kind's at ml level
-when that kind has :data:`MIN_KIND_RESIDUALS` residuals in that direction (kinds extrapolate
-differently: a Linear barely errs beyond its sizes, a MatMul may), else its level's (slopes of
-the direction below are kept under :data:`BELOW`; a predictor saved before has one slope for
-both).  Every node's interval is its own (a parent's is not the sum of its children's).
+training data, and ``c`` the widening of a device calibration, per group and beyond the
+calibration trees' sizes (see :mod:`irene_core.predictor.calibration`).  Each slope is estimated
+on the held-out nodes of the size folds that lay outside their fold's training ranges in that
+direction only: above them (larger sizes), or below them (smaller ones, as for a miniature
+model).  The two differ by design: above the range a leaf model continues as a power law in the
+work, below it a leaf costs what the smallest training leaf did (the kernel-launch floor), which a
+kind whose energy falls with its work (Softmax, MatMul) misses in proportion to the size ratio.
+Each is its primitive kind's at ml level when that kind has :data:`MIN_KIND_RESIDUALS` residuals in
+that direction (kinds extrapolate differently: a Linear barely errs beyond its sizes, a MatMul
+may), else its level's (slopes of the direction below are kept under :data:`BELOW`; a predictor
+saved before has one slope for both).  Every node's interval is its own (a parent's is not the sum of its children's).
 """
 
 from __future__ import annotations
@@ -209,6 +209,14 @@ class Ranges:
             for column, excess in enumerate((logs[rows] - high, low - logs[rows])):
                 out[rows, column] = np.nan_to_num(np.nanmax(np.fmax(excess, 0.0), axis=1, initial=0.0), nan=0.0)
         return out
+
+    def node_distance(self, table: TreeTable, kinds: np.ndarray) -> np.ndarray:
+        """Every node's log distances ``(above, below)`` (inner nodes: their descendants' largest each
+        way); ``kinds`` has one entry per node."""
+        leaf = table.is_leaf
+        d = np.zeros((len(table), 2))
+        d[leaf] = self.distance(table, leaf, kinds)
+        return propagate_up(table, d)
 
     def get_state(self) -> dict[str, Any]:
         kinds = sorted(self.bounds)
@@ -403,17 +411,17 @@ class IntervalModel:
             low[i], high[i] = next((q for q in found if q is not None), (0.0, 0.0))
         return low, high
 
-    def bounds(self, pred: np.ndarray, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def bounds(self, pred: np.ndarray, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray,
+               beyond: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` of the 90 % interval around each prediction ``pred`` with distances ``(above,
-        below)`` the training data ``distance`` (a negative one, an OwnOps below a reconcile floor, gets
-        its bounds in order too)."""
+        below)`` the training data ``distance`` and log widening ``beyond`` a device calibration's data (a
+        negative prediction, an OwnOps below a reconcile floor, gets its bounds in order too)."""
         low, high = self.base(levels, groups)
         extra = np.array([
             self.extra.get(_plain(g), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
         ])
         slopes = np.array([self._slopes(lv, _plain(g)) for lv, g in zip(levels, groups, strict=True)]).reshape(-1, 2)
-        widen = (slopes * distance).sum(axis=1) + extra
+        widen = (slopes * distance).sum(axis=1) + extra + (0.0 if beyond is None else beyond)
         a, b = pred * np.exp(low - widen), pred * np.exp(high + widen)
         return np.minimum(a, b), np.maximum(a, b)
 
