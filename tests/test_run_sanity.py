@@ -4,11 +4,14 @@ refused window: the real profiler, torch tracer and RAPL meter on a simulated po
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import signal
 import statistics
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -32,6 +35,45 @@ def traced():
 def powercap(tmp_path):
     with PowercapTree(tmp_path / "powercap", {"package-0": IDLE_W}, tick_s=0.0005) as tree:
         yield tree
+
+
+@contextmanager
+def _cooling(powercap: PowercapTree, watts: Callable[[float], float]) -> Iterator[None]:
+    """Set the package power to ``watts(seconds since start)`` every 10 ms while the block runs."""
+    stop, start = threading.Event(), time.monotonic()
+
+    def cool() -> None:
+        while not stop.wait(0.01):
+            powercap.set_power("package-0", watts(time.monotonic() - start))
+
+    powercap.set_power("package-0", watts(0.0))
+    cooler = threading.Thread(target=cool)
+    cooler.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        cooler.join()
+
+
+@pytest.mark.parametrize("settles", [True, False])
+def test_idle_power_waits_for_the_machine_to_cool_down(powercap, settles: bool) -> None:
+    """Right after work the power falls for a while: the idle power is read once two 0.2 s windows in a
+    row agree (a single window would read 143 W of a fall to 100 W); one that keeps falling (10 % per
+    window) is taken as it is, with a warning."""
+    meter = open_meter("rapl", {"root": str(powercap.root)})
+    profiler = Profiler(SETTINGS, meter=meter)
+    falling = (lambda t: IDLE_W * (1 + math.exp(-t / 0.1))) if settles else (lambda t: 3 * IDLE_W * 0.9 ** (t / 0.2))
+    try:
+        with _cooling(powercap, falling):
+            idle = profiler.idle_power()
+    finally:
+        meter.close()
+    warned = [w for w in profiler.warnings if "idle power did not settle in 5 windows of 0.2 s" in w]
+    if settles:
+        assert idle == pytest.approx(IDLE_W, rel=0.03) and not warned
+    else:
+        assert idle == pytest.approx(3 * IDLE_W * 0.9**4.5, rel=0.1) and len(warned) == 1, (idle, profiler.warnings)
 
 
 def test_noisy_power_below_idle_is_flagged(traced, powercap):

@@ -12,6 +12,10 @@ representative is warmed up to a steady state (:func:`~irene_core.tracing.replay
 says the warm-up gave up before two batches agreed.  A node whose single call outlasts the warm-up
 budget has one batch: its first round is compared with it.
 
+Before the first node the machine's idle power is measured in windows of ``idle_seconds`` until two
+in a row agree within :data:`IDLE_SETTLED`: right after work (a GPU job, a busy test) the power falls
+for seconds, and an idle figure read then would make nodes look cheaper above idle than they are.
+
 Energy per call = window energy / calls (the paper's protocol). Each node is measured ``rounds`` times:
 its ground truth is the mean over rounds, ``spread_pct`` their coefficient of variation (%),
 ``energy_above_idle`` the ground truth less idle power × latency, and ``windows`` each round's window
@@ -47,6 +51,10 @@ from irene_core.tree.signature import node_classes
 
 #: Retries of a window the meter refused before the run stops.
 RETRIES = 2
+#: Idle power has settled when two idle windows in a row agree within this share.
+IDLE_SETTLED = 0.03
+#: Idle windows measured at most before the idle power is taken as it is.
+IDLE_WINDOWS = 5
 #: Where Linux says how the CPU's frequency is chosen (``performance``, ``powersave``…).
 GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
 
@@ -171,13 +179,26 @@ class Profiler:
         self.idle_power_w: float | None = None
 
     def idle_power(self) -> float | None:
-        """Mean power (W) of the machine doing nothing, measured before profiling (kept for the flags)."""
+        """Mean power (W) of the machine doing nothing, measured before profiling (kept for the flags):
+        windows of ``idle_seconds`` until two in a row agree within :data:`IDLE_SETTLED` (a GPU's power
+        falls for seconds after work), the last one's; after :data:`IDLE_WINDOWS` the last, with a warning."""
         if self.meter is None or self.settings.idle_seconds == 0:
             return None
+        powers: list[float] = []
         try:
-            self.idle_power_w = self.meter.measure(self.settings.idle_seconds, window="idle").mean_power_w
+            while len(powers) < IDLE_WINDOWS:
+                powers.append(self.meter.measure(self.settings.idle_seconds, window="idle").mean_power_w)
+                if len(powers) >= 2 and abs(powers[-1] - powers[-2]) <= IDLE_SETTLED * abs(powers[-2]):
+                    break
+            else:
+                self.warnings.append(
+                    f"idle power did not settle in {IDLE_WINDOWS} windows of {self.settings.idle_seconds:g} s "
+                    f"({' → '.join(f'{p:.1f}' for p in powers)} W): energy above idle and the below_idle flags "
+                    "may be off; let the machine cool down or raise --idle-seconds"
+                )
         except MeterError as exc:
             raise MeterFailure(f"meter '{self.meter.name}' failed measuring idle power: {exc}") from exc
+        self.idle_power_w = powers[-1]
         return self.idle_power_w
 
     def profile(self, traced: TracedModel, on_node: Callable[[Node], None] | None = None) -> TreeRecord:
