@@ -92,6 +92,7 @@ def _strip_flops(records: list[TreeRecord]) -> list[TreeRecord]:
         ("other features", "lacks the feature 'flops'"),
         ("no ground truth", "no measured energy"),
         ("no tree of the device", "no tree of device 'elsewhere'"),
+        ("mixed dtypes", "the target trees mix float16 forward, float32 forward trees"),
     ],
 )
 def test_bad_targets_are_one_line_errors(setting: dict, cli_main, tmp_path: Path, case: str, expected: str) -> None:
@@ -102,6 +103,8 @@ def test_bad_targets_are_one_line_errors(setting: dict, cli_main, tmp_path: Path
         write_records(target, _strip_flops(setting["target"]))
     elif case == "no ground truth":
         write_records(target, _strip_truth(setting["target"]))
+    elif case == "mixed dtypes":
+        write_records(target, [setting["target"][0].model_copy(update={"dtype": "float16"}), setting["target"][1]])
     else:
         target, options = setting["base"] / "target.jsonl", ["--device", "elsewhere"]
     proc = cli_main("calibrate", str(setting["base"] / "device_1"), str(target), "-o", str(tmp_path / "new"),
@@ -193,3 +196,21 @@ def test_one_tree_calibration_widens_beyond_its_sizes_and_shares_a_computation_s
     again = Predictor.load(tmp_path / "calibrated").predict(rest[:3])
     assert [n.predicted_high for r in again for n in r.nodes()] == pytest.approx(
         [n.predicted_high for r in predicted[:3] for n in r.nodes()], rel=1e-9)
+
+
+def test_a_calibrated_predictor_stands_for_the_dtype_and_phase_of_its_calibration_trees(
+    h200: tuple[list[TreeRecord], Predictor],
+) -> None:
+    """Calibrated on float16 trees of the target, a float16 tree is no longer extrapolated for its dtype
+    (the source trained on float32), and a float32 tree is, with a notice that says why."""
+    trees, before = h200
+    same_size = [r for r in trees if (r.batch_size, r.seq_len) == (16, 128)]
+    half = [r.model_copy(update={"dtype": "float16"}, deep=True) for r in same_size[:2]]
+    calibrated = calibrate(before, half[:1])
+    assert calibrated.training_["calibration"]["dtypes"] == ["float16"]
+    (as_half,), (as_float,) = calibrated.predict(half[1:]), calibrated.predict(same_size[1:2])
+    assert not as_half.root.extrapolated and not as_half.notices
+    assert as_float.root.extrapolated
+    assert [n.message for n in as_float.notices] == [
+        "calibrated on float16 forward trees only: this float32 forward tree is extrapolated"]
+    assert before.predict(half[1:])[0].root.extrapolated  # the source stood for float32 only

@@ -238,6 +238,9 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
         raise IreneError("the predictor is not trained: nothing to calibrate")
     if not records:
         raise IreneError("no target trees to calibrate on")
+    settings = sorted({f"{r.dtype} {r.phase}" for r in records})
+    if len(settings) > 1:  # one correction per kind cannot serve two settings that cost differently
+        raise IreneError(f"the target trees mix {', '.join(settings)} trees: calibrate one dtype and phase at a time")
     table = TreeTable.from_records(list(records))
     if not (table.truth > 0).any():
         raise IreneError("the target trees have no measured energy (ground_truth_energy): nothing to calibrate on")
@@ -268,7 +271,10 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
             widening[kind] = widening[mate]
         new.intervals_ = new.intervals_.widened(widening)
     devices = sorted({r.device for r in records if r.device})
-    new.training_ = {**predictor.training_, "calibration": {**new.calibration_.report(), "devices": devices}}
+    new.training_ = {**predictor.training_, "calibration": {
+        **new.calibration_.report(), "devices": devices,  # the settings the calibrated predictor stands for:
+        "dtypes": sorted({r.dtype for r in records}), "phases": sorted({r.phase for r in records}),
+    }}
     if devices:
         new.hardware_ = f"{', '.join(devices)} (calibrated from {predictor.hardware})"
     return new

@@ -325,9 +325,11 @@ class Predictor:
         return raw
 
     def _trained_on(self, key: str) -> list[str]:
-        """The record dtypes or phases of the training data (older predictors: the paper's float32 forward)."""
+        """The record dtypes or phases the predictor stands for: its device calibration's trees', else its
+        training data's (older predictors: the paper's float32 forward)."""
         default = {"dtypes": ["float32"], "phases": ["forward"]}[key]
-        return [str(v) for v in self.training_.get(key, default)]
+        calibration = self.training_.get("calibration") or {}
+        return [str(v) for v in calibration.get(key, self.training_.get(key, default))]
 
     def _unseen_settings(self, table: TreeTable) -> np.ndarray:
         """Per node: whether its record's dtype or phase never occurred in training."""
@@ -383,7 +385,8 @@ class Predictor:
             record = table.records[r]
             notices[r].append(Notice(
                 source=NOTICE_SOURCE,
-                message=f"trained on {'/'.join(self._trained_on('dtypes'))} {'/'.join(self._trained_on('phases'))} "
+                message=f"{'calibrated' if 'dtypes' in (self.training_.get('calibration') or {}) else 'trained'} "
+                f"on {'/'.join(self._trained_on('dtypes'))} {'/'.join(self._trained_on('phases'))} "
                 f"trees only: this {record.dtype} {record.phase} tree is extrapolated",
             ))
         _notify(notices, table, outside, lambda rows: (
