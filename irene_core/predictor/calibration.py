@@ -25,7 +25,10 @@ largest below it), intervals widen further by ``|b|`` of the node's level per lo
 nodes of one or two sizes cannot show how a kind's own correction changes with size, which may
 differ from none by as much as the level's trend does.  The conformal margin is measured without
 this term (a tree held out is outside the others' sizes; the nodes the calibration serves mostly
-lie between them).
+lie between them).  A primitive kind the calibration trees did not measure (nor one of its
+computation) takes the ml level's correction, and its intervals widen by a 90 % prediction interval
+for a new kind's correction, ``t₀.₉₅,ₖ₋₁·τ·√(1 + 1/k)``, τ the spread of the k measured kinds'
+corrections (:func:`variance_components`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import stats
 
 from irene_core.errors import IreneError
 from irene_core.predictor.leaf_models import computation
@@ -100,17 +104,33 @@ def computations(kinds: np.ndarray) -> np.ndarray:
     return np.array([names[k] for k in kinds], dtype=object)
 
 
-def prior_strength(r: np.ndarray, groups: np.ndarray) -> float:
-    """Pseudo-nodes ``σ²/τ²`` of the parent's fit in each group's fit (at most :data:`PRIOR_NODES`):
-    σ² the pooled variance of ``r`` within the groups, τ² the variance of the group means less
-    their sampling variance σ²/n."""
+def variance_components(r: np.ndarray, groups: np.ndarray) -> tuple[float, float, int] | None:
+    """``(σ², τ², k)``: the pooled variance of ``r`` within the k groups, and the variance of the group
+    means less their sampling variance σ²/n (None with fewer than two groups or no node to spare)."""
     names, index, counts = np.unique(groups.astype(str), return_inverse=True, return_counts=True)
     if len(names) < 2 or len(r) <= len(names):
-        return PRIOR_NODES
+        return None
     means = np.bincount(index, weights=r) / counts
     sigma2 = float(np.sum((r - means[index]) ** 2)) / (len(r) - len(names))
-    tau2 = float(np.var(means, ddof=1)) - sigma2 * float(np.mean(1.0 / counts))
-    return PRIOR_NODES if tau2 <= 0 else min(sigma2 / tau2, PRIOR_NODES)
+    return sigma2, float(np.var(means, ddof=1)) - sigma2 * float(np.mean(1.0 / counts)), len(names)
+
+
+def unmeasured_margin(components: tuple[float, float, int] | None) -> float:
+    """Log half-width of a 90 % prediction interval for the correction of a group not measured, from
+    the k measured groups' spread τ: ``t₀.₉₅,ₖ₋₁·τ·√(1 + 1/k)`` (0 with fewer than two groups)."""
+    if components is None:
+        return 0.0
+    _, tau2, k = components
+    return float(stats.t.ppf(1 - (1 - COVERAGE) / 2, k - 1)) * float(np.sqrt(max(tau2, 0.0) * (1 + 1 / k)))
+
+
+def prior_strength(r: np.ndarray, groups: np.ndarray) -> float:
+    """Pseudo-nodes ``σ²/τ²`` of the parent's fit in each group's fit (at most :data:`PRIOR_NODES`; see
+    :func:`variance_components`)."""
+    components = variance_components(r, groups)
+    if components is None or components[1] <= 0:
+        return PRIOR_NODES
+    return min(components[0] / components[1], PRIOR_NODES)
 
 
 @dataclass
@@ -123,6 +143,9 @@ class DeviceCalibration:
     free: dict[str, float] = field(default_factory=dict)
     #: Per primitive kind, the sizes of the calibration trees' leaves (None: saved before ranges).
     ranges: Ranges | None = None
+    #: Log margin of a primitive kind the calibration trees did not measure: ``z₉₀·τ``, τ the spread of
+    #: the measured kinds' corrections.
+    unmeasured: float = 0.0
 
     @classmethod
     def fit(cls, raw: np.ndarray, truth: np.ndarray, levels: np.ndarray, groups: np.ndarray,
@@ -152,6 +175,7 @@ class DeviceCalibration:
                 calibration.fits[level] = Fit.shrunk(x[rows], r[rows], weight[rows], overall, m)
         ml = levels == "ml"
         m = prior_strength(r[ml], groups[ml])
+        calibration.unmeasured = unmeasured_margin(variance_components(r[ml], groups[ml]))
         for group in sorted(set(groups[ml])):
             rows = groups == group
             calibration.fits[group] = Fit.shrunk(x[rows], r[rows], weight[rows], calibration.fits["ml"], m)
@@ -178,11 +202,14 @@ class DeviceCalibration:
             return np.zeros((len(table), 2))
         return self.ranges.node_distance(table, computations(kinds))
 
-    def widening(self, levels: np.ndarray, distance: np.ndarray) -> np.ndarray:
-        """Log widening of nodes at log distances ``(above, below)`` outside the calibration data: its
-        level's trend per log unit, ``|b|`` of the level's fit (see the module docstring)."""
+    def widening(self, levels: np.ndarray, distance: np.ndarray, kinds: np.ndarray | None = None) -> np.ndarray:
+        """Log widening of nodes beyond the calibration data: at log distances ``(above, below)`` outside
+        it, its level's trend per log unit, ``|b|`` of the level's fit; a leaf of a primitive kind of
+        ``kinds`` that the calibration trees did not measure, :attr:`unmeasured` (see the module docstring)."""
         slope = {lv: abs(self._fit_for(lv, lv).b) for lv in set(levels)}
         out: np.ndarray = np.array([slope[lv] for lv in levels]) * distance.sum(axis=1)
+        if kinds is not None:
+            out[(levels == "ml") & ~np.isin(kinds.astype(str), [*self.fits, *self.free])] += self.unmeasured
         return out
 
     def apply(self, raw: np.ndarray, levels: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -203,6 +230,7 @@ class DeviceCalibration:
                        for g, f in sorted(self.fits.items())},
             "free_groups_j": {g: float(f"{e:.4g}") for g, e in sorted(self.free.items())},
             "widening_per_log_unit": {lv: round(abs(self._fit_for(lv, lv).b), 4) for lv in LEVELS},
+            "unmeasured_kind_widening": round(self.unmeasured, 4),
         }
 
     def get_state(self) -> dict[str, Any]:
@@ -214,6 +242,7 @@ class DeviceCalibration:
             "free_groups": sorted(self.free),
             "free_energy": np.array([self.free[g] for g in sorted(self.free)], float),
             **({} if self.ranges is None else {"ranges": self.ranges.get_state()}),
+            "unmeasured": self.unmeasured,
         }
 
     @classmethod
@@ -225,10 +254,13 @@ class DeviceCalibration:
         if _ALL not in names:
             raise ValueError("calibration lacks its overall fit")
         free = np.asarray(state.get("free_energy", []), float)  # absent: saved before free groups
-        ranges = state.get("ranges")  # absent: saved before calibration ranges
+        ranges = state.get("ranges")  # absent, as the margin of unmeasured kinds: saved before them
+        unmeasured = float(state.get("unmeasured", 0.0))
+        if not np.isfinite(unmeasured) or unmeasured < 0:
+            raise ValueError(f"calibration margin of unmeasured kinds must be finite and >= 0, got {unmeasured}")
         return cls({g: Fit(*map(float, fits[i])) for i, g in enumerate(names)}, list(state["trees"]),
                    dict(zip(state.get("free_groups", []), map(float, free), strict=True)),
-                   None if ranges is None else Ranges.from_state(ranges))
+                   None if ranges is None else Ranges.from_state(ranges), unmeasured)
 
 
 def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:

@@ -365,8 +365,8 @@ class Predictor:
             beyond = np.zeros((2, len(table)))  # widening beyond a calibration's data, nodes then own ops
             if self.calibration_ is not None:
                 calibration_distance = self.calibration_.outside(table, kinds)
-                beyond = np.stack([self.calibration_.widening(lv, calibration_distance)
-                                   for lv in (table.level, own_levels)])
+                beyond = np.stack([self.calibration_.widening(table.level, calibration_distance, kinds),
+                                   self.calibration_.widening(own_levels, calibration_distance)])
                 beyond_calibration = leaf & (calibration_distance > 0).any(axis=1)
             low, high = self.intervals_.bounds(energies, table.level, groups, distance, beyond[0])
             own_low, own_high = self.intervals_.bounds(
