@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -43,8 +44,8 @@ def calibrate_cmd(predictor_dir: Path, target: Path, output: Path, device: str |
                           if len(records) == 1 else ""),
         highlight=False,
     )
-    err_console.print(f"  a primitive kind the target trees lack: its intervals widen by "
-                      f"{report['unmeasured_kind_widening']:.3f} (log)", highlight=False)
+    err_console.print(f"  a primitive kind the target trees lack: its intervals widen "
+                      f"×{math.exp(report['unmeasured_kind_widening']):.2f} each way", highlight=False)
     console.print(
         f"calibrated predictor → {output} (from {len(records)} tree(s): {', '.join(report['trees'])}; "
         f"hardware: {calibrated.hardware})"
