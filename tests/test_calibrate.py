@@ -48,7 +48,7 @@ def test_calibration_transfers_the_predictor_to_another_device(setting: dict, cl
     base: Path = setting["base"]
     proc = cli_main("calibrate", str(base / "device_1"), str(base / "target.jsonl"), "-o", str(base / "new"))
     assert "calibrated predictor" in proc.stdout and "from 2 tree(s)" in proc.stdout
-    assert "beyond the calibration trees' sizes, intervals widen by" in proc.stderr
+    assert "beyond the calibration trees' sizes, intervals widen ×" in proc.stderr
     before, calibrated = setting["predictor"], Predictor.load(base / "new")
     error_before, error_after = errors(before, setting["rest"]), errors(calibrated, setting["rest"])
     # measured: 44.7 / 44.4 / 44.2 % before, 4.3 / 5.0 / 2.5 % after (ml / module / model)
@@ -93,6 +93,7 @@ def _strip_flops(records: list[TreeRecord]) -> list[TreeRecord]:
         ("no ground truth", "no measured energy"),
         ("no tree of the device", "no tree of device 'elsewhere'"),
         ("mixed dtypes", "the target trees mix float16 forward, float32 forward trees"),
+        ("two devices", "the target trees come from devices elsewhere, synthetic: calibrate one device at a time"),
     ],
 )
 def test_bad_targets_are_one_line_errors(setting: dict, cli_main, tmp_path: Path, case: str, expected: str) -> None:
@@ -105,6 +106,8 @@ def test_bad_targets_are_one_line_errors(setting: dict, cli_main, tmp_path: Path
         write_records(target, _strip_truth(setting["target"]))
     elif case == "mixed dtypes":
         write_records(target, [setting["target"][0].model_copy(update={"dtype": "float16"}), setting["target"][1]])
+    elif case == "two devices":
+        write_records(target, [setting["target"][0].model_copy(update={"device": "elsewhere"}), setting["target"][1]])
     else:
         target, options = setting["base"] / "target.jsonl", ["--device", "elsewhere"]
     proc = cli_main("calibrate", str(setting["base"] / "device_1"), str(target), "-o", str(tmp_path / "new"),

@@ -38,9 +38,9 @@ def calibrate_cmd(predictor_dir: Path, target: Path, output: Path, device: str |
         err_console.print(f"  {group}: {1000 * joules:.3g} mJ per call (free on the source device)", highlight=False)
     widening = report["widening_per_log_unit"]
     err_console.print(
-        "  beyond the calibration trees' sizes, intervals widen by "
-        f"{' / '.join(f'{widening[lv]:.3f}' for lv in ('ml', 'module', 'model'))} (ml / module / model) "
-        "per log unit" + ("; calibrate on 2–3 trees of other models and sizes to measure the transfer"
+        "  beyond the calibration trees' sizes, intervals widen "
+        f"{' / '.join(f'×{2 ** widening[lv]:.3f}' for lv in ('ml', 'module', 'model'))} (ml / module / model) "
+        "each way per doubling" + ("; calibrate on 2–3 trees of other models and sizes to measure the transfer"
                           if len(records) == 1 else ""),
         highlight=False,
     )

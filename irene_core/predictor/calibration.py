@@ -273,6 +273,10 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
     settings = sorted({f"{r.dtype} {r.phase}" for r in records})
     if len(settings) > 1:  # one correction per kind cannot serve two settings that cost differently
         raise IreneError(f"the target trees mix {', '.join(settings)} trees: calibrate one dtype and phase at a time")
+    devices = sorted({r.device for r in records if r.device})
+    if len(devices) > 1:  # nor two devices
+        raise IreneError(f"the target trees come from devices {', '.join(devices)}: calibrate one device at a time "
+                         "(irene calibrate --device LABEL)")
     table = TreeTable.from_records(list(records))
     if not (table.truth > 0).any():
         raise IreneError("the target trees have no measured energy (ground_truth_energy): nothing to calibrate on")
@@ -302,7 +306,6 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
         for kind, mate in same_computation(sorted(widening), kinds).items():
             widening[kind] = widening[mate]
         new.intervals_ = new.intervals_.widened(widening)
-    devices = sorted({r.device for r in records if r.device})
     new.training_ = {**predictor.training_, "calibration": {
         **new.calibration_.report(), "devices": devices,  # the settings the calibrated predictor stands for:
         "dtypes": sorted({r.dtype for r in records}), "phases": sorted({r.phase for r in records}),
