@@ -146,8 +146,8 @@ def test_a_real_gpu_calibrates_from_one_tree_and_free_kinds_cost_their_dispatch(
     h200: tuple[list[TreeRecord], Predictor],
 ) -> None:
     """The shipped device_1 predictor on an H200 measured with NVML (benchmarks/data), calibrated on one
-    BERT tree, scored on the other models at the same size; Dropout (0 J on device_1) costs what the
-    target measured per call."""
+    BERT tree, scored on the other models at the same size, their leaves inside their intervals; Dropout
+    (0 J on device_1) costs what the target measured per call."""
     trees, before = h200
     target = [r for r in trees if (r.model_name, r.batch_size, r.seq_len) == ("bert-base-uncased", 16, 128)]
     rest = [r for r in trees if (r.batch_size, r.seq_len) == (16, 128) and r not in target]
@@ -156,6 +156,11 @@ def test_a_real_gpu_calibrates_from_one_tree_and_free_kinds_cost_their_dispatch(
     # measured: 344 / 330 / 351 % before, 15.9 / 11.6 / 24.1 % after (ml / module / model)
     for level, limit in (("ml", 25), ("module", 20), ("model", 35)):
         assert error_before[level] > 200 and error_after[level] < limit, (error_before, error_after)
+    # One tree cannot show how much another measurement of a node differs (run to run, machine to machine):
+    # the round-to-round spread of its nodes (9.9 % at ml level) sets the least margin.
+    leaves = [n for r in calibrated.predict(rest) for n in r.nodes() if not n.children and n.ground_truth_energy]
+    inside = np.mean([n.predicted_low <= n.ground_truth_energy <= n.predicted_high for n in leaves])
+    assert inside >= 0.75, inside  # measured: 81.4 %; without the measurement-noise floor 65.9 %
 
     measured = [n.ground_truth_energy for n in target[0].nodes() if n.type == "Dropout"]
     free = calibrated.training_["calibration"]["free_groups_j"]["Dropout"]

@@ -19,11 +19,14 @@ target's measured nodes lie outside their intervals (the 90 % conformal quantile
 from two target trees on, each tree predicted by the calibration fitted on the others, so that the
 margin measures the transfer to other models and sizes; from one tree, the tree itself), and
 ``z₉₀·σ/√n``, σ the spread of the log residuals and n the number of target trees: what a scale
-estimated from n trees can still be off.  Beyond the calibration trees' sizes (a leaf's log distance
-outside the batch, sequence, flops and bytes of its computation's calibration leaves; an inner node's
-largest below it), intervals widen further by ``|b|`` of the node's level per log unit: calibration
-nodes of one or two sizes cannot show how a kind's own correction changes with size, which may
-differ from none by as much as the level's trend does.  The conformal margin is measured without
+estimated from n trees can still be off; from one tree, at least ``z₉₀·`` its level's measurement
+noise (:func:`measurement_noise`), which a tree scored on itself cannot show.
+
+Beyond the calibration trees' sizes (a leaf's log distance outside the batch, sequence, flops and
+bytes of its computation's calibration leaves; an inner node's largest below it), intervals widen
+further by ``|b|`` of the node's level per log unit: calibration nodes of one or two sizes cannot
+show how a kind's own correction changes with size, which may differ from none by as much as the
+level's trend does.  The conformal margin is measured without
 this term (a tree held out is outside the others' sizes; the nodes the calibration serves mostly
 lie between them).  A primitive kind the calibration trees did not measure (nor one of its
 computation) takes the ml level's correction, and its intervals widen by a 90 % prediction interval
@@ -302,7 +305,7 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
         else:  # each tree predicted by the calibration on the others: transfer across models and sizes
             scored = [(_with(new, fitted(table.record_index != i)), TreeTable.from_records([record]))
                       for i, record in enumerate(records)]
-        widening = _widening(scored, len(records))
+        widening = _widening(scored, len(records), measurement_noise(table) if len(records) == 1 else {})
         for kind, mate in same_computation(sorted(widening), kinds).items():
             widening[kind] = widening[mate]
         new.intervals_ = new.intervals_.widened(widening)
@@ -322,10 +325,22 @@ def _with(predictor: Predictor, calibration: DeviceCalibration) -> Predictor:
     return out
 
 
-def _widening(scored: Sequence[tuple[Predictor, TreeTable]], n_trees: int) -> dict[str, float]:
+def measurement_noise(table: TreeTable) -> dict[str, float]:
+    """Per level, the root mean square of the measured nodes' round-to-round spread (a coefficient of
+    variation, ≈ a log spread): how much one more measurement of a node may differ (0 without spreads)."""
+    spread = np.array([np.nan if n.spread_pct is None else n.spread_pct / 100 for n in table.nodes])
+    measured = (table.truth > 0) & np.isfinite(spread)
+    return {level: float(np.sqrt(np.mean(spread[rows] ** 2))) if rows.any() else 0.0
+            for level in LEVELS for rows in [measured & (table.level == level)]}
+
+
+def _widening(scored: Sequence[tuple[Predictor, TreeTable]], n_trees: int, noise: Mapping[str, float]
+              ) -> dict[str, float]:
     """Per group and level, the log widening of the intervals (not yet widened) of the calibrated
-    predictors ``scored`` on their measured trees: the larger of the 90 % conformal quantile of how far
-    the nodes lie outside their intervals and ``z₉₀·σ/√n_trees`` (σ: spread of the log residuals)."""
+    predictors ``scored`` on their measured trees: the largest of the 90 % conformal quantile of how far
+    the nodes lie outside their intervals, ``z₉₀·σ/√n_trees`` (σ: spread of the log residuals) and
+    ``z₉₀·`` the measurement ``noise`` of their level (what one more measurement of a node may differ
+    by, which a tree scored on itself cannot show; a tree held out shows it)."""
     outside, residual, levels, groups = [], [], [], []
     for predictor, table in scored:
         energies, own = predictor.predict_table(table)
@@ -341,7 +356,8 @@ def _widening(scored: Sequence[tuple[Predictor, TreeTable]], n_trees: int) -> di
     def margin(rows: np.ndarray) -> float:
         n = int(rows.sum())
         conformal = float(np.quantile(out[rows], min(1.0, COVERAGE * (1 + 1 / n))))
-        return max(conformal, Z90 * float(np.std(res[rows])) / float(np.sqrt(n_trees)))
+        floor = Z90 * max(noise.get(level, 0.0) for level in set(lv[rows]))
+        return max(conformal, Z90 * float(np.std(res[rows])) / float(np.sqrt(n_trees)), floor)
 
     pooled = margin(np.ones(len(lv), dtype=bool))  # a level with one measured node cannot tell its own
     widening: dict[str, float] = {level: pooled for level in LEVELS}
