@@ -26,12 +26,13 @@ Beyond the calibration trees' sizes (a leaf's log distance outside the batch, se
 bytes of its computation's calibration leaves; an inner node's largest below it), intervals widen
 further by ``|b|`` of the node's level per log unit: calibration nodes of one or two sizes cannot
 show how a kind's own correction changes with size, which may differ from none by as much as the
-level's trend does.  The conformal margin is measured without
-this term (a tree held out is outside the others' sizes; the nodes the calibration serves mostly
-lie between them).  A primitive kind the calibration trees did not measure (nor one of its
-computation) takes the ml level's correction, and its intervals widen by a 90 % prediction interval
-for a new kind's correction, ``t₀.₉₅,ₖ₋₁·τ·√(1 + 1/k)``, τ the spread of the k measured kinds'
-corrections (:func:`variance_components`).
+level's trend does.  The conformal margin is measured without this term (a tree held out is outside
+the others' sizes; the nodes the calibration serves mostly lie between them).
+
+A primitive kind the calibration trees did not measure (nor one of its computation) takes the ml
+level's correction, and its intervals widen by a 90 % prediction interval for a new kind's
+correction, ``t₀.₉₅,ₖ₋₁·τ·√(1 + 1/k)``, τ the spread of the k measured kinds' corrections
+(:func:`variance_components`).
 """
 
 from __future__ import annotations
@@ -146,8 +147,7 @@ class DeviceCalibration:
     free: dict[str, float] = field(default_factory=dict)
     #: Per primitive kind, the sizes of the calibration trees' leaves (None: saved before ranges).
     ranges: Ranges | None = None
-    #: Log margin of a primitive kind the calibration trees did not measure: ``z₉₀·τ``, τ the spread of
-    #: the measured kinds' corrections.
+    #: Log margin of a primitive kind the calibration trees did not measure (:func:`unmeasured_margin`).
     unmeasured: float = 0.0
 
     @classmethod

@@ -324,16 +324,18 @@ class Predictor:
             raw = self.calibration_.apply(raw, table.level, self._groups(table, data.kinds))
         return raw
 
-    def _trained_on(self, key: str) -> list[str]:
-        """The record dtypes or phases the predictor stands for: its device calibration's trees', else its
-        training data's (older predictors: the paper's float32 forward)."""
-        default = {"dtypes": ["float32"], "phases": ["forward"]}[key]
+    def _stands_for(self) -> tuple[str, list[str], list[str]]:
+        """``(how, dtypes, phases)`` of the trees the predictor stands for: its device calibration's trees
+        (``calibrated``), else its training data (``trained``; older predictors: the paper's float32
+        forward)."""
         calibration = self.training_.get("calibration") or {}
-        return [str(v) for v in calibration.get(key, self.training_.get(key, default))]
+        how, source = ("calibrated", calibration) if "dtypes" in calibration else ("trained", self.training_)
+        return (how, [str(v) for v in source.get("dtypes", ["float32"])],
+                [str(v) for v in source.get("phases", ["forward"])])
 
     def _unseen_settings(self, table: TreeTable) -> np.ndarray:
         """Per node: whether its record's dtype or phase never occurred in training."""
-        dtypes, phases = set(self._trained_on("dtypes")), set(self._trained_on("phases"))
+        _, dtypes, phases = self._stands_for()
         unseen = np.array([r.dtype not in dtypes or r.phase not in phases for r in table.records], dtype=bool)
         return unseen[table.record_index] if len(table.records) else np.zeros(len(table), dtype=bool)
 
@@ -381,13 +383,13 @@ class Predictor:
             _notify(notices, table, stand_in & (own_kind == kind),
                     f"no training leaves of primitive '{kind}': predicted as '{same}', which performs the same "
                     "computation (extrapolated)")
+        how, dtypes, phases = self._stands_for()
         for r in sorted(set(table.record_index[unseen])):
             record = table.records[r]
             notices[r].append(Notice(
                 source=NOTICE_SOURCE,
-                message=f"{'calibrated' if 'dtypes' in (self.training_.get('calibration') or {}) else 'trained'} "
-                f"on {'/'.join(self._trained_on('dtypes'))} {'/'.join(self._trained_on('phases'))} "
-                f"trees only: this {record.dtype} {record.phase} tree is extrapolated",
+                message=f"{how} on {'/'.join(dtypes)} {'/'.join(phases)} trees only: this {record.dtype} "
+                f"{record.phase} tree is extrapolated",
             ))
         _notify(notices, table, outside, lambda rows: (
             f"{len(rows)} leaf node(s) outside the training range of batch, seq, flops or bytes "
