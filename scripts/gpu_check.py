@@ -7,7 +7,10 @@ no downloads.  Checks (issue 14's thresholds), printed as a PASS/FAIL table:
 4. a real ``irene run --device cuda --meter nvml`` of bert-base b8 s128 (1 round; windows of 0.5 s, or
    as long as the meter asks for the counter update period measured in 2, up to 2 s):
    per node, energy ÷ (instantaneous power from an independent 20 ms poll × window time) has a
-   median within 5 % of 1 and ≥ 90 % of nodes within 15 %.
+   median within 5 % of 1 and ≥ 90 % of nodes within 15 %;
+5. the run's idle power settled although check 2 kept the GPU busy just before: its last two idle
+   windows agree within 3 % (the profiler's ``IDLE_SETTLED``) and ≤ 5 % of nodes are flagged
+   ``below_idle``.
 
 Exit 0 when all pass, 1 when one fails, 2 when there is no NVIDIA GPU (checked after the install:
 imports and entry points).
@@ -34,6 +37,8 @@ MEDIAN_TOLERANCE = 0.05
 NODE_TOLERANCE = 0.15
 NODES_WITHIN = 0.90
 POLL_S = 0.020
+#: Share of nodes the run may flag below idle.
+BELOW_IDLE_MAX = 0.05
 #: Window bounds of the real run: the meter's own minimum for the counter period lies between them.
 MIN_WINDOW_S, MAX_WINDOW_S = 0.5, 2.0
 RUN = ["run", "--model", "bert-base-uncased", "-b", "8", "-s", "128", "--device", "cuda", "--meter", "nvml",
@@ -205,12 +210,16 @@ def check_run(handle: Any, counter_period_s: float) -> list[Check]:
     """The checks of a real run whose windows are as long as the meter asks for ``counter_period_s``."""
     from irene_core.cli.app import main
     from irene_core.metering.meter import RESOLUTION_FACTOR
+    from irene_core.profiling.profiler import IDLE_SETTLED
+    from irene_core.tree.jsonl import load_records
 
     window_s = round(min(MAX_WINDOW_S, max(MIN_WINDOW_S, RESOLUTION_FACTOR * counter_period_s)), 2)
     with tempfile.TemporaryDirectory() as tmp, recorded_windows() as windows, PowerPoll(handle) as poll:
         started = time.monotonic()
-        code = main([*RUN, "--window-seconds", str(window_s), "-o", str(Path(tmp) / "gpu-check.jsonl")])
+        output = Path(tmp) / "gpu-check.jsonl"
+        code = main([*RUN, "--window-seconds", str(window_s), "-o", str(output)])
         took = time.monotonic() - started
+        flags = [n.flags for r in (load_records(output) if output.exists() else []) for n in r.nodes()]
     nodes = [w for w in windows if w[0] not in ("idle", "irene-check")]  # the meter's idle and opening probes
     run = Check("irene run --device cuda --meter nvml", code == 0 and bool(nodes),
                 f"exit {code}, {len(nodes)} node windows of {window_s:g} s in {took:.0f} s")
@@ -225,6 +234,9 @@ def check_run(handle: Any, counter_period_s: float) -> list[Check]:
     within = sum(abs(r - 1) <= NODE_TOLERANCE for r in ratios) / len(ratios) if ratios else 0.0
     worst = ", ".join(f"{name} {r:.2f}" for r, name in sorted(named, key=lambda rn: -abs(rn[0] - 1))[:3])
     kind = "instantaneous" if poll.instant else "1 s averaged (no NVML_FI_DEV_POWER_INSTANT)"
+    idle = [m.energy_j / m.duration_s for name, _, _, m in windows if name == "idle"]
+    below = sum("below_idle" in f for f in flags)
+    settled = len(idle) >= 2 and abs(idle[-1] - idle[-2]) <= IDLE_SETTLED * idle[-2]
     return [
         run,
         sync,
@@ -232,6 +244,8 @@ def check_run(handle: Any, counter_period_s: float) -> list[Check]:
               f"median {median:.3f} over {len(ratios)} nodes; {kind} power polled every {1000 * POLL_S:.0f} ms"),
         Check(f"≥ {100 * NODES_WITHIN:.0f} % of nodes within {100 * NODE_TOLERANCE:.0f} %", within >= NODES_WITHIN,
               f"{100 * within:.1f} % of nodes; farthest: {worst}"),
+        Check("idle power settled after a busy GPU", settled and below <= BELOW_IDLE_MAX * max(len(flags), 1),
+              f"idle windows {' → '.join(f'{w:.1f}' for w in idle)} W; {below} of {len(flags)} nodes below idle"),
     ]
 
 
