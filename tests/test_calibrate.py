@@ -158,6 +158,7 @@ def test_a_real_gpu_calibrates_from_one_tree_and_free_kinds_cost_their_dispatch(
         assert error_before[level] > 200 and error_after[level] < limit, (error_before, error_after)
     # One tree cannot show how much another measurement of a node differs (run to run, machine to machine):
     # the round-to-round spread of its nodes (9.9 % at ml level) sets the least margin.
+    assert calibrated.training_["calibration"]["measurement_noise"]["ml"] == pytest.approx(0.099, abs=0.001)
     leaves = [n for r in calibrated.predict(rest) for n in r.nodes() if not n.children and n.ground_truth_energy]
     inside = np.mean([n.predicted_low <= n.ground_truth_energy <= n.predicted_high for n in leaves])
     assert inside >= 0.75, inside  # measured: 81.4 %; without the measurement-noise floor 65.9 %

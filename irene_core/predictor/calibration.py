@@ -297,6 +297,7 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
 
     new.calibration_ = fitted(np.ones(len(table), dtype=bool))
     new.calibration_.ranges = Ranges.fit(table, table.is_leaf & (table.truth > 0), computations(node_kinds))
+    noise = measurement_noise(table) if len(records) == 1 else {}  # a tree held out shows it itself
     if predictor.intervals_ is not None:
         new.intervals_ = copy.deepcopy(predictor.intervals_)
         new.intervals_.extra = {}  # an earlier calibration's widening goes with it
@@ -305,13 +306,14 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
         else:  # each tree predicted by the calibration on the others: transfer across models and sizes
             scored = [(_with(new, fitted(table.record_index != i)), TreeTable.from_records([record]))
                       for i, record in enumerate(records)]
-        widening = _widening(scored, len(records), measurement_noise(table) if len(records) == 1 else {})
+        widening = _widening(scored, len(records), noise)
         for kind, mate in same_computation(sorted(widening), kinds).items():
             widening[kind] = widening[mate]
         new.intervals_ = new.intervals_.widened(widening)
     new.training_ = {**predictor.training_, "calibration": {
         **new.calibration_.report(), "devices": devices,  # the settings the calibrated predictor stands for:
         "dtypes": sorted({r.dtype for r in records}), "phases": sorted({r.phase for r in records}),
+        "measurement_noise": {level: round(value, 4) for level, value in noise.items()},
     }}
     if devices:
         new.hardware_ = f"{', '.join(devices)} (calibrated from {predictor.hardware})"
