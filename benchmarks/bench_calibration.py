@@ -107,11 +107,12 @@ def section(argv: list[str] | None = None) -> str:
     start = time.perf_counter()
     predictor = Predictor(features="model").fit(records)
     print(f"device_1 predictor (model features, {len(records)} trees): {time.perf_counter() - start:.0f} s", flush=True)
-    synthetic, n_synthetic = transfer(predictor, synthetic_device(records), TARGETS)
+    synthetic_trees = synthetic_device(records)
+    synthetic, n_synthetic = transfer(predictor, synthetic_trees, TARGETS)
     h200 = load_records(H200_DATA)
     real, n_real = transfer(predictor, h200, H200_TARGETS)
     left_out = {name: unmeasured_kinds(predictor, trees, targets[0])
-                for name, trees, targets in (("synthetic", synthetic_device(records), TARGETS),
+                for name, trees, targets in (("synthetic", synthetic_trees, TARGETS),
                                              ("h200", h200, H200_TARGETS))}
     return "\n".join([
         "## Device transfer: `irene calibrate` on a synthetic second device and on a real GPU",

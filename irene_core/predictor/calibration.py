@@ -26,8 +26,8 @@ Beyond the calibration trees' sizes (a leaf's log distance outside the batch, se
 bytes of its computation's calibration leaves; an inner node's largest below it), intervals widen
 further by ``|b|`` of the node's level per log unit: calibration nodes of one or two sizes cannot
 show how a kind's own correction changes with size, which may differ from none by as much as the
-level's trend does.  The conformal margin is measured without this term (a tree held out is outside
-the others' sizes; the nodes the calibration serves mostly lie between them).
+level's trend does.  The conformal margin is measured without this term, or the next (a tree held
+out is outside the others' sizes; the nodes the calibration serves mostly lie between them).
 
 A primitive kind the calibration trees did not measure (nor one of its computation) takes the ml
 level's correction, and its intervals widen by a 90 % prediction interval for a new kind's
@@ -38,6 +38,7 @@ correction, ``t₀.₉₅,ₖ₋₁·τ·√(1 + 1/k)``, τ the spread of the k 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -205,11 +206,15 @@ class DeviceCalibration:
             return np.zeros((len(table), 2))
         return self.ranges.node_distance(table, computations(kinds))
 
+    def trend(self, level: str) -> float:
+        """Widening per log unit beyond the calibration trees' sizes at ``level``: ``|b|`` of its fit."""
+        return abs(self._fit_for(level, level).b)
+
     def widening(self, levels: np.ndarray, distance: np.ndarray, kinds: np.ndarray | None = None) -> np.ndarray:
         """Log widening of nodes beyond the calibration data: at log distances ``(above, below)`` outside
-        it, its level's trend per log unit, ``|b|`` of the level's fit; a leaf of a primitive kind of
-        ``kinds`` that the calibration trees did not measure, :attr:`unmeasured` (see the module docstring)."""
-        slope = {lv: abs(self._fit_for(lv, lv).b) for lv in set(levels)}
+        it, its level's :meth:`trend` per log unit; a leaf of a primitive kind of ``kinds`` that the
+        calibration trees did not measure, :attr:`unmeasured` (see the module docstring)."""
+        slope = {lv: self.trend(lv) for lv in set(levels)}
         out: np.ndarray = np.array([slope[lv] for lv in levels]) * distance.sum(axis=1)
         if kinds is not None:
             out[(levels == "ml") & ~np.isin(kinds.astype(str), [*self.fits, *self.free])] += self.unmeasured
@@ -232,7 +237,7 @@ class DeviceCalibration:
             "groups": {g: {"scale": round(float(np.exp(f.a)), 4), "slope": round(f.b, 4)}
                        for g, f in sorted(self.fits.items())},
             "free_groups_j": {g: float(f"{e:.4g}") for g, e in sorted(self.free.items())},
-            "widening_per_log_unit": {lv: round(abs(self._fit_for(lv, lv).b), 4) for lv in LEVELS},
+            "widening_per_log_unit": {lv: round(self.trend(lv), 4) for lv in LEVELS},
             "unmeasured_kind_widening": round(self.unmeasured, 4),
         }
 
@@ -316,14 +321,15 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
         "measurement_noise": {level: round(value, 4) for level, value in noise.items()},
     }}
     if devices:
-        new.hardware_ = f"{', '.join(devices)} (calibrated from {predictor.hardware})"
+        new.hardware_ = f"{devices[0]} (calibrated from {predictor.hardware})"
     return new
 
 
 def _with(predictor: Predictor, calibration: DeviceCalibration) -> Predictor:
-    """A shallow copy of ``predictor`` with ``calibration``."""
+    """A shallow copy of ``predictor`` with ``calibration``, less its widening beyond its data (the
+    conformal margin is measured without it: see the module docstring)."""
     out = copy.copy(predictor)
-    out.calibration_ = calibration
+    out.calibration_ = dataclasses.replace(calibration, ranges=None, unmeasured=0.0)
     return out
 
 
