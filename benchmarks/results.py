@@ -21,8 +21,8 @@ from irene_core.tree.atomic import atomic_write
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results.md"
 ORDER = (
-    "bench_predictor", "bench_calibration", "bench_tracer", "bench_run", "bench_sampler", "bench_viz", "bench_sweep",
-    "bench_whatif",
+    "bench_predictor", "bench_unseen_kinds", "bench_calibration", "bench_tracer", "bench_run", "bench_sampler",
+    "bench_viz", "bench_sweep", "bench_whatif",
 )
 HEADER = """# Results
 

@@ -171,6 +171,15 @@ def test_a_real_gpu_calibrates_from_one_tree_and_free_kinds_cost_their_dispatch(
                             and n.predicted_energy == pytest.approx(free, rel=0.2) for n in dropouts)
     assert all(n.predicted_energy == 0 for r in before.predict(rest[:1]) for n in r.nodes() if n.type == "Dropout")
 
+    # GELU, kept in its parents' own work on device_1, is the generic regressor's estimate there, widened as a
+    # kind that regressor has not seen; the target tree measured it, and the calibration bounds it instead
+    def gelu_widths(predictor: Predictor) -> np.ndarray:
+        gelus = [n for r in predictor.predict(rest) for n in r.nodes() if before.leaves_.canonical(n.type) == "GELU"]
+        return np.log([n.predicted_high / n.predicted_energy for n in gelus])
+
+    margin = before.intervals_.unseen_kind
+    assert margin > 1 and gelu_widths(before).min() >= margin > gelu_widths(calibrated).max()
+
 
 def test_one_tree_calibration_widens_beyond_its_sizes_and_shares_a_computation_s_scale(
     setting: dict, tmp_path: Path

@@ -4,6 +4,8 @@ nodes unlike any trained on (novel shapes, found by clusters of look-alike model
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.uncertainty import model_clusters
 from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
 from irene_core.tree.paper_csv import import_csv_dir
+from irene_core.tree.schema import Node
 from irene_core.tree.table import TreeTable
 
 SIZES = {(8, 32), (8, 64), (16, 32), (16, 64)}
@@ -318,3 +321,63 @@ def test_a_measurement_of_other_work_is_neither_fitted_nor_scored(small):
         [n.predicted_energy for r in changed.predict(test) for n in r.nodes()], rel=1e-9)
     predicted = plain.predict(train)
     assert evaluate(train, predicted) == evaluate(scaled, predicted)
+
+
+def test_imported_trees_record_the_leaves_their_parents_own_work_holds(small):
+    """The paper's trees have no GELU or Dropout leaves; a trace of their models has (the work sits in
+    their parents' measured energy): the importer's trace says which, per record."""
+    absorbed = {r.model_name: r.meta["absorbed_leaves"] for r in small}
+    assert absorbed["bert-base-uncased"] == absorbed["roberta-base"] == ["Dropout", "GELUActivation"]
+    assert absorbed["gpt2"] == ["Dropout", "NewGELUActivation"]
+
+
+def _with_leaves(record, parent_type: str, like_type: str, new_types: list[str]):
+    """A copy of ``record`` with a leaf of each of ``new_types`` (features of a ``like_type`` leaf, no
+    ground truth) under every ``parent_type`` module."""
+    copy = record.model_copy(deep=True)
+    like = next(n for n in copy.nodes() if n.type == like_type)
+    for parent in [n for n in copy.nodes() if n.type == parent_type]:
+        for new_type in new_types:
+            parent.children.append(Node(id=f"{parent.id}/{new_type}", scope=parent.scope, type=new_type, level="ml",
+                                        features=dict(like.features)))
+    return copy
+
+
+def test_a_kind_no_training_tree_had_is_unseen_an_absorbed_one_is_not(encoder_predictor, small, tmp_path):
+    """GELU's work sits in its parents' own in the training trees (their meta says so): a traced GELU
+    leaf is predicted inside that work, neither noticed nor flagged.  No training tree had an RMSNorm:
+    it is predicted by the generic regressor, flagged and noticed.  Both take the generic regressor's
+    estimate, so both intervals widen by the margin of a kind held out of its training (each
+    computation held out in turn); a trained kind's does not."""
+    bert = next(r for r in small if r.model_name == "bert-base-uncased")  # in the training data
+    traced = _with_leaves(bert, "BertIntermediate", "LayerNorm", ["GELUActivation", "LlamaRMSNorm"])
+    out = encoder_predictor.predict([traced])[0]
+    gelu, rms, norm = ([n for n in out.nodes() if n.type == t] for t in ("GELUActivation", "LlamaRMSNorm", "LayerNorm"))
+    assert gelu and rms and not any(n.extrapolated for n in gelu) and all(n.extrapolated for n in rms)
+    messages = [n.message for n in out.notices]
+    assert "no trained regressor for primitive 'RMSNorm': predicted by the generic regressor (extrapolated)" in messages
+    assert not [m for m in messages if "GELU" in m]
+
+    margin = encoder_predictor.intervals_.unseen_kind
+    assert margin > 0.1  # model features: a kind's energy per flop and byte is not another's
+    assert encoder_predictor.training_["intervals"]["unseen_kind_widening"] == pytest.approx(margin, abs=1e-4)
+    for node in gelu + rms:
+        assert np.log(node.predicted_high / node.predicted_energy) >= margin
+        assert np.log(node.predicted_energy / node.predicted_low) >= margin
+    assert max(np.log(n.predicted_high / n.predicted_energy) for n in norm) < margin
+
+    encoder_predictor.save(tmp_path / "p")
+    again = Predictor.load(tmp_path / "p").predict([traced])[0]
+    assert [b for n in again.nodes() for b in (n.predicted_low, n.predicted_high)] == pytest.approx(
+        [b for n in out.nodes() for b in (n.predicted_low, n.predicted_high)])
+
+
+def test_a_predictor_saved_before_absorbed_kinds_keeps_its_rule(encoder_predictor, small):
+    """Without ``absorbed_kinds`` in its training report, every known primitive no training tree had
+    as a child counts as absorbed, as before; a name no plugin knows is unseen."""
+    older = copy.deepcopy(encoder_predictor)
+    del older.training_["absorbed_kinds"]
+    bert = next(r for r in small if r.model_name == "bert-base-uncased")
+    out = older.predict([_with_leaves(bert, "BertIntermediate", "LayerNorm", ["LlamaRMSNorm", "FancyNewOp"])])[0]
+    flagged = {n.type for n in out.nodes() if n.extrapolated and n.level == "ml"}
+    assert "FancyNewOp" in flagged and "LlamaRMSNorm" not in flagged

@@ -53,6 +53,9 @@ def test_train_predict_evaluate(cli_main, data, tmp_path):
     predictor = tmp_path / "pred"
     out = " ".join(cli_main("train", str(data), "-o", str(predictor), "--features", "model").stdout.split())
     assert "Conv1D" in out and "generic fallback" in out and "hardware: device_1" in out
+    assert "its intervals ×" in out  # the widening of a kind it has not seen
+    # the trace that added the bytes moved found the GELUs (and dropouts) the release keeps in their parents
+    assert "kept in their parents' own work by the training trees: Dropout, GELU" in out
     assert (predictor / "predictor.json").is_file() and (predictor / "arrays.npz").is_file()
     predicted = tmp_path / "out.jsonl"
     proc = cli_main("predict", str(data), "--predictor", str(predictor), "-o", str(predicted))

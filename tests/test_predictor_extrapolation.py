@@ -163,3 +163,13 @@ def test_a_physical_power_model_never_trades_one_terms_energy_against_anothers(m
     names = ("flops", "times_mean", "gpu", "gpu_clk")
     offered = [c for c in LeafRegressor(names)._candidates() if c.kind == "power"]
     assert {c.nonnegative for c in offered} == {False, True}
+
+
+def test_the_fallback_for_unseen_kinds_offers_only_the_physical_model():
+    """The regressor for kinds without one of their own (``fallback``) offers the wall-energy model with
+    every coefficient ≥ 0 alone: a log-space power law in another kind's work predicts a new kind up to
+    thousands of times off (docs/results.md); without work columns it keeps what there is."""
+    names = ("flops", "times_mean", "gpu", "gpu_clk")
+    offered = LeafRegressor(names, fallback=True)._candidates()
+    assert offered and all(c.kind == "power" and c.nonnegative for c in offered)
+    assert {c.kind for c in LeafRegressor(("batch_size", "seq_len"), fallback=True)._candidates()} == {"log"}

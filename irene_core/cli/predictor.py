@@ -6,6 +6,7 @@ Heavy imports (numpy, the predictor) happen inside the commands so that ``irene 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,8 +50,12 @@ def train_cmd(data: Path, output: Path, config: str | None, features: str | None
         table.add_column(col, justify="right" if col == "rows" else "left")
     for name, info in report["leaves"]["primitives"].items():
         table.add_row(name, str(info["rows"]), info["model"])
-    table.add_row("(generic fallback)", "", report["leaves"]["generic"], style="dim")
+    widening = math.exp(report["intervals"]["unseen_kind_widening"])
+    table.add_row("(generic fallback)", "", f"{report['leaves']['generic']}; its intervals ×{widening:.3g} each way",
+                  style="dim")
     console.print(table)
+    if report["absorbed_kinds"]:
+        console.print(f"kept in their parents' own work by the training trees: {', '.join(report['absorbed_kinds'])}")
     for name, rows in report["leaves"]["skipped"].items():
         err_console.print(
             f"[yellow]skipped:[/] primitive '{name}': only {rows} training leaves (< min_rows); "

@@ -32,7 +32,7 @@ out is outside the others' sizes; the nodes the calibration serves mostly lie be
 A primitive kind the calibration trees did not measure (nor one of its computation) takes the ml
 level's correction, and its intervals widen by a 90 % prediction interval for a new kind's
 correction, ``t₀.₉₅,ₖ₋₁·τ·√(1 + 1/k)``, τ the spread of the k measured kinds' corrections
-(:func:`variance_components`).
+(:func:`~irene_core.predictor.uncertainty.variance_components`).
 """
 
 from __future__ import annotations
@@ -44,11 +44,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
 from irene_core.errors import IreneError
-from irene_core.predictor.leaf_models import computation
-from irene_core.predictor.uncertainty import Ranges
+from irene_core.predictor.leaf_models import computation, computations
+from irene_core.predictor.uncertainty import Ranges, new_group_margin, variance_components
 from irene_core.tree.schema import LEVELS, TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -103,35 +102,9 @@ def same_computation(measured: Sequence[str], kinds: Iterable[str]) -> dict[str,
             if k not in measured and computation(k) in by_computation}
 
 
-def computations(kinds: np.ndarray) -> np.ndarray:
-    """:func:`~irene_core.predictor.leaf_models.computation` of every kind."""
-    names = {k: computation(k) for k in set(kinds)}
-    return np.array([names[k] for k in kinds], dtype=object)
-
-
-def variance_components(r: np.ndarray, groups: np.ndarray) -> tuple[float, float, int] | None:
-    """``(σ², τ², k)``: the pooled variance of ``r`` within the k groups, and the variance of the group
-    means less their sampling variance σ²/n (None with fewer than two groups or no node to spare)."""
-    names, index, counts = np.unique(groups.astype(str), return_inverse=True, return_counts=True)
-    if len(names) < 2 or len(r) <= len(names):
-        return None
-    means = np.bincount(index, weights=r) / counts
-    sigma2 = float(np.sum((r - means[index]) ** 2)) / (len(r) - len(names))
-    return sigma2, float(np.var(means, ddof=1)) - sigma2 * float(np.mean(1.0 / counts)), len(names)
-
-
-def unmeasured_margin(components: tuple[float, float, int] | None) -> float:
-    """Log half-width of a 90 % prediction interval for the correction of a group not measured, from
-    the k measured groups' spread τ: ``t₀.₉₅,ₖ₋₁·τ·√(1 + 1/k)`` (0 with fewer than two groups)."""
-    if components is None:
-        return 0.0
-    _, tau2, k = components
-    return float(stats.t.ppf(1 - (1 - COVERAGE) / 2, k - 1)) * float(np.sqrt(max(tau2, 0.0) * (1 + 1 / k)))
-
-
 def prior_strength(r: np.ndarray, groups: np.ndarray) -> float:
     """Pseudo-nodes ``σ²/τ²`` of the parent's fit in each group's fit (at most :data:`PRIOR_NODES`; see
-    :func:`variance_components`)."""
+    :func:`~irene_core.predictor.uncertainty.variance_components`)."""
     components = variance_components(r, groups)
     if components is None or components[1] <= 0:
         return PRIOR_NODES
@@ -148,7 +121,7 @@ class DeviceCalibration:
     free: dict[str, float] = field(default_factory=dict)
     #: Per primitive kind, the sizes of the calibration trees' leaves (None: saved before ranges).
     ranges: Ranges | None = None
-    #: Log margin of a primitive kind the calibration trees did not measure (:func:`unmeasured_margin`).
+    #: Log margin of a primitive kind the calibration trees did not measure (``new_group_margin``).
     unmeasured: float = 0.0
 
     @classmethod
@@ -179,7 +152,7 @@ class DeviceCalibration:
                 calibration.fits[level] = Fit.shrunk(x[rows], r[rows], weight[rows], overall, m)
         ml = levels == "ml"
         m = prior_strength(r[ml], groups[ml])
-        calibration.unmeasured = unmeasured_margin(variance_components(r[ml], groups[ml]))
+        calibration.unmeasured = new_group_margin(variance_components(r[ml], groups[ml]))
         for group in sorted(set(groups[ml])):
             rows = groups == group
             calibration.fits[group] = Fit.shrunk(x[rows], r[rows], weight[rows], calibration.fits["ml"], m)
@@ -217,8 +190,13 @@ class DeviceCalibration:
         slope = {lv: self.trend(lv) for lv in set(levels)}
         out: np.ndarray = np.array([slope[lv] for lv in levels]) * distance.sum(axis=1)
         if kinds is not None:
-            out[(levels == "ml") & ~np.isin(kinds.astype(str), [*self.fits, *self.free])] += self.unmeasured
+            out[(levels == "ml") & ~self.measured(kinds)] += self.unmeasured
         return out
+
+    def measured(self, kinds: np.ndarray) -> np.ndarray:
+        """Whether the calibration trees measured each primitive kind (or one of its computation)."""
+        found: np.ndarray = np.isin(kinds.astype(str), [*self.fits, *self.free])
+        return found
 
     def apply(self, raw: np.ndarray, levels: np.ndarray, groups: np.ndarray) -> np.ndarray:
         """Calibrated raw estimates (0 stays 0, except in the groups the target measured above 0)."""

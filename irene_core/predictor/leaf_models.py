@@ -12,8 +12,10 @@ come from one model only pools them with the rows of the other trained primitive
 computation (``Linear`` trained on DistilBERT alone borrows GPT-2's ``Conv1D``): one model cannot
 show how its energy carries over to other models, the same computation on other models can; the
 pooled regressor is scaled to the primitive's own rows (the median log ratio).  The **generic regressor** is the
-``generic`` spec's regressor fitted on every training leaf of every type: a leaf whose primitive has
-no trained regressor is predicted by it, with one warning per primitive and predictor.
+``generic`` spec's regressor (made with ``fallback=True``) fitted on every training leaf of every
+type, its hyperparameters chosen on folds that hold out whole computations: it predicts the leaves
+of a primitive without a trained regressor, kinds it has not seen.  How far off it is on such a kind
+is measured by fitting it without each computation in turn (:meth:`LeafModels.unseen_kind_residuals`).
 
 A saved regressor records its spec and distribution and is restored by that spec from that
 distribution, even when another plugin has replaced the name since.
@@ -62,6 +64,12 @@ def computation(name: str) -> str:
             return name
         name = target
     return name
+
+
+def computations(kinds: np.ndarray) -> np.ndarray:
+    """:func:`computation` of every kind."""
+    names = {k: computation(k) for k in set(kinds)}
+    return np.array([names[k] for k in kinds], dtype=object)
 
 
 def _restore(
@@ -113,10 +121,12 @@ class LeafModels:
         names = {t: self.kind(t) for t in set(types)}
         return np.array([names[t] for t in types], dtype=object)
 
-    def _new(self, name: str) -> _Entry:
+    def _new(self, name: str, fallback: bool = False) -> _Entry:
+        """A fresh regressor of primitive ``name``'s spec; ``fallback``: the one that predicts kinds
+        without a regressor of their own (told so by the ``fallback=True`` parameter)."""
         found = _spec(name)
-        regressor = make_regressor(found.obj.factory, self.feature_names, self.params)
-        return _Entry(found.name, found.distribution, regressor)
+        params = {**self.params, "fallback": True} if fallback else self.params
+        return _Entry(found.name, found.distribution, make_regressor(found.obj.factory, self.feature_names, params))
 
     def fit(self, X: np.ndarray, y: np.ndarray, types: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
         """Fit every primitive type with enough rows and the generic regressor; returns a report
@@ -128,8 +138,7 @@ class LeafModels:
         self.entries = {}
         names, counts = np.unique(canonical, return_counts=True)
         enough = names[counts >= self.min_rows]
-        of = {name: computation(name) for name in names}
-        computations = np.array([of[c] for c in canonical], dtype=object)
+        performs = computations(canonical)
         for name, count in zip(names, counts, strict=True):
             if count < self.min_rows:
                 report["skipped"][name] = int(count)
@@ -137,7 +146,7 @@ class LeafModels:
             rows = canonical == name
             borrowed = np.zeros(len(y), dtype=bool)
             if len(np.unique(groups[rows])) < 2:  # one model: borrow its computation's other primitives' rows
-                borrowed = (computations == of[name]) & np.isin(canonical, enough) & ~rows
+                borrowed = (performs == computation(name)) & np.isin(canonical, enough) & ~rows
             pooled = rows | borrowed
             entry = self._new(name)
             entry.regressor.fit(X[pooled], y[pooled], groups[pooled])
@@ -152,10 +161,25 @@ class LeafModels:
             if name == spec.name and not spec.needs_data and name not in self.entries:
                 self.entries[name] = self._new(name)
                 report["primitives"][name] = {"rows": 0, "model": _describe(self.entries[name].regressor)}
-        generic = self._new(GENERIC)
-        self.generic, self.generic_distribution = generic.regressor.fit(X, y, groups), generic.distribution
+        generic = self._new(GENERIC, fallback=True)  # chosen on folds that hold out computations
+        self.generic, self.generic_distribution = generic.regressor.fit(X, y, performs), generic.distribution
         report["generic"] = _describe(self.generic)
         return report
+
+    def unseen_kind_residuals(self, X: np.ndarray, y: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(log(y / estimate), computation)`` of every leaf, each computation's leaves estimated by a
+        generic regressor fitted on the others': how far off the generic regressor is on a kind it has
+        not seen (none with a single computation)."""
+        of = computations(self.canonical_array(types))
+        r = np.zeros(len(y))
+        names = np.unique(of)
+        if len(names) < 2:
+            return r[:0], of[:0]
+        for name in names:
+            rows = of == name
+            regressor = self._new(GENERIC, fallback=True).regressor.fit(X[~rows], y[~rows], of[~rows])
+            r[rows] = np.log(y[rows] / np.maximum(np.asarray(regressor.predict(X[rows]), float), 1e-300))
+        return r, of
 
     def predict(self, X: np.ndarray, types: np.ndarray) -> np.ndarray:
         """Energies of leaves ``X`` of primitive ``types``; untrained primitives use the generic regressor

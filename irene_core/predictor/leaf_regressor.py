@@ -20,6 +20,14 @@ sequence length, flops, bytes): GPU kernels make energy a bumpy function of shap
 measured in training are corrected to their measured energy while new shapes fall back to the
 smooth model.  The chosen candidate is refitted on all rows.
 
+``fallback=True`` makes the regressor that predicts kinds without a regressor of their own (the
+predictor's generic fallback, fitted on every training leaf): it offers only the linear wall-energy
+model with every coefficient ≥ 0, the one model whose terms carry over from one kind to another
+(power × time, energy per flop and per byte, the launch floor), and the predictor gives it folds that
+hold out whole computations.  On device_1, each computation held out in turn, the log-space
+candidates it would otherwise choose on the others predict the held-out kind up to 3,600× off
+(an ``Embedding`` from the parameters of dense layers); see ``docs/results.md``.
+
 ``method="ols"`` is the paper's regressor: ordinary least squares on standardised raw features
 plus the input size (batch × sequence length).
 """
@@ -79,6 +87,7 @@ class LeafRegressor:
         degrees: Sequence[int] = (1, 2),
         power_alphas: Sequence[float] = (1e-8, 1e-5),
         smoothers: Sequence[tuple[float, float]] = ((0.03, 0.1), (0.1, 0.1), (0.03, 1.0), (0.3, 1.0)),
+        fallback: bool = False,
     ):
         if method not in METHODS:
             raise IreneError(f"unknown leaf regressor method '{method}' (choose from: {', '.join(METHODS)})")
@@ -88,6 +97,7 @@ class LeafRegressor:
         self.degrees = tuple(degrees)
         self.power_alphas = tuple(power_alphas)
         self.smoothers: tuple[tuple[float, ...], ...] = tuple(tuple(s) for s in smoothers)
+        self.fallback = fallback
         self.candidate_: Candidate | None = None
         self.low_: np.ndarray | None = None
         self.high_: np.ndarray | None = None
@@ -104,9 +114,11 @@ class LeafRegressor:
     def _candidates(self) -> list[Candidate]:
         if self.method == "ols":
             return [Candidate("ols", 1, 0.0)]
-        out = [Candidate("log", d, a) for d in self.degrees for a in self.alphas]
-        if has_power_terms(self.feature_names):
-            out += [Candidate("power", 1, a, nonneg) for nonneg in (False, True) for a in self.power_alphas]
+        physical = has_power_terms(self.feature_names)
+        out = [] if self.fallback and physical else [Candidate("log", d, a) for d in self.degrees for a in self.alphas]
+        if physical:
+            signs = (True,) if self.fallback else (False, True)
+            out += [Candidate("power", 1, a, nonneg) for nonneg in signs for a in self.power_alphas]
         return out
 
     def _design(self, X: np.ndarray, candidate: Candidate, low: np.ndarray, high: np.ndarray) -> np.ndarray:

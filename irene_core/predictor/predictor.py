@@ -47,7 +47,7 @@ from irene_core.predictor.uncertainty import (
     shape_keys,
     structure_keys,
 )
-from irene_core.tree.schema import OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
+from irene_core.tree.schema import ABSORBED_LEAVES, OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
 from irene_core.tree.table import TreeTable, preorder
 
 if TYPE_CHECKING:
@@ -176,14 +176,17 @@ class Predictor:
                 novel = self._interval_novelty(held_out, novel, distance)
             residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel)
             folds += 1
-        assert self.aggregator_ is not None  # set by _fit_point
+        assert self.aggregator_ is not None and self.leaves_ is not None  # set by _fit_point
+        usable = table.is_leaf & (table.truth > 0)
         self.intervals_ = IntervalModel.fit(
             by_model, by_size, self._ranges(table), keys, self.aggregator_.unseen_structure_residuals(),
             self._structure_keys(table)[~table.is_leaf],
+            self.leaves_.unseen_kind_residuals(self._matrix(table)[usable], table.truth[usable], table.type[usable]),
         )
         self.training_["intervals"] = {
             "folds": folds,
             "slope": self.intervals_.slope,
+            "unseen_kind_widening": round(self.intervals_.unseen_kind, 4),
             "groups": sorted(self.intervals_.quantiles),
             "seconds": round(time.perf_counter() - start, 3),
         }
@@ -240,6 +243,8 @@ class Predictor:
                 "measured on other work": int(table.borrowed.sum()),
             },
             "dropped_features": {f: n for f, n in missing.items() if n},
+            "absorbed_kinds": sorted({self.leaves_.canonical(t) for r in table.records
+                                      for t in r.meta.get(ABSORBED_LEAVES, [])}),
             "leaves": leaf_report,
             "aggregator": aggregator_report,
         }
@@ -285,17 +290,18 @@ class Predictor:
         return out
 
     def _untrained(self, kinds: np.ndarray, leaf: np.ndarray) -> np.ndarray:
-        """Leaves whose kind the generic regressor predicts, except known primitives the aggregator
-        counts as their parent's own work (no training tree had them as a child, like GELU in the
-        paper's trees)."""
+        """Leaves whose kind the generic regressor predicts, except kinds the training trees kept in
+        their parents' own work (``absorbed_kinds``: GELU in the paper's trees, as a trace of their
+        models shows; a predictor trained before that was recorded: every known primitive no training
+        tree had as a child)."""
         assert self.leaves_ is not None and self.aggregator_ is not None  # fitted
-        children = getattr(self.aggregator_, "kinds_", None)  # child kinds the own-ops aggregator saw
-        registry = get_registry()
-        flagged = {
-            k for k in set(kinds[leaf])
-            if k not in self.leaves_.entries
-            and (children is None or k in children or registry.find("primitive", k) is None)
-        }
+        absorbed = self.training_.get("absorbed_kinds")
+        if absorbed is None:
+            children = getattr(self.aggregator_, "kinds_", None)  # child kinds the own-ops aggregator saw
+            registry = get_registry()
+            absorbed = [k for k in set(kinds[leaf]) if children is not None and k not in children
+                        and registry.find("primitive", k) is not None]
+        flagged = {k for k in set(kinds[leaf]) if k not in self.leaves_.entries and k not in absorbed}
         return leaf & np.isin(kinds, list(flagged))
 
     def _check_features(self, table: TreeTable, X: np.ndarray) -> None:
@@ -355,6 +361,8 @@ class Predictor:
         outside = leaf & (distance > 0).any(axis=1)
         unseen = self._unseen_settings(table)
         extrapolated = (propagate_up(table, (untrained | stand_in | outside).astype(float)) > 0) | unseen
+        assert self.leaves_ is not None  # fitted (as _untrained asserts)
+        generic = leaf & ~np.isin(kinds, list(self.leaves_.entries))  # predicted by the generic regressor
         foreign = np.zeros(len(table), dtype=bool)  # novel inner nodes of a structure training lacks
         beyond_calibration = np.zeros(len(table), dtype=bool)  # leaves outside a calibration's sizes
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
@@ -370,6 +378,8 @@ class Predictor:
                 beyond = np.stack([self.calibration_.widening(table.level, calibration_distance, kinds),
                                    self.calibration_.widening(own_levels, calibration_distance)])
                 beyond_calibration = leaf & (calibration_distance > 0).any(axis=1)
+                generic &= ~self.calibration_.measured(kinds)  # a kind the target measured: bounded by that
+            beyond[0, generic] += self.intervals_.unseen_kind
             low, high = self.intervals_.bounds(energies, table.level, groups, distance, beyond[0])
             own_low, own_high = self.intervals_.bounds(
                 own, own_levels, interval_groups(own_levels, np.full(len(table), OWN_OPS_TYPE, dtype=object), novel),

@@ -4,7 +4,9 @@ A plugin contributes one :class:`RegressorSpec` per primitive type through the
 ``irene_primitive_regressors`` hook.  The predictor calls ``spec.factory(feature_names, **params)``
 to make a fresh regressor for that type, fits it on the type's training leaves and saves its
 ``get_state()`` (JSON values and numpy arrays, never pickles).  ``params`` comes from the predictor
-config (today: ``method="auto"`` or ``"ols"``); a factory should accept and may ignore it.
+config (today: ``method="auto"`` or ``"ols"``), plus ``fallback=True`` for the ``generic`` spec's
+regressor that predicts kinds without a regressor of their own; a factory should accept and may
+ignore them.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ class PrimitiveRegressor(Protocol):
         groups: np.ndarray | None = None,
         sample_weight: np.ndarray | None = None,
     ) -> PrimitiveRegressor:
-        """Fit on rows ``X`` with energies ``y`` > 0; ``groups`` (model names) allow grouped
-        cross-validation of hyperparameters inside the training data."""
+        """Fit on rows ``X`` with energies ``y`` > 0; ``groups`` (model names; the rows' computations
+        for the ``fallback``) allow grouped cross-validation of hyperparameters inside the training
+        data."""
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Energies (J, >= 0) for rows ``X``."""

@@ -28,6 +28,16 @@ half-width and the 90 % quantile of those residuals' absolute values (with at le
 :data:`MIN_NOVEL_RESIDUALS` of them; without, as an aggregator that measures none, it is a novel
 node like any other).
 
+**Unseen kinds.**  A leaf the generic regressor predicts (a kind without a regressor of its own: an
+RMSNorm after training on BERTs, or a GELU whose work the training trees kept in their parents')
+takes its level's quantiles widened by a 90 % prediction interval for a kind the regressor has not
+seen, ``t₀.₉₅,ₖ₋₁·√(τ²(1 + 1/k) + σ²)`` (:func:`new_group_margin`): the generic regressor is fitted
+without each of the k training computations in turn, τ is the spread of its mean log error on the
+held-out computation and σ the spread within one.  With resource features a new kind is predicted
+within a few % (power × time carries over; the widening is ×1.01–1.2); from flops and bytes alone
+a kind's energy per unit of work is not another's, and the widening is ×10–20.  A device
+calibration that measured the kind bounds its leaves instead.
+
 **Intervals.**  When the predictor is fitted, it is re-fitted on folds that hold out some models
 (grouped by model, and grouped by clusters of models that share layers, so that held-out nodes
 are novel as they are for a new family), and on a fold that holds out the larger sizes; every
@@ -57,6 +67,7 @@ saved before has one slope for both).  Every node's interval is its own (a paren
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from collections.abc import Iterable, Mapping
@@ -64,6 +75,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import stats
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -239,6 +251,29 @@ class Ranges:
         return cls({k: (low[i], high[i]) for i, k in enumerate(kinds)}, features)
 
 
+def variance_components(r: np.ndarray, groups: np.ndarray) -> tuple[float, float, int] | None:
+    """``(σ², τ², k)``: the pooled variance of ``r`` within the k groups, and the variance of the group
+    means less their sampling variance σ²/n (None with fewer than two groups or no node to spare)."""
+    names, index, counts = np.unique(groups.astype(str), return_inverse=True, return_counts=True)
+    if len(names) < 2 or len(r) <= len(names):
+        return None
+    means = np.bincount(index, weights=r) / counts
+    sigma2 = float(np.sum((r - means[index]) ** 2)) / (len(r) - len(names))
+    return sigma2, float(np.var(means, ddof=1)) - sigma2 * float(np.mean(1.0 / counts)), len(names)
+
+
+def new_group_margin(components: tuple[float, float, int] | None, within: bool = False) -> float:
+    """Log half-width of a 90 % prediction interval, from the k measured groups' spread τ (and σ within
+    them; see :func:`variance_components`), for the mean of a group not measured,
+    ``t₀.₉₅,ₖ₋₁·τ·√(1 + 1/k)``, or, ``within``, for one of its values, ``t₀.₉₅,ₖ₋₁·√(τ²(1 + 1/k) + σ²)``
+    (0 with fewer than two groups)."""
+    if components is None:
+        return 0.0
+    sigma2, tau2, k = components
+    variance = max(tau2, 0.0) * (1 + 1 / k) + (sigma2 if within else 0.0)
+    return float(stats.t.ppf(1 - _TAIL, k - 1)) * float(np.sqrt(variance))
+
+
 def interval_group(level: str, kind: str) -> str:
     """The residual group of a known node: its kind at ml level, else its level."""
     return kind if level == "ml" else level
@@ -320,6 +355,8 @@ class IntervalModel:
     extra: dict[str, float] = field(default_factory=dict)
     known: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted training shape keys
     structures: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted structure keys
+    #: Log widening of a leaf the generic regressor predicts (see *Unseen kinds* in the module docstring).
+    unseen_kind: float = 0.0
 
     @classmethod
     def fit(
@@ -330,11 +367,14 @@ class IntervalModel:
         known: np.ndarray,
         unseen_structure: Mapping[str, np.ndarray] | None = None,
         structures: np.ndarray | None = None,
+        unseen_kind: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart) and, for novel nodes of an
         unseen structure, from the aggregator's ``unseen_structure`` residuals (per level) beside them
         (``structures``: the training inner nodes' structure keys); the widening per log unit above
-        and below the training data from the size folds' nodes outside it in that direction only."""
+        and below the training data from the size folds' nodes outside it in that direction only; the
+        widening of a leaf of an unseen kind from the generic regressor's residuals on kinds held out
+        (``unseen_kind``: residuals and their kinds)."""
         r, levels, groups, _ = by_model.arrays()
         folds = by_model.folds()
         quantiles: dict[str, tuple[float, float]] = {}
@@ -366,7 +406,9 @@ class IntervalModel:
                 half = max(-base[0], base[1], _half_width(residuals))
                 quantiles[FOREIGN + level] = (-half, half)
         model = cls(quantiles, {}, ranges, known=np.unique(known),
-                    structures=np.unique(np.zeros(0, np.int64) if structures is None else structures))
+                    structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
+                    unseen_kind=0.0 if unseen_kind is None else new_group_margin(
+                        variance_components(*unseen_kind), within=True))
         r, levels, groups, d = by_size.arrays()
         one_way = (d > 0).sum(axis=1) == 1  # held out beyond their fold's training data one way only
         r, levels, groups, d = r[one_way], levels[one_way], groups[one_way], d[one_way]
@@ -436,7 +478,7 @@ class IntervalModel:
         merged = dict(self.extra)
         for group, value in extra.items():
             merged[group] = merged.get(group, 0.0) + value
-        return IntervalModel(dict(self.quantiles), self.slope, self.ranges, merged, self.known, self.structures)
+        return dataclasses.replace(self, quantiles=dict(self.quantiles), extra=merged)
 
     def get_state(self) -> dict[str, Any]:
         names = sorted(self.quantiles)
@@ -448,6 +490,7 @@ class IntervalModel:
             "extra": dict(sorted(self.extra.items())),
             "known": self.known,
             "structures": self.structures,
+            "unseen_kind": self.unseen_kind,
         }
 
     @classmethod
@@ -459,12 +502,13 @@ class IntervalModel:
         if (q[:, 0] > 0).any() or (q[:, 1] < 0).any():
             raise ValueError("interval quantiles must satisfy low <= 0 <= high")
         slope, extra = ({str(k): float(v) for k, v in dict(state[key]).items()} for key in ("slope", "extra"))
-        if any(not np.isfinite(v) or v < 0 for v in [*slope.values(), *extra.values()]):
+        unseen_kind = float(state.get("unseen_kind", 0.0))  # older saves: no such widening
+        if any(not np.isfinite(v) or v < 0 for v in [*slope.values(), *extra.values(), unseen_kind]):
             raise ValueError("interval slopes and widening must be finite and >= 0")
         known, structures = (np.unique(np.asarray(state.get(key, np.zeros(0)), dtype=np.int64))
                              for key in ("known", "structures"))
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
-                   Ranges.from_state(state["ranges"]), extra, known, structures)
+                   Ranges.from_state(state["ranges"]), extra, known, structures, unseen_kind)
 
 
 def describe_extrapolation(kinds: Iterable[str]) -> str:

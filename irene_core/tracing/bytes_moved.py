@@ -10,6 +10,12 @@ traced node at the same place: a module by its scope, a leaf by scope, type and 
 same-named siblings.  A record whose model no framework builds, or whose nodes do not all match, is
 left as it was and reported.
 
+The trace also shows the leaves the record lacks: the paper's trees have no ``GELU`` or ``Dropout``
+leaves, whose work (none for dropout in inference) their parents' own measured energy holds.  Their
+types are recorded in ``meta.absorbed_leaves``; a predictor trained on such trees predicts these
+kinds inside their parents' own work without calling them unseen, and every other kind its
+training lacks as unseen (see ``Predictor``'s ``extrapolated``).
+
 Today's library may run a node differently from the code that was measured (transformers 4.2.2's
 DistilBERT looked up a position per token of the batch, today's one per position).  The tracer
 also computes the paper's byte model (``mem_bytes``) for its nodes; where a leaf's disagrees with
@@ -26,7 +32,7 @@ from functools import lru_cache
 
 from irene_core.errors import IreneError
 from irene_core.tracing.trace import trace
-from irene_core.tree.schema import Node, TreeRecord
+from irene_core.tree.schema import ABSORBED_LEAVES, Node, TreeRecord
 
 #: The feature this module fills in.
 BYTES_MOVED = "mem_bytes_moved"
@@ -121,4 +127,8 @@ def add_bytes_moved(records: Sequence[TreeRecord], framework: str = "torch") -> 
             continue
         report.rescaled += _fill(record.root, traced, {})[1]
         report.added += 1
+        have = {place for place, _ in places}
+        absorbed = sorted({leaf_type for place in traced if (leaf_type := place[1]) and place not in have})
+        if absorbed:
+            record.meta[ABSORBED_LEAVES] = absorbed
     return report
