@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from irene_core.predictor.predictor import Predictor
-from irene_core.predictor.uncertainty import model_clusters
+from irene_core.predictor.uncertainty import layered_novelty, model_clusters
 from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
 from irene_core.tree.paper_csv import import_csv_dir
 from irene_core.tree.schema import Node
@@ -226,6 +226,18 @@ def test_novel_modules_take_the_novel_residuals(encoder_predictor, small):
     if "module" in intervals.quantiles:  # known module residuals, when some held-out module had a look-alike
         assert high - low >= np.subtract(*intervals.quantiles["module"][::-1]) > 0
     assert np.median(novel_width) >= np.median(known_width) * (1 - 1e-12) > 0
+
+
+def test_a_model_whose_layers_training_had_is_a_look_alike(encoder_predictor, small):
+    """No training root has a RoBERTa root's shape (its embeddings' vocabulary is its own), but its layers
+    are BERT's: its root is known, a look-alike, while a GPT-2 root, whose blocks no training node had,
+    stays novel (interval groups: the known roots' residuals, or the novel ones')."""
+    intervals = encoder_predictor.intervals_
+    for name, novel in (("roberta-base", False), ("gpt2", True)):
+        table = TreeTable.from_records([r for r in small if r.model_name == name])
+        strict = intervals.novel(encoder_predictor._shape_keys(table))
+        root = table.parent < 0
+        assert strict[root].all() and (layered_novelty(table, strict)[root] == novel).all()
 
 
 def test_a_dtype_or_phase_never_trained_on_is_extrapolated(encoder_predictor, small):

@@ -42,6 +42,7 @@ from irene_core.predictor.uncertainty import (
     describe_extrapolation,
     interval_group,
     interval_groups,
+    layered_novelty,
     model_clusters,
     propagate_up,
     shape_keys,
@@ -171,7 +172,7 @@ class Predictor:
                 continue
             kinds = sub._kinds(held_out)
             distance = sub._ranges(trained_on).node_distance(held_out, kinds)
-            novel = ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]])
+            novel = layered_novelty(held_out, ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]]))
             if residuals is by_size:
                 novel = self._interval_novelty(held_out, novel, distance)
             residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel)
@@ -368,7 +369,7 @@ class Predictor:
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
-            novel = self.intervals_.novel(shape_keys(table, own_kind))
+            novel = layered_novelty(table, self.intervals_.novel(shape_keys(table, own_kind)))
             foreign = novel & self.intervals_.foreign(self._structure_keys(table), table.level)
             groups = interval_groups(table.level, kinds, self._interval_novelty(table, novel, distance), foreign)
             own_levels = np.full(len(table), "ml", dtype=object)

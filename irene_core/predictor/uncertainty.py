@@ -10,8 +10,11 @@ leaves and is predicted by the generic regressor; a module or model when any des
 
 **Novelty.**  A node is *known* when a training node of its level and kind had the same shape
 (batch, sequence length, flops and bytes moved, to 0.1 %) and children of the same shapes, all the
-way down: a layer that another training model also has.  Known nodes are predicted almost by
-look-up; *novel* ones (another family's modules, new sizes) are not, and their errors are larger.
+way down: a layer that another training model also has; a node with module children also when most
+of those are known (:func:`layered_novelty`: a RoBERTa's root, whose embeddings differ from BERT's
+by their vocabulary but whose layers are BERT's, is a look-alike, not a new family's model).
+Known nodes are predicted almost by look-up; *novel* ones (another family's modules, new sizes) are
+not, and their errors are larger.
 A leaf outside its kind's training range is the exception: a new size of a trained kind, it takes
 its kind's known quantiles and the widening outside the training data, both measured where such
 leaves are held out (the size folds); the novel leaves of the folds by model are another population
@@ -134,6 +137,14 @@ def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
         if table.parent[i] >= 0:
             children[table.parent[i]].append(int(keys[i]))
     return keys
+
+
+def layered_novelty(table: TreeTable, novel: np.ndarray) -> np.ndarray:
+    """``novel`` where an inner node with module children is novel only when most of them are."""
+    modules = ~table.is_leaf
+    count = table.children_sum(modules.astype(float))
+    out: np.ndarray = novel & ((count == 0) | (table.children_sum((modules & novel).astype(float)) > count / 2))
+    return out
 
 
 def structure_keys(table: TreeTable, kinds: np.ndarray, counted: np.ndarray) -> np.ndarray:
