@@ -210,7 +210,7 @@ def check_run(handle: Any, counter_period_s: float) -> list[Check]:
     """The checks of a real run whose windows are as long as the meter asks for ``counter_period_s``."""
     from irene_core.cli.app import main
     from irene_core.metering.meter import RESOLUTION_FACTOR
-    from irene_core.profiling.profiler import IDLE_SETTLED
+    from irene_core.profiling.profiler import idle_settled
     from irene_core.tree.jsonl import load_records
 
     window_s = round(min(MAX_WINDOW_S, max(MIN_WINDOW_S, RESOLUTION_FACTOR * counter_period_s)), 2)
@@ -236,7 +236,6 @@ def check_run(handle: Any, counter_period_s: float) -> list[Check]:
     kind = "instantaneous" if poll.instant else "1 s averaged (no NVML_FI_DEV_POWER_INSTANT)"
     idle = [m.energy_j / m.duration_s for name, _, _, m in windows if name == "idle"]
     below = sum("below_idle" in f for f in flags)
-    settled = len(idle) >= 2 and abs(idle[-1] - idle[-2]) <= IDLE_SETTLED * idle[-2]
     return [
         run,
         sync,
@@ -244,7 +243,8 @@ def check_run(handle: Any, counter_period_s: float) -> list[Check]:
               f"median {median:.3f} over {len(ratios)} nodes; {kind} power polled every {1000 * POLL_S:.0f} ms"),
         Check(f"≥ {100 * NODES_WITHIN:.0f} % of nodes within {100 * NODE_TOLERANCE:.0f} %", within >= NODES_WITHIN,
               f"{100 * within:.1f} % of nodes; farthest: {worst}"),
-        Check("idle power settled after a busy GPU", settled and below <= BELOW_IDLE_MAX * max(len(flags), 1),
+        Check("idle power settled after a busy GPU",
+              idle_settled(idle) and below <= BELOW_IDLE_MAX * max(len(flags), 1),
               f"idle windows {' → '.join(f'{w:.1f}' for w in idle)} W; {below} of {len(flags)} nodes below idle"),
     ]
 

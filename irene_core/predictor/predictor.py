@@ -290,20 +290,17 @@ class Predictor:
         out[leaf] = self.leaves_.predict(X[leaf], table.type[leaf])  # untrained kinds: see annotate()
         return out
 
-    def _untrained(self, kinds: np.ndarray, leaf: np.ndarray) -> np.ndarray:
-        """Leaves whose kind the generic regressor predicts, except kinds the training trees kept in
-        their parents' own work (``absorbed_kinds``: GELU in the paper's trees, as a trace of their
-        models shows; a predictor trained before that was recorded: every known primitive no training
-        tree had as a child)."""
-        assert self.leaves_ is not None and self.aggregator_ is not None  # fitted
+    def _absorbed(self, kinds: np.ndarray) -> list[str]:
+        """The kinds the training trees kept in their parents' own work (``absorbed_kinds``: GELU in the
+        paper's trees, as a trace of their models shows; a predictor trained before that was recorded:
+        every known primitive of ``kinds`` no training tree had as a child)."""
         absorbed = self.training_.get("absorbed_kinds")
-        if absorbed is None:
-            children = getattr(self.aggregator_, "kinds_", None)  # child kinds the own-ops aggregator saw
-            registry = get_registry()
-            absorbed = [k for k in set(kinds[leaf]) if children is not None and k not in children
-                        and registry.find("primitive", k) is not None]
-        flagged = {k for k in set(kinds[leaf]) if k not in self.leaves_.entries and k not in absorbed}
-        return leaf & np.isin(kinds, list(flagged))
+        if absorbed is not None:
+            return list(absorbed)
+        children = getattr(self.aggregator_, "kinds_", None)  # child kinds the own-ops aggregator saw
+        registry = get_registry()
+        return [k for k in set(kinds) if children is not None and k not in children
+                and registry.find("primitive", k) is not None]
 
     def _check_features(self, table: TreeTable, X: np.ndarray) -> None:
         bad = np.isnan(X)
@@ -354,7 +351,9 @@ class Predictor:
         """Intervals, extrapolation flags and notices for the predictions ``(energies, own)`` of ``table``."""
         kinds = self._kinds(table)
         leaf = table.is_leaf
-        untrained = self._untrained(kinds, leaf)
+        assert self.leaves_ is not None  # fitted
+        generic = leaf & ~np.isin(kinds, list(self.leaves_.entries))  # predicted by the generic regressor
+        untrained = generic & ~np.isin(kinds, self._absorbed(kinds[generic]))  # flagged and noticed
         own_kind = self._canonical_kinds(table)
         stand_in = leaf & ~untrained & (own_kind != kinds)  # predicted as a primitive of the same computation
         distance = (self.intervals_.ranges.node_distance(table, kinds) if self.intervals_
@@ -362,8 +361,6 @@ class Predictor:
         outside = leaf & (distance > 0).any(axis=1)
         unseen = self._unseen_settings(table)
         extrapolated = (propagate_up(table, (untrained | stand_in | outside).astype(float)) > 0) | unseen
-        assert self.leaves_ is not None  # fitted (as _untrained asserts)
-        generic = leaf & ~np.isin(kinds, list(self.leaves_.entries))  # predicted by the generic regressor
         foreign = np.zeros(len(table), dtype=bool)  # novel inner nodes of a structure training lacks
         beyond_calibration = np.zeros(len(table), dtype=bool)  # leaves outside a calibration's sizes
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval

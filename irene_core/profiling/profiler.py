@@ -35,7 +35,7 @@ import socket
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,11 @@ IDLE_SETTLED = 0.03
 IDLE_WINDOWS = 5
 #: Where Linux says how the CPU's frequency is chosen (``performance``, ``powersave``…).
 GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+
+
+def idle_settled(powers: Sequence[float]) -> bool:
+    """Whether the last two idle windows' powers (W) agree within :data:`IDLE_SETTLED`."""
+    return len(powers) >= 2 and abs(powers[-1] - powers[-2]) <= IDLE_SETTLED * abs(powers[-2])
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,7 @@ class Profiler:
         try:
             while len(powers) < IDLE_WINDOWS:
                 powers.append(self.meter.measure(self.settings.idle_seconds, window="idle").mean_power_w)
-                if len(powers) >= 2 and abs(powers[-1] - powers[-2]) <= IDLE_SETTLED * abs(powers[-2]):
+                if idle_settled(powers):
                     break
             else:
                 self.warnings.append(
