@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from irene_core.predictor.predictor import Predictor
-from irene_core.predictor.uncertainty import layered_novelty, model_clusters
+from irene_core.predictor.uncertainty import layered, model_clusters
 from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
 from irene_core.tree.paper_csv import import_csv_dir
 from irene_core.tree.schema import Node
@@ -237,7 +237,7 @@ def test_a_model_whose_layers_training_had_is_a_look_alike(encoder_predictor, sm
         table = TreeTable.from_records([r for r in small if r.model_name == name])
         strict = intervals.novel(encoder_predictor._shape_keys(table))
         root = table.parent < 0
-        assert strict[root].all() and (layered_novelty(table, strict)[root] == novel).all()
+        assert strict[root].all() and (layered(table, strict)[root] == novel).all()
 
 
 def test_a_dtype_or_phase_never_trained_on_is_extrapolated(encoder_predictor, small):

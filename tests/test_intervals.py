@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from irene_core.predictor.predictor import Predictor, _held_out_folds
-from irene_core.predictor.uncertainty import IntervalModel, Ranges, Residuals
+from irene_core.predictor.uncertainty import IntervalModel, Ranges, Residuals, interval_groups
 from irene_core.tree.schema import TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -162,7 +162,7 @@ def test_a_leaf_beyond_its_training_sizes_takes_its_kinds_width_plus_the_widenin
     intervals = predictor.intervals_
     assert intervals is not None
     kinds = predictor._kinds(table)
-    distance = intervals.ranges.node_distance(table, kinds)
+    distance = intervals.ranges.node_distance(table, kinds, energies)
     rows = np.flatnonzero(table.is_leaf & (distance > 0).any(axis=1))
     assert len(rows) > 10
     for i in rows:
@@ -170,6 +170,75 @@ def test_a_leaf_beyond_its_training_sizes_takes_its_kinds_width_plus_the_widenin
         widen = float(np.dot(intervals._slopes("ml", kinds[i]), distance[i]))
         assert np.log(annotations.high[i] / energies[i]) == pytest.approx(high + widen)
         assert np.log(annotations.low[i] / energies[i]) == pytest.approx(low - widen)
+
+
+def test_an_inner_node_lies_outside_by_as_much_as_its_leaves_weigh(device1_records: list[TreeRecord]) -> None:
+    """A BERT whose pooler alone lies below the training sizes (trained without its twin RoBERTa, the
+    pooler's shape is no other model's) is barely outside: an inner node's distances are its leaves'
+    weighted by their predicted energy, not the furthest leaf's (which widened such roots ×2.4 each
+    way); where its leaves weigh nothing, the furthest leaf's."""
+    table = TreeTable.from_records([r for r in device1_records if r.model_name == "bert-base-uncased"][:1])
+    kinds = np.where(table.is_leaf, table.type, "module").astype(object)
+    ranges = Ranges.fit(table, table.is_leaf, kinds)
+    pooler = next(i for i, n in enumerate(table.nodes) if n.scope == "pooler.dense")
+    table.features[pooler, table.feature_names.index("flops")] /= 30
+    energies = np.nan_to_num(table.truth)
+    distance = ranges.node_distance(table, kinds, energies)
+    root, parent = 0, table.parent[pooler]
+    share = energies[pooler] / energies[table.is_leaf].sum()
+    assert distance[pooler, 1] == pytest.approx(np.log1p(table.column("flops")[pooler] * 30)
+                                                - np.log1p(table.column("flops")[pooler]))
+    assert distance[root, 1] == pytest.approx(share * distance[pooler, 1]) and share < 0.01
+    leaves = table.is_leaf & (table.parent == parent)
+    assert distance[parent, 1] == pytest.approx(energies[pooler] / energies[leaves].sum() * distance[pooler, 1])
+    assert (distance[:, 0] == 0).all()
+    weightless = ranges.node_distance(table, kinds, np.zeros(len(table)))
+    assert weightless[root].tolist() == weightless[pooler].tolist() == distance[pooler].tolist()
+
+
+def test_a_novel_root_of_a_new_family_is_as_wide_as_a_module_of_an_unseen_structure() -> None:
+    """Trained on encoders, a GPT-2 root errs as its blocks do (they share one bias, which no sum
+    averages out), by more than any fold within one family shows: a novel root of a family (``meta.family``)
+    no training tree had takes at least the width of a module of an unseen structure; a root of a
+    trained family, an unknown family, or a predictor saved without families keeps the novel roots'."""
+    roots = _residuals([np.linspace(-0.01, 0.01, 40)] * 2, level="model", kind="module",
+                       into=_residuals([np.linspace(-0.03, 0.03, 40)] * 2))
+    wide = np.linspace(-0.2, 0.2, 50)
+    fitted = IntervalModel.fit(roots, Residuals(), Ranges(), np.zeros(0, np.int64), {"module": wide},
+                               np.array([11], np.int64), families=["encoder", "encoder"])
+    half = np.quantile(np.abs(wide), 0.9)
+    assert fitted.families == ("encoder",)
+    assert fitted.quantiles["new-family:model"] == pytest.approx((-half, half))
+    assert fitted.quantiles["novel:model"][1] < half / 10
+    families = np.array(["decoder", "encoder", None], dtype=object)
+    assert fitted.new_family(families).tolist() == [True, False, False]
+    groups = interval_groups(np.full(3, "model", dtype=object), np.full(3, "module", dtype=object),
+                             np.ones(3, bool), None, fitted.new_family(families))
+    assert groups.tolist() == ["new-family:model", "novel:model", "novel:model"]
+    _, high = fitted.bounds(np.ones(3), np.full(3, "model", dtype=object), groups, np.zeros((3, 2)))
+    assert np.log(high).tolist() == pytest.approx([half, *[fitted.quantiles["novel:model"][1]] * 2])
+    restored = IntervalModel.from_state(fitted.get_state())
+    assert restored.new_family(families).tolist() == [True, False, False]
+    old_save = IntervalModel.from_state({k: v for k, v in fitted.get_state().items() if k != "families"})
+    assert not old_save.new_family(families).any()
+
+
+def test_a_new_familys_root_is_as_wide_as_a_module_of_an_unseen_structure(
+    small: tuple[Predictor, list[TreeRecord]], device1_records: list[TreeRecord],
+) -> None:
+    """Trained on encoders, a GPT-2 root (a decoder's) takes at least the new family's width, and its
+    record says why; a RoBERTa root, of the trained family, does neither."""
+    predictor, _ = small
+    intervals = predictor.intervals_
+    assert intervals is not None and intervals.families == ("encoder",)
+    half = intervals.quantiles["new-family:model"][1]
+    assert half >= intervals.quantiles["foreign:module"][1]
+    for name, wide in (("gpt2", True), ("roberta-base", False)):
+        records = [r for r in device1_records if r.model_name == name and r.batch_size == 8][:2]
+        for record in predictor.predict(records):
+            assert (np.log(record.root.predicted_high / record.root.predicted_energy) >= half - 1e-9) == wide
+            said = [n for n in record.notices if "a model of a family no training tree had (decoder)" in n.message]
+            assert [n.nodes for n in said] == ([[record.root.id]] if wide else [])
 
 
 def test_known_modules_err_either_way_leaves_their_kinds_way() -> None:

@@ -171,13 +171,13 @@ class DeviceCalibration:
             out[rows] = self._fit_for(*key).at(x[rows])
         return out
 
-    def outside(self, table: TreeTable, kinds: np.ndarray) -> np.ndarray:
+    def outside(self, table: TreeTable, kinds: np.ndarray, energies: np.ndarray) -> np.ndarray:
         """Every node's log distances ``(above, below)`` outside the sizes of its computation's leaves in
-        the calibration trees (inner nodes: their descendants' largest; 0 in a calibration saved before
-        ranges)."""
+        the calibration trees (inner nodes: their leaves' weighted by their predicted ``energies``; 0 in a
+        calibration saved before ranges)."""
         if self.ranges is None:
             return np.zeros((len(table), 2))
-        return self.ranges.node_distance(table, computations(kinds))
+        return self.ranges.node_distance(table, computations(kinds), energies)
 
     def trend(self, level: str) -> float:
         """Widening per log unit beyond the calibration trees' sizes at ``level``: ``|b|`` of its fit."""

@@ -42,7 +42,7 @@ from irene_core.predictor.uncertainty import (
     describe_extrapolation,
     interval_group,
     interval_groups,
-    layered_novelty,
+    layered,
     model_clusters,
     propagate_up,
     shape_keys,
@@ -103,6 +103,11 @@ def _held_out_folds(
         keep_test = np.zeros(len(names), bool)
         keep_test[test[np.linspace(0, len(test) - 1, min(len(test), MAX_HELD_OUT_RECORDS)).astype(int)]] = True
         yield keep_train, keep_test, residuals
+
+
+def _families(table: TreeTable) -> np.ndarray:
+    """Each record's model family (``meta.family``; None where unknown)."""
+    return np.array([r.meta.get("family") for r in table.records], dtype=object)
 
 
 def _notify(
@@ -171,8 +176,8 @@ class Predictor:
             except IreneError:  # a fold without enough data to fit: its residuals are missing
                 continue
             kinds = sub._kinds(held_out)
-            distance = sub._ranges(trained_on).node_distance(held_out, kinds)
-            novel = layered_novelty(held_out, ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]]))
+            distance = sub._ranges(trained_on).node_distance(held_out, kinds, energies)
+            novel = layered(held_out, ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]]))
             if residuals is by_size:
                 novel = self._interval_novelty(held_out, novel, distance)
             residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel)
@@ -183,6 +188,7 @@ class Predictor:
             by_model, by_size, self._ranges(table), keys, self.aggregator_.unseen_structure_residuals(),
             self._structure_keys(table)[~table.is_leaf],
             self.leaves_.unseen_kind_residuals(self._matrix(table)[usable], table.truth[usable], table.type[usable]),
+            [f for f in _families(table) if f is not None],
         )
         self.training_["intervals"] = {
             "folds": folds,
@@ -356,23 +362,27 @@ class Predictor:
         untrained = generic & ~np.isin(kinds, self._absorbed(kinds[generic]))  # flagged and noticed
         own_kind = self._canonical_kinds(table)
         stand_in = leaf & ~untrained & (own_kind != kinds)  # predicted as a primitive of the same computation
-        distance = (self.intervals_.ranges.node_distance(table, kinds) if self.intervals_
+        distance = (self.intervals_.ranges.node_distance(table, kinds, energies) if self.intervals_
                     else np.zeros((len(table), 2)))
         outside = leaf & (distance > 0).any(axis=1)
         unseen = self._unseen_settings(table)
         extrapolated = (propagate_up(table, (untrained | stand_in | outside).astype(float)) > 0) | unseen
         foreign = np.zeros(len(table), dtype=bool)  # novel inner nodes of a structure training lacks
+        new_family = np.zeros(len(table), dtype=bool)  # novel roots of a family training lacks
         beyond_calibration = np.zeros(len(table), dtype=bool)  # leaves outside a calibration's sizes
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
-            novel = layered_novelty(table, self.intervals_.novel(shape_keys(table, own_kind)))
+            novel = layered(table, self.intervals_.novel(shape_keys(table, own_kind)))
             foreign = novel & self.intervals_.foreign(self._structure_keys(table), table.level)
-            groups = interval_groups(table.level, kinds, self._interval_novelty(table, novel, distance), foreign)
+            new_family = novel & (table.level == "model") & self.intervals_.new_family(
+                _families(table)[table.record_index])
+            groups = interval_groups(table.level, kinds, self._interval_novelty(table, novel, distance), foreign,
+                                     new_family)
             own_levels = np.full(len(table), "ml", dtype=object)
             beyond = np.zeros((2, len(table)))  # widening beyond a calibration's data, nodes then own ops
             if self.calibration_ is not None:
-                calibration_distance = self.calibration_.outside(table, kinds)
+                calibration_distance = self.calibration_.outside(table, kinds, energies)
                 beyond = np.stack([self.calibration_.widening(table.level, calibration_distance, kinds),
                                    self.calibration_.widening(own_levels, calibration_distance)])
                 beyond_calibration = leaf & (calibration_distance > 0).any(axis=1)
@@ -410,6 +420,10 @@ class Predictor:
         _notify(notices, table, foreign, lambda rows: (
             f"{len(rows)} module(s) of a structure no training tree had ({describe_extrapolation(table.type[rows])}): "
             "own work estimated from other structures, intervals widened"
+        ))
+        _notify(notices, table, new_family, lambda rows: (
+            f"a model of a family no training tree had ({table.records[table.record_index[rows[0]]].meta['family']}): "
+            "it errs as its new blocks do, interval widened"
         ))
         return Annotations(low, high, own_low, own_high, extrapolated, notices)
 

@@ -4,14 +4,15 @@
 training leaves, of batch, sequence length, flops and bytes moved (log scale; a feature the
 records lack sets no bound).  A leaf's *distance* above the training data is the largest amount
 (natural-log units) by which one of them lies above its kind's range, its distance below the
-largest by which one lies below it; a module's or model's are the largest of its descendants'.
+largest by which one lies below it; a module's or model's are its leaves' weighted by their predicted
+energy (a BERT root whose pooler alone lies below the training sizes is barely outside).
 A leaf is extrapolated when it lies outside (a distance > 0) or when its kind has no training
 leaves and is predicted by the generic regressor; a module or model when any descendant is.
 
 **Novelty.**  A node is *known* when a training node of its level and kind had the same shape
 (batch, sequence length, flops and bytes moved, to 0.1 %) and children of the same shapes, all the
 way down: a layer that another training model also has; a node with module children also when most
-of those are known (:func:`layered_novelty`: a RoBERTa's root, whose embeddings differ from BERT's
+of those are known (:func:`layered`: a RoBERTa's root, whose embeddings differ from BERT's
 by their vocabulary but whose layers are BERT's, is a look-alike, not a new family's model).
 Known nodes are predicted almost by look-up; *novel* ones (another family's modules, new sizes) are
 not, and their errors are larger.
@@ -30,6 +31,12 @@ A novel inner node of a structure no training node had takes ± the larger of it
 half-width and the 90 % quantile of those residuals' absolute values (with at least
 :data:`MIN_NOVEL_RESIDUALS` of them; without, as an aggregator that measures none, it is a novel
 node like any other).
+
+**New families.**  Trained on one family (``meta.family``: encoders), a novel root of another (a
+GPT-2's) errs as its blocks do: they share one bias, which no sum averages out, and no fold within
+one family shows it (trained on the encoders, the GPT-2 roots erred −4 % where the novel roots' width
+was ± 2.6 %).  Such a root takes at least the width of a module of an unseen structure (the
+``NEW_FAMILY`` group; the training families are saved with the predictor, an older save has none).
 
 **Unseen kinds.**  A leaf the generic regressor predicts (a kind without a regressor of its own: an
 RMSNorm after training on BERTs, or a GELU whose work the training trees kept in their parents')
@@ -96,6 +103,8 @@ MIN_NOVEL_RESIDUALS = 20
 NOVEL = "novel:"
 #: Prefix of the residual groups of novel inner nodes of a structure no training node had.
 FOREIGN = "foreign:"
+#: Prefix of the residual group of novel roots of a model family (``meta.family``) no training tree had.
+NEW_FAMILY = "new-family:"
 #: Shapes agree when their log flops and bytes agree to this many decimals (0.1 %).
 _SHAPE_DECIMALS = 3
 #: Levels whose known nodes get a symmetric interval (see *Intervals* in the module docstring).
@@ -139,11 +148,12 @@ def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
     return keys
 
 
-def layered_novelty(table: TreeTable, novel: np.ndarray) -> np.ndarray:
-    """``novel`` where an inner node with module children is novel only when most of them are."""
+def layered(table: TreeTable, flags: np.ndarray) -> np.ndarray:
+    """``flags`` (novel, or of an unseen structure) where an inner node with module children keeps its
+    flag only when most of them have it too."""
     modules = ~table.is_leaf
     count = table.children_sum(modules.astype(float))
-    out: np.ndarray = novel & ((count == 0) | (table.children_sum((modules & novel).astype(float)) > count / 2))
+    out: np.ndarray = flags & ((count == 0) | (table.children_sum((modules & flags).astype(float)) > count / 2))
     return out
 
 
@@ -191,10 +201,25 @@ def model_clusters(table: TreeTable) -> dict[str, int]:
 
 def propagate_up(table: TreeTable, values: np.ndarray) -> np.ndarray:
     """Each node's maximum of ``values`` (per column) over itself and its descendants."""
-    out = values.astype(float).copy()
+    return _propagate(table, values.astype(float), np.maximum)
+
+
+def leaf_sum(table: TreeTable, values: np.ndarray) -> np.ndarray:
+    """Each node's Σ of ``values`` (per column) over the leaves of its subtree (a leaf: its own)."""
+    return _propagate(table, np.where(_column(table.is_leaf, values), values, 0.0), np.add)
+
+
+def _column(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``mask`` shaped to broadcast against ``values`` (one entry per node, or a row per node)."""
+    return mask.reshape(-1, *([1] * (values.ndim - 1)))
+
+
+def _propagate(table: TreeTable, values: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
+    """``values`` folded bottom up with ``ufunc``: each node combined with every descendant."""
+    out = values.astype(float, copy=True)
     for depth in range(int(table.depth.max(initial=0)), 0, -1):
         rows = np.flatnonzero(table.depth == depth)
-        np.maximum.at(out, table.parent[rows], out[rows])
+        ufunc.at(out, table.parent[rows], out[rows])
     return out
 
 
@@ -233,13 +258,18 @@ class Ranges:
                 out[rows, column] = np.nan_to_num(np.nanmax(np.fmax(excess, 0.0), axis=1, initial=0.0), nan=0.0)
         return out
 
-    def node_distance(self, table: TreeTable, kinds: np.ndarray) -> np.ndarray:
-        """Every node's log distances ``(above, below)`` (inner nodes: their descendants' largest each
-        way); ``kinds`` has one entry per node."""
+    def node_distance(self, table: TreeTable, kinds: np.ndarray, energies: np.ndarray) -> np.ndarray:
+        """Every node's log distances ``(above, below)``; ``kinds`` and the predicted ``energies`` have one
+        entry per node.  An inner node's are its leaves' weighted by their predicted energy: a root whose
+        pooler alone lies below the training sizes is barely outside (where its leaves weigh nothing,
+        their largest)."""
         leaf = table.is_leaf
         d = np.zeros((len(table), 2))
         d[leaf] = self.distance(table, leaf, kinds)
-        return propagate_up(table, d)
+        weight = np.where(leaf, np.clip(np.nan_to_num(energies), 0.0, None), 0.0)
+        total = leaf_sum(table, weight)[:, None]
+        weighted = leaf_sum(table, d * weight[:, None]) / np.where(total > 0, total, 1.0)
+        return np.where(leaf[:, None], d, np.where(total > 0, weighted, propagate_up(table, d)))
 
     def get_state(self) -> dict[str, Any]:
         kinds = sorted(self.bounds)
@@ -291,20 +321,22 @@ def interval_group(level: str, kind: str) -> str:
 
 
 def interval_groups(
-    levels: np.ndarray, kinds: np.ndarray, novel: np.ndarray, foreign: np.ndarray | None = None
+    levels: np.ndarray, kinds: np.ndarray, novel: np.ndarray, foreign: np.ndarray | None = None,
+    new_family: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The residual group of each node: :func:`interval_group`, prefixed :data:`FOREIGN` for novel nodes
-    of an unseen structure, :data:`NOVEL` for other novel nodes."""
-    foreign = np.zeros(len(levels), dtype=bool) if foreign is None else foreign
+    """The residual group of each node: :func:`interval_group`, prefixed :data:`NEW_FAMILY` for novel
+    roots of a new family, :data:`FOREIGN` for other novel nodes of an unseen structure, :data:`NOVEL`
+    for other novel nodes."""
+    foreign, new_family = (np.zeros(len(levels), dtype=bool) if x is None else x for x in (foreign, new_family))
     return np.array([
-        (FOREIGN if f else NOVEL if n else "") + interval_group(lv, k)
-        for lv, k, n, f in zip(levels, kinds, novel, novel & foreign, strict=True)
+        (NEW_FAMILY if w else FOREIGN if f else NOVEL if n else "") + interval_group(lv, k)
+        for lv, k, n, f, w in zip(levels, kinds, novel, novel & foreign, novel & new_family, strict=True)
     ], dtype=object)
 
 
 def _plain(group: str) -> str:
     """``group`` without its novelty prefix."""
-    return group.removeprefix(FOREIGN).removeprefix(NOVEL)
+    return group.removeprefix(NEW_FAMILY).removeprefix(FOREIGN).removeprefix(NOVEL)
 
 
 @dataclass
@@ -368,6 +400,8 @@ class IntervalModel:
     structures: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted structure keys
     #: Log widening of a leaf the generic regressor predicts (see *Unseen kinds* in the module docstring).
     unseen_kind: float = 0.0
+    #: The training trees' model families (``meta.family``; see *New families* in the module docstring).
+    families: tuple[str, ...] = ()
 
     @classmethod
     def fit(
@@ -379,13 +413,14 @@ class IntervalModel:
         unseen_structure: Mapping[str, np.ndarray] | None = None,
         structures: np.ndarray | None = None,
         unseen_kind: tuple[np.ndarray, np.ndarray] | None = None,
+        families: Iterable[str] = (),
     ) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart) and, for novel nodes of an
         unseen structure, from the aggregator's ``unseen_structure`` residuals (per level) beside them
         (``structures``: the training inner nodes' structure keys); the widening per log unit above
         and below the training data from the size folds' nodes outside it in that direction only; the
         widening of a leaf of an unseen kind from the generic regressor's residuals on kinds held out
-        (``unseen_kind``: residuals and their kinds)."""
+        (``unseen_kind``: residuals and their kinds); ``families``: the training trees' model families."""
         r, levels, groups, _ = by_model.arrays()
         folds = by_model.folds()
         quantiles: dict[str, tuple[float, float]] = {}
@@ -416,7 +451,11 @@ class IntervalModel:
             if len(residuals) >= MIN_NOVEL_RESIDUALS and base is not None:
                 half = max(-base[0], base[1], _half_width(residuals))
                 quantiles[FOREIGN + level] = (-half, half)
-        model = cls(quantiles, {}, ranges, known=np.unique(known),
+        below, base = quantiles.get(FOREIGN + "module"), quantiles.get(FOREIGN + "model") or quantiles.get(
+            NOVEL + "model") or quantiles.get("model")
+        if below is not None and base is not None:  # see *New families*
+            quantiles[NEW_FAMILY + "model"] = (min(below[0], base[0]), max(below[1], base[1]))
+        model = cls(quantiles, {}, ranges, known=np.unique(known), families=tuple(sorted(set(families))),
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
                     unseen_kind=0.0 if unseen_kind is None else new_group_margin(
                         variance_components(*unseen_kind), within=True))
@@ -453,12 +492,21 @@ class IntervalModel:
         unseen: np.ndarray = (keys != 0) & ~np.isin(keys, self.structures) & measured
         return unseen
 
+    def new_family(self, families: np.ndarray) -> np.ndarray:
+        """Whether each node's model family (None: unknown) is one no training tree had, where the roots of
+        a new family have quantiles (none without training families: an older save, or trees without
+        ``meta.family``)."""
+        if not self.families or NEW_FAMILY + "model" not in self.quantiles:
+            return np.zeros(len(families), dtype=bool)
+        new: np.ndarray = np.array([f is not None and f not in self.families for f in families], dtype=bool)
+        return new
+
     def base(self, levels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log offsets ``(q₅, q₉₅)`` of each node's group, else its level's among nodes of its novelty,
         else its level's among the less novel nodes, else among the others (0 without residuals)."""
         low, high = np.zeros(len(levels)), np.zeros(len(levels))
         for i, (level, group) in enumerate(zip(levels, groups, strict=True)):
-            order = (FOREIGN, NOVEL, "") if group.startswith(FOREIGN) else (
+            order = (FOREIGN, NOVEL, "") if group.startswith((NEW_FAMILY, FOREIGN)) else (
                 (NOVEL, "") if group.startswith(NOVEL) else ("", NOVEL))
             found = [self.quantiles.get(g) for g in (group, *(prefix + level for prefix in order))]
             low[i], high[i] = next((q for q in found if q is not None), (0.0, 0.0))
@@ -502,6 +550,7 @@ class IntervalModel:
             "known": self.known,
             "structures": self.structures,
             "unseen_kind": self.unseen_kind,
+            "families": list(self.families),
         }
 
     @classmethod
@@ -518,8 +567,9 @@ class IntervalModel:
             raise ValueError("interval slopes and widening must be finite and >= 0")
         known, structures = (np.unique(np.asarray(state.get(key, np.zeros(0)), dtype=np.int64))
                              for key in ("known", "structures"))
+        families = tuple(str(f) for f in state.get("families", ()))  # older saves: none, no new family
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
-                   Ranges.from_state(state["ranges"]), extra, known, structures, unseen_kind)
+                   Ranges.from_state(state["ranges"]), extra, known, structures, unseen_kind, families)
 
 
 def describe_extrapolation(kinds: Iterable[str]) -> str:
