@@ -84,14 +84,15 @@ def test_unknown_kind_is_extrapolated_and_its_interval_is_wider(small: tuple[Pre
 
 
 def _residuals(folds: list[np.ndarray], level: str = "module", kind: str = "Block", novel: bool = True,
-               into: Residuals | None = None, distance: tuple[float, float] = (0.0, 0.0)) -> Residuals:
-    """Held-out log residuals, one array per fold, of nodes of one level, kind, novelty and distances
-    ``(above, below)`` their fold's training data (added to ``into``)."""
+               into: Residuals | None = None, distance: tuple[float, float] = (0.0, 0.0),
+               new_family: bool = False) -> Residuals:
+    """Held-out log residuals, one array per fold, of nodes of one level, kind, novelty, distances
+    ``(above, below)`` their fold's training data and family newness (added to ``into``)."""
     out = Residuals() if into is None else into
     for log_ratio in folds:
         n = len(log_ratio)
         out.add(np.exp(log_ratio), np.ones(n), np.full(n, level, dtype=object), np.full(n, kind, dtype=object),
-                np.tile(distance, (n, 1)), np.full(n, novel))
+                np.tile(distance, (n, 1)), np.full(n, novel), np.full(n, new_family))
     return out
 
 
@@ -194,6 +195,22 @@ def test_an_inner_node_lies_outside_by_as_much_as_its_leaves_weigh(device1_recor
     assert (distance[:, 0] == 0).all()
     weightless = ranges.node_distance(table, kinds, np.zeros(len(table)))
     assert weightless[root].tolist() == weightless[pooler].tolist() == distance[pooler].tolist()
+
+
+def test_folds_that_hold_out_a_training_familys_only_model_measure_new_families_not_novel_nodes() -> None:
+    """Trained without GPT-2 and DistilGPT-2, the fold that holds out OpenAI GPT (the only decoder) trains
+    on encoders: its novel nodes err as a new family's do, by more than a decoder's novel nodes do
+    when another decoder was trained on.  They set the new family's width, not the novel nodes'."""
+    within = [np.linspace(-0.02, 0.02, 40)] * 2
+    across = np.linspace(-0.08, 0.02, 40)
+    fitted = IntervalModel.fit(_residuals([across], new_family=True, into=_residuals(within)), Residuals(), Ranges(),
+                               np.zeros(0, np.int64))
+    novel, new = (np.quantile(np.abs(x), 0.9) for x in (within[0], across))
+    assert fitted.quantiles["novel:module"] == pytest.approx((-novel, novel))
+    assert fitted.quantiles["new-family:module"] == pytest.approx((-new, new)) and new > 3 * novel
+    narrow = IntervalModel.fit(_residuals([across / 10], new_family=True, into=_residuals(within)), Residuals(),
+                               Ranges(), np.zeros(0, np.int64))
+    assert narrow.quantiles["new-family:module"] == narrow.quantiles["novel:module"]  # never surer than novel
 
 
 def test_a_novel_root_of_a_new_family_is_as_wide_as_a_module_of_an_unseen_structure() -> None:

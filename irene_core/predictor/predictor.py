@@ -180,7 +180,10 @@ class Predictor:
             novel = layered(held_out, ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]]))
             if residuals is by_size:
                 novel = self._interval_novelty(held_out, novel, distance)
-            residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel)
+            trained_families = set(_families(trained_on)) - {None}
+            new_family = np.array([f is not None and f not in trained_families for f in _families(held_out)],
+                                  dtype=bool)[held_out.record_index]
+            residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel, new_family)
             folds += 1
         assert self.aggregator_ is not None and self.leaves_ is not None  # set by _fit_point
         usable = table.is_leaf & (table.truth > 0)
@@ -368,15 +371,14 @@ class Predictor:
         unseen = self._unseen_settings(table)
         extrapolated = (propagate_up(table, (untrained | stand_in | outside).astype(float)) > 0) | unseen
         foreign = np.zeros(len(table), dtype=bool)  # novel inner nodes of a structure training lacks
-        new_family = np.zeros(len(table), dtype=bool)  # novel roots of a family training lacks
+        new_family = np.zeros(len(table), dtype=bool)  # novel nodes of a family training lacks
         beyond_calibration = np.zeros(len(table), dtype=bool)  # leaves outside a calibration's sizes
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
             novel = layered(table, self.intervals_.novel(shape_keys(table, own_kind)))
             foreign = novel & self.intervals_.foreign(self._structure_keys(table), table.level)
-            new_family = novel & (table.level == "model") & self.intervals_.new_family(
-                _families(table)[table.record_index])
+            new_family = novel & self.intervals_.new_family(_families(table)[table.record_index])
             groups = interval_groups(table.level, kinds, self._interval_novelty(table, novel, distance), foreign,
                                      new_family)
             own_levels = np.full(len(table), "ml", dtype=object)
@@ -421,7 +423,7 @@ class Predictor:
             f"{len(rows)} module(s) of a structure no training tree had ({describe_extrapolation(table.type[rows])}): "
             "own work estimated from other structures, intervals widened"
         ))
-        _notify(notices, table, new_family, lambda rows: (
+        _notify(notices, table, new_family & (table.level == "model"), lambda rows: (
             f"a model of a family no training tree had ({table.records[table.record_index[rows[0]]].meta['family']}): "
             "it errs as its new blocks do, interval widened"
         ))

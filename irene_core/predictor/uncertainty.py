@@ -32,11 +32,15 @@ half-width and the 90 % quantile of those residuals' absolute values (with at le
 :data:`MIN_NOVEL_RESIDUALS` of them; without, as an aggregator that measures none, it is a novel
 node like any other).
 
-**New families.**  Trained on one family (``meta.family``: encoders), a novel root of another (a
-GPT-2's) errs as its blocks do: they share one bias, which no sum averages out, and no fold within
-one family shows it (trained on the encoders, the GPT-2 roots erred −4 % where the novel roots' width
-was ± 2.6 %).  Such a root takes at least the width of a module of an unseen structure (the
-``NEW_FAMILY`` group; the training families are saved with the predictor, an older save has none).
+**New families.**  A held-out node is of a *new family* when its tree's model family (``meta.family``)
+is none of its fold's training trees': a fold that holds out the training data's only decoder
+measures how a new family errs, not how a novel node of a trained family does, so its novel nodes
+have their own quantiles (the ``NEW_FAMILY`` groups, never narrower than the novel ones) and the
+novel quantiles come from the other folds.  A novel root of a new family errs as its blocks do: they
+share one bias, which no sum averages out, and no fold within one family shows it (trained on the
+encoders, the GPT-2 roots erred −4 % where the novel roots' width was ± 2.6 %), so it takes at least
+the width of a module of an unseen structure.  The training families are saved with the predictor
+(an older save has none: no node is of a new family).
 
 **Unseen kinds.**  A leaf the generic regressor predicts (a kind without a regressor of its own: an
 RMSNorm after training on BERTs, or a GELU whose work the training trees kept in their parents')
@@ -50,7 +54,8 @@ calibration that measured the kind bounds its leaves instead.
 
 **Intervals.**  When the predictor is fitted, it is re-fitted on folds that hold out some models
 (grouped by model, and grouped by clusters of models that share layers, so that held-out nodes
-are novel as they are for a new family), and on a fold that holds out the larger sizes; every
+are novel as they are for a new model; see *New families* for a fold that holds out a family), and
+on a fold that holds out the larger sizes; every
 held-out node's log residual ``log(gt / pred)`` is recorded with its novelty in that fold.  The
 interval of a node is ``pred · exp([q₅ − s·d − c, q₉₅ + s·d + c])`` where ``q₅``, ``q₉₅`` are the
 residual quantiles of its group among residuals of its novelty (its primitive kind at ml level when
@@ -325,13 +330,36 @@ def interval_groups(
     new_family: np.ndarray | None = None,
 ) -> np.ndarray:
     """The residual group of each node: :func:`interval_group`, prefixed :data:`NEW_FAMILY` for novel
-    roots of a new family, :data:`FOREIGN` for other novel nodes of an unseen structure, :data:`NOVEL`
-    for other novel nodes."""
+    roots of a ``new_family`` and other novel nodes of one not of an unseen structure, :data:`FOREIGN`
+    for other novel nodes of an unseen structure, :data:`NOVEL` for other novel nodes."""
     foreign, new_family = (np.zeros(len(levels), dtype=bool) if x is None else x for x in (foreign, new_family))
     return np.array([
-        (NEW_FAMILY if w else FOREIGN if f else NOVEL if n else "") + interval_group(lv, k)
+        (NEW_FAMILY if w and (lv == "model" or not f) else FOREIGN if f else NOVEL if n else "")
+        + interval_group(lv, k)
         for lv, k, n, f, w in zip(levels, kinds, novel, novel & foreign, novel & new_family, strict=True)
     ], dtype=object)
+
+
+#: The novelty tiers of held-out nodes whose quantiles come from the widest fold.
+_TIERS = (NOVEL, NEW_FAMILY)
+
+
+def _widest(first: tuple[float, float], *others: tuple[float, float] | None) -> tuple[float, float]:
+    """The union of the given ``(low, high)`` quantiles (None: absent)."""
+    found = [first, *(q for q in others if q is not None)]
+    return min(q[0] for q in found), max(q[1] for q in found)
+
+
+def _at_least(quantiles: dict[str, tuple[float, float]], name: str, floor: tuple[float, float] | None) -> None:
+    """``quantiles[name]`` widened to ``floor`` where both exist."""
+    if name in quantiles:
+        quantiles[name] = _widest(quantiles[name], floor)
+
+
+def _most_novel(quantiles: Mapping[str, tuple[float, float]], level: str) -> tuple[float, float] | None:
+    """The quantiles of ``level``'s most novel tier that has some (new family, novel, known; the wider
+    each, see :meth:`IntervalModel.fit`)."""
+    return next((quantiles[g] for g in (NEW_FAMILY + level, NOVEL + level, level) if g in quantiles), None)
 
 
 def _plain(group: str) -> str:
@@ -355,11 +383,12 @@ class Residuals:
             np.zeros(0, dtype=int))
 
     def add(self, truth: np.ndarray, pred: np.ndarray, levels: np.ndarray, kinds: np.ndarray, distance: np.ndarray,
-            novel: np.ndarray) -> None:
+            novel: np.ndarray, new_family: np.ndarray | None = None) -> None:
         ok = (truth > 0) & (pred > 0)
         self.log_ratio.append(np.log(truth[ok] / pred[ok]))
         self.levels.append(levels[ok])
-        self.groups.append(interval_groups(levels[ok], kinds[ok], novel[ok]))
+        self.groups.append(interval_groups(levels[ok], kinds[ok], novel[ok], None,
+                                           None if new_family is None else new_family[ok]))
         self.distance.append(distance[ok])
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -424,16 +453,17 @@ class IntervalModel:
         r, levels, groups, _ = by_model.arrays()
         folds = by_model.folds()
         quantiles: dict[str, tuple[float, float]] = {}
-        novel = np.array([g.startswith(NOVEL) for g in groups], dtype=bool)
+        tiers = np.array([next((t for t in _TIERS if g.startswith(t)), "") for g in groups], dtype=object)
         leaf_groups = sorted(set(groups[levels == "ml"]))
         for name, rows, least in (
-            [(lv, (levels == lv) & ~novel, 1) for lv in ("ml", "module", "model")]
-            + [(NOVEL + lv, (levels == lv) & novel, MIN_NOVEL_RESIDUALS) for lv in ("ml", "module", "model")]
+            [(lv, (levels == lv) & (tiers == ""), 1) for lv in ("ml", "module", "model")]
+            + [(t + lv, (levels == lv) & (tiers == t), MIN_NOVEL_RESIDUALS)
+               for t in _TIERS for lv in ("ml", "module", "model")]
             + [(g, groups == g, MIN_KIND_RESIDUALS) for g in leaf_groups]
         ):
             if rows.sum() < least:
                 continue
-            if name.startswith(NOVEL):  # see the module docstring: symmetric, the widest fold's
+            if name.startswith(_TIERS):  # see the module docstring: symmetric, the widest fold's
                 half = _widest_fold(r[rows], folds[rows])
                 quantiles[name] = (-half, half)
             elif name in SYMMETRIC_LEVELS:  # see the module docstring: symmetric, pooled
@@ -442,19 +472,17 @@ class IntervalModel:
             else:
                 low, high = np.quantile(r[rows], [_TAIL, 1.0 - _TAIL])
                 quantiles[name] = (min(float(low), 0.0), max(float(high), 0.0))
-        for level in ("ml", "module", "model"):  # a novel node is never surer than a known one
-            if NOVEL + level in quantiles and level in quantiles:
-                novel_q, known_q = quantiles[NOVEL + level], quantiles[level]
-                quantiles[NOVEL + level] = (min(novel_q[0], known_q[0]), max(novel_q[1], known_q[1]))
+        for level in ("ml", "module", "model"):  # a novel node is never surer than a known one, nor a new family's
+            for tier, surer in ((NOVEL, ""), (NEW_FAMILY, NOVEL)):
+                _at_least(quantiles, tier + level, quantiles.get(surer + level) or quantiles.get(level))
         for level, residuals in (unseen_structure or {}).items():  # see *Unseen structures*
-            base = quantiles.get(NOVEL + level) or quantiles.get(level)
+            base = _most_novel(quantiles, level)
             if len(residuals) >= MIN_NOVEL_RESIDUALS and base is not None:
                 half = max(-base[0], base[1], _half_width(residuals))
                 quantiles[FOREIGN + level] = (-half, half)
-        below, base = quantiles.get(FOREIGN + "module"), quantiles.get(FOREIGN + "model") or quantiles.get(
-            NOVEL + "model") or quantiles.get("model")
-        if below is not None and base is not None:  # see *New families*
-            quantiles[NEW_FAMILY + "model"] = (min(below[0], base[0]), max(below[1], base[1]))
+        below, roots = quantiles.get(FOREIGN + "module"), _most_novel(quantiles, "model")
+        if below is not None and roots is not None:  # see *New families*
+            quantiles[NEW_FAMILY + "model"] = _widest(below, roots, quantiles.get(FOREIGN + "model"))
         model = cls(quantiles, {}, ranges, known=np.unique(known), families=tuple(sorted(set(families))),
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
                     unseen_kind=0.0 if unseen_kind is None else new_group_margin(
@@ -506,8 +534,8 @@ class IntervalModel:
         else its level's among the less novel nodes, else among the others (0 without residuals)."""
         low, high = np.zeros(len(levels)), np.zeros(len(levels))
         for i, (level, group) in enumerate(zip(levels, groups, strict=True)):
-            order = (FOREIGN, NOVEL, "") if group.startswith((NEW_FAMILY, FOREIGN)) else (
-                (NOVEL, "") if group.startswith(NOVEL) else ("", NOVEL))
+            order = (FOREIGN, NOVEL, "") if group.startswith(FOREIGN) else (NEW_FAMILY, NOVEL, "") if group.startswith(
+                NEW_FAMILY) else (NOVEL, "") if group.startswith(NOVEL) else ("", NOVEL)
             found = [self.quantiles.get(g) for g in (group, *(prefix + level for prefix in order))]
             low[i], high[i] = next((q for q in found if q is not None), (0.0, 0.0))
         return low, high
