@@ -384,7 +384,7 @@ class Predictor:
             own_levels = np.full(len(table), "ml", dtype=object)
             beyond = np.zeros((2, len(table)))  # widening beyond a calibration's data, nodes then own ops
             if self.calibration_ is not None:
-                calibration_distance = self.calibration_.outside(table, kinds, energies)
+                calibration_distance = self.calibration_.outside(table, kinds)
                 beyond = np.stack([self.calibration_.widening(table.level, calibration_distance, kinds),
                                    self.calibration_.widening(own_levels, calibration_distance)])
                 beyond_calibration = leaf & (calibration_distance > 0).any(axis=1)

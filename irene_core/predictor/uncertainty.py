@@ -263,14 +263,16 @@ class Ranges:
                 out[rows, column] = np.nan_to_num(np.nanmax(np.fmax(excess, 0.0), axis=1, initial=0.0), nan=0.0)
         return out
 
-    def node_distance(self, table: TreeTable, kinds: np.ndarray, energies: np.ndarray) -> np.ndarray:
+    def node_distance(self, table: TreeTable, kinds: np.ndarray, energies: np.ndarray | None) -> np.ndarray:
         """Every node's log distances ``(above, below)``; ``kinds`` and the predicted ``energies`` have one
         entry per node.  An inner node's are its leaves' weighted by their predicted energy: a root whose
-        pooler alone lies below the training sizes is barely outside (where its leaves weigh nothing,
-        their largest)."""
+        pooler alone lies below the training sizes is barely outside (where its leaves weigh nothing, or
+        without ``energies``, their largest)."""
         leaf = table.is_leaf
         d = np.zeros((len(table), 2))
         d[leaf] = self.distance(table, leaf, kinds)
+        if energies is None:
+            return propagate_up(table, d)
         weight = np.where(leaf, np.clip(np.nan_to_num(energies), 0.0, None), 0.0)
         total = leaf_sum(table, weight)[:, None]
         weighted = leaf_sum(table, d * weight[:, None]) / np.where(total > 0, total, 1.0)
