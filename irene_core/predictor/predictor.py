@@ -44,6 +44,7 @@ from irene_core.predictor.uncertainty import (
     interval_groups,
     layered,
     model_clusters,
+    of_new_family,
     propagate_up,
     shape_keys,
     structure_keys,
@@ -180,9 +181,7 @@ class Predictor:
             novel = layered(held_out, ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]]))
             if residuals is by_size:
                 novel = self._interval_novelty(held_out, novel, distance)
-            trained_families = set(_families(trained_on)) - {None}
-            new_family = np.array([f is not None and f not in trained_families for f in _families(held_out)],
-                                  dtype=bool)[held_out.record_index]
+            new_family = of_new_family(_families(held_out), _families(trained_on))[held_out.record_index]
             residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel, new_family)
             folds += 1
         assert self.aggregator_ is not None and self.leaves_ is not None  # set by _fit_point

@@ -182,6 +182,13 @@ def structure_keys(table: TreeTable, kinds: np.ndarray, counted: np.ndarray) -> 
 CLUSTER_SHARE = 0.5
 
 
+def of_new_family(families: np.ndarray, trained: Iterable[str | None]) -> np.ndarray:
+    """Whether each model family of ``families`` (None: unknown, never new) is none of ``trained``."""
+    seen = set(trained)
+    new: np.ndarray = np.array([f is not None and f not in seen for f in families], dtype=bool)
+    return new
+
+
 def model_clusters(table: TreeTable) -> dict[str, int]:
     """Models grouped by the layers they share: two models are linked when at least
     :data:`CLUSTER_SHARE` of one's distinct module shapes (level, batch, sequence, flops, bytes moved
@@ -528,8 +535,7 @@ class IntervalModel:
         ``meta.family``)."""
         if not self.families or NEW_FAMILY + "model" not in self.quantiles:
             return np.zeros(len(families), dtype=bool)
-        new: np.ndarray = np.array([f is not None and f not in self.families for f in families], dtype=bool)
-        return new
+        return of_new_family(families, self.families)
 
     def base(self, levels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log offsets ``(q₅, q₉₅)`` of each node's group, else its level's among nodes of its novelty,
