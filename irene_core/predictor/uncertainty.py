@@ -108,7 +108,7 @@ MIN_NOVEL_RESIDUALS = 20
 NOVEL = "novel:"
 #: Prefix of the residual groups of novel inner nodes of a structure no training node had.
 FOREIGN = "foreign:"
-#: Prefix of the residual group of novel roots of a model family (``meta.family``) no training tree had.
+#: Prefix of the residual groups of novel nodes of a model family (``meta.family``) their training lacked.
 NEW_FAMILY = "new-family:"
 #: Shapes agree when their log flops and bytes agree to this many decimals (0.1 %).
 _SHAPE_DECIMALS = 3
@@ -154,8 +154,8 @@ def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
 
 
 def layered(table: TreeTable, flags: np.ndarray) -> np.ndarray:
-    """``flags`` (novel, or of an unseen structure) where an inner node with module children keeps its
-    flag only when most of them have it too."""
+    """``flags`` (a node's novelty) where an inner node with module children keeps its flag only when
+    most of them have it too."""
     modules = ~table.is_leaf
     count = table.children_sum(modules.astype(float))
     out: np.ndarray = flags & ((count == 0) | (table.children_sum((modules & flags).astype(float)) > count / 2))
@@ -351,6 +351,9 @@ def interval_groups(
 
 #: The novelty tiers of held-out nodes whose quantiles come from the widest fold.
 _TIERS = (NOVEL, NEW_FAMILY)
+#: Per group prefix, the prefixes of its level's quantiles to fall back on, in order (a known node: its
+#: level's known quantiles, else its novel ones).
+_FALLBACK = ((FOREIGN, (FOREIGN, NOVEL, "")), (NEW_FAMILY, (NEW_FAMILY, NOVEL, "")), (NOVEL, (NOVEL, "")))
 
 
 def _widest(first: tuple[float, float], *others: tuple[float, float] | None) -> tuple[float, float]:
@@ -542,8 +545,7 @@ class IntervalModel:
         else its level's among the less novel nodes, else among the others (0 without residuals)."""
         low, high = np.zeros(len(levels)), np.zeros(len(levels))
         for i, (level, group) in enumerate(zip(levels, groups, strict=True)):
-            order = (FOREIGN, NOVEL, "") if group.startswith(FOREIGN) else (NEW_FAMILY, NOVEL, "") if group.startswith(
-                NEW_FAMILY) else (NOVEL, "") if group.startswith(NOVEL) else ("", NOVEL)
+            order = next((tiers for prefix, tiers in _FALLBACK if group.startswith(prefix)), ("", NOVEL))
             found = [self.quantiles.get(g) for g in (group, *(prefix + level for prefix in order))]
             low[i], high[i] = next((q for q in found if q is not None), (0.0, 0.0))
         return low, high
