@@ -106,11 +106,6 @@ def _held_out_folds(
         yield keep_train, keep_test, residuals
 
 
-def _families(table: TreeTable) -> np.ndarray:
-    """Each record's model family (``meta.family``; None where unknown)."""
-    return np.array([r.meta.get("family") for r in table.records], dtype=object)
-
-
 def _notify(
     notices: list[list[Notice]], table: TreeTable, mask: np.ndarray, message: str | Callable[[np.ndarray], str]
 ) -> None:
@@ -181,7 +176,7 @@ class Predictor:
             novel = layered(held_out, ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]]))
             if residuals is by_size:
                 novel = self._interval_novelty(held_out, novel, distance)
-            new_family = of_new_family(_families(held_out), _families(trained_on))[held_out.record_index]
+            new_family = of_new_family(held_out.family, [r.family for r in trained_on.records])
             residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel, new_family)
             folds += 1
         assert self.aggregator_ is not None and self.leaves_ is not None  # set by _fit_point
@@ -190,7 +185,7 @@ class Predictor:
             by_model, by_size, self._ranges(table), keys, self.aggregator_.unseen_structure_residuals(),
             self._structure_keys(table)[~table.is_leaf],
             self.leaves_.unseen_kind_residuals(self._matrix(table)[usable], table.truth[usable], table.type[usable]),
-            [f for f in _families(table) if f is not None],
+            [r.family for r in table.records if r.family is not None],
         )
         self.training_["intervals"] = {
             "folds": folds,
@@ -377,7 +372,7 @@ class Predictor:
         else:
             novel = layered(table, self.intervals_.novel(shape_keys(table, own_kind)))
             foreign = novel & self.intervals_.foreign(self._structure_keys(table), table.level)
-            new_family = novel & self.intervals_.new_family(_families(table)[table.record_index])
+            new_family = novel & self.intervals_.new_family(table.family)
             groups = interval_groups(table.level, kinds, self._interval_novelty(table, novel, distance), foreign,
                                      new_family)
             own_levels = np.full(len(table), "ml", dtype=object)
@@ -423,7 +418,7 @@ class Predictor:
             "own work estimated from other structures, intervals widened"
         ))
         _notify(notices, table, new_family & (table.level == "model"), lambda rows: (
-            f"a model of a family no training tree had ({table.records[table.record_index[rows[0]]].meta['family']}): "
+            f"a model of a family no training tree had ({table.family[rows[0]]}): "
             "it errs as its new blocks do, interval widened"
         ))
         return Annotations(low, high, own_low, own_high, extrapolated, notices)

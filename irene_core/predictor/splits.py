@@ -212,7 +212,7 @@ def twin_of(model: str, candidates: Sequence[str], shapes: dict[str, set[tuple[A
 def _families(split: Split, records: Sequence[TreeRecord], names: np.ndarray) -> np.ndarray:
     import numpy as np
 
-    families = np.array([r.meta.get("family") for r in records], dtype=object)
+    families = np.array([r.family for r in records], dtype=object)
     for model in dict.fromkeys(names):
         found = set(families[names == model])
         if None in found or len(found) != 1:

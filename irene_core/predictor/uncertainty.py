@@ -213,7 +213,7 @@ def model_clusters(table: TreeTable) -> dict[str, int]:
 
 def propagate_up(table: TreeTable, values: np.ndarray) -> np.ndarray:
     """Each node's maximum of ``values`` (per column) over itself and its descendants."""
-    return _propagate(table, values.astype(float), np.maximum)
+    return _propagate(table, values, np.maximum)
 
 
 def leaf_sum(table: TreeTable, values: np.ndarray) -> np.ndarray:

@@ -241,6 +241,12 @@ class TreeRecord(BaseModel):
     _schema_read: int = PrivateAttr(default=SCHEMA_VERSION)
 
     @property
+    def family(self) -> str | None:
+        """The model family (``meta.family``: encoder, decoder, encoder-decoder; None where unknown)."""
+        family = self.meta.get("family")
+        return None if family is None else str(family)
+
+    @property
     def key(self) -> RecordKey:
         return RecordKey(self.model_name, self.batch_size, self.seq_len, self.phase, self.context_len, self.dtype,
                          self.attention, self.device)

@@ -121,6 +121,12 @@ class TreeTable:
         return names[self.record_index] if len(names) else np.array([], dtype=object)
 
     @cached_property
+    def family(self) -> np.ndarray:
+        """The record's model family (None where unknown) for every node."""
+        families = np.array([r.family for r in self.records], dtype=object)
+        return families[self.record_index] if len(families) else np.array([], dtype=object)
+
+    @cached_property
     def inner_by_depth(self) -> list[np.ndarray]:
         """Indices of inner nodes per depth, deepest first (the bottom-up order)."""
         inner = ~self.is_leaf
