@@ -22,8 +22,9 @@ def small(device1_records: list[TreeRecord]) -> tuple[Predictor, list[TreeRecord
 
 def test_every_node_has_its_own_interval_around_its_estimate(small: tuple[Predictor, list[TreeRecord]]) -> None:
     predictor, test = small
-    # three by model, one per cluster of look-alikes (BERT + RoBERTa, DistilBERT), two by size
-    assert predictor.training_["intervals"]["folds"] == 7
+    # three by model, one per cluster of look-alikes (BERT + RoBERTa, DistilBERT), two by size, and
+    # the three by model on one half of the sizes, holding out the other half, both ways
+    assert predictor.training_["intervals"]["folds"] == 13
     for record in predictor.predict(test):
         for node in record.nodes(include_synthetic=True):
             assert node.predicted_low is not None and node.predicted_high is not None
@@ -38,14 +39,37 @@ def test_size_folds_hold_out_larger_and_smaller_trees(device1_records: list[Tree
     (a miniature) as well as larger than anything trained on."""
     records = [r for r in device1_records if r.model_name == "bert-base-uncased"]
     table = TreeTable.from_records(records)
-    by_model, by_size = Residuals(), Residuals()
+    by_model, by_size, by_both = Residuals(), Residuals(), Residuals()
     tokens = np.array([r.batch_size * r.seq_len for r in records])
     directions = set()
-    for train, test, residuals in _held_out_folds(table, by_model, by_size):
+    for train, test, residuals in _held_out_folds(table, by_model, by_size, by_both):
         if residuals is by_size:
-            directions.add("above" if tokens[test].min() > tokens[train].max() else
-                           "below" if tokens[test].max() < tokens[train].min() else "mixed")
+            directions.add(_direction(tokens, train, test))
     assert directions == {"above", "below"}
+
+
+def _direction(tokens: np.ndarray, train: np.ndarray, test: np.ndarray) -> str:
+    """Whether the held-out records' batch × seq all lie above, below or among the training records'."""
+    return ("above" if tokens[test].min() > tokens[train].max() else
+            "below" if tokens[test].max() < tokens[train].min() else "mixed")
+
+
+def test_folds_by_model_and_size_hold_out_new_models_at_new_sizes(device1_records: list[TreeRecord]) -> None:
+    """A new model at sizes beyond the training data errs by both at once (GPT-2 at seq 256, trained
+    without it on seq ≤ 128, +4 % where each alone erred 1–2 %): folds hold out models whose records
+    all lie above, or all below, every training record."""
+    models = ("bert-base-uncased", "distilbert-base-uncased", "gpt2")
+    records = [r for r in device1_records if r.model_name in models]
+    table = TreeTable.from_records(records)
+    by_model, by_size, by_both = Residuals(), Residuals(), Residuals()
+    tokens = np.array([r.batch_size * r.seq_len for r in records])
+    names = np.array([r.model_name for r in records])
+    directions = []
+    for train, test, residuals in _held_out_folds(table, by_model, by_size, by_both):
+        if residuals is by_both:
+            assert not set(names[test]) & set(names[train])
+            directions.append(_direction(tokens, train, test))
+    assert sorted(directions) == ["above"] * 3 + ["below"] * 3
 
 
 def test_larger_batch_is_extrapolated_and_noticed_on_every_call(small: tuple[Predictor, list[TreeRecord]]) -> None:
@@ -148,6 +172,28 @@ def test_below_the_training_data_a_leaf_widens_by_what_the_size_folds_measured_b
     _, upper = old_save.bounds(np.ones(1), np.array(["ml"], dtype=object), np.array(["Softmax"], dtype=object),
                                np.array([[0.0, 1.0]]))
     assert np.log(upper[0]) == pytest.approx(high + above)
+
+
+def test_a_novel_root_beyond_the_training_sizes_widens_by_what_new_models_at_new_sizes_needed() -> None:
+    """The size folds hold out known models at new sizes, which the novel width holds: they measure no
+    widening.  A new model at new sizes errs by both; the folds by model and size measure what novel
+    nodes need beyond the novel width, and a novel node widens by at least that, a known one not."""
+    spread = np.linspace(-0.03, 0.03, 40)
+    by_model = Residuals()
+    _residuals([spread], level="model", kind="model", novel=True, into=by_model)
+    _residuals([spread / 3], level="model", kind="model", novel=False, into=by_model)
+    by_size = _residuals([spread / 2], level="model", kind="model", novel=True, distance=(0.5, 0.0))
+    by_both = _residuals([spread + 0.04], level="model", kind="model", novel=True, distance=(0.5, 0.0))
+    fitted = IntervalModel.fit(by_model, by_size, Ranges(), np.zeros(0, np.int64), by_both=by_both)
+    half = fitted.quantiles["novel:model"][1]
+    assert fitted.slope["model"] == 0.0
+    assert fitted.slope["novel:model"] == pytest.approx(np.quantile(np.maximum(spread + 0.04 - half, 0) / 0.5, 0.9))
+    groups = np.array(["novel:model", "model"], dtype=object)
+    _, upper = fitted.bounds(np.ones(2), np.full(2, "model", dtype=object), groups, np.tile([1.0, 0.0], (2, 1)))
+    assert np.log(upper).tolist() == pytest.approx([half + fitted.slope["novel:model"], fitted.quantiles["model"][1]])
+    assert IntervalModel.from_state(fitted.get_state()).slope == fitted.slope
+    without = IntervalModel.fit(by_model, by_size, Ranges(), np.zeros(0, np.int64))  # as saved before
+    assert "novel:model" not in without.slope
 
 
 def test_a_leaf_beyond_its_training_sizes_takes_its_kinds_width_plus_the_widening(

@@ -75,19 +75,22 @@ class Annotations:
 
 
 def _held_out_folds(
-    table: TreeTable, by_model: Residuals, by_size: Residuals
+    table: TreeTable, by_model: Residuals, by_size: Residuals, by_both: Residuals
 ) -> Iterator[tuple[np.ndarray, np.ndarray, Residuals]]:
     """(train, held-out record masks, where the fold's residuals go): ``FOLDS − 1`` group folds by
     model (by record with a single model), one fold per cluster of look-alike models
     (:func:`model_clusters`, when there are several: its nodes are novel to the others), then two
     size folds (train on the smaller half of batch × seq and hold out the larger, and the reverse)
-    whose held-out nodes lie above or below the training sizes, as a new model's may; at most
+    whose held-out nodes lie above or below the training sizes, as a new model's may, then the group
+    folds by model once more with their training on one half of the sizes and their held-out records
+    on the other, both ways (a new model at new sizes, ``by_both``); at most
     :data:`MAX_HELD_OUT_RECORDS` evenly spaced held-out records per fold."""
     names = np.array([r.model_name for r in table.records], dtype=object)
     tokens = np.array([r.batch_size * r.seq_len for r in table.records])
     groups = names if len(set(names)) > 1 else np.arange(len(names))
     n_folds = min(FOLDS - 1, len(set(groups)))
-    splits = [(*s, by_model) for s in GroupKFold(n_folds).split(names, groups=groups)] if n_folds >= 2 else []
+    by_group = list(GroupKFold(n_folds).split(names, groups=groups)) if n_folds >= 2 else []
+    splits = [(*s, by_model) for s in by_group]
     cluster = model_clusters(table)
     clusters = np.array([cluster[n] for n in names])
     if len(set(clusters)) > 1:
@@ -96,8 +99,11 @@ def _held_out_folds(
         ]
     small = tokens <= np.median(tokens)
     if small.any() and not small.all():
-        splits += [(np.flatnonzero(small), np.flatnonzero(~small), by_size),
-                   (np.flatnonzero(~small), np.flatnonzero(small), by_size)]
+        halves = (small, ~small), (~small, small)
+        splits += [(np.flatnonzero(train), np.flatnonzero(test), by_size) for train, test in halves]
+        both = [(np.intersect1d(train, np.flatnonzero(train_half)), np.intersect1d(test, np.flatnonzero(test_half)))
+                for train, test in by_group for train_half, test_half in halves]
+        splits += [(train, test, by_both) for train, test in both if len(train) and len(test)]
     for train, test, residuals in splits:
         keep_train = np.zeros(len(names), bool)
         keep_train[train] = True
@@ -159,10 +165,10 @@ class Predictor:
         :mod:`irene_core.predictor.uncertainty`)."""
         self._fit_point(table)
         start = time.perf_counter()
-        by_model, by_size = Residuals(), Residuals()
+        by_model, by_size, by_both = Residuals(), Residuals(), Residuals()
         folds = 0
         keys = self._shape_keys(table)
-        for train, test, residuals in _held_out_folds(table, by_model, by_size):
+        for train, test, residuals in _held_out_folds(table, by_model, by_size, by_both):
             sub = Predictor(self.config)
             try:
                 trained_on = table.subset(train)
@@ -174,7 +180,7 @@ class Predictor:
             kinds = sub._kinds(held_out)
             distance = sub._ranges(trained_on).node_distance(held_out, kinds, energies)
             novel = layered(held_out, ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]]))
-            if residuals is by_size:
+            if residuals is not by_model:
                 novel = self._interval_novelty(held_out, novel, distance)
             new_family = of_new_family(held_out.family, [r.family for r in trained_on.records])
             residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel, new_family)
@@ -185,7 +191,7 @@ class Predictor:
             by_model, by_size, self._ranges(table), keys, self.aggregator_.unseen_structure_residuals(),
             self._structure_keys(table)[~table.is_leaf],
             self.leaves_.unseen_kind_residuals(self._matrix(table)[usable], table.truth[usable], table.type[usable]),
-            [r.family for r in table.records if r.family is not None],
+            [r.family for r in table.records if r.family is not None], by_both,
         )
         self.training_["intervals"] = {
             "folds": folds,

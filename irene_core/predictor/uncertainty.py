@@ -77,7 +77,13 @@ kind whose energy falls with its work (Softmax, MatMul) misses in proportion to 
 Each is its primitive kind's at ml level when that kind has :data:`MIN_KIND_RESIDUALS` residuals in
 that direction (kinds extrapolate differently: a Linear barely errs beyond its sizes, a MatMul
 may), else its level's (slopes of the direction below are kept under :data:`BELOW`; a predictor
-saved before has one slope for both).  Every node's interval is its own (a parent's is not the sum of its children's).
+saved before has one slope for both).  The size folds hold out models they trained on, whose new
+sizes the novel width holds; a new model at new sizes errs by both (GPT-2 at seq 256, trained
+without it on seq ≤ 128: +4 % where each alone erred 1–2 %).  So the folds by model are fitted once
+more on one half of the sizes, holding out the other half of their held-out models, and a novel
+node's slopes are at least what those folds' novel nodes needed beyond the novel width (kept under
+``NOVEL + level``; a predictor saved before has none).  Every node's interval is its own (a
+parent's is not the sum of its children's).
 """
 
 from __future__ import annotations
@@ -455,11 +461,13 @@ class IntervalModel:
         structures: np.ndarray | None = None,
         unseen_kind: tuple[np.ndarray, np.ndarray] | None = None,
         families: Iterable[str] = (),
+        by_both: Residuals | None = None,
     ) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart) and, for novel nodes of an
         unseen structure, from the aggregator's ``unseen_structure`` residuals (per level) beside them
         (``structures``: the training inner nodes' structure keys); the widening per log unit above
-        and below the training data from the size folds' nodes outside it in that direction only; the
+        and below the training data from the size folds' nodes outside it in that direction only, for
+        novel nodes from those of the folds by model and size together (``by_both``); the
         widening of a leaf of an unseen kind from the generic regressor's residuals on kinds held out
         (``unseen_kind``: residuals and their kinds); ``families``: the training trees' model families."""
         r, levels, groups, _ = by_model.arrays()
@@ -499,22 +507,31 @@ class IntervalModel:
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
                     unseen_kind=0.0 if unseen_kind is None else new_group_margin(
                         variance_components(*unseen_kind), within=True))
-        r, levels, groups, d = by_size.arrays()
-        one_way = (d > 0).sum(axis=1) == 1  # held out beyond their fold's training data one way only
+        model._fit_slopes(by_size, plain=True)
+        if by_both is not None:
+            model._fit_slopes(by_both, plain=False)
+        return model
+
+    def _fit_slopes(self, residuals: Residuals, plain: bool) -> None:
+        """The widening per log unit above and below the training data (the 90 % quantile of what each
+        held-out node outside it one way only needed beyond its group's quantiles): per level and, at ml
+        level, per kind, of every node (``plain``), else of the novel nodes only, as ``NOVEL + level``."""
+        r, levels, groups, d = residuals.arrays()
+        novel = np.array([g != _plain(g) for g in groups], dtype=bool)
+        one_way = ((d > 0).sum(axis=1) == 1) & (plain | novel)  # beyond their fold's training data one way
         r, levels, groups, d = r[one_way], levels[one_way], groups[one_way], d[one_way]
-        low, high = model.base(levels, groups)
+        low, high = self.base(levels, groups)
         need = np.maximum(np.maximum(low - r, r - high), 0.0) / d.sum(axis=1)
         kinds = np.array([_plain(g) for g in groups], dtype=object)
         for prefix, column in (("", 0), (BELOW, 1)):
             this_way = d[:, column] > 0
             at, kind = levels[this_way], kinds[this_way]
-            for name, rows, least in (
-                [(lv, at == lv, MIN_OUTSIDE) for lv in ("ml", "module", "model")]
-                + [(k, (at == "ml") & (kind == k), MIN_KIND_RESIDUALS) for k in sorted(set(kind[at == "ml"]))]
-            ):
+            named = [(lv if plain else NOVEL + lv, at == lv, MIN_OUTSIDE) for lv in ("ml", "module", "model")]
+            if plain:
+                named += [(k, (at == "ml") & (kind == k), MIN_KIND_RESIDUALS) for k in sorted(set(kind[at == "ml"]))]
+            for name, rows, least in named:
                 if rows.sum() >= least:
-                    model.slope[prefix + name] = float(np.quantile(need[this_way][rows], COVERAGE))
-        return model
+                    self.slope[prefix + name] = float(np.quantile(need[this_way][rows], COVERAGE))
 
     def novel(self, keys: np.ndarray) -> np.ndarray:
         """Whether each shape key is absent from the training data (all known without keys: an older save)."""
@@ -559,16 +576,22 @@ class IntervalModel:
         extra = np.array([
             self.extra.get(_plain(g), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
         ])
-        slopes = np.array([self._slopes(lv, _plain(g)) for lv, g in zip(levels, groups, strict=True)]).reshape(-1, 2)
+        slopes = np.array([self._slopes(lv, g) for lv, g in zip(levels, groups, strict=True)]).reshape(-1, 2)
         widen = (slopes * distance).sum(axis=1) + extra + (0.0 if beyond is None else beyond)
         a, b = pred * np.exp(low - widen), pred * np.exp(high + widen)
         return np.minimum(a, b), np.maximum(a, b)
 
-    def _slopes(self, level: str, kind: str) -> tuple[float, float]:
-        """The widening per log unit ``(above, below)`` the training data of a node of ``level`` and
-        ``kind``: its kind's, else its level's (below: those of the direction below first)."""
+    def _slopes(self, level: str, group: str) -> tuple[float, float]:
+        """The widening per log unit ``(above, below)`` the training data of a node of ``level`` in
+        ``group``: its kind's, else its level's (below: those of the direction below first); a novel
+        node's at least its level's among novel nodes."""
+        kind = _plain(group)
         above = self.slope.get(kind, self.slope.get(level, DEFAULT_SLOPE))
-        return above, self.slope.get(BELOW + kind, self.slope.get(BELOW + level, above))
+        below = self.slope.get(BELOW + kind, self.slope.get(BELOW + level, above))
+        if group == kind:
+            return above, below
+        return (max(above, self.slope.get(NOVEL + level, 0.0)),
+                max(below, self.slope.get(BELOW + NOVEL + level, self.slope.get(NOVEL + level, 0.0))))
 
     def widened(self, extra: Mapping[str, float]) -> IntervalModel:
         """A copy whose groups are widened by ``extra`` (log units) on top of any earlier widening."""
