@@ -6,15 +6,7 @@ import numpy as np
 import pytest
 
 from irene_core.predictor.predictor import Predictor, _held_out_folds
-from irene_core.predictor.uncertainty import (
-    IntervalModel,
-    Ranges,
-    Residuals,
-    interval_groups,
-    looked_up_novel,
-    shape_sources,
-    source_counts,
-)
+from irene_core.predictor.uncertainty import IntervalModel, Ranges, Residuals, interval_groups
 from irene_core.tree.schema import TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -202,43 +194,6 @@ def test_a_novel_root_beyond_the_training_sizes_widens_by_what_new_models_at_new
     assert IntervalModel.from_state(fitted.get_state()).slope == fitted.slope
     without = IntervalModel.fit(by_model, by_size, Ranges(), np.zeros(0, np.int64))  # as saved before
     assert "novel:model" not in without.slope
-
-
-def test_a_leaf_shape_one_training_model_measured_is_counted_apart() -> None:
-    """A shape is known by how many training models had it: 0 unseen, −1 when a save did not count."""
-    keys = np.array([5, 3, 5, 5, 9], dtype=np.int64)
-    known, sources = source_counts(keys, np.array(["bert", "bert", "roberta", "bert", "gpt2"], dtype=object))
-    assert known.tolist() == [3, 5, 9] and sources.tolist() == [1, 2, 1]
-    query = np.array([5, 3, 7], dtype=np.int64)
-    assert shape_sources(query, known, sources).tolist() == [2, 1, 0]
-    assert shape_sources(query, known, np.zeros(0, np.int64)).tolist() == [-1, -1, 0]
-
-
-def test_a_leaf_shape_one_training_model_had_is_novel(device1_records: list[TreeRecord]) -> None:
-    """Trained without RoBERTa, a BERT's Linear leaves have their shape in DistilBERT only: a look-up of one
-    run of one model, whose noise no average removes (no-gpu-energy, 90 % erred less than 2.6 % where the
-    known leaves' width was ± 1.7 %).  It is novel (trained on DistilBERT and RoBERTa: the pooler's, which
-    DistilBERT lacks); a shape two training models had is known, and a module's novelty is its shape's alone."""
-    records = [r for r in device1_records if r.batch_size == 8 and r.seq_len == 64]
-    train = [r for r in records if r.model_name in ("distilbert-base-uncased", "roberta-base")]
-    predictor = Predictor(features="model")
-    table = TreeTable.from_records(train)
-    predictor._fit_point(table)  # its canonical kinds
-    keys = predictor._shape_keys(table)
-    models = np.array([r.model_name for r in table.records], dtype=object)[table.record_index]
-    known, sources = source_counts(keys, models)
-    bert = TreeTable.from_records([r for r in records if r.model_name == "bert-base-uncased"])
-    counts = shape_sources(predictor._shape_keys(bert), known, sources)
-    novel = looked_up_novel(counts, bert.is_leaf)
-    linear = bert.is_leaf & (bert.type == "Linear")
-    assert (counts[linear] == 1).any() and novel[linear & (counts == 1)].all()
-    assert (counts[linear] == 2).any() and not novel[linear & (counts == 2)].any()
-    assert not novel[~bert.is_leaf & (counts == 1)].any()
-    saved = IntervalModel({}, {}, Ranges(), known=known, sources=sources).get_state()
-    keys = predictor._shape_keys(bert)
-    assert (IntervalModel.from_state(saved).novel(keys, bert.is_leaf) == novel).all()
-    older = IntervalModel.from_state({k: v for k, v in saved.items() if k != "sources"})  # saved before: not counted
-    assert (older.novel(keys, bert.is_leaf) == (counts == 0)).all()
 
 
 def test_a_leaf_beyond_its_training_sizes_takes_its_kinds_width_plus_the_widening(

@@ -43,13 +43,10 @@ from irene_core.predictor.uncertainty import (
     interval_group,
     interval_groups,
     layered,
-    looked_up_novel,
     model_clusters,
     of_new_family,
     propagate_up,
     shape_keys,
-    shape_sources,
-    source_counts,
     structure_keys,
 )
 from irene_core.tree.schema import ABSORBED_LEAVES, OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
@@ -171,7 +168,6 @@ class Predictor:
         by_model, by_size, by_both = Residuals(), Residuals(), Residuals()
         folds = 0
         keys = self._shape_keys(table)
-        models = np.array([r.model_name for r in table.records], dtype=object)[table.record_index]
         for train, test, residuals in _held_out_folds(table, by_model, by_size, by_both):
             sub = Predictor(self.config)
             try:
@@ -183,9 +179,7 @@ class Predictor:
                 continue
             kinds = sub._kinds(held_out)
             distance = sub._ranges(trained_on).node_distance(held_out, kinds, energies)
-            trained = train[table.record_index]
-            sources = shape_sources(keys[test[table.record_index]], *source_counts(keys[trained], models[trained]))
-            novel = layered(held_out, looked_up_novel(sources, held_out.is_leaf))
+            novel = layered(held_out, ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]]))
             if residuals is not by_model:
                 novel = self._interval_novelty(held_out, novel, distance)
             new_family = of_new_family(held_out.family, [r.family for r in trained_on.records])
@@ -197,7 +191,7 @@ class Predictor:
             by_model, by_size, self._ranges(table), keys, self.aggregator_.unseen_structure_residuals(),
             self._structure_keys(table)[~table.is_leaf],
             self.leaves_.unseen_kind_residuals(self._matrix(table)[usable], table.truth[usable], table.type[usable]),
-            [r.family for r in table.records if r.family is not None], by_both, models,
+            [r.family for r in table.records if r.family is not None], by_both,
         )
         self.training_["intervals"] = {
             "folds": folds,
@@ -382,7 +376,7 @@ class Predictor:
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
-            novel = layered(table, self.intervals_.novel(shape_keys(table, own_kind), leaf))
+            novel = layered(table, self.intervals_.novel(shape_keys(table, own_kind)))
             foreign = novel & self.intervals_.foreign(self._structure_keys(table), table.level)
             new_family = novel & self.intervals_.new_family(table.family)
             groups = interval_groups(table.level, kinds, self._interval_novelty(table, novel, distance), foreign,

@@ -15,10 +15,7 @@ way down: a layer that another training model also has; a node with module child
 of those are known (:func:`layered`: a RoBERTa's root, whose embeddings differ from BERT's
 by their vocabulary but whose layers are BERT's, is a look-alike, not a new family's model).
 Known nodes are predicted almost by look-up; *novel* ones (another family's modules, new sizes) are
-not, and their errors are larger.  A leaf whose shape one training model had is novel too
-(:func:`looked_up_novel`; the training shapes are kept with how many models had each): it is a look-up
-of one run of one model, whose noise no average removes (trained without RoBERTa, a BERT's Linear leaves
-have their shape in DistilBERT only).
+not, and their errors are larger.
 A leaf outside its kind's training range is the exception: a new size of a trained kind, it takes
 its kind's known quantiles and the widening outside the training data, both measured where such
 leaves are held out (the size folds); the novel leaves of the folds by model are another population
@@ -160,34 +157,6 @@ def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
         if table.parent[i] >= 0:
             children[table.parent[i]].append(int(keys[i]))
     return keys
-
-
-def source_counts(keys: np.ndarray, models: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct shape ``keys`` (sorted) and how many distinct training ``models`` (one per key) had each."""
-    if not len(keys):
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    _, codes = np.unique(np.asarray(models, dtype=str), return_inverse=True)
-    pairs = np.unique(np.column_stack([keys, codes]), axis=0)
-    known, sources = np.unique(pairs[:, 0], return_counts=True)
-    return known, sources
-
-
-def shape_sources(keys: np.ndarray, known: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """How many training models had each shape key: 0 where it is absent from the sorted ``known`` keys, −1
-    where it is known but ``sources`` (the count per known key) were not counted (an older save)."""
-    if not len(known):
-        return np.zeros(len(keys), dtype=np.int64)
-    at = np.clip(np.searchsorted(known, keys), 0, len(known) - 1)
-    counted = sources[at] if len(sources) == len(known) else np.full(len(keys), -1)
-    out: np.ndarray = np.where(known[at] == keys, counted, 0)
-    return out
-
-
-def looked_up_novel(sources: np.ndarray, leaf: np.ndarray) -> np.ndarray:
-    """A node's novelty from how many training models had its shape (:func:`shape_sources`): none, or, for a
-    ``leaf``, one (see *Novelty* in the module docstring)."""
-    novel: np.ndarray = (sources == 0) | (leaf & (sources == 1))
-    return novel
 
 
 def layered(table: TreeTable, flags: np.ndarray) -> np.ndarray:
@@ -475,8 +444,6 @@ class IntervalModel:
     ranges: Ranges
     extra: dict[str, float] = field(default_factory=dict)
     known: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted training shape keys
-    #: How many training models had each known key (empty: not counted, an older save).
-    sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     structures: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted structure keys
     #: Log widening of a leaf the generic regressor predicts (see *Unseen kinds* in the module docstring).
     unseen_kind: float = 0.0
@@ -495,7 +462,6 @@ class IntervalModel:
         unseen_kind: tuple[np.ndarray, np.ndarray] | None = None,
         families: Iterable[str] = (),
         by_both: Residuals | None = None,
-        models: np.ndarray | None = None,
     ) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart) and, for novel nodes of an
         unseen structure, from the aggregator's ``unseen_structure`` residuals (per level) beside them
@@ -503,8 +469,7 @@ class IntervalModel:
         and below the training data from the size folds' nodes outside it in that direction only, for
         novel nodes from those of the folds by model and size together (``by_both``); the
         widening of a leaf of an unseen kind from the generic regressor's residuals on kinds held out
-        (``unseen_kind``: residuals and their kinds); ``families``: the training trees' model families;
-        ``models``: the training model of each ``known`` key (to count a leaf shape's sources)."""
+        (``unseen_kind``: residuals and their kinds); ``families``: the training trees' model families."""
         r, levels, groups, _ = by_model.arrays()
         folds = by_model.folds()
         quantiles: dict[str, tuple[float, float]] = {}
@@ -538,9 +503,7 @@ class IntervalModel:
         below, roots = quantiles.get(FOREIGN + "module"), _most_novel(quantiles, "model")
         if below is not None and roots is not None:  # see *New families*
             quantiles[NEW_FAMILY + "model"] = _widest(below, roots, quantiles.get(FOREIGN + "model"))
-        known, sources = (source_counts(known, models) if models is not None
-                          else (np.unique(known), np.zeros(0, np.int64)))
-        model = cls(quantiles, {}, ranges, known=known, sources=sources, families=tuple(sorted(set(families))),
+        model = cls(quantiles, {}, ranges, known=np.unique(known), families=tuple(sorted(set(families))),
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
                     unseen_kind=0.0 if unseen_kind is None else new_group_margin(
                         variance_components(*unseen_kind), within=True))
@@ -570,12 +533,11 @@ class IntervalModel:
                 if rows.sum() >= least:
                     self.slope[prefix + name] = float(np.quantile(need[this_way][rows], COVERAGE))
 
-    def novel(self, keys: np.ndarray, leaf: np.ndarray) -> np.ndarray:
-        """Whether each shape key is absent from the training data or, for a ``leaf``, one training model
-        had it (:func:`looked_up_novel`; all known without keys: an older save)."""
+    def novel(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each shape key is absent from the training data (all known without keys: an older save)."""
         if not len(self.known):
             return np.zeros(len(keys), dtype=bool)
-        return looked_up_novel(shape_sources(keys, self.known, self.sources), leaf)
+        return ~np.isin(keys, self.known)
 
     def foreign(self, keys: np.ndarray, levels: np.ndarray) -> np.ndarray:
         """Whether each inner node's structure key (0: a leaf) is absent from the training data, where
@@ -647,7 +609,6 @@ class IntervalModel:
             "ranges": self.ranges.get_state(),
             "extra": dict(sorted(self.extra.items())),
             "known": self.known,
-            "sources": self.sources,
             "structures": self.structures,
             "unseen_kind": self.unseen_kind,
             "families": list(self.families),
@@ -668,11 +629,8 @@ class IntervalModel:
         known, structures = (np.unique(np.asarray(state.get(key, np.zeros(0)), dtype=np.int64))
                              for key in ("known", "structures"))
         families = tuple(str(f) for f in state.get("families", ()))  # older saves: none, no new family
-        sources = np.asarray(state.get("sources", np.zeros(0)), dtype=np.int64)  # older saves: not counted
-        if len(sources) not in (0, len(known)):
-            raise ValueError(f"interval sources have {len(sources)} entries for {len(known)} known shapes")
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
-                   Ranges.from_state(state["ranges"]), extra, known, sources, structures, unseen_kind, families)
+                   Ranges.from_state(state["ranges"]), extra, known, structures, unseen_kind, families)
 
 
 def describe_extrapolation(kinds: Iterable[str]) -> str:
