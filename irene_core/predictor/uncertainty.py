@@ -507,27 +507,29 @@ class IntervalModel:
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
                     unseen_kind=0.0 if unseen_kind is None else new_group_margin(
                         variance_components(*unseen_kind), within=True))
-        model._fit_slopes(by_size, plain=True)
+        model._fit_slopes(by_size)
         if by_both is not None:
-            model._fit_slopes(by_both, plain=False)
+            model._fit_slopes(by_both, NOVEL)
         return model
 
-    def _fit_slopes(self, residuals: Residuals, plain: bool) -> None:
+    def _fit_slopes(self, residuals: Residuals, tier: str = "") -> None:
         """The widening per log unit above and below the training data (the 90 % quantile of what each
         held-out node outside it one way only needed beyond its group's quantiles): per level and, at ml
-        level, per kind, of every node (``plain``), else of the novel nodes only, as ``NOVEL + level``."""
+        level, per kind, of every node; with a ``tier`` (:data:`NOVEL`), per level of the novel nodes
+        only, named ``tier + level``."""
         r, levels, groups, d = residuals.arrays()
-        novel = np.array([g != _plain(g) for g in groups], dtype=bool)
-        one_way = ((d > 0).sum(axis=1) == 1) & (plain | novel)  # beyond their fold's training data one way
-        r, levels, groups, d = r[one_way], levels[one_way], groups[one_way], d[one_way]
+        kinds = np.array([_plain(g) for g in groups], dtype=object)
+        one_way = (d > 0).sum(axis=1) == 1  # beyond their fold's training data one way
+        if tier:
+            one_way &= groups != kinds
+        r, levels, groups, d, kinds = r[one_way], levels[one_way], groups[one_way], d[one_way], kinds[one_way]
         low, high = self.base(levels, groups)
         need = np.maximum(np.maximum(low - r, r - high), 0.0) / d.sum(axis=1)
-        kinds = np.array([_plain(g) for g in groups], dtype=object)
         for prefix, column in (("", 0), (BELOW, 1)):
             this_way = d[:, column] > 0
             at, kind = levels[this_way], kinds[this_way]
-            named = [(lv if plain else NOVEL + lv, at == lv, MIN_OUTSIDE) for lv in ("ml", "module", "model")]
-            if plain:
+            named = [(tier + lv, at == lv, MIN_OUTSIDE) for lv in ("ml", "module", "model")]
+            if not tier:
                 named += [(k, (at == "ml") & (kind == k), MIN_KIND_RESIDUALS) for k in sorted(set(kind[at == "ml"]))]
             for name, rows, least in named:
                 if rows.sum() >= least:
