@@ -214,7 +214,7 @@ def test_novel_modules_take_the_novel_residuals(encoder_predictor, small):
     def novelty_and_width(name, node_type):
         records = [r for r in small if r.model_name == name]
         table = TreeTable.from_records(records)
-        novel = intervals.novel(encoder_predictor._shape_keys(table))[table.type == node_type]
+        novel = (intervals.sources_of(encoder_predictor._shape_keys(table)) == 0)[table.type == node_type]
         nodes = [n for r in encoder_predictor.predict(records) for n in r.nodes() if n.type == node_type]
         return novel, np.log(np.array([n.predicted_high / n.predicted_low for n in nodes]))
 
@@ -235,7 +235,7 @@ def test_a_model_whose_layers_training_had_is_a_look_alike(encoder_predictor, sm
     intervals = encoder_predictor.intervals_
     for name, novel in (("roberta-base", False), ("gpt2", True)):
         table = TreeTable.from_records([r for r in small if r.model_name == name])
-        strict = intervals.novel(encoder_predictor._shape_keys(table))
+        strict = intervals.sources_of(encoder_predictor._shape_keys(table)) == 0
         root = table.parent < 0
         assert strict[root].all() and (layered(table, strict)[root] == novel).all()
 

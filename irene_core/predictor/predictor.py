@@ -47,6 +47,8 @@ from irene_core.predictor.uncertainty import (
     of_new_family,
     propagate_up,
     shape_keys,
+    shape_sources,
+    source_counts,
     structure_keys,
 )
 from irene_core.tree.schema import ABSORBED_LEAVES, OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
@@ -168,6 +170,7 @@ class Predictor:
         by_model, by_size, by_both = Residuals(), Residuals(), Residuals()
         folds = 0
         keys = self._shape_keys(table)
+        models = np.unique([r.model_name for r in table.records], return_inverse=True)[1].ravel()[table.record_index]
         for train, test, residuals in _held_out_folds(table, by_model, by_size, by_both):
             sub = Predictor(self.config)
             try:
@@ -179,11 +182,14 @@ class Predictor:
                 continue
             kinds = sub._kinds(held_out)
             distance = sub._ranges(trained_on).node_distance(held_out, kinds, energies)
-            novel = layered(held_out, ~np.isin(keys[test[table.record_index]], keys[train[table.record_index]]))
+            trained = train[table.record_index]
+            sources = shape_sources(keys[test[table.record_index]], *source_counts(keys[trained], models[trained]))
+            novel = layered(held_out, sources == 0)
             if residuals is not by_model:
                 novel = self._interval_novelty(held_out, novel, distance)
             new_family = of_new_family(held_out.family, [r.family for r in trained_on.records])
-            residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel, new_family)
+            residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel, new_family,
+                          held_out.is_leaf & (sources == 1))
             folds += 1
         assert self.aggregator_ is not None and self.leaves_ is not None  # set by _fit_point
         usable = table.is_leaf & (table.truth > 0)
@@ -191,7 +197,7 @@ class Predictor:
             by_model, by_size, self._ranges(table), keys, self.aggregator_.unseen_structure_residuals(),
             self._structure_keys(table)[~table.is_leaf],
             self.leaves_.unseen_kind_residuals(self._matrix(table)[usable], table.truth[usable], table.type[usable]),
-            [r.family for r in table.records if r.family is not None], by_both,
+            [r.family for r in table.records if r.family is not None], by_both, models,
         )
         self.training_["intervals"] = {
             "folds": folds,
@@ -376,11 +382,12 @@ class Predictor:
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
-            novel = layered(table, self.intervals_.novel(shape_keys(table, own_kind)))
+            sources = self.intervals_.sources_of(shape_keys(table, own_kind))
+            novel = layered(table, sources == 0)
             foreign = novel & self.intervals_.foreign(self._structure_keys(table), table.level)
             new_family = novel & self.intervals_.new_family(table.family)
             groups = interval_groups(table.level, kinds, self._interval_novelty(table, novel, distance), foreign,
-                                     new_family)
+                                     new_family, leaf & (sources == 1))
             own_levels = np.full(len(table), "ml", dtype=object)
             beyond = np.zeros((2, len(table)))  # widening beyond a calibration's data, nodes then own ops
             if self.calibration_ is not None:

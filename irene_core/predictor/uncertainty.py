@@ -15,7 +15,12 @@ way down: a layer that another training model also has; a node with module child
 of those are known (:func:`layered`: a RoBERTa's root, whose embeddings differ from BERT's
 by their vocabulary but whose layers are BERT's, is a look-alike, not a new family's model).
 Known nodes are predicted almost by look-up; *novel* ones (another family's modules, new sizes) are
-not, and their errors are larger.
+not, and their errors are larger.  A known leaf whose shape **one training model** had is a look-up
+of one run of one model, whose noise and context no average over models removes (trained without
+RoBERTa, a BERT's Linear leaves have their shape in DistilBERT only): it is in a tier of its own,
+:data:`ONE_MODEL`, with quantiles of its own from such leaves of the folds by model, never narrower
+than its kind's known ones (the training shapes are kept with how many models had each; a predictor
+saved before counted none, and has no such tier).
 A leaf outside its kind's training range is the exception: a new size of a trained kind, it takes
 its kind's known quantiles and the widening outside the training data, both measured where such
 leaves are held out (the size folds); the novel leaves of the folds by model are another population
@@ -116,6 +121,8 @@ NOVEL = "novel:"
 FOREIGN = "foreign:"
 #: Prefix of the residual groups of novel nodes of a model family (``meta.family``) their training lacked.
 NEW_FAMILY = "new-family:"
+#: Prefix of the residual groups of known leaves whose shape one training model had (see *Novelty*).
+ONE_MODEL = "one-model:"
 #: Shapes agree when their log flops and bytes agree to this many decimals (0.1 %).
 _SHAPE_DECIMALS = 3
 #: Levels whose known nodes get a symmetric interval (see *Intervals* in the module docstring).
@@ -157,6 +164,28 @@ def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
         if table.parent[i] >= 0:
             children[table.parent[i]].append(int(keys[i]))
     return keys
+
+
+def source_counts(keys: np.ndarray, models: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct shape ``keys`` (sorted) and how many distinct training ``models`` (an integer code per
+    key) had each."""
+    order = np.lexsort((models, keys))
+    keys, models = keys[order], models[order]
+    first = np.ones(len(keys), dtype=bool)  # the first row of each distinct (key, model) pair
+    first[1:] = (keys[1:] != keys[:-1]) | (models[1:] != models[:-1])
+    known, sources = np.unique(keys[first], return_counts=True)
+    return known.astype(np.int64), sources.astype(np.int64)
+
+
+def shape_sources(keys: np.ndarray, known: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """How many training models had each shape key: 0 where it is absent from the sorted ``known`` keys, −1
+    where it is known but ``sources`` (the count per known key) were not counted (an older save)."""
+    if not len(known):
+        return np.zeros(len(keys), dtype=np.int64)
+    at = np.clip(np.searchsorted(known, keys), 0, len(known) - 1)
+    counted = sources[at] if len(sources) == len(known) else np.full(len(keys), -1)
+    out: np.ndarray = np.where(known[at] == keys, counted, 0)
+    return out
 
 
 def layered(table: TreeTable, flags: np.ndarray) -> np.ndarray:
@@ -342,16 +371,19 @@ def interval_group(level: str, kind: str) -> str:
 
 def interval_groups(
     levels: np.ndarray, kinds: np.ndarray, novel: np.ndarray, foreign: np.ndarray | None = None,
-    new_family: np.ndarray | None = None,
+    new_family: np.ndarray | None = None, one_model: np.ndarray | None = None,
 ) -> np.ndarray:
     """The residual group of each node: :func:`interval_group`, prefixed :data:`NEW_FAMILY` for novel
     roots of a ``new_family`` and other novel nodes of one not of an unseen structure, :data:`FOREIGN`
-    for other novel nodes of an unseen structure, :data:`NOVEL` for other novel nodes."""
-    foreign, new_family = (np.zeros(len(levels), dtype=bool) if x is None else x for x in (foreign, new_family))
+    for other novel nodes of an unseen structure, :data:`NOVEL` for other novel nodes,
+    :data:`ONE_MODEL` for known nodes of ``one_model``."""
+    foreign, new_family, one_model = (
+        np.zeros(len(levels), dtype=bool) if x is None else x for x in (foreign, new_family, one_model))
     return np.array([
-        (NEW_FAMILY if w and (lv == "model" or not f) else FOREIGN if f else NOVEL if n else "")
+        (NEW_FAMILY if w and (lv == "model" or not f) else FOREIGN if f else NOVEL if n else ONE_MODEL if o else "")
         + interval_group(lv, k)
-        for lv, k, n, f, w in zip(levels, kinds, novel, novel & foreign, novel & new_family, strict=True)
+        for lv, k, n, f, w, o in zip(levels, kinds, novel, novel & foreign, novel & new_family, one_model,
+                                     strict=True)
     ], dtype=object)
 
 
@@ -359,7 +391,8 @@ def interval_groups(
 _TIERS = (NOVEL, NEW_FAMILY)
 #: Per group prefix, the prefixes of its level's quantiles to fall back on, in order (a known node: its
 #: level's known quantiles, else its novel ones).
-_FALLBACK = ((FOREIGN, (FOREIGN, NOVEL, "")), (NEW_FAMILY, (NEW_FAMILY, NOVEL, "")), (NOVEL, (NOVEL, "")))
+_FALLBACK = ((FOREIGN, (FOREIGN, NOVEL, "")), (NEW_FAMILY, (NEW_FAMILY, NOVEL, "")), (NOVEL, (NOVEL, "")),
+             (ONE_MODEL, (ONE_MODEL, "", NOVEL)))
 
 
 def _widest(first: tuple[float, float], *others: tuple[float, float] | None) -> tuple[float, float]:
@@ -382,7 +415,12 @@ def _most_novel(quantiles: Mapping[str, tuple[float, float]], level: str) -> tup
 
 def _plain(group: str) -> str:
     """``group`` without its novelty prefix."""
-    return group.removeprefix(NEW_FAMILY).removeprefix(FOREIGN).removeprefix(NOVEL)
+    return group.removeprefix(NEW_FAMILY).removeprefix(FOREIGN).removeprefix(NOVEL).removeprefix(ONE_MODEL)
+
+
+def _is_novel(group: str) -> bool:
+    """Whether ``group`` is one of novel nodes (of any kind of novelty)."""
+    return group.startswith((NOVEL, NEW_FAMILY, FOREIGN))
 
 
 @dataclass
@@ -401,12 +439,12 @@ class Residuals:
             np.zeros(0, dtype=int))
 
     def add(self, truth: np.ndarray, pred: np.ndarray, levels: np.ndarray, kinds: np.ndarray, distance: np.ndarray,
-            novel: np.ndarray, new_family: np.ndarray | None = None) -> None:
+            novel: np.ndarray, new_family: np.ndarray | None = None, one_model: np.ndarray | None = None) -> None:
         ok = (truth > 0) & (pred > 0)
         self.log_ratio.append(np.log(truth[ok] / pred[ok]))
         self.levels.append(levels[ok])
         self.groups.append(interval_groups(levels[ok], kinds[ok], novel[ok], None,
-                                           None if new_family is None else new_family[ok]))
+                                           *(None if x is None else x[ok] for x in (new_family, one_model))))
         self.distance.append(distance[ok])
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -444,6 +482,8 @@ class IntervalModel:
     ranges: Ranges
     extra: dict[str, float] = field(default_factory=dict)
     known: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted training shape keys
+    #: How many training models had each known key (empty: not counted, an older save).
+    sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     structures: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted structure keys
     #: Log widening of a leaf the generic regressor predicts (see *Unseen kinds* in the module docstring).
     unseen_kind: float = 0.0
@@ -462,6 +502,7 @@ class IntervalModel:
         unseen_kind: tuple[np.ndarray, np.ndarray] | None = None,
         families: Iterable[str] = (),
         by_both: Residuals | None = None,
+        models: np.ndarray | None = None,
     ) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart) and, for novel nodes of an
         unseen structure, from the aggregator's ``unseen_structure`` residuals (per level) beside them
@@ -469,16 +510,18 @@ class IntervalModel:
         and below the training data from the size folds' nodes outside it in that direction only, for
         novel nodes from those of the folds by model and size together (``by_both``); the
         widening of a leaf of an unseen kind from the generic regressor's residuals on kinds held out
-        (``unseen_kind``: residuals and their kinds); ``families``: the training trees' model families."""
+        (``unseen_kind``: residuals and their kinds); ``families``: the training trees' model families;
+        ``models``: the training model (an integer code) of each ``known`` key (to count how many had each shape)."""
         r, levels, groups, _ = by_model.arrays()
         folds = by_model.folds()
         quantiles: dict[str, tuple[float, float]] = {}
-        tiers = np.array([next((t for t in _TIERS if g.startswith(t)), "") for g in groups], dtype=object)
+        tiers = np.array([next((t for t in (*_TIERS, ONE_MODEL) if g.startswith(t)), "") for g in groups],
+                         dtype=object)
         leaf_groups = sorted(set(groups[levels == "ml"]))
         for name, rows, least in (
             [(lv, (levels == lv) & (tiers == ""), 1) for lv in ("ml", "module", "model")]
             + [(t + lv, (levels == lv) & (tiers == t), MIN_NOVEL_RESIDUALS)
-               for t in _TIERS for lv in ("ml", "module", "model")]
+               for t in (*_TIERS, ONE_MODEL) for lv in ("ml", "module", "model")]
             + [(g, groups == g, MIN_KIND_RESIDUALS) for g in leaf_groups]
         ):
             if rows.sum() < least:
@@ -493,7 +536,7 @@ class IntervalModel:
                 low, high = np.quantile(r[rows], [_TAIL, 1.0 - _TAIL])
                 quantiles[name] = (min(float(low), 0.0), max(float(high), 0.0))
         for level in ("ml", "module", "model"):  # a novel node is never surer than a known one, nor a new family's
-            for tier, surer in ((NOVEL, ""), (NEW_FAMILY, NOVEL)):
+            for tier, surer in ((NOVEL, ""), (NEW_FAMILY, NOVEL), (ONE_MODEL, "")):
                 _at_least(quantiles, tier + level, quantiles.get(surer + level) or quantiles.get(level))
         for level, residuals in (unseen_structure or {}).items():  # see *Unseen structures*
             base = _most_novel(quantiles, level)
@@ -503,7 +546,9 @@ class IntervalModel:
         below, roots = quantiles.get(FOREIGN + "module"), _most_novel(quantiles, "model")
         if below is not None and roots is not None:  # see *New families*
             quantiles[NEW_FAMILY + "model"] = _widest(below, roots, quantiles.get(FOREIGN + "model"))
-        model = cls(quantiles, {}, ranges, known=np.unique(known), families=tuple(sorted(set(families))),
+        known, sources = (source_counts(known, models) if models is not None
+                          else (np.unique(known), np.zeros(0, np.int64)))
+        model = cls(quantiles, {}, ranges, known=known, sources=sources, families=tuple(sorted(set(families))),
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
                     unseen_kind=0.0 if unseen_kind is None else new_group_margin(
                         variance_components(*unseen_kind), within=True))
@@ -521,7 +566,7 @@ class IntervalModel:
         kinds = np.array([_plain(g) for g in groups], dtype=object)
         one_way = (d > 0).sum(axis=1) == 1  # beyond their fold's training data one way
         if tier:
-            one_way &= groups != kinds
+            one_way &= np.array([_is_novel(g) for g in groups], dtype=bool)
         r, levels, groups, d, kinds = r[one_way], levels[one_way], groups[one_way], d[one_way], kinds[one_way]
         low, high = self.base(levels, groups)
         need = np.maximum(np.maximum(low - r, r - high), 0.0) / d.sum(axis=1)
@@ -535,11 +580,12 @@ class IntervalModel:
                 if rows.sum() >= least:
                     self.slope[prefix + name] = float(np.quantile(need[this_way][rows], COVERAGE))
 
-    def novel(self, keys: np.ndarray) -> np.ndarray:
-        """Whether each shape key is absent from the training data (all known without keys: an older save)."""
+    def sources_of(self, keys: np.ndarray) -> np.ndarray:
+        """How many training models had each shape key (:func:`shape_sources`; 0: novel, −1: known but not
+        counted, an older save; all −1 without keys, an older save still)."""
         if not len(self.known):
-            return np.zeros(len(keys), dtype=bool)
-        return ~np.isin(keys, self.known)
+            return np.full(len(keys), -1, dtype=np.int64)
+        return shape_sources(keys, self.known, self.sources)
 
     def foreign(self, keys: np.ndarray, levels: np.ndarray) -> np.ndarray:
         """Whether each inner node's structure key (0: a leaf) is absent from the training data, where
@@ -561,13 +607,19 @@ class IntervalModel:
 
     def base(self, levels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log offsets ``(q₅, q₉₅)`` of each node's group, else its level's among nodes of its novelty,
-        else its level's among the less novel nodes, else among the others (0 without residuals)."""
+        else its level's among the less novel nodes, else among the others (0 without residuals); a
+        :data:`ONE_MODEL` leaf's at least its kind's known ones."""
         low, high = np.zeros(len(levels)), np.zeros(len(levels))
         for i, (level, group) in enumerate(zip(levels, groups, strict=True)):
-            order = next((tiers for prefix, tiers in _FALLBACK if group.startswith(prefix)), ("", NOVEL))
-            found = [self.quantiles.get(g) for g in (group, *(prefix + level for prefix in order))]
-            low[i], high[i] = next((q for q in found if q is not None), (0.0, 0.0))
+            low[i], high[i] = self._quantiles(level, group)
+            if group.startswith(ONE_MODEL):
+                low[i], high[i] = _widest((low[i], high[i]), self._quantiles(level, _plain(group)))
         return low, high
+
+    def _quantiles(self, level: str, group: str) -> tuple[float, float]:
+        order = next((tiers for prefix, tiers in _FALLBACK if group.startswith(prefix)), ("", NOVEL))
+        found = [self.quantiles.get(g) for g in (group, *(prefix + level for prefix in order))]
+        return next((q for q in found if q is not None), (0.0, 0.0))
 
     def bounds(self, pred: np.ndarray, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray,
                beyond: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -590,7 +642,7 @@ class IntervalModel:
         kind = _plain(group)
         above = self.slope.get(kind, self.slope.get(level, DEFAULT_SLOPE))
         below = self.slope.get(BELOW + kind, self.slope.get(BELOW + level, above))
-        if group == kind:
+        if not _is_novel(group):
             return above, below
         return (max(above, self.slope.get(NOVEL + level, 0.0)),
                 max(below, self.slope.get(BELOW + NOVEL + level, self.slope.get(NOVEL + level, 0.0))))
@@ -611,6 +663,7 @@ class IntervalModel:
             "ranges": self.ranges.get_state(),
             "extra": dict(sorted(self.extra.items())),
             "known": self.known,
+            "sources": self.sources,
             "structures": self.structures,
             "unseen_kind": self.unseen_kind,
             "families": list(self.families),
@@ -631,8 +684,11 @@ class IntervalModel:
         known, structures = (np.unique(np.asarray(state.get(key, np.zeros(0)), dtype=np.int64))
                              for key in ("known", "structures"))
         families = tuple(str(f) for f in state.get("families", ()))  # older saves: none, no new family
+        sources = np.asarray(state.get("sources", np.zeros(0)), dtype=np.int64)  # older saves: not counted
+        if len(sources) not in (0, len(known)):
+            raise ValueError(f"interval sources have {len(sources)} entries for {len(known)} known shapes")
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
-                   Ranges.from_state(state["ranges"]), extra, known, structures, unseen_kind, families)
+                   Ranges.from_state(state["ranges"]), extra, known, sources, structures, unseen_kind, families)
 
 
 def describe_extrapolation(kinds: Iterable[str]) -> str:
