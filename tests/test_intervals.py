@@ -213,9 +213,13 @@ def test_training_shapes_are_counted_by_how_many_models_had_each() -> None:
     query = np.array([5, 3, 7], dtype=np.int64)
     assert shape_sources(query, known, sources).tolist() == [2, 1, 0]
     assert shape_sources(query, known, np.zeros(0, np.int64)).tolist() == [-1, -1, 0]
-    older = IntervalModel.from_state({k: v for k, v in IntervalModel({}, {}, Ranges(), known=known, sources=sources)
-                                      .get_state().items() if k != "sources"})  # saved before: not counted
+    saved = IntervalModel({}, {}, Ranges(), known=known, sources=sources).get_state()
+    assert IntervalModel.from_state(saved).sources_of(query).tolist() == [2, 1, 0]
+    older = IntervalModel.from_state({k: v for k, v in saved.items() if k != "sources"})  # saved before: not counted
     assert older.sources_of(query).tolist() == [-1, -1, 0]
+    for broken in ({"sources": sources[:2]}, {"known": known[::-1]}):
+        with pytest.raises(ValueError, match="interval sources"):
+            IntervalModel.from_state({**saved, **broken})
 
 
 def test_a_leaf_whose_shape_one_training_model_had_takes_its_own_quantiles() -> None:

@@ -170,6 +170,7 @@ class Predictor:
         by_model, by_size, by_both = Residuals(), Residuals(), Residuals()
         folds = 0
         keys = self._shape_keys(table)
+        # each node's model, an integer code (to count how many training models had a shape)
         models = np.unique([r.model_name for r in table.records], return_inverse=True)[1].ravel()[table.record_index]
         for train, test, residuals in _held_out_folds(table, by_model, by_size, by_both):
             sub = Predictor(self.config)

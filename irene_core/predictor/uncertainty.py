@@ -390,7 +390,7 @@ def interval_groups(
 #: The novelty tiers of held-out nodes whose quantiles come from the widest fold.
 _TIERS = (NOVEL, NEW_FAMILY)
 #: Per group prefix, the prefixes of its level's quantiles to fall back on, in order (a known node: its
-#: level's known quantiles, else its novel ones).
+#: level's known quantiles, else its novel ones; a one-model leaf: its level's one-model ones, else as known).
 _FALLBACK = ((FOREIGN, (FOREIGN, NOVEL, "")), (NEW_FAMILY, (NEW_FAMILY, NOVEL, "")), (NOVEL, (NOVEL, "")),
              (ONE_MODEL, (ONE_MODEL, "", NOVEL)))
 
@@ -419,7 +419,7 @@ def _plain(group: str) -> str:
 
 
 def _is_novel(group: str) -> bool:
-    """Whether ``group`` is one of novel nodes (of any kind of novelty)."""
+    """Whether ``group`` holds novel nodes (novel, of a new family or of an unseen structure)."""
     return group.startswith((NOVEL, NEW_FAMILY, FOREIGN))
 
 
@@ -581,8 +581,8 @@ class IntervalModel:
                     self.slope[prefix + name] = float(np.quantile(need[this_way][rows], COVERAGE))
 
     def sources_of(self, keys: np.ndarray) -> np.ndarray:
-        """How many training models had each shape key (:func:`shape_sources`; 0: novel, −1: known but not
-        counted, an older save; all −1 without keys, an older save still)."""
+        """How many training models had each shape key (:func:`shape_sources`): 0 for a novel one; −1 for a
+        known one that an older save did not count, and for every key where an older save kept no keys."""
         if not len(self.known):
             return np.full(len(keys), -1, dtype=np.int64)
         return shape_sources(keys, self.known, self.sources)
@@ -681,12 +681,14 @@ class IntervalModel:
         unseen_kind = float(state.get("unseen_kind", 0.0))  # older saves: no such widening
         if any(not np.isfinite(v) or v < 0 for v in [*slope.values(), *extra.values(), unseen_kind]):
             raise ValueError("interval slopes and widening must be finite and >= 0")
-        known, structures = (np.unique(np.asarray(state.get(key, np.zeros(0)), dtype=np.int64))
-                             for key in ("known", "structures"))
+        saved_known, structures = (np.asarray(state.get(key, np.zeros(0)), dtype=np.int64)
+                                   for key in ("known", "structures"))
+        known, structures = np.unique(saved_known), np.unique(structures)
         families = tuple(str(f) for f in state.get("families", ()))  # older saves: none, no new family
         sources = np.asarray(state.get("sources", np.zeros(0)), dtype=np.int64)  # older saves: not counted
-        if len(sources) not in (0, len(known)):
-            raise ValueError(f"interval sources have {len(sources)} entries for {len(known)} known shapes")
+        if len(sources) and (len(sources) != len(saved_known) or not np.array_equal(known, saved_known)):
+            raise ValueError(f"interval sources have {len(sources)} entries for {len(saved_known)} known shapes "
+                             "(which must be sorted and distinct)")
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
                    Ranges.from_state(state["ranges"]), extra, known, sources, structures, unseen_kind, families)
 
