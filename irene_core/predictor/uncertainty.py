@@ -389,6 +389,10 @@ def interval_groups(
 
 #: The novelty tiers of held-out nodes whose quantiles come from the widest fold.
 _TIERS = (NOVEL, NEW_FAMILY)
+#: The tiers of held-out nodes whose quantiles are their own (besides the known nodes').
+_OWN_TIERS = (*_TIERS, ONE_MODEL)
+#: The prefixes of the groups of novel nodes.
+_NOVELTIES = (NOVEL, NEW_FAMILY, FOREIGN)
 #: Per group prefix, the prefixes of its level's quantiles to fall back on, in order (a known node: its
 #: level's known quantiles, else its novel ones; a one-model leaf: its level's one-model ones, else as known).
 _FALLBACK = ((FOREIGN, (FOREIGN, NOVEL, "")), (NEW_FAMILY, (NEW_FAMILY, NOVEL, "")), (NOVEL, (NOVEL, "")),
@@ -415,12 +419,12 @@ def _most_novel(quantiles: Mapping[str, tuple[float, float]], level: str) -> tup
 
 def _plain(group: str) -> str:
     """``group`` without its novelty prefix."""
-    return group.removeprefix(NEW_FAMILY).removeprefix(FOREIGN).removeprefix(NOVEL).removeprefix(ONE_MODEL)
+    return next((group.removeprefix(p) for p in (*_NOVELTIES, ONE_MODEL) if group.startswith(p)), group)
 
 
 def _is_novel(group: str) -> bool:
     """Whether ``group`` holds novel nodes (novel, of a new family or of an unseen structure)."""
-    return group.startswith((NOVEL, NEW_FAMILY, FOREIGN))
+    return group.startswith(_NOVELTIES)
 
 
 @dataclass
@@ -515,13 +519,12 @@ class IntervalModel:
         r, levels, groups, _ = by_model.arrays()
         folds = by_model.folds()
         quantiles: dict[str, tuple[float, float]] = {}
-        tiers = np.array([next((t for t in (*_TIERS, ONE_MODEL) if g.startswith(t)), "") for g in groups],
-                         dtype=object)
+        tiers = np.array([next((t for t in _OWN_TIERS if g.startswith(t)), "") for g in groups], dtype=object)
         leaf_groups = sorted(set(groups[levels == "ml"]))
         for name, rows, least in (
             [(lv, (levels == lv) & (tiers == ""), 1) for lv in ("ml", "module", "model")]
             + [(t + lv, (levels == lv) & (tiers == t), MIN_NOVEL_RESIDUALS)
-               for t in (*_TIERS, ONE_MODEL) for lv in ("ml", "module", "model")]
+               for t in _OWN_TIERS for lv in ("ml", "module", "model")]
             + [(g, groups == g, MIN_KIND_RESIDUALS) for g in leaf_groups]
         ):
             if rows.sum() < least:
@@ -617,6 +620,7 @@ class IntervalModel:
         return low, high
 
     def _quantiles(self, level: str, group: str) -> tuple[float, float]:
+        """``(q₅, q₉₅)`` of ``group``, else of the first of its level's fallbacks that has some (:data:`_FALLBACK`)."""
         order = next((tiers for prefix, tiers in _FALLBACK if group.startswith(prefix)), ("", NOVEL))
         found = [self.quantiles.get(g) for g in (group, *(prefix + level for prefix in order))]
         return next((q for q in found if q is not None), (0.0, 0.0))
