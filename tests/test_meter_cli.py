@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -42,7 +43,6 @@ def test_meter_measure_json_on_a_powercap_tree(tmp_path, capsys):
     for label, (low, high) in counted.items():  # joules, as the zone's counter advanced over the window
         assert low - 1e-6 <= report["domains"][label] <= high + 1e-6, (label, report["domains"][label], low, high)
     assert report["energy_j"] == pytest.approx(sum(report["domains"].values()))  # package + DRAM
-    assert report["mean_power_w"] == pytest.approx(35.0, rel=0.1)  # the bounds above are the exact check
 
 
 def test_meter_measure_json_on_an_emonpi_emulator(capsys):
@@ -58,13 +58,15 @@ def test_meter_measure_json_on_an_emonpi_emulator(capsys):
 
 
 def test_meter_measure_text(tmp_path, capsys):
-    with PowercapTree(tmp_path, {"package-0": 30.0}):
+    with PowercapTree(tmp_path, {"package-0": 30.0}) as tree:
+        before = time.monotonic()
         assert main(["meter", "measure", "--meter", "rapl", "--option", f"root={tmp_path}", "--seconds", "0.2"]) == 0
+        _, most = tree.counted_energy_j("package-0", before, time.monotonic())  # the reads lie in between
     head, domain = capsys.readouterr().out.splitlines()
     found = re.fullmatch(r"rapl: ([\d.]+) J over ([\d.]+) s = ([\d.]+) W mean \((\d+) samples\)", head)
     assert found, head
     energy, duration, power, _ = map(float, found.groups())
-    assert power == pytest.approx(30.0, rel=0.1) and energy == pytest.approx(power * duration, rel=0.01)
+    assert 0 < energy <= most + 1e-3 and energy == pytest.approx(power * duration, rel=0.01)
     assert 0.2 <= duration < 0.4
     assert domain == f"  package-0: {energy:.3f} J ({power:.2f} W)"
 
