@@ -160,12 +160,14 @@ def test_an_anchored_model_follows_the_physics_beyond_the_factors_training_measu
     assert raw[root] / table.children_sum(raw)[root] == pytest.approx(1.5, rel=0.02)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # the intervals' folds once overflowed (D ≈ 10²²² J)
 def test_a_root_whose_energy_follows_its_own_time_is_anchored_on_its_direct_model(small, tmp_path):
     """Roots whose wall energy grows as the square of their measured time (host-side work no module
     shows; time ×λ, energy ×λ², λ from 1 to 3) while their modules stay as measured: one own-ops
     ridge shared with the modules cannot follow them (measured: up to 33 % off without the roots'
     own anchor), the roots' direct log-linear model can, and cross-validation on the roots' error
-    alone picks it (within 3 %)."""
+    alone picks it (within 3 %).  Far outside the training roots (time ×1000) the direct model's
+    factor stays within their range (the power law alone says ×10⁶)."""
 
     def slowed(records, factors):
         out = []
@@ -183,6 +185,8 @@ def test_a_root_whose_energy_follows_its_own_time_is_anchored_on_its_direct_mode
     test = slowed([r for r in small if r.model_name == "roberta-base"], [1.2, 1.9, 2.4, 2.9])
     errors = [r.root.predicted_energy / r.root.ground_truth_energy - 1 for r in predictor.predict(test)]
     assert np.abs(errors).max() < 0.03, errors
+    far = predictor.predict(slowed(test[-1:], [1000 / 2.9]))[0].root.predicted_energy
+    assert far < 1.5 * predictor.predict(test[-1:])[0].root.predicted_energy
     loaded = Predictor.load(predictor.save(tmp_path / "p"))
     assert [r.root.predicted_energy for r in loaded.predict(test)] == pytest.approx(
         [r.root.predicted_energy for r in predictor.predict(test)], rel=1e-9

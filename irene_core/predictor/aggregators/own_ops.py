@@ -36,7 +36,10 @@ error over all inner nodes, then the root's (the modules' choice, or ``D``) by t
 ``D`` is a log-linear fit of the training roots' energy on their own work and activity
 (:func:`~irene_core.predictor.design.direct_terms`): a model's wall energy may follow its measured
 time and utilisation by a power law that neither ``P``, fitted mostly on modules, nor a ridge shared
-with the modules follows (without GPU energy, host-side work no module shows).
+with the modules follows (without GPU energy, host-side work no module shows).  Its factor
+``log(D/S)`` is clipped to the training roots' range, widened like the factors' bounds: fitted on a
+handful of roots, the power law interpolates them and may run off by hundreds of orders of magnitude
+one step outside them.
 """
 
 from __future__ import annotations
@@ -110,21 +113,45 @@ class _Fold(NamedTuple):
     offsets: dict[str, np.ndarray]
 
 
+def _widened(v: np.ndarray) -> tuple[float, float]:
+    """The range of ``v`` widened by :data:`BOUND_MARGIN` of its width on each side."""
+    return float(v.min() - BOUND_MARGIN * np.ptp(v)), float(v.max() + BOUND_MARGIN * np.ptp(v))
+
+
 def _factor_bounds(y: np.ndarray, levels: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Per inner level, the range of the training log own-ops factors ``y`` widened by
-    :data:`BOUND_MARGIN` of its width on each side: a model's factor, which training measured within
-    a few % of 1, stays there however far its features extrapolate, while a module's keeps its wide
-    range; :data:`ANY_LEVEL` holds the range over all levels."""
+    """Per inner level, the range of the training log own-ops factors ``y``, :func:`_widened`: a model's
+    factor, which training measured within a few % of 1, stays there however far its features
+    extrapolate, while a module's keeps its wide range; :data:`ANY_LEVEL` holds the range over all
+    levels."""
     groups = {level: y[levels == level] for level in np.unique(levels)} | {ANY_LEVEL: y}
-    return {
-        str(level): (float(v.min() - BOUND_MARGIN * np.ptp(v)), float(v.max() + BOUND_MARGIN * np.ptp(v)))
-        for level, v in groups.items()
-    }
+    return {str(level): _widened(v) for level, v in groups.items()}
+
+
+class DirectAnchor(NamedTuple):
+    """The root's direct anchor ``D`` (see the module docstring): a log-linear model of a root's
+    energy, and the range (:func:`_widened`) of the training roots' log factors ``log(energy/S)`` that
+    its factor ``log(D/S)`` is clipped to."""
+
+    model: Ridge
+    low: float
+    high: float
+
+    @classmethod
+    def fit(cls, direct: np.ndarray, log_energy: np.ndarray, log_s: np.ndarray, weight: np.ndarray) -> DirectAnchor:
+        return cls(Ridge(DIRECT_ALPHA).fit(direct, log_energy, weight), *_widened(log_energy - log_s))
+
+    def clip(self, log_factor: np.ndarray) -> np.ndarray:
+        clipped: np.ndarray = np.clip(log_factor, self.low, self.high)
+        return clipped
+
+    def log_factor(self, direct: np.ndarray, log_s: np.ndarray) -> np.ndarray:
+        """``log(D/S)`` of roots with direct columns ``direct`` and log children sums ``log_s``."""
+        return self.clip(self.model.predict(direct) - log_s)
 
 
 def _offsets(
-    power: RelativeLinear, root_model: Ridge | None, terms: np.ndarray, direct: np.ndarray, roots: np.ndarray,
-    log_s: np.ndarray,
+    power: RelativeLinear, root_model: DirectAnchor | None, terms: np.ndarray, direct: np.ndarray,
+    roots: np.ndarray, log_s: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """The anchored offsets log(anchor/S) of rows with physical columns ``terms``, direct columns
     ``direct`` and log children sums ``log_s``: ``power`` (``P`` everywhere) and, given the root's
@@ -132,7 +159,7 @@ def _offsets(
     anchor elsewhere)."""
     offsets = {"power": np.log(np.maximum(power.predict(terms), _TINY)) - log_s}
     if root_model is not None:
-        at_root = root_model.predict(direct) - log_s
+        at_root = root_model.log_factor(direct, log_s)
         offsets["direct"] = np.where(roots, at_root, offsets["power"])
         offsets["root"] = np.where(roots, at_root, 0.0)
     return offsets
@@ -154,7 +181,7 @@ class OwnOpsAggregator(Aggregator):
         self.smoothers: tuple[tuple[float, ...], ...] = tuple(tuple(x) for x in smoothers)
         self.kinds_: list[str] = []
         self.power_: RelativeLinear | None = None
-        self.direct_: Ridge | None = None  # the root's anchor D, when cross-validation chose it
+        self.direct_: DirectAnchor | None = None  # the root's anchor D, when cross-validation chose it
         self.model_: Ridge | None = None
         self.smoother_: KernelSmoother | None = None
         self.bounds_: dict[str, tuple[float, float]] = {}
@@ -252,14 +279,14 @@ class OwnOpsAggregator(Aggregator):
     def _power(self, data: NodeData) -> np.ndarray | None:
         return None if self.power_ is None else self.power_.predict(power_terms(data.X, data.names))
 
-    def _anchor(self, data: NodeData, power: np.ndarray | None) -> np.ndarray:
-        """Each node's anchor: ``P`` when anchored, ``D`` at the root when it has one, else NaN."""
+    def _log_anchor(self, data: NodeData, power: np.ndarray | None) -> np.ndarray:
+        """Each node's log anchor: log ``P`` when anchored, log ``D`` at the root when it has one, else NaN."""
         anchor = np.full(len(data.table), np.nan)
         if self.anchored_ and power is not None:
-            anchor = power.copy()
+            anchor = np.log(np.maximum(power, _TINY))
         if self.direct_ is not None:
             root = data.table.parent < 0
-            anchor[root] = np.exp(self.direct_.predict(direct_terms(data.X[root], data.names)))
+            anchor[root] = self.direct_.model.predict(direct_terms(data.X[root], data.names))
         return anchor
 
     # -- fit / predict ----------------------------------------------------------------------------
@@ -306,7 +333,7 @@ class OwnOpsAggregator(Aggregator):
         )
         self.anchored_ = anchor in ("power", "direct")
         if anchor in ("direct", "root"):
-            self.direct_ = Ridge(DIRECT_ALPHA).fit(direct[roots], y[roots] + log_s[roots], weight[roots])
+            self.direct_ = DirectAnchor.fit(direct[roots], y[roots] + log_s[roots], log_s[roots], weight[roots])
         target = y
         if anchor != "none":
             assert self.power_ is not None  # anchors are offered with the physical model only
@@ -330,10 +357,10 @@ class OwnOpsAggregator(Aggregator):
         }
 
     @staticmethod
-    def _offset(anchor: np.ndarray, S: np.ndarray) -> np.ndarray:
+    def _offset(log_anchor: np.ndarray, S: np.ndarray) -> np.ndarray:
         """The offset of ``f``: log(anchor/S), 0 for a node without an anchor (NaN)."""
         offset: np.ndarray = np.where(
-            np.isnan(anchor), 0.0, np.log(np.maximum(np.nan_to_num(anchor), _TINY) / np.maximum(S, _TINY))
+            np.isnan(log_anchor), 0.0, np.nan_to_num(log_anchor) - np.log(np.maximum(S, _TINY))
         )
         return offset
 
@@ -344,13 +371,13 @@ class OwnOpsAggregator(Aggregator):
         kernels = index.kernels(rows.keys[valid], (s[0] for s in self.smoothers))
         offsets = {"none": np.zeros(len(rows.y))}
         if rows.terms.shape[1]:
-            energy = np.exp(rows.y + rows.log_s)
-            power = RelativeLinear(1e-8).fit(rows.terms[train], energy[train], rows.weight[train])
+            log_energy = rows.y + rows.log_s
+            power = RelativeLinear(1e-8).fit(rows.terms[train], np.exp(log_energy[train]), rows.weight[train])
             fit_roots = train & rows.roots
             root_model = None
             if rows.direct.shape[1] and fit_roots.any():
-                root_model = Ridge(DIRECT_ALPHA).fit(
-                    rows.direct[fit_roots], np.log(energy[fit_roots]), rows.weight[fit_roots]
+                root_model = DirectAnchor.fit(
+                    rows.direct[fit_roots], log_energy[fit_roots], rows.log_s[fit_roots], rows.weight[fit_roots]
                 )
             offsets |= _offsets(power, root_model, rows.terms, rows.direct, rows.roots, rows.log_s)
         return _Fold(train, valid, index, kernels, offsets)
@@ -444,7 +471,7 @@ class OwnOpsAggregator(Aggregator):
         work = self._work(data, children_sum)
         static = self._static(data, children_sum, work)
         power = self._power(data)
-        anchor = self._anchor(data, power)
+        anchor = self._log_anchor(data, power)
         t = data.table
         smoother = self.smoother_
         correction = np.zeros(len(t)) if smoother is None else smoother.predict(self._keys(data, children_sum))
@@ -459,6 +486,8 @@ class OwnOpsAggregator(Aggregator):
             low, high = bounds[idx, 0], bounds[idx, 1]
             g = self.model_.predict(phi) + correction[idx]
             offset = self._offset(anchor[idx], S)
+            if self.direct_ is not None:
+                offset = np.where(t.parent[idx] < 0, self.direct_.clip(offset), offset)
             # bounding the correction, the physics may lead a node beyond the factors training saw
             f = offset + np.clip(g, low, high) if self.bounded_ == "correction" else np.clip(offset + g, low, high)
             estimate: np.ndarray = S * np.exp(np.where(container[idx], 0.0, f))
@@ -473,7 +502,9 @@ class OwnOpsAggregator(Aggregator):
             "smoothers": [list(x) for x in self.smoothers],
             "kinds": self.kinds_,
             "power": None if self.power_ is None else self.power_.get_state(),
-            "direct": None if self.direct_ is None else self.direct_.get_state(),
+            "direct": None if self.direct_ is None else {
+                **self.direct_.model.get_state(), "range": [self.direct_.low, self.direct_.high]
+            },
             "model": self.model_.get_state(),
             "smoother": None if self.smoother_ is None else self.smoother_.get_state(),
             "bounds": {level: list(b) for level, b in self.bounds_.items()},
@@ -488,7 +519,9 @@ class OwnOpsAggregator(Aggregator):
         self.kinds_ = list(state["kinds"])
         self.power_ = None if state["power"] is None else RelativeLinear.from_state(state["power"])
         direct = state.get("direct")  # absent before the root's direct anchor: P everywhere
-        self.direct_ = None if direct is None else Ridge.from_state(direct)
+        self.direct_ = None if direct is None else DirectAnchor(
+            Ridge.from_state(direct), *direct.get("range", (-np.inf, np.inf))  # saved before the clip: none
+        )
         self.model_ = Ridge.from_state(state["model"])
         self.smoother_ = None if state["smoother"] is None else KernelSmoother.from_state(state["smoother"])
         bounds = state["bounds"]
