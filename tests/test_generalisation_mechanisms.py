@@ -207,6 +207,24 @@ def test_a_primitive_seen_on_one_model_borrows_its_computations_rows(small):
     assert np.mean(errors) < 0.055
 
 
+def test_a_level_whose_folds_held_out_only_a_new_family_still_gets_intervals(small):
+    """Trained on one encoder and one decoder, every node the folds by model hold out is of a new family:
+    a level has no known or novel residuals (the roots not even a new family's, four per fold), and its
+    nodes once had intervals of width 0 (57 % of RoBERTa's nodes covered).  They fall back on the new
+    family's quantiles, then on the level below's."""
+    predictor = Predictor(features="no-gpu-energy").fit(
+        [r for r in small if r.model_name in ("distilbert-base-uncased", "gpt2")]
+    )
+    assert not {"model", "novel:model", "module", "novel:module", "new-family:model"} & set(predictor.intervals_.quantiles)
+    table = TreeTable.from_records(predictor.predict([r for r in small if r.model_name == "roberta-base"]))
+    low, high = (np.array([getattr(n, f) for n in table.nodes]) for f in ("predicted_low", "predicted_high"))
+    energy = np.array([n.predicted_energy for n in table.nodes])
+    assert (low < energy).all() and (energy < high).all()
+    for level in ("ml", "module", "model"):
+        at = (table.level == level) & (table.truth > 0)
+        assert np.mean((low[at] <= table.truth[at]) & (table.truth[at] <= high[at])) >= 0.9, level
+
+
 def test_novel_modules_take_the_novel_residuals(encoder_predictor, small):
     """A RoBERTa layer has the shape of a BERT layer trained on (known); a GPT-2 block has no
     look-alike in training (novel): its interval comes from the held-out residuals of nodes that were
