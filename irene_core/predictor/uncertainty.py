@@ -67,17 +67,17 @@ residual quantiles of its group among residuals of its novelty (its primitive ki
 that kind has :data:`MIN_KIND_RESIDUALS` such residuals, else its level; a known module or model
 takes ``q₉₅ = −q₅`` = the 90 % quantile of the absolute residual: a held-out model's layers all err
 one way, which way is the model's own, and the few models of the folds show a few signs; a novel
-level's quantiles are at least as wide as the known ones', and a level without residuals of one
-novelty takes the other's, one with a new family's only (trained on one encoder and one decoder) those,
-and an inner level with none the level below's; novel nodes err one way in one fold and the other way in the next, by
-as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is the largest over folds of a
-fold's 90 % quantile of the absolute residual, among folds with :data:`MIN_NOVEL_RESIDUALS` of
-them), ``s·d = s₊·d₊ + s₋·d₋`` its widening for its distances above (``d₊``) and below (``d₋``) the
-training data, and ``c`` the widening of a device calibration, per group and beyond the
-calibration trees' sizes (see :mod:`irene_core.predictor.calibration`).  Each slope is estimated
-on the held-out nodes of the size folds that lay outside their fold's training ranges in that
-direction only: above them (larger sizes), or below them (smaller ones, as for a miniature
-model).  The two differ by design: above the range a leaf model continues as a power law in the
+level's quantiles are at least as wide as the known ones'; a level without residuals of a node's
+novelty takes another's, a new family's last (trained on one encoder and one decoder, they are all a
+level has), and an inner level without any the level below's; novel nodes err one way in one fold and
+the other way in the next, by as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is the
+largest over folds of a fold's 90 % quantile of the absolute residual, among folds with
+:data:`MIN_NOVEL_RESIDUALS` of them), ``s·d = s₊·d₊ + s₋·d₋`` its widening for its distances
+above (``d₊``) and below (``d₋``) the training data, and ``c`` the widening of a device calibration,
+per group and beyond the calibration trees' sizes (see :mod:`irene_core.predictor.calibration`).
+Each slope is estimated on the held-out nodes of the size folds that lay outside their fold's
+training ranges in that direction only: above them (larger sizes), or below them (smaller ones, as
+for a miniature model).  The two differ by design: above the range a leaf model continues as a power law in the
 work, below it a leaf costs what the smallest training leaf did (the kernel-launch floor), which a
 kind whose energy falls with its work (Softmax, MatMul) misses in proportion to the size ratio.
 Each is its primitive kind's at ml level when that kind has :data:`MIN_KIND_RESIDUALS` residuals in
@@ -394,17 +394,15 @@ _TIERS = (NOVEL, NEW_FAMILY)
 _OWN_TIERS = (*_TIERS, ONE_MODEL)
 #: The prefixes of the groups of novel nodes.
 _NOVELTIES = (NOVEL, NEW_FAMILY, FOREIGN)
-#: Per group prefix, the prefixes of its level's quantiles to fall back on, in order (a known node: its
-#: level's known quantiles, else its novel ones; a one-model leaf: its level's one-model ones, else as
-#: known).  A new family's come last: trained on two models of two families, every held-out node of the
-#: folds by model is of a new family, and those are the only residuals the level has.
+#: Per group prefix (the first that matches; "": a known node), the prefixes of its level's quantiles to
+#: fall back on, in order.  A known node takes a one-model leaf's before the novel ones (a look-up of a
+#: shape several models had is no less sure).  A new family's come last: trained on two models of two
+#: families, every node the folds by model hold out is of a new family, and those are all a level has.
 _FALLBACK = ((FOREIGN, (FOREIGN, NOVEL, "", NEW_FAMILY)), (NEW_FAMILY, (NEW_FAMILY, NOVEL, "")),
-             (NOVEL, (NOVEL, "", NEW_FAMILY)), (ONE_MODEL, (ONE_MODEL, "", NOVEL, NEW_FAMILY)))
+             (NOVEL, (NOVEL, "", NEW_FAMILY)), (ONE_MODEL, (ONE_MODEL, "", NOVEL, NEW_FAMILY)),
+             ("", ("", ONE_MODEL, NOVEL, NEW_FAMILY)))
 #: The level whose quantiles an inner level without any takes.
 _LEVEL_BELOW = {"model": "module", "module": "ml"}
-#: The fallbacks of a known node's group (no prefix): a one-model leaf's quantiles, when the level has
-#: them, bound a look-up of several models' shape better than the novel ones.
-_KNOWN_FALLBACK = ("", ONE_MODEL, NOVEL, NEW_FAMILY)
 
 
 def _widest(first: tuple[float, float], *others: tuple[float, float] | None) -> tuple[float, float]:
@@ -617,10 +615,8 @@ class IntervalModel:
         return of_new_family(families, self.families)
 
     def base(self, levels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Log offsets ``(q₅, q₉₅)`` of each node's group, else its level's among nodes of its novelty,
-        else its level's among the less novel nodes, else among the others, a new family's last, else as the
-        level below (0 without any: see :meth:`_quantiles`); a :data:`ONE_MODEL` leaf's at least its kind's
-        known ones."""
+        """Log offsets ``(q₅, q₉₅)`` of each node's group or its fallbacks (:meth:`_quantiles`); a
+        :data:`ONE_MODEL` leaf's at least its kind's known ones."""
         low, high = np.zeros(len(levels)), np.zeros(len(levels))
         for i, (level, group) in enumerate(zip(levels, groups, strict=True)):
             low[i], high[i] = self._quantiles(level, group)
@@ -630,8 +626,9 @@ class IntervalModel:
 
     def _quantiles(self, level: str, group: str) -> tuple[float, float]:
         """``(q₅, q₉₅)`` of ``group``, else of the first of its level's fallbacks that has some (:data:`_FALLBACK`),
-        else, for an inner level without any (the roots of a handful of trees), as the level below."""
-        order = next((tiers for prefix, tiers in _FALLBACK if group.startswith(prefix)), _KNOWN_FALLBACK)
+        else, for an inner level without any (the roots of a handful of trees), as the level below (0 at
+        the leaves)."""
+        order = next(tiers for prefix, tiers in _FALLBACK if group.startswith(prefix))
         found = [self.quantiles.get(g) for g in (group, *(prefix + level for prefix in order))]
         quantiles = next((q for q in found if q is not None), None)
         if quantiles is None and level in _LEVEL_BELOW and group.endswith(level):
