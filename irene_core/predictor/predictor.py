@@ -435,6 +435,14 @@ class Predictor:
             f"a model of a family no training tree had ({table.family[rows[0]]}): "
             "it errs as its new blocks do, interval widened"
         ))
+        trained = self.training_.get("models", [])
+        for r, record in enumerate(table.records):
+            if len(trained) == 1 and record.model_name != trained[0]:
+                notices[r].append(Notice(
+                    source=NOTICE_SOURCE,
+                    message=f"trained on one model ({trained[0]}): the intervals hold how its own runs varied, "
+                    "not how another model differs from it",
+                ))
         return Annotations(low, high, own_low, own_high, extrapolated, notices)
 
     def predict_table(self, table: TreeTable) -> tuple[np.ndarray, np.ndarray]:

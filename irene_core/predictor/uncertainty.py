@@ -69,7 +69,9 @@ takes ``q₉₅ = −q₅`` = the 90 % quantile of the absolute residual: a held
 one way, which way is the model's own, and the few models of the folds show a few signs; a novel
 level's quantiles are at least as wide as the known ones'; a level without residuals of a node's
 novelty takes another's, a new family's last (trained on one encoder and one decoder, they are all a
-level has), and an inner level without any the level below's; novel nodes err one way in one fold and
+level has), a leaf at least its kind's of the first other novelty that has some (trained on one model,
+every held-out leaf is novel, and a LayerNorm errs as LayerNorms did, not as the level's Linears), and
+an inner level without any the level below's; novel nodes err one way in one fold and
 the other way in the next, by as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is the
 largest over folds of a fold's 90 % quantile of the absolute residual, among folds with
 :data:`MIN_NOVEL_RESIDUALS` of them), ``s·d = s₊·d₊ + s₋·d₋`` its widening for its distances
@@ -625,15 +627,24 @@ class IntervalModel:
         return low, high
 
     def _quantiles(self, level: str, group: str) -> tuple[float, float]:
-        """``(q₅, q₉₅)`` of ``group``, else of the first of its level's fallbacks that has some (:data:`_FALLBACK`),
-        else, for an inner level without any (the roots of a handful of trees), as the level below (0 at
-        the leaves)."""
+        """``(q₅, q₉₅)`` of ``group``; else the widest of the first of its level's fallbacks that has some
+        (:data:`_FALLBACK`) and, for a leaf kind, the first of its kind's in the same order (trained on one
+        model, a known LayerNorm has no known quantiles of its kind, and the novel ones of its kind say
+        how LayerNorms err, which the level's, mostly Linears', do not); else, for an inner level without
+        any (the roots of a handful of trees), as the level below (0 at the leaves)."""
+        if group in self.quantiles:
+            return self.quantiles[group]
         order = next(tiers for prefix, tiers in _FALLBACK if group.startswith(prefix))
-        found = [self.quantiles.get(g) for g in (group, *(prefix + level for prefix in order))]
-        quantiles = next((q for q in found if q is not None), None)
-        if quantiles is None and level in _LEVEL_BELOW and group.endswith(level):
+        kind = _plain(group)
+        chains = [level] if kind == level else [level, kind]
+        firsts = [next((self.quantiles[g] for g in (prefix + name for prefix in order) if g in self.quantiles), None)
+                  for name in chains]
+        found = [q for q in firsts if q is not None]
+        if found:
+            return _widest(*found)
+        if level in _LEVEL_BELOW and group.endswith(level):
             return self._quantiles(_LEVEL_BELOW[level], group[: -len(level)] + _LEVEL_BELOW[level])
-        return quantiles or (0.0, 0.0)
+        return 0.0, 0.0
 
     def bounds(self, pred: np.ndarray, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray,
                beyond: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
