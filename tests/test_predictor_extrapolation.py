@@ -44,6 +44,20 @@ def test_quadratic_terms_continue_along_the_tangent_beyond_the_range():
     assert bounded(np.array([[-2.0, 0.5]]), low, high, 1) == pytest.approx(np.array([[0.0, 0.5]]))  # floor below
 
 
+@pytest.mark.parametrize("power", [3.0, -1.0])
+def test_beyond_its_range_a_log_space_leaf_grows_at_most_as_its_work_and_never_falls(power):
+    """A log-space fit may have any slope at the edge of a few rows (trained on one tree of each of six
+    models, an Embedding grew as the 20th power of its bytes: 10¹¹ J roots); beyond the training range
+    k times the work costs between the edge's energy and k times it, whatever the fit says."""
+    batch, seq, scale = (a.ravel() for a in np.meshgrid([8.0, 16.0], [32.0, 64.0], [1.0, 2.0, 3.0, 4.0]))
+    X = np.column_stack([batch, seq, batch * seq * scale])
+    regressor = LeafRegressor(("batch_size", "seq_len", "flops")).fit(X, X[:, 2] ** power / 1e6)
+    assert regressor.predict(X) == pytest.approx(X[:, 2] ** power / 1e6, rel=0.05)  # the fit itself is good
+    edge = X[np.argmax(X[:, 2])]
+    ratio = regressor.predict(np.array([edge * [1, 1, 10], edge * [1, 1, 1.5]])) / regressor.predict(edge[None, :])
+    assert ratio == pytest.approx([10.0, 1.5] if power > 1 else [1.0, 1.0], rel=0.01)
+
+
 def test_range_folds_leave_out_the_largest_sizes():
     sizes = np.array([[8, 32], [16, 64], [24, 128], [32, 256], [8, 256]], float)
     (train_b, valid_b), (_, valid_s) = range_folds(sizes)

@@ -117,6 +117,13 @@ def bounded(Z: np.ndarray, low: np.ndarray, high: np.ndarray, degree: int) -> np
     return np.hstack([L, C[:, iu] * C[:, ju] + C[:, ju] * beyond[:, iu] + C[:, iu] * beyond[:, ju]])
 
 
+def extensive(names: Sequence[str]) -> np.ndarray:
+    """Which of ``names`` are extensive quantities (counts, work, time, energy), in log space after
+    :func:`transform`: a node doing k times the work has each of them k times as large."""
+    mask: np.ndarray = np.array([name in _LOG_FLOORS for name in names], dtype=bool)
+    return mask
+
+
 def work_bytes(names: Sequence[str]) -> str | None:
     """The byte feature of ``names`` that measures work (``mem_bytes_moved`` before ``mem_bytes``)."""
     return next((f for f in BYTE_FEATURES if f in names), None)

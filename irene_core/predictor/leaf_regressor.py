@@ -7,7 +7,12 @@ leave out one model each and folds that leave out the largest batch sizes and se
 - log-space ridge regressions of log E on the work features (flops, bytes, parameters and, when
   present, resources; batch and sequence length only say how the work is split), linear or
   quadratic, for several penalties; beyond the training range they continue along their tangent,
-  a power law in the work (see :func:`irene_core.predictor.design.bounded`);
+  a power law in the work (see :func:`irene_core.predictor.design.bounded`), held between the
+  energy at the range's edge and that edge's energy grown as fast as the work grows
+  (:data:`MAX_ELASTICITY`): k times the work never costs less, nor more than k times as much.  A
+  fit on a few rows may have any slope at its edge: trained on one tree of each of six models
+  (batch 8, seq 64), an ``Embedding`` fit grew as the 20th power of its bytes, and the six models
+  at batch 16 and seq 128 were predicted at 10¹¹ J;
 - the linear wall-energy model of :func:`irene_core.predictor.design.power_terms` fitted for
   relative error (with model features alone: energy affine in flops and bytes), free or with every
   coefficient ≥ 0 as physics has them (power at rest and per unit of activity or clock, energy per
@@ -43,6 +48,7 @@ import numpy as np
 from irene_core.errors import IreneError
 from irene_core.predictor.design import (
     bounded,
+    extensive,
     has_power_terms,
     layout_features,
     power_terms,
@@ -64,6 +70,9 @@ from irene_core.predictor.estimators import (
 METHODS = ("auto", "ols")
 #: Features that say how the work is split, not how much there is.
 _SIZES = ("batch_size", "seq_len")
+#: The steepest power of the work a log-space model grows by beyond its training range (see the
+#: module docstring): energy in proportion to the largest growth of an extensive work feature.
+MAX_ELASTICITY = 1.0
 
 
 @dataclass(frozen=True)
@@ -127,8 +136,22 @@ class LeafRegressor:
         if candidate.kind == "ols":
             return np.hstack([X, self._input_size(X)])
         cols = self.work_
-        names = [self.feature_names[c] for c in cols]
-        return bounded(transform(X[:, cols], names), low[cols], high[cols], candidate.degree)
+        return bounded(self._work_logs(X), low[cols], high[cols], candidate.degree)
+
+    def _work_logs(self, X: np.ndarray) -> np.ndarray:
+        """The log-space models' columns before :func:`bounded`: the work features, transformed."""
+        return transform(X[:, self.work_], [self.feature_names[c] for c in self.work_])
+
+    def _edge(
+        self, X: np.ndarray, candidate: Candidate, low: np.ndarray, high: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For a log-space candidate: the design at each row's work clipped to the training range from
+        above, and each row's largest growth (log units) of an extensive work feature beyond it."""
+        cols = self.work_
+        Z = self._work_logs(X)
+        beyond = np.where(extensive([self.feature_names[c] for c in cols]), Z - high[cols], 0.0)
+        growth: np.ndarray = np.max(beyond, axis=1, initial=0.0)
+        return bounded(np.minimum(Z, high[cols]), low[cols], high[cols], candidate.degree), growth
 
     def _input_size(self, X: np.ndarray) -> np.ndarray:
         """batch × sequence length (the paper's ``input_size``), if both are features."""
@@ -163,13 +186,27 @@ class LeafRegressor:
         high: np.ndarray,
         floor: float,
     ) -> np.ndarray:
-        """log of the base model's energy (linear models are floored at ``floor`` > 0)."""
-        return self._log_design(model, self._design(X, candidate, low, high), candidate, floor)
+        """log of the base model's energy (linear models are floored at ``floor`` > 0, log-space ones held
+        within their growth beyond the training range)."""
+        edge = self._edge(X, candidate, low, high) if candidate.kind == "log" else None
+        return self._log_design(model, self._design(X, candidate, low, high), candidate, floor, edge)
 
     @staticmethod
-    def _log_design(model: Ridge | RelativeLinear, D: np.ndarray, candidate: Candidate, floor: float) -> np.ndarray:
-        raw = model.predict(D)
-        return raw if candidate.kind == "log" else np.log(np.maximum(raw, floor))
+    def _log_design(
+        model: Ridge | RelativeLinear, D: np.ndarray, candidate: Candidate, floor: float,
+        edge: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """log of the base model's energy on design ``D``; a log-space model's held between its energy at
+        the training range's ``edge`` (:meth:`_edge`) and that grown by :data:`MAX_ELASTICITY`."""
+        raw: np.ndarray = model.predict(D)
+        if candidate.kind != "log":
+            logs: np.ndarray = np.log(np.maximum(raw, floor))
+            return logs
+        if edge is None:
+            return raw
+        at_edge = model.predict(edge[0])
+        capped: np.ndarray = np.clip(raw, at_edge, at_edge + MAX_ELASTICITY * edge[1])
+        return capped
 
     # -- fitting ----------------------------------------------------------------------------------
     def fit(
@@ -231,16 +268,18 @@ class LeafRegressor:
             kernels: dict[float, np.ndarray] = {}
             if shape is not None and index is not None:
                 kernels = index.kernels(shape[valid], (s[0] for s in smoothers if s is not None))
-            designs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}  # shared by a design's penalties
+            # shared by a design's penalties: the training and held-out designs, the held-out rows' edge
+            designs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]] = {}
             for candidate in candidates:
                 design = (candidate.kind, candidate.degree)
                 if design not in designs:
                     designs[design] = (self._design(X[train], candidate, low, high),
-                                       self._design(X[valid], candidate, low, high))
-                D_train, D_valid = designs[design]
+                                       self._design(X[valid], candidate, low, high),
+                                       self._edge(X[valid], candidate, low, high) if candidate.kind == "log" else None)
+                D_train, D_valid, edge = designs[design]
                 model = self._fit_design(D_train, y[train], w[train], candidate)
                 fitted = self._log_design(model, D_train, candidate, floor)
-                predicted = self._log_design(model, D_valid, candidate, floor)
+                predicted = self._log_design(model, D_valid, candidate, floor, edge)
                 sums = index.sums(np.log(y[train]) - fitted) if index is not None else None
                 for smoother in smoothers:
                     log_pred = predicted
