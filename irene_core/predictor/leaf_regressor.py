@@ -25,6 +25,12 @@ sequence length, flops, bytes): GPU kernels make energy a bumpy function of shap
 measured in training are corrected to their measured energy while new shapes fall back to the
 smooth model.  The chosen candidate is refitted on all rows.
 
+When the training rows give no range fold (fewer than three batch sizes and three sequence
+lengths), no fold can judge how a log-space candidate continues beyond the range, and only the
+physical candidates are offered where there are some: trained on one tree of each of six models
+(batch 8, seq 64, no GPU energy), a degree-2 ``Softmax`` fit chosen on folds by model ran flat
+beyond its range, 41× low at batch 24, seq 256.
+
 ``fallback=True`` makes the regressor that predicts kinds without a regressor of their own (the
 predictor's generic fallback, fitted on every training leaf): it offers only the linear wall-energy
 model with every coefficient ≥ 0, the one model whose terms carry over from one kind to another
@@ -153,6 +159,10 @@ class LeafRegressor:
         growth: np.ndarray = np.max(beyond, axis=1, initial=0.0)
         return bounded(np.minimum(Z, high[cols]), low[cols], high[cols], candidate.degree), growth
 
+    def _sizes(self, X: np.ndarray) -> np.ndarray:
+        """The batch size and sequence length columns of ``X`` (those that are features)."""
+        return X[:, [self.feature_names.index(f) for f in _SIZES if f in self.feature_names]]
+
     def _input_size(self, X: np.ndarray) -> np.ndarray:
         """batch × sequence length (the paper's ``input_size``), if both are features."""
         if not {"batch_size", "seq_len"} <= set(self.feature_names):
@@ -225,6 +235,8 @@ class LeafRegressor:
         Zt = transform(X, self.feature_names)
         self.low_, self.high_ = Zt.min(axis=0), Zt.max(axis=0)
         candidates = self._candidates()
+        if not any(True for _ in range_folds(self._sizes(X))):  # see the module docstring
+            candidates = [c for c in candidates if c.kind != "log"] or candidates
         smoothers: list[tuple[float, ...] | None] = [None] + ([] if self.method == "ols" else list(self.smoothers))
         if self._shape(X) is None:
             smoothers = [None]
@@ -232,8 +244,9 @@ class LeafRegressor:
         if scores:
             candidate, smoother = min(scores, key=lambda k: float(np.mean(scores[k])))
             self.cv_error_ = float(np.mean(scores[candidate, smoother]))
-        else:  # one group: no honest way to compare, take the plain log-linear model
-            candidate, smoother = (candidates[0] if self.method == "ols" else Candidate("log", 1, 1e-4)), None
+        else:  # no fold (one group, no range fold): no honest way to compare, take the physical model
+            physical = next((c for c in candidates if c.kind == "power" and c.nonnegative), Candidate("log", 1, 1e-4))
+            candidate, smoother = (candidates[0] if self.method == "ols" else physical), None
         self.candidate_ = candidate
         self.base_ = self._fit_base(X, y, w, candidate, self.low_, self.high_)
         self.smoother_ = None
@@ -258,8 +271,7 @@ class LeafRegressor:
         group and one per size column (batch, sequence length) with its largest values left out."""
         errors: dict[tuple[Candidate, tuple[float, ...] | None], list[float]] = {}
         shape = self._shape(X)
-        sizes = [self.feature_names.index(f) for f in _SIZES if f in self.feature_names]
-        folds = [*group_folds(groups), *range_folds(X[:, sizes])]
+        folds = [*group_folds(groups), *range_folds(self._sizes(X))]
         for train, valid in folds:
             floor = 0.1 * y[train].min()
             Zt = transform(X[train], self.feature_names)
