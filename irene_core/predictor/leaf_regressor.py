@@ -150,12 +150,16 @@ class LeafRegressor:
 
     def _edge(
         self, X: np.ndarray, candidate: Candidate, low: np.ndarray, high: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """For a log-space candidate: the design at each row's work clipped to the training range from
-        above, and each row's largest growth (log units) of an extensive work feature beyond it."""
+        above, and each row's largest growth (log units) of an extensive work feature beyond it; None
+        when no row lies above the range (nothing to hold)."""
         cols = self.work_
         Z = self._work_logs(X)
-        beyond = np.where(extensive([self.feature_names[c] for c in cols]), Z - high[cols], 0.0)
+        above = Z - high[cols]
+        if not (above > 0).any():
+            return None
+        beyond = np.where(extensive([self.feature_names[c] for c in cols]), above, 0.0)
         growth: np.ndarray = np.max(beyond, axis=1, initial=0.0)
         return bounded(np.minimum(Z, high[cols]), low[cols], high[cols], candidate.degree), growth
 
@@ -235,7 +239,7 @@ class LeafRegressor:
         Zt = transform(X, self.feature_names)
         self.low_, self.high_ = Zt.min(axis=0), Zt.max(axis=0)
         candidates = self._candidates()
-        if not any(True for _ in range_folds(self._sizes(X))):  # see the module docstring
+        if next(range_folds(self._sizes(X)), None) is None:  # see the module docstring
             candidates = [c for c in candidates if c.kind != "log"] or candidates
         smoothers: list[tuple[float, ...] | None] = [None] + ([] if self.method == "ols" else list(self.smoothers))
         if self._shape(X) is None:

@@ -436,8 +436,8 @@ class Predictor:
             "it errs as its new blocks do, interval widened"
         ))
         trained = self.training_.get("models", [])
-        for r, record in enumerate(table.records):
-            if len(trained) == 1 and record.model_name != trained[0]:
+        if len(trained) == 1:
+            for r in (r for r, record in enumerate(table.records) if record.model_name != trained[0]):
                 notices[r].append(Notice(
                     source=NOTICE_SOURCE,
                     message=f"trained on one model ({trained[0]}): the intervals hold how its own runs varied, "

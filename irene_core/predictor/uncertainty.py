@@ -68,19 +68,19 @@ that kind has :data:`MIN_KIND_RESIDUALS` such residuals, else its level; a known
 takes ``q₉₅ = −q₅`` = the 90 % quantile of the absolute residual: a held-out model's layers all err
 one way, which way is the model's own, and the few models of the folds show a few signs; a novel
 level's quantiles are at least as wide as the known ones'; a level without residuals of a node's
-novelty takes another's, a new family's last (trained on one encoder and one decoder, they are all a
-level has), a leaf at least its kind's of the first other novelty that has some (trained on one model,
-every held-out leaf is novel, and a LayerNorm errs as LayerNorms did, not as the level's Linears), and
-an inner level without any the level below's; novel nodes err one way in one fold and
-the other way in the next, by as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is the
-largest over folds of a fold's 90 % quantile of the absolute residual, among folds with
-:data:`MIN_NOVEL_RESIDUALS` of them), ``s·d = s₊·d₊ + s₋·d₋`` its widening for its distances
-above (``d₊``) and below (``d₋``) the training data, and ``c`` the widening of a device calibration,
-per group and beyond the calibration trees' sizes (see :mod:`irene_core.predictor.calibration`).
-Each slope is estimated on the held-out nodes of the size folds that lay outside their fold's
-training ranges in that direction only: above them (larger sizes), or below them (smaller ones, as
-for a miniature model).  The two differ by design: above the range a leaf model continues as a power law in the
-work, below it a leaf costs what the smallest training leaf did (the kernel-launch floor), which a
+novelty takes another's, a new family's last (trained on one encoder and one decoder, they are all
+a level has), a leaf at least its kind's of the first other novelty that has some (trained on one
+model, every held-out leaf is novel, and a LayerNorm errs as LayerNorms did, not as the level's
+Linears), and an inner level without any the level below's; novel nodes err one way in one fold and
+the other way in the next, by as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is
+the largest over folds of a fold's 90 % quantile of the absolute residual, among folds with
+:data:`MIN_NOVEL_RESIDUALS` of them), ``s·d = s₊·d₊ + s₋·d₋`` its widening for its distances above
+(``d₊``) and below (``d₋``) the training data, and ``c`` the widening of a device calibration, per
+group and beyond the calibration trees' sizes (see :mod:`irene_core.predictor.calibration`).  Each
+slope is estimated on the held-out nodes of the size folds that lay outside their fold's training
+ranges in that direction only: above them (larger sizes), or below them (smaller ones, as for a
+miniature model).  The two differ by design: above the range a leaf model continues as a power law
+in the work, below it a leaf costs what the smallest training leaf did (the kernel-launch floor), which a
 kind whose energy falls with its work (Softmax, MatMul) misses in proportion to the size ratio.
 Each is its primitive kind's at ml level when that kind has :data:`MIN_KIND_RESIDUALS` residuals in
 that direction (kinds extrapolate differently: a Linear barely errs beyond its sizes, a MatMul
