@@ -1,5 +1,6 @@
 """Leaf regressors beyond the training range: a power law in the work, chosen on folds that leave out
-the largest sizes as well as models; their state round-trips through saved arrays."""
+the largest sizes as well as models, and below it the device's launch floor plus the edge's excess
+scaled with the work; their state round-trips through saved arrays."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from irene_core.predictor.estimators import (
     smooth,
     unique_rows,
 )
+from irene_core.predictor.leaf_models import LeafModels
 from irene_core.predictor.leaf_regressor import LeafRegressor
 from irene_core.tree.table import TreeTable
 
@@ -202,3 +204,41 @@ def test_the_fallback_for_unseen_kinds_offers_only_the_physical_model():
     offered = LeafRegressor(names, fallback=True)._candidates()
     assert offered and all(c.kind == "power" and c.nonnegative for c in offered)
     assert {c.kind for c in LeafRegressor(("batch_size", "seq_len"), fallback=True)._candidates()} == {"log"}
+
+
+def _below_range_leaves(below_range: str) -> tuple[LeafModels, tuple[str, ...]]:
+    """A Softmax proportional to its flops at batch ≥ 16 and seq ≥ 96, beside Tanh calls at the device's
+    2 mJ launch floor."""
+    names = ("batch_size", "seq_len", "flops", "mem_bytes_moved")
+    batch, seq = (a.ravel() for a in np.meshgrid([16.0, 24.0, 32.0], [96.0, 128.0, 160.0, 192.0]))
+    softmax = np.column_stack([batch, seq, batch * seq * seq / 1e3, batch * seq * seq / 1e3])
+    tanh = np.column_stack([batch, seq, batch / 1e3, batch / 1e3])
+    X = np.vstack([softmax, tanh])
+    y = np.concatenate([1e-4 * softmax[:, 2], np.full(len(tanh), 2e-3)])
+    types = np.array(["Softmax"] * len(softmax) + ["Tanh"] * len(tanh), dtype=object)
+    models = LeafModels(names, {"method": "auto"}, below_range=below_range)
+    models.fit(X, y, types, np.array(["a", "b", "c"] * (len(y) // 3), dtype=object))
+    return models, names
+
+
+def test_below_its_range_a_leaf_costs_the_devices_floor_plus_its_edges_excess_scaled_with_the_work():
+    """A regressor fitted inside its range cannot know how energy falls below it (held at the edge, a
+    Softmax at batch 8 and seq 32 trained on batch ≥ 16 and seq ≥ 96 came out 5× too high): below it in
+    every measure of its work by k, a leaf costs the launch floor F plus (E₀ − F)/k, E₀ its energy with
+    the work held at the edge, never less than F (this regressor, proportional to the work it was fitted
+    on, goes under it); below in one measure only, the regressor's own estimate."""
+    models, _ = _below_range_leaves("floor")
+    own, _ = _below_range_leaves("regressor")  # the regressors' own estimates
+    assert models.floor == pytest.approx(2e-3)
+    edge = np.array([[16.0, 96.0, 147.456, 147.456]])  # the smallest Softmax trained on
+    smaller = edge / [2.0, 3.0, 18.0, 18.0]  # batch 8, seq 32: k = 18
+    one_measure = edge * [0.5, 1.0, 1.0 / 18.0, 1.0]  # fewer flops, the same bytes
+    softmax = np.array(["Softmax"] * 3, dtype=object)
+    e0 = models.predict(edge, softmax[:1])[0]
+    assert e0 == pytest.approx(1e-4 * 147.456, rel=0.02)
+    predicted = models.predict(np.vstack([edge, smaller, one_measure]), softmax)
+    assert predicted[1] == pytest.approx(models.floor + (e0 - models.floor) / 18.0, rel=1e-4)
+    assert predicted[2] == pytest.approx(own.predict(one_measure, softmax[:1])[0])
+    assert own.predict(smaller, softmax[:1])[0] < models.floor < predicted[1]  # fitted on no call that cheap
+    loaded = LeafModels.from_state(models.feature_names, models.get_state())
+    assert np.array_equal(loaded.predict(smaller, softmax[:1]), predicted[1:2])

@@ -27,6 +27,11 @@ class PredictorConfig(BaseModel):
     reconcile: Literal["qp", "max", "none"] = Field(
         "qp", description="how the output tree is made to add up ('none': raw estimates, trees need not add up)"
     )
+    below_range: Literal["floor", "regressor"] = Field(
+        "floor",
+        description="leaves below their kind's training range: the device's launch floor plus their edge's "
+        "energy above it scaled with the work, or as the leaf regressor says",
+    )
     min_rows: int = Field(10, ge=2, description="primitive types with fewer training leaves use the generic regressor")
     own_ops_alphas: list[float] = Field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1e3], min_length=1)
     own_ops_anchor: bool = Field(
@@ -48,10 +53,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     # The paper's method: OLS per primitive, end2end weighted sums (tau 10, degree-3 features, Adam
     # lr 1e-3, 8 epochs); like every predictor, its output tree is then made to add up (``qp``).
-    "paper": {"aggregator": "end2end", "leaf_method": "ols", "bytes_feature": "mem_bytes"},
+    "paper": {"aggregator": "end2end", "leaf_method": "ols", "bytes_feature": "mem_bytes", "below_range": "regressor"},
     # The log-ridge baseline of issue 13: every node from its own features, per level; its trees
     # need not add up.  It predicts the leaves itself: the cheapest leaf regressors are fitted.
-    "log-ridge": {"aggregator": "log-ridge", "leaf_method": "ols", "reconcile": "none", "bytes_feature": "mem_bytes"},
+    "log-ridge": {
+        "aggregator": "log-ridge", "leaf_method": "ols", "reconcile": "none", "bytes_feature": "mem_bytes",
+        "below_range": "regressor",
+    },
 }
 
 

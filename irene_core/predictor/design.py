@@ -102,7 +102,8 @@ def bounded(Z: np.ndarray, low: np.ndarray, high: np.ndarray, degree: int) -> np
     """The columns of a log-space model, safe outside the training range [low, high].
 
     Below the range every column is held at ``low``: a smaller shape than any seen costs what the
-    smallest did (energy per call does not fall under the kernel-launch floor).  Above it the model
+    smallest did (the predictor scales it down with the work from there, see
+    :mod:`irene_core.predictor.leaf_models`).  Above it the model
     continues along its tangent at the edge: linear terms keep growing and, for ``degree`` 2, each
     product ``zᵢ·zⱼ`` is replaced by its first-order expansion at the clamped point ``c``,
     ``cᵢcⱼ + cⱼ(zᵢ − cᵢ) + cᵢ(zⱼ − cⱼ)``.  Energy beyond the range is then a power law in the
@@ -121,6 +122,14 @@ def extensive(names: Sequence[str]) -> np.ndarray:
     """Which of ``names`` are extensive quantities (counts, work, time, energy), in log space after
     :func:`transform`: a node doing k times the work has each of them k times as large."""
     mask: np.ndarray = np.array([name in _LOG_FLOORS for name in names], dtype=bool)
+    return mask
+
+
+def work_features(names: Sequence[str]) -> np.ndarray:
+    """Which of ``names`` measure how much work a call does (flops, bytes, time, GPU energy), not how it is
+    laid out (batch, sequence length) nor how large the module is (parameters)."""
+    work = ("flops", *BYTE_FEATURES, "times_mean", "gpu_energy_mean")
+    mask: np.ndarray = np.array([name in work and name not in layout_features(names) for name in names], dtype=bool)
     return mask
 
 

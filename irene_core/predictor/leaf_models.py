@@ -17,6 +17,20 @@ type, its hyperparameters chosen on folds that hold out whole computations: it p
 of a primitive without a trained regressor, kinds it has not seen.  How far off it is on such a kind
 is measured by fitting it without each computation in turn (:meth:`LeafModels.unseen_kind_residuals`).
 
+**Below the training range** (``below_range="floor"``, the default predictor's): a leaf whose work
+lies below every training leaf of its kind in each of its measures (flops, bytes and, where they are
+features, time and GPU energy), by a factor ``k`` in the largest, is predicted as the device's
+launch floor ``F`` plus the excess over ``F`` of its energy ``E₀`` with the work held at the range's
+edge, scaled with the work: ``F + (E₀ − F)/k`` (never above ``E₀``).  ``F`` is the smallest a
+training leaf cost (its :data:`FLOOR_QUANTILE` quantile: on device_1, a pooler's ``Tanh`` or the
+smallest ``Softmax``, 2.3 mJ).  A regressor fitted inside the range cannot know how its energy falls
+below it: held at the edge, a ``Softmax`` at batch 8 and sequence 32, trained on batch ≥ 16 and
+sequence ≥ 96, came out 5× too high; continued along its fit, anywhere from 7× high (a linear fit
+whose terms trade collinear columns) to 0.4× low (a log-space one steeper than the work).  Energy
+affine in the work with the device's floor as its intercept is the physical model; the floor is
+measured on every kind, the excess on the kind's own edge.  A leaf below in some measures only (a
+pooler's ``Linear``: fewer flops, the same weights to read) keeps its regressor's estimate.
+
 A saved regressor records its spec and distribution and is restored by that spec from that
 distribution, even when another plugin has replaced the name since.
 """
@@ -31,7 +45,13 @@ import numpy as np
 
 from irene_core.errors import IreneError
 from irene_core.plugins import CORE_DISTRIBUTION, GENERIC, Contribution, get_registry
+from irene_core.predictor.design import transform, work_features
 from irene_core.predictor.regressor import PrimitiveRegressor, RegressorSpec, make_regressor
+
+#: How leaves below their kind's training range are predicted (see the module docstring).
+BELOW_RANGE = ("floor", "regressor")
+#: The quantile of the training leaves' energies taken as the device's launch floor.
+FLOOR_QUANTILE = 0.001
 
 
 @dataclass
@@ -88,13 +108,22 @@ def _restore(
 class LeafModels:
     """Per-primitive regressors of one predictor."""
 
-    def __init__(self, feature_names: Sequence[str], params: dict[str, Any], min_rows: int = 10):
+    def __init__(
+        self, feature_names: Sequence[str], params: dict[str, Any], min_rows: int = 10, below_range: str = "regressor"
+    ):
+        if below_range not in BELOW_RANGE:
+            raise IreneError(f"unknown below_range '{below_range}' (choose from: {', '.join(BELOW_RANGE)})")
         self.feature_names = tuple(feature_names)
         self.params = dict(params)
         self.min_rows = min_rows
+        self.below_range = below_range
         self.entries: dict[str, _Entry] = {}
         self.generic: PrimitiveRegressor | None = None
         self.generic_distribution = CORE_DISTRIBUTION
+        #: The device's launch floor (J) and, per trained primitive (and :data:`GENERIC`), the smallest
+        #: training value of each feature; empty with ``below_range="regressor"``.
+        self.floor: float | None = None
+        self.lows: dict[str, np.ndarray] = {}
 
     def canonical(self, leaf_type: str) -> str:
         """The canonical primitive name of a leaf type (a registered spec's name, or the type)."""
@@ -156,6 +185,7 @@ class LeafModels:
                 entry.offset = float(np.median(np.log(y[rows] / own)))
                 report["primitives"][name]["pooled_with"] = sorted(set(canonical[borrowed]))
             self.entries[name] = entry
+            self._note_range(name, X[rows])
         for name, contribution in sorted(get_registry().contributions("primitive").items()):
             spec: RegressorSpec = contribution.obj
             if name == spec.name and not spec.needs_data and name not in self.entries:
@@ -164,7 +194,35 @@ class LeafModels:
         generic = self._new(GENERIC, fallback=True)  # chosen on folds that hold out computations
         self.generic, self.generic_distribution = generic.regressor.fit(X, y, performs), generic.distribution
         report["generic"] = _describe(self.generic)
+        if self.below_range == "floor":
+            self.floor = float(np.quantile(y, FLOOR_QUANTILE))
+            self._note_range(GENERIC, X)
         return report
+
+    def _note_range(self, name: str, X: np.ndarray) -> None:
+        """Remember the smallest training value of each feature of primitive ``name``."""
+        if self.below_range == "floor":
+            self.lows[name] = X.min(axis=0)
+
+    def _below(self, name: str, X: np.ndarray, regressor: PrimitiveRegressor, scale: float) -> np.ndarray | None:
+        """Energies of the rows ``X`` of primitive ``name`` (GENERIC: the generic regressor's) that lie
+        below its training range in every measure of their work, by the floor rule (see the module
+        docstring; ``regressor`` × ``scale`` predicts the primitive); NaN for the others; None when no row
+        does (or the rule is off)."""
+        low = self.lows.get(name)
+        if self.floor is None or low is None:
+            return None
+        held = work_features(self.feature_names)
+        Z, Z_low = transform(X, self.feature_names), transform(low[None, :], self.feature_names)
+        below = (Z_low - Z)[:, held]
+        shrink = np.where((below > 0).all(axis=1), below.max(axis=1, initial=0.0), 0.0)
+        if not (shrink > 0).any():
+            return None
+        rows = shrink > 0
+        at_edge = np.asarray(regressor.predict(np.where(held, np.maximum(X[rows], low), X[rows])), float) * scale
+        out = np.full(len(X), np.nan)
+        out[rows] = np.minimum(at_edge, self.floor + (at_edge - self.floor) * np.exp(-shrink[rows]))
+        return out
 
     def unseen_kind_residuals(self, X: np.ndarray, y: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(log(y / estimate), computation)`` of every leaf, each computation's leaves estimated by a
@@ -191,7 +249,11 @@ class LeafModels:
             entry = self.entries.get(name)
             regressor = self._generic() if entry is None else entry.regressor
             scale = 1.0 if entry is None else np.exp(entry.offset)
-            out[rows] = np.maximum(np.asarray(regressor.predict(X[rows]), float) * scale, 0.0)
+            energy = np.asarray(regressor.predict(X[rows]), float) * scale
+            below = self._below(GENERIC if entry is None else name, X[rows], regressor, scale)
+            if below is not None:
+                energy = np.where(np.isnan(below), energy, below)
+            out[rows] = np.maximum(energy, 0.0)
         return out
 
     def _generic(self) -> PrimitiveRegressor:
@@ -211,13 +273,19 @@ class LeafModels:
             },
             "generic": self._generic().get_state(),
             "generic_distribution": self.generic_distribution,
+            "below_range": self.below_range,
+            "floor": self.floor,
+            "lows": {name: low for name, low in sorted(self.lows.items())},
         }
 
     @classmethod
     def from_state(cls, feature_names: Sequence[str], state: dict[str, Any]) -> LeafModels:
         """Restore saved leaves (older saves: ``spec`` None and no ``generic_distribution`` meant core's
-        generic regressor)."""
-        models = cls(feature_names, state["params"], int(state["min_rows"]))
+        generic regressor; no ``below_range``, the regressor's own)."""
+        models = cls(feature_names, state["params"], int(state["min_rows"]), state.get("below_range", "regressor"))
+        floor = state.get("floor")
+        models.floor = None if floor is None else float(floor)
+        models.lows = {name: np.asarray(low, float) for name, low in state.get("lows", {}).items()}
         for name, saved in state["primitives"].items():
             spec = saved["spec"] or GENERIC
             regressor = _restore(spec, saved["distribution"], models.feature_names, models.params, saved["state"])

@@ -237,7 +237,9 @@ class Predictor:
         truth = table.truth
         leaf = table.is_leaf
         usable = leaf & (truth > 0)
-        self.leaves_ = LeafModels(self.feature_names_, {"method": self.config.leaf_method}, self.config.min_rows)
+        self.leaves_ = LeafModels(
+            self.feature_names_, {"method": self.config.leaf_method}, self.config.min_rows, self.config.below_range
+        )
         leaf_report = self.leaves_.fit(X[usable], truth[usable], table.type[usable], table.model_name[usable])
         leaf_estimates = self._leaf_estimates(table, X)
         teacher = table.standing_in(leaf_estimates)  # a borrowed leaf's measurement is none of its own

@@ -80,8 +80,8 @@ group and beyond the calibration trees' sizes (see :mod:`irene_core.predictor.ca
 slope is estimated on the held-out nodes of the size folds that lay outside their fold's training
 ranges in that direction only: above them (larger sizes), or below them (smaller ones, as for a
 miniature model).  The two differ by design: above the range a leaf model continues as a power law
-in the work, below it a leaf costs what the smallest training leaf did (the kernel-launch floor), which a
-kind whose energy falls with its work (Softmax, MatMul) misses in proportion to the size ratio.
+in the work, below it the device's launch floor plus its edge's excess scaled with the work
+(:mod:`irene_core.predictor.leaf_models`), a coarser guess.
 Each is its primitive kind's at ml level when that kind has :data:`MIN_KIND_RESIDUALS` residuals in
 that direction (kinds extrapolate differently: a Linear barely errs beyond its sizes, a MatMul
 may), else its level's (slopes of the direction below are kept under :data:`BELOW`; a predictor
