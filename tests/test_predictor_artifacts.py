@@ -1,5 +1,6 @@
 """Predictor directories: JSON + npz, round trip, and clear errors for bad files."""
 
+import copy
 import hashlib
 import io
 import json
@@ -159,6 +160,32 @@ def test_a_predictor_fitted_on_the_older_power_terms_asks_to_be_trained_again(sa
     message = _one_line_error(target)
     assert message.startswith(str(target / artifacts.MANIFEST)) and "physical power model is revision 1" in message
     assert "train it again with `irene train`" in message
+
+
+def test_a_predictor_saved_before_the_floor_rule_says_and_predicts_as_it_did(saved, tmp_path, records):
+    """Saved before leaves below their range took the device's launch floor: its config says
+    ``below_range: regressor`` (not the field's default) and its leaves predict as their regressors do."""
+    predictor, directory = saved
+
+    def older(manifest: dict) -> None:
+        manifest["config"].pop("below_range")
+        for key in ("below_range", "floor", "lows"):
+            manifest["leaves"].pop(key)
+
+    target, _ = _tampered(directory, tmp_path, manifest_change=older)
+    loaded = Predictor.load(target)
+    assert loaded.config.below_range == "regressor" and loaded.leaves_.floor is None
+    table = TreeTable.from_records(records)
+    leaf = table.is_leaf
+    X = table.features[leaf][:, [table.feature_names.index(f) for f in loaded.feature_names_]]
+    work = ("flops", "mem_bytes_moved", "mem_bytes", "times_mean", "gpu_energy_mean")
+    X[:, [i for i, f in enumerate(loaded.feature_names_) if f in work]] /= 100  # less work than any trained on
+    without_the_rule = copy.copy(predictor.leaves_)
+    without_the_rule.floor = None
+    types = table.type[leaf]
+    assert np.array_equal(loaded.leaves_.predict(X, types), without_the_rule.predict(X, types))
+    changed = not np.array_equal(predictor.leaves_.predict(X, types), without_the_rule.predict(X, types))
+    assert changed == (predictor.config.below_range == "floor")  # the rule changes what these leaves cost
 
 
 def test_missing_component_is_reported_with_the_file(saved, tmp_path):

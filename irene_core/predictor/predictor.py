@@ -518,7 +518,7 @@ class Predictor:
         payload = artifacts.load(directory)
         where = Path(directory) / artifacts.MANIFEST
         try:
-            predictor = cls(payload["config"])
+            predictor = cls({"below_range": "regressor", **payload["config"]})  # absent: saved before the rule
             predictor.feature_names_ = tuple(payload["feature_names"])
             revision = payload.get("power_terms", 1)  # absent: saved before the revisions were counted
             if revision != POWER_TERMS_REVISION and power_terms_changed(predictor.feature_names_):
