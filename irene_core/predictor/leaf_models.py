@@ -213,8 +213,8 @@ class LeafModels:
         if self.floor is None or low is None:
             return None
         held = work_features(self.feature_names)
-        Z, Z_low = transform(X, self.feature_names), transform(low[None, :], self.feature_names)
-        below = (Z_low - Z)[:, held]
+        names = [n for n, h in zip(self.feature_names, held, strict=True) if h]
+        below = transform(low[None, held], names) - transform(X[:, held], names)
         shrink = np.where((below > 0).all(axis=1), below.max(axis=1, initial=0.0), 0.0)
         if not (shrink > 0).any():
             return None
