@@ -15,6 +15,7 @@ from irene_core.predictor.uncertainty import (
     interval_groups,
     shape_sources,
     source_counts,
+    spanning_lower_reading,
 )
 from irene_core.tree.schema import TreeRecord
 from irene_core.tree.table import TreeTable
@@ -314,6 +315,30 @@ def test_an_inner_node_lies_outside_by_as_much_as_its_leaves_weigh(device1_recor
     assert (distance[:, 0] == 0).all()
     weightless = ranges.node_distance(table, kinds, np.zeros(len(table)))
     assert weightless[root].tolist() == weightless[pooler].tolist() == distance[pooler].tolist()
+
+
+def test_a_nodes_lower_bound_spans_the_floor_rules_lower_reading_of_its_leaves(
+    device1_records: list[TreeRecord],
+) -> None:
+    """Below its kind's range a leaf's energy may fall with its work down to the floor, below the floor
+    rule's estimate (a Softmax at batch 8 and seq 32, trained on batch ≥ 16 and seq ≥ 96: 30 % below
+    it, with intervals of ± 13 %): every node's lower bound is stretched by the share of its energy that
+    reading takes off its leaves; other nodes keep theirs."""
+    table = TreeTable.from_records([r for r in device1_records if r.model_name == "bert-base-uncased"][:1])
+    energies = np.nan_to_num(table.truth)
+    low = energies * 0.9
+    softmax = next(i for i, n in enumerate(table.nodes) if n.type == "Softmax")
+    share = np.ones(len(table))
+    share[softmax] = 0.5
+    stretched = spanning_lower_reading(table, energies, low, share)
+    assert stretched[softmax] == pytest.approx(0.45 * energies[softmax])
+    ancestors = [table.parent[softmax]]
+    while ancestors[-1] >= 0:
+        ancestors.append(table.parent[ancestors[-1]])
+    for node in ancestors[:-1]:
+        assert stretched[node] == pytest.approx(low[node] * (1 - 0.5 * energies[softmax] / energies[node]))
+    others = np.setdiff1d(np.arange(len(table)), [softmax, *ancestors[:-1]])
+    assert np.array_equal(stretched[others], low[others])
 
 
 def test_folds_that_hold_out_a_training_familys_only_model_measure_new_families_not_novel_nodes() -> None:

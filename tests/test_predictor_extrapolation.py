@@ -226,7 +226,8 @@ def test_below_its_range_a_leaf_costs_the_devices_floor_plus_its_edges_excess_sc
     Softmax at batch 8 and seq 32 trained on batch ≥ 16 and seq ≥ 96 came out 5× too high): below it in
     every measure of its work by k, a leaf costs the launch floor F plus (E₀ − F)/k, E₀ its energy with
     the work held at the edge, never less than F (this regressor, proportional to the work it was fitted
-    on, goes under it); below in one measure only, the regressor's own estimate."""
+    on, goes under it); below in one measure only, the regressor's own estimate.  Its interval spans the
+    rule's lower reading, the energy falling with the work down to the floor."""
     models, _ = _below_range_leaves("floor")
     own, _ = _below_range_leaves("regressor")  # the regressors' own estimates
     assert models.floor == pytest.approx(2e-3)
@@ -240,5 +241,10 @@ def test_below_its_range_a_leaf_costs_the_devices_floor_plus_its_edges_excess_sc
     assert predicted[1] == pytest.approx(models.floor + (e0 - models.floor) / 18.0, rel=1e-4)
     assert predicted[2] == pytest.approx(own.predict(one_measure, softmax[:1])[0])
     assert own.predict(smaller, softmax[:1])[0] < models.floor < predicted[1]  # fitted on no call that cheap
+    # its lower reading, the interval's: the energy falls with the work down to the floor, max(F, E₀/k)
+    half = edge / [1.0, 1.0, 2.0, 2.0]  # k = 2: E₀/2 lies above the floor
+    rule = models.floor + (e0 - models.floor) / 2.0
+    share = models.lower_share(np.vstack([edge, smaller, one_measure, half]), np.repeat(softmax[:1], 4))
+    assert share == pytest.approx([1.0, models.floor / predicted[1], 1.0, e0 / 2.0 / rule], rel=1e-4)
     loaded = LeafModels.from_state(models.feature_names, models.get_state())
     assert np.array_equal(loaded.predict(smaller, softmax[:1]), predicted[1:2])

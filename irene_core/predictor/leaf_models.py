@@ -29,7 +29,11 @@ sequence ≥ 96, came out 5× too high; continued along its fit, anywhere from 7
 whose terms trade collinear columns) to 0.4× low (a log-space one steeper than the work).  Energy
 affine in the work with the device's floor as its intercept is the physical model; the floor is
 measured on every kind, the excess on the kind's own edge.  A leaf below in some measures only (a
-pooler's ``Linear``: fewer flops, the same weights to read) keeps its regressor's estimate.
+pooler's ``Linear``: fewer flops, the same weights to read) keeps its regressor's estimate.  The
+training data cannot show whether the floor adds to the work's energy or only bounds it, as it
+never reaches the floor: the rule's *lower reading*, ``max(F, E₀/k)`` (the energy falling with
+the work down to the floor), is as physical, and a node's interval spans it
+(:meth:`LeafModels.lower_share`; :func:`~irene_core.predictor.uncertainty.spanning_lower_reading`).
 
 A saved regressor records its spec and distribution and is restored by that spec from that
 distribution, even when another plugin has replaced the name since.
@@ -204,11 +208,13 @@ class LeafModels:
         if self.below_range == "floor":
             self.lows[name] = X.min(axis=0)
 
-    def _below(self, name: str, X: np.ndarray, regressor: PrimitiveRegressor, scale: float) -> np.ndarray | None:
-        """Energies of the rows ``X`` of primitive ``name`` (GENERIC: the generic regressor's) that lie
-        below its training range in every measure of their work, by the floor rule (see the module
-        docstring; ``regressor`` × ``scale`` predicts the primitive); NaN for the others; None when no row
-        does (or the rule is off)."""
+    def _below(self, name: str, X: np.ndarray, regressor: PrimitiveRegressor,
+               scale: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(rule, lower)`` energies of the rows ``X`` of primitive ``name`` (GENERIC: the generic
+        regressor's) that lie below its training range in every measure of their work: the floor rule's
+        ``F + (E₀ − F)/k`` and its lower reading ``max(F, E₀/k)`` (see the module docstring;
+        ``regressor`` × ``scale`` predicts the primitive); NaN for the others; None when no row does (or
+        the rule is off)."""
         low = self.lows.get(name)
         if self.floor is None or low is None:
             return None
@@ -220,9 +226,11 @@ class LeafModels:
             return None
         rows = shrink > 0
         at_edge = np.asarray(regressor.predict(np.where(held, np.maximum(X[rows], low), X[rows])), float) * scale
-        out = np.full(len(X), np.nan)
-        out[rows] = np.minimum(at_edge, self.floor + (at_edge - self.floor) * np.exp(-shrink[rows]))
-        return out
+        factor = np.exp(-shrink[rows])
+        rule, lower = np.full(len(X), np.nan), np.full(len(X), np.nan)
+        rule[rows] = np.minimum(at_edge, self.floor + (at_edge - self.floor) * factor)
+        lower[rows] = np.minimum(rule[rows], np.maximum(self.floor, at_edge * factor))
+        return rule, lower
 
     def unseen_kind_residuals(self, X: np.ndarray, y: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(log(y / estimate), computation)`` of every leaf, each computation's leaves estimated by a
@@ -242,7 +250,20 @@ class LeafModels:
     def predict(self, X: np.ndarray, types: np.ndarray) -> np.ndarray:
         """Energies of leaves ``X`` of primitive ``types``; untrained primitives use the generic regressor
         (the predictor reports them as notices on the records)."""
-        out = np.empty(len(types))
+        return self._estimates(X, types)[0]
+
+    def lower_share(self, X: np.ndarray, types: np.ndarray) -> np.ndarray:
+        """Per leaf, the share of its energy that the floor rule's lower reading keeps (1 where the rule
+        does not apply): the interval of a leaf below its kind's training range spans both readings (see
+        the module docstring)."""
+        energy, lower = self._estimates(X, types)
+        share: np.ndarray = np.where(energy > 0, np.clip(lower / np.where(energy > 0, energy, 1.0), 0.0, 1.0), 1.0)
+        return share
+
+    def _estimates(self, X: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(energy, lower)`` of leaves ``X`` of primitive ``types``: :meth:`predict`'s, and the floor
+        rule's lower reading where it applies (else the energy)."""
+        out, lower = np.empty(len(types)), np.empty(len(types))
         kinds = self.kind_array(types)
         for name in set(kinds):
             rows = kinds == name
@@ -251,10 +272,13 @@ class LeafModels:
             scale = 1.0 if entry is None else np.exp(entry.offset)
             energy = np.asarray(regressor.predict(X[rows]), float) * scale
             below = self._below(GENERIC if entry is None else name, X[rows], regressor, scale)
+            least = energy
             if below is not None:
-                energy = np.where(np.isnan(below), energy, below)
-            out[rows] = np.maximum(energy, 0.0)
-        return out
+                rule, reading = below
+                least = np.where(np.isnan(reading), energy, reading)
+                energy = np.where(np.isnan(rule), energy, rule)
+            out[rows], lower[rows] = np.maximum(energy, 0.0), np.maximum(least, 0.0)
+        return out, lower
 
     def _generic(self) -> PrimitiveRegressor:
         if self.generic is None:

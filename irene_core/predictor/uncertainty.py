@@ -76,22 +76,25 @@ the other way in the next, by as much as that fold's novelty is large, so their 
 the largest over folds of a fold's 90 % quantile of the absolute residual, among folds with
 :data:`MIN_NOVEL_RESIDUALS` of them), ``s·d = s₊·d₊ + s₋·d₋`` its widening for its distances above
 (``d₊``) and below (``d₋``) the training data, and ``c`` the widening of a device calibration, per
-group and beyond the calibration trees' sizes (see :mod:`irene_core.predictor.calibration`).  Each
-slope is estimated on the held-out nodes of the size folds that lay outside their fold's training
-ranges in that direction only: above them (larger sizes), or below them (smaller ones, as for a
-miniature model).  The two differ by design: above the range a leaf model continues as a power law
-in the work, below it the device's launch floor plus its edge's excess scaled with the work
-(:mod:`irene_core.predictor.leaf_models`), a coarser guess.
-Each is its primitive kind's at ml level when that kind has :data:`MIN_KIND_RESIDUALS` residuals in
-that direction (kinds extrapolate differently: a Linear barely errs beyond its sizes, a MatMul
-may), else its level's (slopes of the direction below are kept under :data:`BELOW`; a predictor
-saved before has one slope for both).  The size folds hold out models they trained on, whose new
+group and beyond the calibration trees' sizes (see :mod:`irene_core.predictor.calibration`).
+Each slope is estimated on the held-out nodes of the size folds that lay outside their fold's
+training ranges in that direction only: above them (larger sizes), or below them (smaller ones, as
+for a miniature model).  The two differ by design: above the range a leaf model continues as a power
+law in the work, below it the device's launch floor plus its edge's excess scaled with the work
+(:mod:`irene_core.predictor.leaf_models`), a coarser guess.  Each is its primitive kind's at ml
+level when that kind has :data:`MIN_KIND_RESIDUALS` residuals in that direction (kinds extrapolate
+differently: a Linear barely errs beyond its sizes, a MatMul may), else its level's (slopes of the
+direction below are kept under :data:`BELOW`; a predictor saved before has one slope for both).  The
+floor rule's lower reading (the energy falling with the work down to the floor) is one no size fold
+measures, as their held-out leaves lie a few times below their training data, where the floor barely
+matters: every node's lower bound is stretched by the share of its energy that reading takes off its
+leaves (:func:`spanning_lower_reading`).  The size folds hold out models they trained on, whose new
 sizes the novel width holds; a new model at new sizes errs by both (GPT-2 at seq 256, trained
 without it on seq ≤ 128: +4 % where each alone erred 1–2 %).  So the folds by model are fitted once
 more on one half of the sizes, holding out the other half of their held-out models, and a novel
 node's slopes are at least what those folds' novel nodes needed beyond the novel width (kept under
-``NOVEL + level``; a predictor saved before has none).  Every node's interval is its own (a
-parent's is not the sum of its children's).
+``NOVEL + level``; a predictor saved before has none).  Every node's interval is its own (a parent's
+is not the sum of its children's).
 """
 
 from __future__ import annotations
@@ -257,6 +260,16 @@ def propagate_up(table: TreeTable, values: np.ndarray) -> np.ndarray:
 def leaf_sum(table: TreeTable, values: np.ndarray) -> np.ndarray:
     """Each node's Σ of ``values`` (per column) over the leaves of its subtree (a leaf: its own)."""
     return _propagate(table, np.where(_column(table.is_leaf, values), values, 0.0), np.add)
+
+
+def spanning_lower_reading(table: TreeTable, energies: np.ndarray, low: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """The lower bounds ``low`` of every node, stretched to span the floor rule's lower reading of the
+    leaves below it (``share``: per node, the share of a leaf's energy that reading keeps, 1 elsewhere):
+    ``low · (1 − G/E)``, ``G`` the energy that reading takes off the node's leaves, ``E`` the node's."""
+    gap = leaf_sum(table, np.where(table.is_leaf, np.clip(energies, 0.0, None) * (1.0 - share), 0.0))
+    kept = np.clip(1.0 - gap / np.where(energies > 0, energies, np.inf), 0.0, 1.0)
+    stretched: np.ndarray = np.minimum(low, low * kept)
+    return stretched
 
 
 def _column(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
