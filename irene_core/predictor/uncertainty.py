@@ -84,17 +84,21 @@ law in the work, below it the device's launch floor plus its edge's excess scale
 (:mod:`irene_core.predictor.leaf_models`), a coarser guess.  Each is its primitive kind's at ml
 level when that kind has :data:`MIN_KIND_RESIDUALS` residuals in that direction (kinds extrapolate
 differently: a Linear barely errs beyond its sizes, a MatMul may), else its level's (slopes of the
-direction below are kept under :data:`BELOW`; a predictor saved before has one slope for both).  The
-floor rule's lower reading (the energy falling with the work down to the floor) is one no size fold
-measures, as their held-out leaves lie a few times below their training data, where the floor barely
-matters: every node's lower bound is stretched by the share of its energy that reading takes off its
-leaves (:func:`spanning_lower_reading`).  The size folds hold out models they trained on, whose new
-sizes the novel width holds; a new model at new sizes errs by both (GPT-2 at seq 256, trained
-without it on seq ≤ 128: +4 % where each alone erred 1–2 %).  So the folds by model are fitted once
-more on one half of the sizes, holding out the other half of their held-out models, and a novel
-node's slopes are at least what those folds' novel nodes needed beyond the novel width (kept under
-``NOVEL + level``; a predictor saved before has none).  Every node's interval is its own (a parent's
-is not the sum of its children's).
+direction below are kept under :data:`BELOW`; a predictor saved before has one slope for both).  A
+slope says nothing beyond the distances it was measured at (its *reach*, the furthest of its
+held-out nodes): further out a node widens at least at its level's slope (a Linear a few times below
+its range was not yet under-used by its small products; at batch 8 and seq 32, trained on batch ≥ 16
+and seq ≥ 96, it cost 7–9 % more than predicted, where its kind's slope below was 0; a predictor
+saved before has no reach).  The floor rule's lower reading (the energy falling with the work down
+to the floor) is one no size fold measures, as their held-out leaves lie a few times below their
+training data, where the floor barely matters: every node's lower bound is stretched by the share of
+its energy that reading takes off its leaves (:func:`spanning_lower_reading`).  The size folds hold
+out models they trained on, whose new sizes the novel width holds; a new model at new sizes errs by
+both (GPT-2 at seq 256, trained without it on seq ≤ 128: +4 % where each alone erred 1–2 %).  So the
+folds by model are fitted once more on one half of the sizes, holding out the other half of their
+held-out models, and a novel node's slopes are at least what those folds' novel nodes needed beyond
+the novel width (kept under ``NOVEL + level``; a predictor saved before has none).  Every node's
+interval is its own (a parent's is not the sum of its children's).
 """
 
 from __future__ import annotations
@@ -514,6 +518,8 @@ class IntervalModel:
     unseen_kind: float = 0.0
     #: The training trees' model families (``meta.family``; see *New families* in the module docstring).
     families: tuple[str, ...] = ()
+    #: Per slope, the largest distance of the held-out nodes it was measured on (none: unbounded, an older save).
+    reach: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -603,6 +609,7 @@ class IntervalModel:
             for name, rows, least in named:
                 if rows.sum() >= least:
                     self.slope[prefix + name] = float(np.quantile(need[this_way][rows], COVERAGE))
+                    self.reach[prefix + name] = float(d[this_way][rows, column].max())
 
     def sources_of(self, keys: np.ndarray) -> np.ndarray:
         """How many training models had each shape key (:func:`shape_sources`): 0 for a novel one; −1 for a
@@ -668,22 +675,42 @@ class IntervalModel:
         extra = np.array([
             self.extra.get(_plain(g), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
         ])
-        slopes = np.array([self._slopes(lv, g) for lv, g in zip(levels, groups, strict=True)]).reshape(-1, 2)
-        widen = (slopes * distance).sum(axis=1) + extra + (0.0 if beyond is None else beyond)
+        widen = self.widening(levels, groups, distance) + extra + (0.0 if beyond is None else beyond)
         a, b = pred * np.exp(low - widen), pred * np.exp(high + widen)
         return np.minimum(a, b), np.maximum(a, b)
 
-    def _slopes(self, level: str, group: str) -> tuple[float, float]:
+    def widening(self, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray) -> np.ndarray:
+        """The log widening of each node of ``levels`` in ``groups`` for its distances ``(above, below)``
+        the training data: each at its slope up to the distance that slope was measured at, beyond at
+        least at its level's."""
+        slopes = np.array([self._slopes(lv, g) for lv, g in zip(levels, groups, strict=True)]).reshape(-1, 4)
+        reach = np.array([self._reach(lv, g) for lv, g in zip(levels, groups, strict=True)]).reshape(-1, 2)
+        within = np.minimum(distance, reach)
+        widen: np.ndarray = (slopes[:, :2] * within).sum(axis=1) + (slopes[:, 2:] * (distance - within)).sum(axis=1)
+        return widen
+
+    def _slopes(self, level: str, group: str) -> tuple[float, float, float, float]:
         """The widening per log unit ``(above, below)`` the training data of a node of ``level`` in
         ``group``: its kind's, else its level's (below: those of the direction below first); a novel
-        node's at least its level's among novel nodes."""
+        node's at least its level's among novel nodes; then both beyond their reach, at least its
+        level's."""
         kind = _plain(group)
-        above = self.slope.get(kind, self.slope.get(level, DEFAULT_SLOPE))
+        level_above = self.slope.get(level, DEFAULT_SLOPE)
+        level_below = self.slope.get(BELOW + level, level_above)
+        above = self.slope.get(kind, level_above)
         below = self.slope.get(BELOW + kind, self.slope.get(BELOW + level, above))
-        if not _is_novel(group):
-            return above, below
-        return (max(above, self.slope.get(NOVEL + level, 0.0)),
-                max(below, self.slope.get(BELOW + NOVEL + level, self.slope.get(NOVEL + level, 0.0))))
+        if _is_novel(group):
+            above = max(above, self.slope.get(NOVEL + level, 0.0))
+            below = max(below, self.slope.get(BELOW + NOVEL + level, self.slope.get(NOVEL + level, 0.0)))
+        return above, below, max(above, level_above), max(below, level_below)
+
+    def _reach(self, level: str, group: str) -> tuple[float, float]:
+        """How far ``(above, below)`` the training data the slopes of a node of ``level`` in ``group`` were
+        measured (:data:`_UNBOUNDED` where not recorded)."""
+        kind = _plain(group)
+        above = self.reach.get(kind, self.reach.get(level, _UNBOUNDED))
+        below = self.reach.get(BELOW + kind, self.reach.get(BELOW + level, _UNBOUNDED))
+        return above, below
 
     def widened(self, extra: Mapping[str, float]) -> IntervalModel:
         """A copy whose groups are widened by ``extra`` (log units) on top of any earlier widening."""
@@ -705,6 +732,7 @@ class IntervalModel:
             "structures": self.structures,
             "unseen_kind": self.unseen_kind,
             "families": list(self.families),
+            "reach": dict(sorted(self.reach.items())),
         }
 
     @classmethod
@@ -716,9 +744,10 @@ class IntervalModel:
         if (q[:, 0] > 0).any() or (q[:, 1] < 0).any():
             raise ValueError("interval quantiles must satisfy low <= 0 <= high")
         slope, extra = ({str(k): float(v) for k, v in dict(state[key]).items()} for key in ("slope", "extra"))
+        reach = {str(k): float(v) for k, v in dict(state.get("reach", {})).items()}  # older saves: unbounded
         unseen_kind = float(state.get("unseen_kind", 0.0))  # older saves: no such widening
-        if any(not np.isfinite(v) or v < 0 for v in [*slope.values(), *extra.values(), unseen_kind]):
-            raise ValueError("interval slopes and widening must be finite and >= 0")
+        if any(not np.isfinite(v) or v < 0 for v in [*slope.values(), *extra.values(), *reach.values(), unseen_kind]):
+            raise ValueError("interval slopes, their reach and widening must be finite and >= 0")
         saved_known, structures = (np.asarray(state.get(key, np.zeros(0)), dtype=np.int64)
                                    for key in ("known", "structures"))
         known, structures = np.unique(saved_known), np.unique(structures)
@@ -728,7 +757,8 @@ class IntervalModel:
             raise ValueError(f"interval sources have {len(sources)} entries for {len(saved_known)} known shapes "
                              "(which must be sorted and distinct)")
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
-                   Ranges.from_state(state["ranges"]), extra, known, sources, structures, unseen_kind, families)
+                   Ranges.from_state(state["ranges"]), extra, known, sources, structures, unseen_kind, families,
+                   reach)
 
 
 def describe_extrapolation(kinds: Iterable[str]) -> str:
