@@ -71,7 +71,7 @@ GENERALISATION_FEATURES = ("all", "no-gpu-energy", "model")
 #: Splits below the training range (train on the larger sizes, test the smaller ones), and the predictors
 #: compared on them: the default, the default with its leaves held at their training range's edge (as
 #: before the floor rule), the log-ridge.
-BELOW_RANGE_SPLITS = Path(__file__).with_name("data") / "below-range-splits.json"
+BELOW_RANGE_SPLITS: list[Split] = load_split_file(Path(__file__).with_name("data") / "below-range-splits.json")
 BELOW_RANGE = [
     ("IrEne default", {}),
     ("held at the edge (`below_range: regressor`)", {"below_range": "regressor"}),
@@ -264,7 +264,7 @@ def generalisation(records) -> tuple[dict[tuple[str, str, str], CrossValidation]
                     wall[(preset, features)] = time.perf_counter() - start
             below = {(label, features, split.name): pool.submit(_split_run, {**config, "features": features}, split)
                      for label, config in BELOW_RANGE for features in GENERALISATION_FEATURES
-                     for split in load_split_file(BELOW_RANGE_SPLITS)}
+                     for split in BELOW_RANGE_SPLITS}
             for key, future in below.items():
                 out[key] = future.result()
                 print(f"  {' / '.join(key)}: {', '.join(f'{lv} {fmt(v)}' for lv, v in out[key].overall.items())}",
@@ -343,7 +343,7 @@ def generalisation_tables(
         "| split | features | predictor | ml % | module % | model % | coverage ml / module / model % |",
         "|---|---|---|---|---|---|---|",
     ]
-    for split in load_split_file(BELOW_RANGE_SPLITS):
+    for split in BELOW_RANGE_SPLITS:
         for features in GENERALISATION_FEATURES:
             for label, _ in BELOW_RANGE:
                 r = results[(label, features, split.name)]

@@ -43,7 +43,7 @@ distribution, even when another plugin has replaced the name since.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,35 +252,37 @@ class LeafModels:
     def predict(self, X: np.ndarray, types: np.ndarray) -> np.ndarray:
         """Energies of leaves ``X`` of primitive ``types``; untrained primitives use the generic regressor
         (the predictor reports them as notices on the records)."""
-        return self._estimates(X, types)[0]
+        out = np.empty(len(types))
+        for rows, key, regressor, scale in self._by_kind(types):
+            energy = np.asarray(regressor.predict(X[rows]), float) * scale
+            below = self._below(key, X[rows], regressor, scale)
+            if below is not None:
+                energy = np.where(np.isnan(below[0]), energy, below[0])
+            out[rows] = np.maximum(energy, 0.0)
+        return out
 
     def lower_share(self, X: np.ndarray, types: np.ndarray) -> np.ndarray:
         """Per leaf, the share of its energy that the floor rule's lower reading keeps (1 where the rule
         does not apply): the interval of a leaf below its kind's training range spans both readings (see
         the module docstring)."""
-        energy, lower = self._estimates(X, types)
-        share: np.ndarray = np.where(energy > 0, np.clip(lower / np.where(energy > 0, energy, 1.0), 0.0, 1.0), 1.0)
+        share = np.ones(len(types))
+        for rows, key, regressor, scale in self._by_kind(types):
+            below = self._below(key, X[rows], regressor, scale)
+            if below is not None:  # the rule is at least the floor (> 0), its lower reading at most the rule
+                rule, reading = below
+                share[rows] = np.where(np.isnan(rule), 1.0, reading / rule)
         return share
 
-    def _estimates(self, X: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(energy, lower)`` of leaves ``X`` of primitive ``types``: :meth:`predict`'s, and the floor
-        rule's lower reading where it applies (else the energy)."""
-        out, lower = np.empty(len(types)), np.empty(len(types))
+    def _by_kind(self, types: np.ndarray) -> Iterator[tuple[np.ndarray, str, PrimitiveRegressor, float]]:
+        """Per primitive a leaf of ``types`` is predicted as: its rows, the name its range is kept under
+        (GENERIC for the generic regressor's), its regressor and the regressor's scale."""
         kinds = self.kind_array(types)
         for name in set(kinds):
-            rows = kinds == name
             entry = self.entries.get(name)
-            regressor = self._generic() if entry is None else entry.regressor
-            scale = 1.0 if entry is None else np.exp(entry.offset)
-            energy = np.asarray(regressor.predict(X[rows]), float) * scale
-            below = self._below(GENERIC if entry is None else name, X[rows], regressor, scale)
-            least = energy
-            if below is not None:
-                rule, reading = below
-                least = np.where(np.isnan(reading), energy, reading)
-                energy = np.where(np.isnan(rule), energy, rule)
-            out[rows], lower[rows] = np.maximum(energy, 0.0), np.maximum(least, 0.0)
-        return out, lower
+            if entry is None:
+                yield kinds == name, GENERIC, self._generic(), 1.0
+            else:
+                yield kinds == name, name, entry.regressor, float(np.exp(entry.offset))
 
     def _generic(self) -> PrimitiveRegressor:
         if self.generic is None:
