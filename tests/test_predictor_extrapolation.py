@@ -227,7 +227,8 @@ def test_below_its_range_a_leaf_costs_the_devices_floor_plus_its_edges_excess_sc
     every measure of its work by k, a leaf costs the launch floor F plus (E₀ − F)/k, E₀ its energy with
     the work held at the edge, never less than F (this regressor, proportional to the work it was fitted
     on, goes under it); below in one measure only, the regressor's own estimate.  Its interval spans the
-    rule's lower reading, the energy falling with the work down to the floor."""
+    rule's lower reading, the energy falling with the work down to the floor, and its upper reading, the
+    excess falling with the amount of work (flops or bytes) that shrinks least."""
     models, _ = _below_range_leaves("floor")
     own, _ = _below_range_leaves("regressor")  # the regressors' own estimates
     assert models.floor == pytest.approx(2e-3)
@@ -241,15 +242,21 @@ def test_below_its_range_a_leaf_costs_the_devices_floor_plus_its_edges_excess_sc
     assert predicted[1] == pytest.approx(models.floor + (e0 - models.floor) / 18.0, rel=1e-4)
     assert predicted[2] == pytest.approx(own.predict(one_measure, softmax[:1])[0])
     assert own.predict(smaller, softmax[:1])[0] < models.floor < predicted[1]  # fitted on no call that cheap
-    # its lower reading, the interval's: the energy falls with the work down to the floor, max(F, E₀/k)
+    # its readings, the interval's: the energy falls with the work down to the floor, max(F, E₀/k); the
+    # excess falls with the amount that shrinks least, F + (E₀ − F)/j (a product bound by its bytes)
     half = edge / [1.0, 1.0, 2.0, 2.0]  # k = 2: E₀/2 lies above the floor
     rule = models.floor + (e0 - models.floor) / 2.0
-    share = models.lower_share(np.vstack([edge, smaller, one_measure, half]), np.repeat(softmax[:1], 4))
-    assert share == pytest.approx([1.0, models.floor / predicted[1], 1.0, e0 / 2.0 / rule], rel=1e-4)
+    by_bytes = edge / [2.0, 3.0, 18.0, 6.0]  # k = 18 in flops, j = 6 in bytes
+    lower, upper = models.reading_shares(np.vstack([edge, smaller, one_measure, half, by_bytes]),
+                                         np.repeat(softmax[:1], 5))
+    floor_share = models.floor / predicted[1]
+    assert lower == pytest.approx([1.0, floor_share, 1.0, e0 / 2.0 / rule, floor_share], rel=1e-4)
+    by_bytes_upper = (models.floor + (e0 - models.floor) / 6.0) / predicted[1]
+    assert upper == pytest.approx([1.0, 1.0, 1.0, 1.0, by_bytes_upper], rel=1e-4) and by_bytes_upper > 1.5
     loaded = LeafModels.from_state(models.feature_names, models.get_state())
     assert np.array_equal(loaded.predict(smaller, softmax[:1]), predicted[1:2])
     # never below the floor, even where the estimate at the edge is (without the GPU energy, a run's low
     # utilisation lowered it: a Softmax at batch 8 and seq 32 came out 1.8 mJ on a 2.3 mJ floor)
     higher = LeafModels.from_state(models.feature_names, {**models.get_state(), "floor": 2 * e0})
     assert higher.predict(smaller, softmax[:1])[0] == pytest.approx(2 * e0)
-    assert higher.lower_share(smaller, softmax[:1])[0] == pytest.approx(1.0)
+    assert np.concatenate(higher.reading_shares(by_bytes, softmax[:1])) == pytest.approx([1.0, 1.0])

@@ -49,7 +49,7 @@ from irene_core.predictor.uncertainty import (
     shape_keys,
     shape_sources,
     source_counts,
-    spanning_lower_reading,
+    spanning_readings,
     structure_keys,
 )
 from irene_core.tree.schema import ABSORBED_LEAVES, OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
@@ -402,9 +402,9 @@ class Predictor:
                 generic &= ~self.calibration_.measured(kinds)  # a kind the target measured: bounded by that
             beyond[0, generic] += self.intervals_.unseen_kind
             low, high = self.intervals_.bounds(energies, table.level, groups, distance, beyond[0])
-            share = np.ones(len(table))
-            share[leaf] = self.leaves_.lower_share(self._matrix(table)[leaf], table.type[leaf])
-            low = spanning_lower_reading(table, energies, low, share)
+            readings = np.ones((2, len(table)))
+            readings[:, leaf] = self.leaves_.reading_shares(self._matrix(table)[leaf], table.type[leaf])
+            low, high = spanning_readings(table, energies, low, high, *readings)
             own_low, own_high = self.intervals_.bounds(
                 own, own_levels, interval_groups(own_levels, np.full(len(table), OWN_OPS_TYPE, dtype=object), novel),
                 distance, beyond[1],

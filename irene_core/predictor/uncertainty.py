@@ -89,10 +89,11 @@ slope says nothing beyond the distances it was measured at (its *reach*, the fur
 held-out nodes): further out a node widens at least at its level's slope (a Linear a few times below
 its range was not yet under-used by its small products; at batch 8 and seq 32, trained on batch ≥ 16
 and seq ≥ 96, it cost 7–9 % more than predicted, where its kind's slope below was 0; a predictor
-saved before has no reach).  The floor rule's lower reading (the energy falling with the work down
-to the floor) is one no size fold measures, as their held-out leaves lie a few times below their
-training data, where the floor barely matters: every node's lower bound is stretched by the share of
-its energy that reading takes off its leaves (:func:`spanning_lower_reading`).  The size folds hold
+saved before has no reach).  The floor rule's readings (the energy falling with the work down to
+the floor; its excess falling with the amount of work that shrinks least) are ones no size fold
+measures, as their held-out leaves lie a few times below their training data, where the floor barely
+matters: every node's bounds are stretched by the share of its energy that the readings take off or
+add to its leaves (:func:`spanning_readings`).  The size folds hold
 out models they trained on, whose new sizes the novel width holds; a new model at new sizes errs by
 both (GPT-2 at seq 256, trained without it on seq ≤ 128: +4 % where each alone erred 1–2 %).  So the
 folds by model are fitted once more on one half of the sizes, holding out the other half of their
@@ -266,14 +267,17 @@ def leaf_sum(table: TreeTable, values: np.ndarray) -> np.ndarray:
     return _propagate(table, np.where(_column(table.is_leaf, values), values, 0.0), np.add)
 
 
-def spanning_lower_reading(table: TreeTable, energies: np.ndarray, low: np.ndarray, share: np.ndarray) -> np.ndarray:
-    """The lower bounds ``low`` of every node, stretched to span the floor rule's lower reading of the
-    leaves below it (``share``: per node, the share of a leaf's energy that reading keeps, 1 elsewhere):
-    ``low · (1 − G/E)``, ``G`` the energy that reading takes off the node's leaves, ``E`` the node's."""
-    gap = leaf_sum(table, np.where(table.is_leaf, np.clip(energies, 0.0, None) * (1.0 - share), 0.0))
-    kept = np.clip(1.0 - gap / np.where(energies > 0, energies, np.inf), 0.0, 1.0)
-    stretched: np.ndarray = np.minimum(low, low * kept)
-    return stretched
+def spanning_readings(table: TreeTable, energies: np.ndarray, low: np.ndarray, high: np.ndarray, lower: np.ndarray,
+                      upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds ``(low, high)`` of every node, stretched to span the floor rule's readings of the leaves
+    below it (``lower``, ``upper``: per node, a leaf's readings as shares of its energy, 1 elsewhere):
+    ``low · (1 − G₋/E)`` and ``high · (1 + G₊/E)``, ``G₋`` (``G₊``) the energy the lower (upper) reading
+    takes off (adds to) the node's leaves, ``E`` the node's."""
+    leaf_energy = np.where(table.is_leaf, np.clip(energies, 0.0, None), 0.0)
+    per_energy = 1.0 / np.where(energies > 0, energies, np.inf)
+    taken = np.clip(leaf_sum(table, leaf_energy * (1.0 - lower)) * per_energy, 0.0, 1.0)
+    added = np.clip(leaf_sum(table, leaf_energy * (upper - 1.0)) * per_energy, 0.0, None)
+    return np.minimum(low, low * (1.0 - taken)), np.maximum(high, high * (1.0 + added))
 
 
 def _column(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
