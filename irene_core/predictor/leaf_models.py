@@ -37,7 +37,7 @@ never reaches the floor: the rule's *lower reading*, ``max(F, E₀/k)`` (the ene
 the work down to the floor), is as physical.  Nor can it show which of its amounts of work, flops or
 bytes, the excess follows below the range: a small product leaves the GPU's arithmetic idle and
 becomes bound by its bytes (a roofline), which shrink less than its flops (a ``Conv1D`` at batch 8
-and sequence 32 cost 7–9 % more than the rule, its flops 6× below the edge and its bytes 3.6×).  The
+and sequence 32 cost 7–9 % more than the rule, its flops 6× below the edge and its bytes 3×).  The
 rule's *upper reading* scales the excess with the amount that shrinks least, by ``j``: ``F + (E₀ − F)/j``.
 A node's interval spans both readings (:meth:`LeafModels.reading_shares`;
 :func:`~irene_core.predictor.uncertainty.spanning_readings`).
