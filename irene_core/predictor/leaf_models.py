@@ -235,10 +235,10 @@ class LeafModels:
         amounts = np.isin(names, ["flops", *BYTE_FEATURES])  # the work itself, not what running it took
         least = below[rows][:, amounts].min(axis=1) if amounts.any() else shrink[rows]
         at_edge = np.asarray(regressor.predict(np.where(held, np.maximum(X[rows], low), X[rows])), float) * scale
-        excess = at_edge - self.floor
+        excess, factor = at_edge - self.floor, np.exp(-shrink[rows])  # factor = 1/k
         rule, lower, upper = (np.full(len(X), np.nan) for _ in range(3))
-        rule[rows] = np.maximum(self.floor, np.minimum(at_edge, self.floor + excess * np.exp(-shrink[rows])))
-        lower[rows] = np.minimum(rule[rows], np.maximum(self.floor, at_edge * np.exp(-shrink[rows])))
+        rule[rows] = np.maximum(self.floor, np.minimum(at_edge, self.floor + excess * factor))
+        lower[rows] = np.minimum(rule[rows], np.maximum(self.floor, at_edge * factor))
         upper[rows] = np.maximum(rule[rows], np.minimum(at_edge, self.floor + excess * np.exp(-least)))
         return rule, lower, upper
 
