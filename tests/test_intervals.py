@@ -374,11 +374,13 @@ def test_folds_that_hold_out_a_training_familys_only_model_measure_new_families_
     assert narrow.quantiles["new-family:module"] == narrow.quantiles["novel:module"]  # never surer than novel
 
 
-def test_a_novel_root_of_a_new_family_is_as_wide_as_a_module_of_an_unseen_structure() -> None:
-    """Trained on encoders, a GPT-2 root errs as its blocks do (they share one bias, which no sum
-    averages out), by more than any fold within one family shows: a novel root of a family (``meta.family``)
-    no training tree had takes at least the width of a module of an unseen structure; a root of a
-    trained family, an unknown family, or a predictor saved without families keeps the novel roots'."""
+def test_a_novel_root_or_module_of_a_new_family_is_as_wide_as_a_module_of_an_unseen_structure() -> None:
+    """Trained on encoders, a GPT-2 block errs by its family's bias (its own work learnt on another
+    family's blocks) and its root as its blocks do (they share that bias, which no sum averages out),
+    by more than any fold within one family shows: a novel module or root of a family
+    (``meta.family``) no training tree had takes at least the width of a module of an unseen
+    structure; one of a trained family, an unknown family, or a predictor saved without families
+    keeps the novel nodes'."""
     roots = _residuals([np.linspace(-0.01, 0.01, 40)] * 2, level="model", kind="module",
                        into=_residuals([np.linspace(-0.03, 0.03, 40)] * 2))
     wide = np.linspace(-0.2, 0.2, 50)
@@ -387,7 +389,8 @@ def test_a_novel_root_of_a_new_family_is_as_wide_as_a_module_of_an_unseen_struct
     half = np.quantile(np.abs(wide), 0.9)
     assert fitted.families == ("encoder",)
     assert fitted.quantiles["new-family:model"] == pytest.approx((-half, half))
-    assert fitted.quantiles["novel:model"][1] < half / 10
+    assert fitted.quantiles["new-family:module"] == pytest.approx((-half, half))
+    assert fitted.quantiles["novel:model"][1] < half / 10 and fitted.quantiles["novel:module"][1] < half / 5
     families = np.array(["decoder", "encoder", None], dtype=object)
     assert fitted.new_family(families).tolist() == [True, False, False]
     groups = interval_groups(np.full(3, "model", dtype=object), np.full(3, "module", dtype=object),
@@ -401,20 +404,23 @@ def test_a_novel_root_of_a_new_family_is_as_wide_as_a_module_of_an_unseen_struct
     assert not old_save.new_family(families).any()
 
 
-def test_a_new_familys_root_is_as_wide_as_a_module_of_an_unseen_structure(
+def test_a_new_familys_root_and_blocks_are_as_wide_as_a_module_of_an_unseen_structure(
     small: tuple[Predictor, list[TreeRecord]], device1_records: list[TreeRecord],
 ) -> None:
-    """Trained on encoders, a GPT-2 root (a decoder's) takes at least the new family's width, and its
-    record says why; a RoBERTa root, of the trained family, does neither."""
+    """Trained on encoders, a GPT-2 root (a decoder's) and its blocks take at least the new family's
+    width, and its record says why; a RoBERTa root and its layers, of the trained family, do neither."""
     predictor, _ = small
     intervals = predictor.intervals_
     assert intervals is not None and intervals.families == ("encoder",)
     half = intervals.quantiles["new-family:model"][1]
-    assert half >= intervals.quantiles["foreign:module"][1]
+    assert half >= intervals.quantiles["foreign:module"][1] > intervals.quantiles["novel:module"][1]
     for name, wide in (("gpt2", True), ("roberta-base", False)):
         records = [r for r in device1_records if r.model_name == name and r.batch_size == 8][:2]
         for record in predictor.predict(records):
             assert (np.log(record.root.predicted_high / record.root.predicted_energy) >= half - 1e-9) == wide
+            blocks = [n for n in record.nodes() if n.type in ("Block", "RobertaLayer")]
+            assert blocks and all((np.log(n.predicted_high / n.predicted_energy) >= intervals.quantiles[
+                "foreign:module"][1] - 1e-9) == wide for n in blocks)
             said = [n for n in record.notices if "a model of a family no training tree had (decoder)" in n.message]
             assert [n.nodes for n in said] == ([[record.root.id]] if wide else [])
 
