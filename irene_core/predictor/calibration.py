@@ -11,8 +11,9 @@ absorbs a per-kind speed or power difference, the slope ``b`` an idle-power shar
 on small nodes.  Calibrated estimates are ``raw·exp(a + b·(log raw − c))``, then reconciled as usual.
 A primitive the target trees lack takes the fit of one they have that performs the same computation
 (``Conv1D``, GPT-2's linear layer, takes ``Linear``'s), else its level's.  A kind the predictor
-holds free (0 J: Dropout in inference) that the target measures above 0 (its call's dispatch at the
-target's power) costs the geometric mean of its measured energies per call.
+holds free (0 J: a Dropout, which runs no kernel in inference, where its training measured none)
+that the target measures above 0 (its call's dispatch at the target's power) costs the geometric
+mean of its measured energies per call.
 
 The intervals are widened per group (kind, level) by the larger of two log margins: how far the
 target's measured nodes lie outside their intervals (the 90 % conformal quantile of that distance;

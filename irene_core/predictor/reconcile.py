@@ -23,8 +23,8 @@ to the model's figure.  Three policies:
   the tree need not add up (the ``log-ridge`` baseline, which predicts every node on its own).
 
 Afterwards, except with ``none``, own ops = parent − Σ children ≥ (floor − 1)·Σ children exactly (a
-last bottom-up pass absorbs rounding).  Estimates of 0 (primitives that cost nothing, such as
-Dropout in inference) stay 0.
+last bottom-up pass absorbs rounding).  Estimates of 0 (a Dropout, which runs no kernel in
+inference, where training measured none of its calls) stay 0.
 """
 
 from __future__ import annotations

@@ -55,9 +55,9 @@ class RegressorSpec:
     ``name`` is the canonical primitive name (``Linear``, ``MatMul``); ``aliases`` are other leaf
     types that share its regressor (``bmm`` → ``MatMul``).  ``replaces=True`` lets a later plugin
     take over a name.  ``needs_data=False`` marks regressors that are usable untrained (Dropout,
-    which costs nothing in inference).  ``computes_as`` names a primitive that performs the same
-    computation (``Conv1D`` → ``Linear``): a predictor without training leaves of this one predicts,
-    counts and bounds its leaves as that one's.
+    which runs no kernel in inference: 0 J until training measures its dispatch).  ``computes_as``
+    names a primitive that performs the same computation (``Conv1D`` → ``Linear``): a predictor
+    without training leaves of this one predicts, counts and bounds its leaves as that one's.
     """
 
     kind: ClassVar[str] = "primitive"

@@ -2,7 +2,7 @@
 
 from irene_core import RegressorSpec, hookimpl
 from irene_primitives_transformers.primitives import PRIMITIVES
-from irene_primitives_transformers.regressors import ZeroEnergyRegressor, trainable_regressor
+from irene_primitives_transformers.regressors import DispatchEnergyRegressor, trainable_regressor
 
 
 @hookimpl
@@ -10,7 +10,7 @@ def irene_primitive_regressors() -> list[RegressorSpec]:
     return [
         RegressorSpec(
             name=p.name,
-            factory=ZeroEnergyRegressor if p.free_in_inference else trainable_regressor,
+            factory=DispatchEnergyRegressor if p.free_in_inference else trainable_regressor,
             aliases=p.aliases,
             description=p.description,
             needs_data=not p.free_in_inference,

@@ -75,8 +75,8 @@ PRIMITIVES: tuple[Primitive, ...] = (
     Primitive(
         "Dropout",
         ("dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "StableDropout"),
-        "identity in inference (no kernel runs): 0 J",
+        "identity in inference (no kernel runs): its dispatch only",
         free_in_inference=True,
     ),
-    Primitive("Identity", (), "no-op: 0 J", free_in_inference=True),
+    Primitive("Identity", (), "no-op: its dispatch only", free_in_inference=True),
 )

@@ -12,7 +12,7 @@ from irene_core.predictor import leaf_models
 from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.regressor import PrimitiveRegressor, RegressorSpec
 from irene_primitives_transformers.primitives import PRIMITIVES
-from irene_primitives_transformers.regressors import ZeroEnergyRegressor, trainable_regressor
+from irene_primitives_transformers.regressors import DispatchEnergyRegressor, trainable_regressor
 
 
 def test_every_primitive_is_registered_with_its_aliases():
@@ -30,13 +30,31 @@ def test_every_primitive_is_registered_with_its_aliases():
 
 def test_regressors_follow_the_contract():
     X = np.array([[8.0, 32.0, 10.0, 1.0], [16.0, 64.0, 40.0, 4.0], [32.0, 128.0, 160.0, 16.0]])
-    zero = ZeroEnergyRegressor(("batch_size", "seq_len", "flops", "mem_bytes"))
-    assert isinstance(zero, PrimitiveRegressor)
-    assert np.array_equal(zero.fit(X, np.ones(3)).predict(X), np.zeros(3))
-    assert zero.set_state(zero.get_state()) is zero
+    untrained = DispatchEnergyRegressor(("batch_size", "seq_len", "flops", "mem_bytes"))
+    assert isinstance(untrained, PrimitiveRegressor)
+    assert np.array_equal(untrained.predict(X), np.zeros(3))
+    assert untrained.set_state(untrained.get_state()) is untrained
     ols = trainable_regressor(("batch_size", "seq_len", "flops", "mem_bytes"), method="ols", ignored="x")
     y = 1e-3 + 1e-4 * X[:, 2]
     assert ols.fit(X, y).describe() == "OLS" and ols.predict(X) == pytest.approx(y, rel=1e-6)
+
+
+def test_a_primitive_without_a_kernel_costs_its_measured_dispatch_whatever_its_size():
+    """Dropout runs no kernel in inference, but its call takes a few µs at the device's power: trained
+    on measured calls it costs their geometric mean at every size; untrained, on calls measured at
+    0 J, or restored from a save that kept no dispatch energy, 0 J; a bad saved energy is refused."""
+    X = np.array([[8.0, 32.0, 0.0, 1.0], [16.0, 64.0, 0.0, 4.0], [32.0, 128.0, 0.0, 16.0]])
+    names = ("batch_size", "seq_len", "flops", "mem_bytes")
+    fitted = DispatchEnergyRegressor(names).fit(X, np.array([2e-4, 8e-4, 4e-4]))
+    assert fitted.predict(X * 100) == pytest.approx(np.full(3, 4e-4))
+    assert "0.4 mJ per call" in fitted.describe()
+    restored = DispatchEnergyRegressor(names).set_state(fitted.get_state())
+    assert restored.predict(X[:1]) == pytest.approx([4e-4])
+    assert DispatchEnergyRegressor(names).fit(X, np.zeros(3)).predict(X).tolist() == [0.0] * 3
+    assert DispatchEnergyRegressor(names).set_state({}).predict(X).tolist() == [0.0] * 3
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="dispatch energy"):
+            DispatchEnergyRegressor(names).set_state({"energy": bad})
 
 
 class ConstantLinear:
