@@ -98,6 +98,22 @@ def transform(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return np.column_stack(cols) if cols else np.zeros((len(X), 0))
 
 
+def untransform(Z: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Model space → raw features: the inverse of :func:`transform`."""
+    cols = []
+    for j, name in enumerate(names):
+        z = Z[:, j]
+        if name in _LOG_FLOORS:
+            cols.append(np.exp(z) - (_LOG_FLOORS[name] or 1e-12))
+        elif name in _PERCENT:
+            cols.append(z * 100.0)
+        elif name in _CLOCKS:
+            cols.append(z * 1000.0)
+        else:
+            cols.append(z)
+    return np.column_stack(cols) if cols else np.zeros((len(Z), 0))
+
+
 def bounded(Z: np.ndarray, low: np.ndarray, high: np.ndarray, degree: int) -> np.ndarray:
     """The columns of a log-space model, safe outside the training range [low, high].
 
