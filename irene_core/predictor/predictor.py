@@ -405,6 +405,8 @@ class Predictor:
             readings = np.ones((2, len(table)))
             readings[:, leaf] = self.leaves_.reading_shares(self._matrix(table)[leaf], table.type[leaf])
             low, high = spanning_readings(table, energies, low, high, *readings)
+            if self.leaves_.floor is not None:  # a leaf at 0 J runs no kernel: at most the device's smallest one
+                high = np.where(leaf & (energies <= 0), np.maximum(high, self.leaves_.floor), high)
             own_low, own_high = self.intervals_.bounds(
                 own, own_levels, interval_groups(own_levels, np.full(len(table), OWN_OPS_TYPE, dtype=object), novel),
                 distance, beyond[1],
