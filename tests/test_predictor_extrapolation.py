@@ -75,6 +75,22 @@ def test_without_a_range_fold_only_the_physical_candidates_are_offered():
         assert regressor.candidate_ is not None and regressor.candidate_.kind == kind
 
 
+def test_range_folds_that_never_reach_more_work_offer_only_the_physical_candidates():
+    """Three batch sizes and three sequence lengths, all of 2,048 tokens (as the H200's trees): a range
+    fold holds out the largest batch or the longest sequences, but no more work than it trains on, so
+    none judges how a log-space fit continues beyond the work (on the H200, a ``Conv1D``'s fit ran flat,
+    6× low at 8,192 tokens): only the physical candidates are offered.  Where the held-out sizes do more
+    work, a cubic trend in the flops is fitted in log space."""
+    def fitted(more_work: bool) -> LeafRegressor:
+        batch, scale, model = (a.ravel() for a in np.meshgrid([8.0, 16.0, 32.0], np.arange(1.0, 9.0), [0.0, 1.0]))
+        seq = 2048.0 / batch
+        X = np.column_stack([batch, seq, 2048.0 * scale * (batch / 8.0 if more_work else 1.0)])
+        return LeafRegressor(("batch_size", "seq_len", "flops")).fit(X, X[:, 2] ** 3 / 1e12, model)
+
+    for regressor, kind in ((fitted(False), "power"), (fitted(True), "log")):
+        assert regressor.candidate_ is not None and regressor.candidate_.kind == kind
+
+
 def test_range_folds_leave_out_the_largest_sizes():
     sizes = np.array([[8, 32], [16, 64], [24, 128], [32, 256], [8, 256]], float)
     (train_b, valid_b), (_, valid_s) = range_folds(sizes)

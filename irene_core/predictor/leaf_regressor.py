@@ -29,10 +29,12 @@ measured in training are corrected to their measured energy while new shapes fal
 smooth model.  The chosen candidate is refitted on all rows.
 
 When the training rows give no range fold (fewer than three batch sizes and three sequence
-lengths), no fold can judge how a log-space candidate continues beyond the range, and only the
-physical candidates are offered where there are some: trained on one tree of each of six models
-(batch 8, seq 64, no GPU energy), a degree-2 ``Softmax`` fit chosen on folds by model ran flat
-beyond its range, 41× low at batch 24, seq 256.
+lengths), or none whose held-out rows do more work (flops or bytes) than its training rows, no fold
+can judge how a log-space candidate continues beyond the range, and only the physical candidates
+are offered where there are some: trained on one tree of each of six models (batch 8, seq 64, no
+GPU energy), a degree-2 ``Softmax`` fit chosen on folds by model ran flat beyond its range, 41× low
+at batch 24, seq 256; trained on the H200's trees, whose batch sizes and sequence lengths vary but
+not their 2,048 tokens, a ``Conv1D`` fit ran flat, 6× low at 8,192 tokens.
 
 ``fallback=True`` makes the regressor that predicts kinds without a regressor of their own (the
 predictor's generic fallback, fitted on every training leaf): it offers only the linear wall-energy
@@ -56,6 +58,7 @@ import numpy as np
 
 from irene_core.errors import IreneError
 from irene_core.predictor.design import (
+    BYTE_FEATURES,
     bounded,
     extensive,
     has_power_terms,
@@ -85,6 +88,8 @@ _SIZES = ("batch_size", "seq_len")
 MAX_ELASTICITY = 1.0
 #: The candidates held within :data:`MAX_ELASTICITY` beyond the training range: log-space and physical.
 _HELD = ("log", "power")
+#: How far (log units) a range fold's held-out work must exceed its training work to judge extrapolation.
+_MARGIN = float(np.log(1.01))
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,13 @@ class LeafRegressor:
             return power_terms(at_edge, self.feature_names), growth
         return bounded(clipped, low[cols], high[cols], candidate.degree), growth
 
+    def _beyond_work(self, X: np.ndarray, train: np.ndarray, valid: np.ndarray) -> bool:
+        """Whether a fold's held-out rows ``valid`` lie above its ``train`` rows in flops or bytes (by more
+        than 1 %): whether it judges how a candidate continues beyond the work it was fitted on."""
+        amounts = [c for c in self.work_ if self.feature_names[c] in ("flops", *BYTE_FEATURES)]
+        Z = transform(X[:, amounts], [self.feature_names[c] for c in amounts])
+        return bool(len(amounts)) and bool((Z[valid].max(axis=0) > Z[train].max(axis=0) + _MARGIN).any())
+
     def _sizes(self, X: np.ndarray) -> np.ndarray:
         """The batch size and sequence length columns of ``X`` (those that are features)."""
         return X[:, [self.feature_names.index(f) for f in _SIZES if f in self.feature_names]]
@@ -253,7 +265,7 @@ class LeafRegressor:
         Zt = transform(X, self.feature_names)
         self.low_, self.high_ = Zt.min(axis=0), Zt.max(axis=0)
         candidates = self._candidates()
-        if next(range_folds(self._sizes(X)), None) is None:  # see the module docstring
+        if not any(self._beyond_work(X, train, valid) for train, valid in range_folds(self._sizes(X))):
             candidates = [c for c in candidates if c.kind != "log"] or candidates
         smoothers: list[tuple[float, ...] | None] = [None] + ([] if self.method == "ols" else list(self.smoothers))
         if self._shape(X) is None:
