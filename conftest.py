@@ -45,6 +45,14 @@ def device1_records(device1_dir):
     return import_csv_dir(device1_dir)
 
 
+@pytest.fixture(scope="module")
+def h200_records():
+    """The H200's measured trees (``benchmarks/data/h200-nvml.jsonl``, NVML), loaded once per test module."""
+    from irene_core.tree.jsonl import load_records
+
+    return load_records(ROOT / "benchmarks" / "data" / "h200-nvml.jsonl")
+
+
 @pytest.fixture(scope="session")
 def device1_paper_records(device1_dir):
     """The paper's six models of device_1 as the reference predictors are trained on them: with the

@@ -13,7 +13,7 @@ from benchmarks.synthetic_device import DEVICE, synthetic_device
 from irene_core.predictor import artifacts
 from irene_core.predictor.calibration import calibrate
 from irene_core.predictor.predictor import Predictor, load_reference_predictor
-from irene_core.tree.jsonl import load_records, record_to_dict, write_records
+from irene_core.tree.jsonl import record_to_dict, write_records
 from irene_core.tree.schema import TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -117,13 +117,12 @@ def test_bad_targets_are_one_line_errors(setting: dict, cli_main, tmp_path: Path
     assert not (tmp_path / "new").exists()
 
 
-H200 = Path(__file__).parents[1] / "benchmarks" / "data" / "h200-nvml.jsonl"
 
 
 @pytest.fixture(scope="module")
-def h200() -> tuple[list[TreeRecord], Predictor]:
+def h200(h200_records: list[TreeRecord]) -> tuple[list[TreeRecord], Predictor]:
     """The H200's measured trees (benchmarks/data) and the shipped device_1 predictor."""
-    return load_records(H200), load_reference_predictor("model")
+    return h200_records, load_reference_predictor("model")
 
 
 def test_calibrated_intervals_cover_the_calibration_trees(h200: tuple[list[TreeRecord], Predictor]) -> None:

@@ -4,32 +4,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from irene_core.predictor.predictor import Predictor
-from irene_core.tree.jsonl import load_records
 from irene_core.tree.schema import TreeRecord
-
-H200 = Path(__file__).parents[1] / "benchmarks" / "data" / "h200-nvml.jsonl"
-
-
-@pytest.fixture(scope="module")
-def h200() -> list[TreeRecord]:
-    return load_records(H200)
 
 
 def test_trained_on_measured_dropouts_a_predictor_predicts_their_dispatch_inside_its_intervals(
-    h200: list[TreeRecord],
+    h200_records: list[TreeRecord],
 ) -> None:
     """Traced trees measured on the H200 have Dropout leaves (25 of a BERT's 175), which run no kernel
     but cost the idle power over their call.  A predictor trained on five models' trees predicts the
     sixth's at the training calls' geometric mean, inside their intervals (held at 0 J, every one
     missed its interval [0, 0]; leave one model out, model features, the leaves erred 23.6 % on
     average instead of 10.8 %)."""
-    train, test = [r for r in h200 if r.model_name != "gpt2"], [r for r in h200 if r.model_name == "gpt2"]
+    train = [r for r in h200_records if r.model_name != "gpt2"]
+    test = [r for r in h200_records if r.model_name == "gpt2"]
     predictor = Predictor(features="model").fit(train)
     measured = [n.ground_truth_energy for r in train for n in r.nodes() if n.type == "Dropout"]
     dispatch = float(np.exp(np.mean(np.log(measured))))
@@ -38,16 +29,18 @@ def test_trained_on_measured_dropouts_a_predictor_predicts_their_dispatch_inside
     assert np.mean([n.predicted_low <= n.ground_truth_energy <= n.predicted_high for n in dropouts]) >= 0.9
 
 
-def test_a_physical_leaf_model_grows_at_most_as_its_work_beyond_the_training_range(h200: list[TreeRecord]) -> None:
+def test_a_physical_leaf_model_grows_at_most_as_its_work_beyond_the_training_range(
+    h200_records: list[TreeRecord],
+) -> None:
     """Every training tree of 2,048 tokens: a LayerNorm's flops and bytes never vary, nor does its memory
     controller's activity (0–0.03 %), and the wall-energy model's coefficient on it is anything the fit
     likes.  At 8,192 tokens (43 % memory activity) it said 334 mJ for 15.9 measured; held, as a
     log-space model is, between the energy at the range's edge and that grown as fast as the work (4×),
     it stays within a fifth of the truth (all features, BERT and GPT-2 held out)."""
-    train = [r for r in h200 if r.model_name not in ("gpt2", "bert-base-uncased")]
+    train = [r for r in h200_records if r.model_name not in ("gpt2", "bert-base-uncased")]
     predictor = Predictor(features="all").fit(train)
     assert predictor.training_["leaves"]["primitives"]["LayerNorm"]["model"].startswith("power-linear")
-    big = [r for r in h200 if r.model_name == "gpt2" and r.batch_size * r.seq_len == 8192]
+    big = [r for r in h200_records if r.model_name == "gpt2" and r.batch_size * r.seq_len == 8192]
     norms = [n for r in predictor.predict(big) for n in r.nodes() if n.type == "LayerNorm"]
     assert norms and all(n.extrapolated for n in norms)
     assert all(abs(n.predicted_energy / n.ground_truth_energy - 1) < 0.2 for n in norms)

@@ -179,12 +179,13 @@ class LeafRegressor:
             return power_terms(at_edge, self.feature_names), growth
         return bounded(clipped, low[cols], high[cols], candidate.degree), growth
 
-    def _beyond_work(self, X: np.ndarray, train: np.ndarray, valid: np.ndarray) -> bool:
+    def _beyond_work(self, Zt: np.ndarray, train: np.ndarray, valid: np.ndarray) -> bool:
         """Whether a fold's held-out rows ``valid`` lie above its ``train`` rows in flops or bytes (by more
-        than 1 %): whether it judges how a candidate continues beyond the work it was fitted on."""
+        than 1 %; ``Zt``: the rows transformed): whether it judges how a candidate continues beyond the
+        work it was fitted on."""
         amounts = [c for c in self.work_ if self.feature_names[c] in ("flops", *BYTE_FEATURES)]
-        Z = transform(X[:, amounts], [self.feature_names[c] for c in amounts])
-        return bool(len(amounts)) and bool((Z[valid].max(axis=0) > Z[train].max(axis=0) + _MARGIN).any())
+        Z = Zt[:, amounts]
+        return bool(amounts) and bool((Z[valid].max(axis=0) > Z[train].max(axis=0) + _MARGIN).any())
 
     def _sizes(self, X: np.ndarray) -> np.ndarray:
         """The batch size and sequence length columns of ``X`` (those that are features)."""
@@ -265,7 +266,7 @@ class LeafRegressor:
         Zt = transform(X, self.feature_names)
         self.low_, self.high_ = Zt.min(axis=0), Zt.max(axis=0)
         candidates = self._candidates()
-        if not any(self._beyond_work(X, train, valid) for train, valid in range_folds(self._sizes(X))):
+        if not any(self._beyond_work(Zt, train, valid) for train, valid in range_folds(self._sizes(X))):
             candidates = [c for c in candidates if c.kind != "log"] or candidates
         smoothers: list[tuple[float, ...] | None] = [None] + ([] if self.method == "ols" else list(self.smoothers))
         if self._shape(X) is None:
