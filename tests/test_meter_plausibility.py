@@ -3,6 +3,7 @@ tree in a temp dir, an emonPi on a pty — and recovers after a transient fault.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -27,10 +28,19 @@ def _refused(meter: Meter, name: str) -> str:
     return str(caught.value)
 
 
+def _live_energy_j(meter: Meter, seconds: float, attempts: int = 3) -> float:
+    """The energy of a window on a counter the simulator advances: a loaded machine may starve the
+    simulator process through one window (refused as a stall), not through several."""
+    for _ in range(attempts - 1):
+        with contextlib.suppress(MeterError):
+            return meter.measure(seconds).energy_j
+    return meter.measure(seconds).energy_j
+
+
 def test_a_stalled_counter_is_invalid_not_zero_joules(tmp_path):
     tree = PowercapTree(tmp_path, {"package-0": 20.0}).start()
     with RaplMeter(root=str(tmp_path)) as meter:
-        assert meter.measure(0.2).energy_j > 2.0
+        assert _live_energy_j(meter, 0.2) > 2.0
         tree.stop()  # the counter stops advancing, as when the emulator is killed mid-run
         meter.begin("node")
         time.sleep(0.2)
