@@ -104,7 +104,9 @@ def test_noisy_power_below_idle_is_flagged(traced, powercap):
         assert len(node.windows) == SETTINGS.rounds
         per_call = [w.energy_j / w.calls for w in node.windows]
         assert node.ground_truth_energy == pytest.approx(statistics.fmean(per_call))
-        assert node.spread_pct == pytest.approx(100 * statistics.stdev(per_call) / node.ground_truth_energy)
+        # a coefficient of variation; stated without dividing, as a loaded machine may starve the simulator
+        # through every 0.02 s window of a node (0 J each: too short to call a stall)
+        assert node.spread_pct * node.ground_truth_energy == pytest.approx(100 * statistics.stdev(per_call))
         assert node.energy_above_idle == pytest.approx(node.ground_truth_energy - idle * node.features["times_mean"])
         assert ("spread" in node.flags) == (node.spread_pct > SETTINGS.max_spread_pct), node.id
         assert "below_idle" in node.flags and "retried" not in node.flags, node.id
