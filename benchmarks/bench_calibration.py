@@ -27,6 +27,7 @@ from irene_core.predictor.calibration import calibrate
 from irene_core.predictor.crossvalidation import crossvalidate
 from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.splits import BUILTIN_SPLITS
+from irene_core.predictor.uncertainty import measurement_noise
 from irene_core.tree.jsonl import load_records
 from irene_core.tree.schema import LEVELS, TreeRecord
 from irene_core.tree.table import TreeTable
@@ -140,6 +141,7 @@ def section(argv: list[str] | None = None) -> str:
     start = time.perf_counter()
     own = trained_on_target(h200)
     print(f"trained on the H200's own trees, every split: {time.perf_counter() - start:.0f} s", flush=True)
+    noise = " / ".join(f"{100 * v:.1f}" for v in measurement_noise(TreeTable.from_records(h200)).values())
     left_out = {name: unmeasured_kinds(predictor, trees, targets[0])
                 for name, trees, targets in (("synthetic", synthetic_trees, TARGETS),
                                              ("h200", h200, H200_TARGETS))}
@@ -171,7 +173,11 @@ def section(argv: list[str] | None = None) -> str:
         "at most as its work (a `LayerNorm`'s wall-energy model said 334 mJ at 32 × 256 for 15.9 mJ measured:",
         "its memory-controller term, never varied in training, took any coefficient) and, as no range fold",
         "holds out more work than it trains on, is fitted by the physical model (a `Conv1D`'s log-space fit",
-        "ran flat, 6× low at 32 × 256).  The log-ridge's",
+        "ran flat, 6× low at 32 × 256).  No interval is narrower than ± z₉₀ times its level's measurement",
+        f"noise, the RMS of the measured nodes' spread between their two rounds ({noise} %, ml / module /",
+        "model): one more measurement of a node may differ by that much, which the folds' few pairs of models",
+        "that measured one shape did not show (RoBERTa's modules, BERT's shapes in the same run, 1–11 % off",
+        "BERT's, where the known modules' width was ± 5.8 %).  The log-ridge's",
         "per-kind ridges on log features meet the same columns that never varied and diverge beyond them.",
         "",
         *own,

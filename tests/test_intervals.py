@@ -13,6 +13,7 @@ from irene_core.predictor.uncertainty import (
     Ranges,
     Residuals,
     interval_groups,
+    measurement_noise,
     shape_sources,
     source_counts,
     spanning_readings,
@@ -518,3 +519,31 @@ def test_a_leaf_without_quantiles_of_its_tier_is_no_surer_than_its_kind_errs_in_
     kinds = np.array(["LayerNorm", "Linear"], dtype=object)
     _, upper = fitted.bounds(np.ones(2), np.full(2, "ml", dtype=object), kinds, np.zeros((2, 2)))
     assert np.log(upper).tolist() == pytest.approx([kind[1], max(level[1], fitted.quantiles["novel:Linear"][1])])
+
+
+def test_no_interval_is_narrower_than_one_more_measurement_may_differ(h200_records: list[TreeRecord]) -> None:
+    """The measurement noise of a level is the RMS of its measured nodes' round-to-round spread, shrinking as
+    √(2 / rounds) (a ground truth is the mean of its rounds); none without spreads.  Every node's quantiles
+    are at least ± z₉₀ of its level's; a predictor saved before has none, and a negative one is refused."""
+    trees = h200_records[:2]
+    noise = measurement_noise(TreeTable.from_records(trees))
+    assert all(0.01 < noise[level] < 0.3 for level in ("ml", "module", "model"))
+    more_rounds = [r.model_copy(update={"meta": {**r.meta, "rounds": 8}}) for r in trees]
+    assert measurement_noise(TreeTable.from_records(more_rounds)) == pytest.approx({k: v / 2 for k, v in noise.items()})
+    unspread = [r.model_copy(deep=True) for r in trees]
+    for record in unspread:
+        for node in record.nodes():
+            node.spread_pct = None
+    assert measurement_noise(TreeTable.from_records(unspread)) == {"ml": 0.0, "module": 0.0, "model": 0.0}
+
+    model = IntervalModel({"module": (-0.01, 0.2), "ml": (-0.3, 0.01)}, {}, Ranges(), noise={"module": 0.05})
+    levels, groups = np.array(["module", "ml"], dtype=object), np.array(["module", "ml"], dtype=object)
+    low, high = model.base(levels, groups)
+    assert low.tolist() == pytest.approx([-1.6449 * 0.05, -0.3], abs=1e-4)
+    assert high.tolist() == pytest.approx([0.2, 0.01])
+    restored = IntervalModel.from_state(model.get_state())
+    assert restored.noise == {"module": 0.05}
+    older = IntervalModel.from_state({k: v for k, v in model.get_state().items() if k != "noise"})
+    assert older.base(levels, groups)[0].tolist() == pytest.approx([-0.01, -0.3])
+    with pytest.raises(ValueError, match="measurement noise"):
+        IntervalModel.from_state({**model.get_state(), "noise": {"module": -0.1}})

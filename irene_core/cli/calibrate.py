@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from irene_core.cli.console import console, err_console
+from irene_core.cli.views import noise_floor_text
 from irene_core.errors import IreneError
 
 
@@ -18,7 +19,7 @@ from irene_core.errors import IreneError
 @click.option("--device", default=None, help="Use only TARGET's trees of this device label.")
 def calibrate_cmd(predictor_dir: Path, target: Path, output: Path, device: str | None) -> None:
     """Adapt PREDICTOR to the device that measured TARGET (1–3 measured trees are enough)."""
-    from irene_core.predictor.calibration import Z90, calibrate
+    from irene_core.predictor.calibration import calibrate
     from irene_core.predictor.predictor import Predictor
     from irene_core.tree.jsonl import load_records
 
@@ -45,11 +46,7 @@ def calibrate_cmd(predictor_dir: Path, target: Path, output: Path, device: str |
         highlight=False,
     )
     if any(report["measurement_noise"].values()):
-        noise = report["measurement_noise"]
-        err_console.print("  one tree: intervals widen at least "
-                          f"{' / '.join(f'×{math.exp(Z90 * noise[lv]):.2f}' for lv in ('ml', 'module', 'model'))} "
-                          "(ml / module / model) each way (its nodes' round-to-round spread: "
-                          f"{' / '.join(f'{100 * noise[lv]:.1f}' for lv in ('ml', 'module', 'model'))} %)",
+        err_console.print(f"  one tree: intervals widen at least {noise_floor_text(report['measurement_noise'])}",
                           highlight=False)
     err_console.print(f"  a primitive kind the target trees lack: its intervals widen "
                       f"×{math.exp(report['unmeasured_kind_widening']):.2f} each way", highlight=False)

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from irene_core.cli.console import console, err_console
 from irene_core.cli.data import fill_bytes_moved
-from irene_core.cli.views import fmt_pct
+from irene_core.cli.views import fmt_pct, noise_floor_text
 from irene_core.predictor.splits import BUILTIN_SPLITS
 from irene_core.tree.schema import LEVELS
 
@@ -54,6 +54,9 @@ def train_cmd(data: Path, output: Path, config: str | None, features: str | None
     table.add_row("(generic fallback)", "", f"{report['leaves']['generic']}; its intervals ×{widening:.3g} each way",
                   style="dim")
     console.print(table)
+    if report["intervals"]["measurement_noise"]:
+        console.print(f"no interval narrower than {noise_floor_text(report['intervals']['measurement_noise'])}",
+                      highlight=False)
     if report["absorbed_kinds"]:
         console.print(f"kept in their parents' own work by the training trees: {', '.join(report['absorbed_kinds'])}")
     for name, rows in report["leaves"]["skipped"].items():

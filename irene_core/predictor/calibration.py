@@ -50,7 +50,14 @@ import numpy as np
 
 from irene_core.errors import IreneError
 from irene_core.predictor.leaf_models import computation, computations
-from irene_core.predictor.uncertainty import Ranges, new_group_margin, variance_components
+from irene_core.predictor.uncertainty import (
+    COVERAGE,
+    Z90,
+    Ranges,
+    measurement_noise,
+    new_group_margin,
+    variance_components,
+)
 from irene_core.tree.schema import LEVELS, TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -61,10 +68,6 @@ if TYPE_CHECKING:
 PRIOR_NODES = 20.0
 #: Largest |slope| of the log-log correction.
 MAX_SLOPE = 0.5
-#: z of a two-sided 90 % normal interval.
-Z90 = 1.645
-#: Coverage of the intervals.
-COVERAGE = 0.9
 _ALL = "*"
 
 
@@ -312,15 +315,6 @@ def _with(predictor: Predictor, calibration: DeviceCalibration) -> Predictor:
     out = copy.copy(predictor)
     out.calibration_ = dataclasses.replace(calibration, ranges=None, unmeasured=0.0)
     return out
-
-
-def measurement_noise(table: TreeTable) -> dict[str, float]:
-    """Per level, the root mean square of the measured nodes' round-to-round spread (a coefficient of
-    variation, ≈ a log spread): how much one more measurement of a node may differ (0 without spreads)."""
-    spread = np.array([np.nan if n.spread_pct is None else n.spread_pct / 100 for n in table.nodes])
-    measured = (table.truth > 0) & np.isfinite(spread)
-    return {level: float(np.sqrt(np.mean(spread[rows] ** 2))) if rows.any() else 0.0
-            for level in LEVELS for rows in [measured & (table.level == level)]}
 
 
 def _widening(scored: Sequence[tuple[Predictor, TreeTable]], n_trees: int, noise: Mapping[str, float]

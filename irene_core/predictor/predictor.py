@@ -43,6 +43,7 @@ from irene_core.predictor.uncertainty import (
     interval_group,
     interval_groups,
     layered,
+    measurement_noise,
     model_clusters,
     of_new_family,
     propagate_up,
@@ -199,12 +200,13 @@ class Predictor:
             by_model, by_size, self._ranges(table), keys, self.aggregator_.unseen_structure_residuals(),
             self._structure_keys(table)[~table.is_leaf],
             self.leaves_.unseen_kind_residuals(self._matrix(table)[usable], table.truth[usable], table.type[usable]),
-            [r.family for r in table.records if r.family is not None], by_both, models,
+            [r.family for r in table.records if r.family is not None], by_both, models, measurement_noise(table),
         )
         self.training_["intervals"] = {
             "folds": folds,
             "slope": self.intervals_.slope,
             "unseen_kind_widening": round(self.intervals_.unseen_kind, 4),
+            "measurement_noise": {level: round(v, 4) for level, v in self.intervals_.noise.items()},
             "groups": sorted(self.intervals_.quantiles),
             "seconds": round(time.perf_counter() - start, 3),
         }

@@ -60,6 +60,15 @@ within a few % (power × time carries over; the widening is ×1.01–1.2); from 
 a kind's energy per unit of work is not another's, and the widening is ×10–20.  A device
 calibration that measured the kind bounds its leaves instead.
 
+**Measurement noise.**  A prediction is never surer than one more measurement of its node may differ
+from another: every node's quantiles are at least ± ``z₉₀·n``, ``n`` its level's
+:func:`measurement_noise` in the training trees (the round-to-round spread ``irene run --rounds``
+records; none in the paper's release, or with one round).  The folds' held-out nodes show it only where
+a look-alike pair of models measured a shape twice: on an H200 whose modules spread 6 % between two
+rounds (the median; 15 % at the 90th percentile), a RoBERTa's layers, BERT's shapes measured in the
+same run, came out 1–11 % off BERT's measurements, where the known modules' width, from GPT-2 and
+DistilGPT-2's shared blocks, was ± 5.8 %.  A predictor saved before has no noise.
+
 **Intervals.**  When the predictor is fitted, it is re-fitted on folds that hold out some models
 (grouped by model, and grouped by clusters of models that share layers, so that held-out nodes
 are novel as they are for a new model; see *New families* for a fold that holds out a family), and
@@ -120,6 +129,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from irene_core.predictor.estimators import unique_rows
+from irene_core.tree.schema import LEVELS
 from irene_core.tree.table import TreeTable
 
 #: Folds of the out-of-fold step that measures residuals: FOLDS − 1 grouped by model, one by size.
@@ -155,6 +165,8 @@ RANGE_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", "mem_bytes_
 _LEGACY_RANGE_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", "mem_bytes")
 
 _TAIL = (1.0 - COVERAGE) / 2
+#: z of a two-sided :data:`COVERAGE` normal interval (1.645).
+Z90 = float(stats.norm.ppf(1.0 - _TAIL))
 _UNBOUNDED = 1e3  # a log-scale bound no feature reaches
 
 
@@ -368,6 +380,20 @@ class Ranges:
         return cls({k: (low[i], high[i]) for i, k in enumerate(kinds)}, features)
 
 
+def measurement_noise(table: TreeTable) -> dict[str, float]:
+    """Per level, how much one more measurement of a node may differ from another (relative, ≈ a log
+    spread): the root mean square over the measured nodes of their round-to-round spread (the
+    coefficient of variation of one round) times √(2 / rounds), each ground truth being the mean of its
+    record's rounds (two when the record does not say); 0 for a level without spreads (one round, the
+    paper's release)."""
+    spread = np.array([np.nan if n.spread_pct is None else n.spread_pct / 100 for n in table.nodes])
+    rounds = np.array([max(int(r.meta.get("rounds", 2)), 1) for r in table.records], dtype=float)[table.record_index]
+    measured = (table.truth > 0) & np.isfinite(spread)
+    variance = spread**2 * 2 / rounds
+    return {level: float(np.sqrt(np.mean(variance[rows]))) if rows.any() else 0.0
+            for level in LEVELS for rows in [measured & (table.level == level)]}
+
+
 def variance_components(r: np.ndarray, groups: np.ndarray) -> tuple[float, float, int] | None:
     """``(σ², τ², k)``: the pooled variance of ``r`` within the k groups, and the variance of the group
     means less their sampling variance σ²/n (None with fewer than two groups or no node to spare)."""
@@ -527,6 +553,8 @@ class IntervalModel:
     families: tuple[str, ...] = ()
     #: Per slope, the largest distance of the held-out nodes it was measured on (none: unbounded, an older save).
     reach: dict[str, float] = field(default_factory=dict)
+    #: Per level, the training trees' measurement noise (:func:`measurement_noise`; see *Measurement noise*).
+    noise: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -541,6 +569,7 @@ class IntervalModel:
         families: Iterable[str] = (),
         by_both: Residuals | None = None,
         models: np.ndarray | None = None,
+        noise: Mapping[str, float] | None = None,
     ) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart) and, for novel nodes of an
         unseen structure, from the aggregator's ``unseen_structure`` residuals (per level) beside them
@@ -549,7 +578,8 @@ class IntervalModel:
         novel nodes from those of the folds by model and size together (``by_both``); the
         widening of a leaf of an unseen kind from the generic regressor's residuals on kinds held out
         (``unseen_kind``: residuals and their kinds); ``families``: the training trees' model families;
-        ``models``: the training model (an integer code) of each ``known`` key (to count how many had each shape)."""
+        ``models``: the training model (an integer code) of each ``known`` key (to count how many had each shape);
+        ``noise``: the training trees' :func:`measurement_noise`."""
         r, levels, groups, _ = by_model.arrays()
         folds = by_model.folds()
         quantiles: dict[str, tuple[float, float]] = {}
@@ -589,7 +619,8 @@ class IntervalModel:
         model = cls(quantiles, {}, ranges, known=known, sources=sources, families=tuple(sorted(set(families))),
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
                     unseen_kind=0.0 if unseen_kind is None else new_group_margin(
-                        variance_components(*unseen_kind), within=True))
+                        variance_components(*unseen_kind), within=True),
+                    noise={level: value for level, value in (noise or {}).items() if value > 0})
         model._fit_slopes(by_size)
         if by_both is not None:
             model._fit_slopes(by_both, NOVEL)
@@ -646,13 +677,15 @@ class IntervalModel:
 
     def base(self, levels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log offsets ``(q₅, q₉₅)`` of each node's group or its fallbacks (:meth:`_quantiles`); a
-        :data:`ONE_MODEL` leaf's at least its kind's known ones."""
+        :data:`ONE_MODEL` leaf's at least its kind's known ones; every node's at least ± ``z₉₀`` times its
+        level's measurement noise."""
         low, high = np.zeros(len(levels)), np.zeros(len(levels))
         for i, (level, group) in enumerate(zip(levels, groups, strict=True)):
             low[i], high[i] = self._quantiles(level, group)
             if group.startswith(ONE_MODEL):
                 low[i], high[i] = _widest((low[i], high[i]), self._quantiles(level, _plain(group)))
-        return low, high
+        floor = Z90 * np.array([self.noise.get(level, 0.0) for level in levels])
+        return np.minimum(low, -floor), np.maximum(high, floor)
 
     def _quantiles(self, level: str, group: str) -> tuple[float, float]:
         """``(q₅, q₉₅)`` of ``group``; else the widest of the first of its level's fallbacks that has some
@@ -741,6 +774,7 @@ class IntervalModel:
             "unseen_kind": self.unseen_kind,
             "families": list(self.families),
             "reach": dict(sorted(self.reach.items())),
+            "noise": dict(sorted(self.noise.items())),
         }
 
     @classmethod
@@ -753,9 +787,11 @@ class IntervalModel:
             raise ValueError("interval quantiles must satisfy low <= 0 <= high")
         slope, extra = ({str(k): float(v) for k, v in dict(state[key]).items()} for key in ("slope", "extra"))
         reach = {str(k): float(v) for k, v in dict(state.get("reach", {})).items()}  # older saves: unbounded
+        noise = {str(k): float(v) for k, v in dict(state.get("noise", {})).items()}  # older saves: none
         unseen_kind = float(state.get("unseen_kind", 0.0))  # older saves: no such widening
-        if any(not np.isfinite(v) or v < 0 for v in [*slope.values(), *extra.values(), *reach.values(), unseen_kind]):
-            raise ValueError("interval slopes, their reach and widening must be finite and >= 0")
+        if any(not np.isfinite(v) or v < 0
+               for v in [*slope.values(), *extra.values(), *reach.values(), *noise.values(), unseen_kind]):
+            raise ValueError("interval slopes, their reach, widening and measurement noise must be finite and >= 0")
         saved_known, structures = (np.asarray(state.get(key, np.zeros(0)), dtype=np.int64)
                                    for key in ("known", "structures"))
         known, structures = np.unique(saved_known), np.unique(structures)
@@ -766,7 +802,7 @@ class IntervalModel:
                              "(which must be sorted and distinct)")
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
                    Ranges.from_state(state["ranges"]), extra, known, sources, structures, unseen_kind, families,
-                   reach)
+                   reach, noise)
 
 
 def describe_extrapolation(kinds: Iterable[str]) -> str:
