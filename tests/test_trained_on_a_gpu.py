@@ -50,7 +50,7 @@ def test_a_look_up_is_never_surer_than_the_measurement_repeats(h200_records: lis
     """RoBERTa's one tree has BERT's shapes, measured in the same run, yet its modules come out 1–11 %
     off BERT's: the H200's modules spread 6 % between two rounds (the median; RMS 9 %).  Trained
     without RoBERTa, its known modules take at least ± z₉₀ of that noise and fall inside their
-    intervals (with the known modules’ ± 5.8 % alone, 26 of 75 did)."""
+    intervals (with the known modules' ± 5.8 % alone, 26 of 75 did)."""
     train = [r for r in h200_records if r.model_name != "roberta-base"]
     test = [r for r in h200_records if r.model_name == "roberta-base"]
     predictor = Predictor(features="model").fit(train)
