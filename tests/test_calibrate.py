@@ -117,8 +117,6 @@ def test_bad_targets_are_one_line_errors(setting: dict, cli_main, tmp_path: Path
     assert not (tmp_path / "new").exists()
 
 
-
-
 @pytest.fixture(scope="module")
 def h200(h200_records: list[TreeRecord]) -> tuple[list[TreeRecord], Predictor]:
     """The H200's measured trees (benchmarks/data) and the shipped device_1 predictor."""

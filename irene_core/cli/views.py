@@ -13,7 +13,7 @@ from rich.tree import Tree
 from irene_core.cli.console import err_console
 from irene_core.tree.bottlenecks import node_energy, own_ops_share, type_shares
 from irene_core.tree.per_token import describe, per_token
-from irene_core.tree.schema import Node, TreeRecord
+from irene_core.tree.schema import LEVELS, Node, TreeRecord
 
 #: The mark of a node predicted outside the predictor's training data.
 EXTRAPOLATED = "⚠ extrapolated"
@@ -56,11 +56,10 @@ def interval_text(node: Node) -> str:
 def noise_floor_text(noise: Mapping[str, float]) -> str:
     """``×1.17 / ×1.16 / ×1.12 (ml / module / model) each way (…spread: 9.5 / 8.9 / 6.8 %)``: the least
     widening of a 90 % interval that a level's measurement ``noise`` (relative, per level) sets."""
-    from irene_core.predictor.uncertainty import Z90 as z
+    from irene_core.predictor.uncertainty import Z90  # lazily: scipy stays out of `irene --help`
 
-    levels = ("ml", "module", "model")
-    widening = " / ".join(f"×{math.exp(z * noise.get(lv, 0.0)):.2f}" for lv in levels)
-    spread = " / ".join(f"{100 * noise.get(lv, 0.0):.1f}" for lv in levels)
+    widening = " / ".join(f"×{math.exp(Z90 * noise.get(lv, 0.0)):.2f}" for lv in LEVELS)
+    spread = " / ".join(f"{100 * noise.get(lv, 0.0):.1f}" for lv in LEVELS)
     return f"{widening} (ml / module / model) each way (the nodes' round-to-round spread: {spread} %)"
 
 
