@@ -77,6 +77,12 @@ BELOW_RANGE = [
     ("held at the edge (`below_range: regressor`)", {"below_range": "regressor"}),
     ("log-ridge", {"preset": "log-ridge"}),
 ]
+#: Splits between the training sizes (train on the smallest and largest, test those between), and their
+#: predictors.
+BETWEEN_SPLITS: list[Split] = load_split_file(Path(__file__).with_name("data") / "between-range-splits.json")
+BETWEEN = [("IrEne default", {}), ("log-ridge", {"preset": "log-ridge"})]
+#: (splits, predictors) of the tables of split files, each below the built-in splits.
+SPLIT_FILE_TABLES = ((BELOW_RANGE_SPLITS, BELOW_RANGE), (BETWEEN_SPLITS, BETWEEN))
 #: Issue 13's targets per feature set and split (ml / module / model %); LOMO: no worse than today.
 GENERALISATION_AIMS = {
     "model": {
@@ -243,7 +249,7 @@ def _split_run(config: dict, split: str | Split) -> CrossValidation:
 
 def generalisation(records) -> tuple[dict[tuple[str, str, str], CrossValidation], dict[tuple[str, str], float]]:
     """Every (preset, feature set, built-in split), two splits at a time in worker processes, then every
-    (label, feature set, split) below the training range; and the wall time of all built-in splits of each
+    (label, feature set, split) below and between the training sizes; and the wall time of all built-in splits of each
     (preset, feature set) on the 2 cores."""
     out, wall = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -262,10 +268,10 @@ def generalisation(records) -> tuple[dict[tuple[str, str, str], CrossValidation]
                               f"{', '.join(f'{lv} {fmt(v)}' for lv, v in result.overall.items())}; "
                               f"{result.seconds:.1f} s", flush=True)
                     wall[(preset, features)] = time.perf_counter() - start
-            below = {(label, features, split.name): pool.submit(_split_run, {**config, "features": features}, split)
-                     for label, config in BELOW_RANGE for features in GENERALISATION_FEATURES
-                     for split in BELOW_RANGE_SPLITS}
-            for key, future in below.items():
+            filed = {(label, features, split.name): pool.submit(_split_run, {**config, "features": features}, split)
+                     for splits, predictors in SPLIT_FILE_TABLES for label, config in predictors
+                     for features in GENERALISATION_FEATURES for split in splits}
+            for key, future in filed.items():
                 out[key] = future.result()
                 print(f"  {' / '.join(key)}: {', '.join(f'{lv} {fmt(v)}' for lv, v in out[key].overall.items())}",
                       flush=True)
@@ -340,20 +346,41 @@ def generalisation_tables(
         "floor plus its edge's excess scaled with the work, its interval spanning the rule's lower reading (the",
         "energy falling with the work down to the floor) and its upper reading (the excess falling with the amount",
         "of work, flops or bytes, that shrinks least); *held at the edge* is the default without that rule.",
+        "*median width*: the median over the test nodes of their interval's width, % of the estimate (how much",
+        "an interval says, where its coverage says how often it holds).",
         "",
-        "| split | features | predictor | ml % | module % | model % | coverage ml / module / model % |",
-        "|---|---|---|---|---|---|---|",
+        *split_file_table(results, BELOW_RANGE_SPLITS, BELOW_RANGE),
+        "#### Between the training sizes",
+        "",
+        "Leave one model out, trained on the smallest and largest sizes and tested on those between:",
+        "`batch between` = train batch 8 and 32 → test batch 16 and 24; `sequences between` = train seq ≤ 64 and",
+        "≥ 224 → test seq 96 to 192 (`benchmarks/data/between-range-splits.json`, a key of several ranges).",
+        "A tested leaf is a new shape inside its kind's training range: the novel leaves' width holds it.",
+        "",
+        *split_file_table(results, BETWEEN_SPLITS, BETWEEN),
     ]
-    for split in BELOW_RANGE_SPLITS:
+    return out
+
+
+def split_file_table(
+    results: dict[tuple[str, str, str], CrossValidation], splits: list[Split], predictors: list[tuple[str, dict]]
+) -> list[str]:
+    """The table of ``splits`` (from a split file) × feature sets × ``predictors``, and a blank line."""
+    out = [
+        "| split | features | predictor | ml % | module % | model % | coverage ml / module / model % "
+        "| median width ml / module / model % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for split in splits:
         for features in GENERALISATION_FEATURES:
-            for label, _ in BELOW_RANGE:
+            for label, _ in predictors:
                 r = results[(label, features, split.name)]
                 coverage = " / ".join(_share(r.coverage_counts[lv], band=False) for lv in LEVELS) if any(
                     c[1] for c in r.coverage_counts.values()) else ""
+                width = " / ".join(f"{w:.1f}" for lv in LEVELS if (w := r.width[lv]) is not None)
                 out.append(f"| {split.name} | {features} | {label} | "
-                           + " | ".join(fmt(r.overall[lv]) for lv in LEVELS) + f" | {coverage} |")
-    out.append("")
-    return out
+                           + " | ".join(fmt(r.overall[lv]) for lv in LEVELS) + f" | {coverage} | {width} |")
+    return [*out, ""]
 
 
 def paper_records(argv: list[str] | None, description: str | None) -> list:

@@ -89,6 +89,10 @@ def test_lomo_scores_each_model_on_its_own_nodes(small):
         for r in predicted for n in r.nodes() if n.level == "model"
     ]
     assert result.folds[0].left_out == "gpt2" and result.folds[0].errors["model"] == pytest.approx(np.mean(errors))
+    widths = [(n.predicted_high - n.predicted_low) / n.predicted_energy
+              for r in predicted for n in r.nodes() if n.level == "model"]
+    assert result.interval_widths["model"][: len(widths)] == pytest.approx(widths)
+    assert result.width["model"] == pytest.approx(100 * np.median(result.interval_widths["model"]))
 
 
 def test_twin_choice_and_ties():
@@ -137,6 +141,17 @@ def test_split_file(tmp_path, small, device1_records):
     assert {(b, s) for _, b, s in test} == {(24, 192), (24, 224), (24, 256)}  # gpt2 lacks batch 32 at seq >= 128
 
 
+def test_a_key_of_several_ranges_selects_trees_in_any_of_them(tmp_path, device1_records):
+    """Between the training sizes: trained on batch ≤ 8 and ≥ 32, tested on 16 to 24."""
+    between = {"name": "between", "leave_one_model_out": True,
+               "train": {"batch_size": [[None, 8], [32, None]]}, "test": {"batch_size": [16, 24]}}
+    (split,) = load_split_file(_write(tmp_path, {"splits": [between]}))
+    assert split.train == Side(batch_size=((None, 8), (32, None)))
+    fold = plan_folds(split, device1_records, MODELS)[0]
+    train, test = _sides(device1_records, fold)
+    assert {b for _, b, _ in train} == {8, 32} and {b for _, b, _ in test} == {16, 24}
+
+
 LOMO_SEQ = {
     "name": "s", "leave_one_model_out": True, "train": {"seq_len": [None, 64]}, "test": {"seq_len": [256, None]}
 }
@@ -149,6 +164,8 @@ LOMO_SEQ = {
         ({"train": {"seq_len": [None, 64], "layers": [1, 2]}}, "split 's': train: unknown key 'layers'"),
         ({"test": {"seq_len": [512, 256]}}, "split 's': test.seq_len: range [512, 256] is reversed"),
         ({"test": {"seq_len": [256]}}, "split 's': test.seq_len: must be [low, high]"),
+        ({"test": {"seq_len": [[256, None], [64]]}}, "split 's': test.seq_len[1]: must be [low, high]"),
+        ({"test": {"seq_len": [[256, None], [200, 100]]}}, "split 's': test.seq_len[1]: range [200, 100] is reversed"),
         ({"train": {"batch_size": [None, 4]}}, "split 's': train: selects no trees"),
         ({"test": {"tokens": [10**6, None]}}, "split 's': test: selects no trees"),
         ({"test": {"models": ["roberta-base"]}}, "split 's': test.models: roberta-base not in the experiment"),

@@ -53,6 +53,8 @@ class CrossValidation:
     type_errors: dict[str, list[float]] = field(default_factory=dict)
     #: per level: [test nodes with gt > 0, nodes with an interval, nodes whose interval holds gt]
     coverage_counts: dict[str, list[int]] = field(default_factory=lambda: {lv: [0, 0, 0] for lv in LEVELS})
+    #: per level: each test node's interval width, (high − low) / estimate
+    interval_widths: dict[str, list[float]] = field(default_factory=lambda: {lv: [] for lv in LEVELS})
     seconds: float = 0.0
 
     def _mean(self, attr: str) -> dict[str, float | None]:
@@ -83,6 +85,12 @@ class CrossValidation:
     def coverage(self) -> dict[str, float | None]:
         """Per level: the share of test nodes covered by their interval (``None``: no intervals)."""
         return {lv: (c[2] / c[0] if c[1] else None) for lv, c in self.coverage_counts.items()}
+
+    @property
+    def width(self) -> dict[str, float | None]:
+        """Per level: the median width of the test nodes' intervals, % of their estimate (``None``: no
+        intervals); coverage says how often an interval holds, its width how much it says."""
+        return {lv: float(100 * np.median(w)) if w else None for lv, w in self.interval_widths.items()}
 
     def as_json(self) -> dict[str, Any]:
         """This split's entry of the ``irene crossvalidate --json`` document."""
@@ -126,6 +134,8 @@ class CrossValidation:
             counts[0] += int((good & at).sum())
             counts[1] += int((has_interval & at).sum())
             counts[2] += int((covered & at).sum())
+            rows = has_interval & at
+            self.interval_widths[level] += ((high[rows] - low[rows]) / energies[rows]).tolist()
 
 
 def level_errors(table: TreeTable, energies: np.ndarray, rows: np.ndarray | None = None) -> dict[str, float | None]:

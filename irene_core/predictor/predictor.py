@@ -188,11 +188,14 @@ class Predictor:
             trained = train[table.record_index]
             sources = shape_sources(keys[test[table.record_index]], *source_counts(keys[trained], models[trained]))
             novel = layered(held_out, sources == 0)
-            if residuals is not by_model:
+            kept = None
+            if residuals is by_model:  # a leaf outside its fold's ranges: the size folds measure such leaves
+                kept = ~(held_out.is_leaf & (distance > 0).any(axis=1))
+            else:
                 novel = self._interval_novelty(held_out, novel, distance)
             new_family = of_new_family(held_out.family, [r.family for r in trained_on.records])
             residuals.add(held_out.truth, energies, held_out.level, kinds, distance, novel, new_family,
-                          held_out.is_leaf & (sources == 1))
+                          held_out.is_leaf & (sources == 1), kept)
             folds += 1
         assert self.aggregator_ is not None and self.leaves_ is not None  # set by _fit_point
         usable = table.is_leaf & (table.truth > 0)

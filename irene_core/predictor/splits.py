@@ -2,7 +2,8 @@
 
 A :class:`Split` has a training side and a test side, each a :class:`Side` that selects trees by
 ``models``, ``batch_size``, ``seq_len`` and ``tokens`` (= batch × seq; ranges inclusive, ``None`` =
-open), and a way to make folds (``hold_out``):
+open; a key may hold several ranges, any of which selects: train on batch ≤ 8 and ≥ 32, test 16 to
+24, between the training sizes), and a way to make folds (``hold_out``):
 
 - ``"none"``: one fold, the training side against the test side;
 - ``"model"`` (``leave_one_model_out`` in a split file): one fold per test model, with that model
@@ -30,6 +31,8 @@ if TYPE_CHECKING:  # numpy is imported where folds are planned: the CLI lists th
     import numpy as np
 
 Range = tuple[float | None, float | None]
+#: One range, or several of which any selects.
+Span = Range | tuple[Range, ...]
 HoldOut = Literal["none", "model", "family"]
 RANGE_KEYS = ("batch_size", "seq_len", "tokens")
 SIDE_KEYS = ("models", *RANGE_KEYS)
@@ -38,12 +41,13 @@ SPLIT_KEYS = ("name", "leave_one_model_out", "train", "test")
 
 @dataclass(frozen=True)
 class Side:
-    """Trees selected by model name and inclusive ranges of batch, sequence length and tokens."""
+    """Trees selected by model name and inclusive ranges of batch, sequence length and tokens (several
+ranges of a key: any of them)."""
 
     models: tuple[str, ...] | None = None
-    batch_size: Range | None = None
-    seq_len: Range | None = None
-    tokens: Range | None = None
+    batch_size: Span | None = None
+    seq_len: Span | None = None
+    tokens: Span | None = None
 
     def matches(self, record: TreeRecord) -> bool:
         if self.models is not None and record.model_name not in self.models:
@@ -51,12 +55,17 @@ class Side:
         batch, seq = record.batch_size, record.seq_len
         values = {"batch_size": batch, "seq_len": seq, "tokens": batch * seq}
         for key, value in values.items():
-            bounds: Range | None = getattr(self, key)
-            if bounds is not None and not (
-                (bounds[0] is None or value >= bounds[0]) and (bounds[1] is None or value <= bounds[1])
+            span: Span | None = getattr(self, key)
+            if span is not None and not any(
+                (low is None or value >= low) and (high is None or value <= high) for low, high in _ranges(span)
             ):
                 return False
         return True
+
+
+def _ranges(span: Span) -> tuple[Range, ...]:
+    """The ranges of a span (one range: itself)."""
+    return span if isinstance(span[0], tuple) else (span,)
 
 
 @dataclass(frozen=True)
@@ -167,13 +176,20 @@ def _parse_side(entry: Any, where: str) -> Side:
         not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models)
     ):
         raise IreneError(f"{where}.models: must be a non-empty list of model names")
-    ranges = {key: _parse_range(entry[key], f"{where}.{key}") for key in RANGE_KEYS if key in entry}
+    ranges = {key: _parse_span(entry[key], f"{where}.{key}") for key in RANGE_KEYS if key in entry}
     return Side(tuple(models) if models is not None else None, **ranges)
+
+
+def _parse_span(value: Any, where: str) -> Span:
+    """``[low, high]``, or a non-empty list of such ranges (any of them selects)."""
+    if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+        return tuple(_parse_range(v, f"{where}[{i}]") for i, v in enumerate(value))
+    return _parse_range(value, where)
 
 
 def _parse_range(value: Any, where: str) -> Range:
     if not isinstance(value, list) or len(value) != 2:
-        raise IreneError(f"{where}: must be [low, high] (inclusive; null = open)")
+        raise IreneError(f"{where}: must be [low, high] (inclusive; null = open) or a list of such ranges")
     for bound in value:
         if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float)) or bound < 0):
             raise IreneError(f"{where}: bounds must be numbers >= 0 or null, got {bound!r}")
