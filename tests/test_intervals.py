@@ -451,6 +451,18 @@ def test_a_new_familys_root_and_blocks_are_as_wide_as_a_module_of_an_unseen_stru
             assert [n.nodes for n in said] == ([[record.root.id]] if wide else [])
 
 
+def test_a_novel_leaf_is_as_wide_as_new_sizes_inside_the_size_folds_ranges_erred() -> None:
+    """The folds by model held out models whose leaves all had twins: no novel leaf.  A size fold's
+    held-out leaves inside its ranges are new sizes of a trained model, novel leaves as a new size
+    between the training sizes is: they set the novel width (their known leaves, the known one, do not)."""
+    by_model = _residuals([np.linspace(-0.01, 0.01, 100)] * 3, level="ml", kind="Linear", novel=False)
+    by_size = _residuals([np.linspace(-0.1, 0.1, 101)], level="ml", kind="Linear")
+    _residuals([np.linspace(-0.5, 0.5, 100)], level="ml", kind="Linear", novel=False, into=by_size)
+    fitted = IntervalModel.fit(by_model, by_size, Ranges(), np.zeros(0, np.int64))
+    assert fitted.quantiles["novel:ml"] == pytest.approx((-0.09, 0.09))
+    assert fitted.quantiles["ml"][1] == pytest.approx(0.009, abs=1e-3)
+
+
 def test_known_modules_err_either_way_leaves_their_kinds_way() -> None:
     """Every held-out model's known modules erred upwards (as the decoders' did in BERT's training
     folds): the next model's may err downwards as far, so a known module's interval is ± the 90 %

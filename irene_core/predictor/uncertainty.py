@@ -28,7 +28,10 @@ leaves are held out (the size folds); the novel leaves of the folds by model are
 their held-out leaves that lie outside their fold's ranges (trained on batch 8 and 32 of RoBERTa,
 DistilBERT and GPT-2, the fold without RoBERTa has no pooler: RoBERTa's pooler ``Linear`` lay far below
 every training one and erred ×3, which made every novel leaf ± ×2.8, a BERT's at batch 16 too, new
-shapes between the training sizes that erred 2–3 %).
+shapes between the training sizes that erred 2–3 %).  Such a leaf, a new size inside its kind's
+ranges, is what the size folds hold out inside their fold's ranges: their novel leaves count among the
+novel leaves of the folds by model (the folds by model of a grid of sizes hold out models whose
+leaves mostly have twins).
 
 **Unseen structures.**  A module's *structure* is its level and the kinds of its counted children
 (:func:`structure_keys`), whatever its size.  Folds that hold out models of one family of
@@ -524,6 +527,25 @@ class Residuals:
                 np.concatenate(self.distance))
 
 
+def _with_novel_leaves(
+    by_model: Residuals, *others: Residuals | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(log_ratio, levels, groups, folds)`` of ``by_model`` and of the novel leaves of the ``others`` (the
+    size folds' held-out leaves inside their fold's ranges: new sizes of a trained model), each fold
+    numbered apart."""
+    r, levels, groups, _ = by_model.arrays()
+    folds = by_model.folds()
+    for other in others:
+        if other is None:
+            continue
+        r2, levels2, groups2, _ = other.arrays()
+        novel = (levels2 == "ml") & np.array([str(g).startswith(NOVEL) for g in groups2], dtype=bool)
+        folds2 = other.folds() + (int(folds.max()) + 1 if len(folds) else 0)
+        r, levels, groups, folds = (np.concatenate([a, b[novel]]) for a, b in (
+            (r, r2), (levels, levels2), (groups, groups2), (folds, folds2)))
+    return r, levels, groups, folds
+
+
 def _half_width(log_ratio: np.ndarray) -> float:
     """The half-width of a symmetric interval holding :data:`COVERAGE` of ``log_ratio``."""
     return float(np.quantile(np.abs(log_ratio), COVERAGE))
@@ -577,7 +599,8 @@ class IntervalModel:
         models: np.ndarray | None = None,
         noise: Mapping[str, float] | None = None,
     ) -> IntervalModel:
-        """Quantiles from the folds by model (known and novel nodes apart) and, for novel nodes of an
+        """Quantiles from the folds by model (known and novel nodes apart; novel leaves also from the size
+        folds, ``by_size`` and ``by_both``: new sizes inside their fold's ranges) and, for novel nodes of an
         unseen structure, from the aggregator's ``unseen_structure`` residuals (per level) beside them
         (``structures``: the training inner nodes' structure keys); the widening per log unit above
         and below the training data from the size folds' nodes outside it in that direction only, for
@@ -586,8 +609,7 @@ class IntervalModel:
         (``unseen_kind``: residuals and their kinds); ``families``: the training trees' model families;
         ``models``: the training model (an integer code) of each ``known`` key (to count how many had each shape);
         ``noise``: the training trees' :func:`measurement_noise`."""
-        r, levels, groups, _ = by_model.arrays()
-        folds = by_model.folds()
+        r, levels, groups, folds = _with_novel_leaves(by_model, by_size, by_both)
         quantiles: dict[str, tuple[float, float]] = {}
         tiers = np.array([next((t for t in _OWN_TIERS if g.startswith(t)), "") for g in groups], dtype=object)
         leaf_groups = sorted(set(groups[levels == "ml"]))
