@@ -53,7 +53,7 @@ class CrossValidation:
     type_errors: dict[str, list[float]] = field(default_factory=dict)
     #: per level: [test nodes with gt > 0, nodes with an interval, nodes whose interval holds gt]
     coverage_counts: dict[str, list[int]] = field(default_factory=lambda: {lv: [0, 0, 0] for lv in LEVELS})
-    #: per level: each test node's interval width, (high − low) / estimate
+    #: per level: each test node's interval width, (high − low) / estimate (a positive one)
     interval_widths: dict[str, list[float]] = field(default_factory=lambda: {lv: [] for lv in LEVELS})
     seconds: float = 0.0
 
@@ -134,7 +134,7 @@ class CrossValidation:
             counts[0] += int((good & at).sum())
             counts[1] += int((has_interval & at).sum())
             counts[2] += int((covered & at).sum())
-            rows = has_interval & at
+            rows = has_interval & at & (energies > 0)
             self.interval_widths[level] += ((high[rows] - low[rows]) / energies[rows]).tolist()
 
 
