@@ -219,6 +219,10 @@ def test_crossvalidate_cli_json_and_errors(cli_main, small, tmp_path):
     proc = cli_main("crossvalidate", str(data), "--split-file", str(bad), check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: split 's': test.seq_len: range [300, 200] is reversed"
+    bad = _write(tmp_path, {"splits": [{**LOMO_SEQ, "test": {"seq_len": [[300, None], [200]]}}]})
+    proc = cli_main("crossvalidate", str(data), "--split-file", str(bad), check=False)  # brackets are not markup
+    assert proc.stderr.strip() == ("error: split 's': test.seq_len[1]: must be [low, high] (inclusive; null = open) "
+                                   "or a list of such ranges")
 
 
 # -- the log-ridge baseline -------------------------------------------------------------------------

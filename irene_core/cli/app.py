@@ -8,6 +8,7 @@ import warnings
 from typing import TextIO
 
 import click
+from rich.markup import escape
 
 from irene_core._version import __version__
 from irene_core.cli import calibrate, data, meter, plugins, predictor, run, serve, sweep, trace, whatif
@@ -40,7 +41,7 @@ def _show_warning(
     line: str | None = None,
 ) -> None:
     """Warnings as one ``warning: …`` line on stderr (no source line)."""
-    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
 def _add_plugin_commands() -> None:
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except click.UsageError as exc:  # one line too: what is wrong, and where to read about it
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        err_console.print(f"[red]error:[/] {exc.format_message()}{where}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(exc.format_message() + where)}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
@@ -96,6 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        err_console.print(f"[red]error:[/] {one_line(exc)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/] {escape(one_line(exc))}", highlight=False, soft_wrap=True)
         return 1
     return 0
