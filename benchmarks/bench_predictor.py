@@ -377,7 +377,7 @@ def split_file_table(
                 r = results[(label, features, split.name)]
                 coverage = " / ".join(_share(r.coverage_counts[lv], band=False) for lv in LEVELS) if any(
                     c[1] for c in r.coverage_counts.values()) else ""
-                width = " / ".join(f"{w:.1f}" for lv in LEVELS if (w := r.width[lv]) is not None)
+                width = " / ".join("" if (w := r.width[lv]) is None else f"{w:.1f}" for lv in LEVELS)
                 out.append(f"| {split.name} | {features} | {label} | "
                            + " | ".join(fmt(r.overall[lv]) for lv in LEVELS) + f" | {coverage} | {width} |")
     return [*out, ""]

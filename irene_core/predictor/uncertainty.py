@@ -539,7 +539,7 @@ def _with_novel_leaves(
         if other is None:
             continue
         r2, levels2, groups2, _ = other.arrays()
-        novel = (levels2 == "ml") & np.array([str(g).startswith(NOVEL) for g in groups2], dtype=bool)
+        novel = (levels2 == "ml") & np.array([_is_novel(g) for g in groups2], dtype=bool)
         folds2 = other.folds() + (int(folds.max()) + 1 if len(folds) else 0)
         r, levels, groups, folds = (np.concatenate([a, b[novel]]) for a, b in (
             (r, r2), (levels, levels2), (groups, groups2), (folds, folds2)))
