@@ -167,6 +167,50 @@ def test_leaves_widen_outside_the_training_data_by_their_kinds_measured_slope() 
     assert np.log(unbounded[0]) == pytest.approx(fitted.quantiles["Linear"][1])
 
 
+def test_an_excess_that_does_not_grow_with_the_distance_widens_as_an_offset_not_a_slope() -> None:
+    """Held out beyond their fold's sizes, the modules of an extrapolate-both fold (no-gpu-energy) erred
+    0.04–0.08 in log beyond their quantiles at every distance from 0.01 to 1: a slope through the origin,
+    set by the nearest, widened the farthest ± 0.6.  The widening is the 90 % quantile regression of the
+    excess on the distance, an offset for any node outside plus a slope; an excess that grows with the
+    distance keeps its slope.  Beyond the furthest distance measured the widening grows in proportion to
+    the distance, as an exponent off would make it.  A save without offsets widens by its slopes alone."""
+    inside = np.linspace(-0.01, 0.01, 60)
+    by_model = Residuals()
+    for kind in ("Linear", "MatMul"):
+        _residuals([inside], level="ml", kind=kind, novel=False, into=by_model)
+    high = float(np.quantile(inside, 0.95))
+    by_size = Residuals()
+    distances = np.linspace(0.01, 1.0, 100)
+    flat = high + 0.05 + 0.01 * np.sin(np.arange(100))  # 0.04–0.06 beyond, wherever it lies
+    for d, r in zip(distances, flat, strict=True):
+        _residuals([np.array([r])], level="ml", kind="Linear", novel=False, into=by_size, distance=(d, 0.0))
+    for d in distances:
+        _residuals([np.array([high + 0.1 * d])], level="ml", kind="MatMul", novel=False, into=by_size,
+                   distance=(d, 0.0))
+    fitted = IntervalModel.fit(by_model, by_size, Ranges(), np.zeros(0, np.int64))
+    assert fitted.quantiles["Linear"][1] == pytest.approx(high)
+    assert fitted.slope["Linear"] < 0.01 and fitted.offset["Linear"] == pytest.approx(0.06, abs=0.005)
+    assert fitted.slope["MatMul"] == pytest.approx(0.1, rel=0.01) and fitted.offset["MatMul"] < 0.001
+    kinds = np.array(["Linear", "MatMul"], dtype=object)
+    levels = np.full(2, "ml", dtype=object)
+    rate = {k: fitted.slope[k] + fitted.offset[k] / fitted.reach[k] for k in ("Linear", "MatMul", "ml")}
+    assert rate["Linear"] > 0.05  # beyond the reach (1), the offset grows in proportion to the distance
+    for d in (0.0, 0.01, 1.0, 3.0):
+        _, upper = fitted.bounds(np.ones(2), levels, kinds, np.tile([d, 0.0], (2, 1)))
+        beyond = max(d - 1.0, 0.0)
+        assert np.log(upper).tolist() == pytest.approx([
+            high + (d > 0) * fitted.offset[k] + fitted.slope[k] * (d - beyond) + max(rate[k], rate["ml"]) * beyond
+            for k in kinds])
+    _, upper = fitted.bounds(np.ones(100), np.full(100, "ml", dtype=object), np.full(100, "Linear", dtype=object),
+                             np.column_stack([distances, np.zeros(100)]))
+    assert 0.88 <= np.mean(flat <= np.log(upper)) <= 0.92  # the held-out excess, covered as often as it should
+    state = fitted.get_state()
+    assert IntervalModel.from_state(state).offset == fitted.offset
+    older = IntervalModel.from_state({k: v for k, v in state.items() if k != "offset"})
+    _, upper = older.bounds(np.ones(1), levels[:1], kinds[:1], np.array([[0.5, 0.0]]))
+    assert np.log(upper[0]) == pytest.approx(high + 0.5 * fitted.slope["Linear"])
+
+
 def test_below_the_training_data_a_leaf_widens_by_what_the_size_folds_measured_below() -> None:
     """Below its range a leaf costs what the smallest training leaf did, which misses a kind whose
     energy falls with its work by the size ratio; above it the leaf's model continues as a power law.

@@ -208,6 +208,7 @@ class Predictor:
         self.training_["intervals"] = {
             "folds": folds,
             "slope": self.intervals_.slope,
+            "offset": self.intervals_.offset,
             "unseen_kind_widening": round(self.intervals_.unseen_kind, 4),
             "measurement_noise": {level: round(v, 4) for level, v in self.intervals_.noise.items()},
             "groups": sorted(self.intervals_.quantiles),

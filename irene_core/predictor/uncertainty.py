@@ -81,7 +81,7 @@ DistilGPT-2's shared blocks, was ± 5.8 %.  A predictor saved before has no nois
 are novel as they are for a new model; see *New families* for a fold that holds out a family), and
 on a fold that holds out the larger sizes; every
 held-out node's log residual ``log(gt / pred)`` is recorded with its novelty in that fold.  The
-interval of a node is ``pred · exp([q₅ − s·d − c, q₉₅ + s·d + c])`` where ``q₅``, ``q₉₅`` are the
+interval of a node is ``pred · exp([q₅ − w − c, q₉₅ + w + c])`` where ``q₅``, ``q₉₅`` are the
 residual quantiles of its group among residuals of its novelty (its primitive kind at ml level when
 that kind has :data:`MIN_KIND_RESIDUALS` such residuals, else its level; a known module or model
 takes ``q₉₅ = −q₅`` = the 90 % quantile of the absolute residual: a held-out model's layers all err
@@ -93,22 +93,30 @@ model, every held-out leaf is novel, and a LayerNorm errs as LayerNorms did, not
 Linears), and an inner level without any the level below's; novel nodes err one way in one fold and
 the other way in the next, by as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is
 the largest over folds of a fold's 90 % quantile of the absolute residual, among folds with
-:data:`MIN_NOVEL_RESIDUALS` of them), ``s·d = s₊·d₊ + s₋·d₋`` its widening for its distances above
-(``d₊``) and below (``d₋``) the training data, and ``c`` the widening of a device calibration, per
-group and beyond the calibration trees' sizes (see :mod:`irene_core.predictor.calibration`).
-Each slope is estimated on the held-out nodes of the size folds that lay outside their fold's
-training ranges in that direction only: above them (larger sizes), or below them (smaller ones, as
-for a miniature model).  The two differ by design: above the range a leaf model continues as a power
-law in the work, below it the device's launch floor plus its edge's excess scaled with the work
-(:mod:`irene_core.predictor.leaf_models`), a coarser guess.  Each is its primitive kind's at ml
-level when that kind has :data:`MIN_KIND_RESIDUALS` residuals in that direction (kinds extrapolate
-differently: a Linear barely errs beyond its sizes, a MatMul may), else its level's (slopes of the
-direction below are kept under :data:`BELOW`; a predictor saved before has one slope for both).  A
-slope says nothing beyond the distances it was measured at (its *reach*, the furthest of its
-held-out nodes): further out a node widens at least at its level's slope (a Linear a few times below
-its range was not yet under-used by its small products; at batch 8 and seq 32, trained on batch ≥ 16
-and seq ≥ 96, it cost 7–9 % more than predicted, where its kind's slope below was 0; a predictor
-saved before has no reach).  The floor rule's readings (the energy falling with the work down to
+:data:`MIN_NOVEL_RESIDUALS` of them), ``w = Σ (o·[d > 0] + s·d)`` its widening for its distances
+above (``d₊``) and below (``d₋``) the training data, and ``c`` the widening of a device
+calibration, per group and beyond the calibration trees' sizes (see
+:mod:`irene_core.predictor.calibration`).  Each offset ``o`` and slope ``s`` is the 90 % quantile
+regression (:func:`affine_quantile`) of what the held-out nodes of the size folds that lay outside
+their fold's training ranges in that direction only needed beyond their group's quantiles, on their
+distance: above them (larger sizes), or below them (smaller ones, as for a miniature model).  What
+they need need not grow with the distance (trained on batch ≤ 16 and seq ≤ 128 without GPT-2,
+no-gpu-energy, the held-out modules needed 0.04–0.08 at every distance from 0.01 to 1), and a slope
+through the origin, set by the nearest nodes, widened the farthest ten times too much (a predictor
+saved before has no offsets, and its slopes are those).  The two directions differ by design: above
+the range a leaf model continues as a power law in the work, below it the device's launch floor plus
+its edge's excess scaled with the work (:mod:`irene_core.predictor.leaf_models`), a coarser guess.
+Each fit is its primitive kind's at ml level when that kind has :data:`MIN_KIND_RESIDUALS` residuals
+in that direction (kinds extrapolate differently: a Linear barely errs beyond its sizes, a MatMul
+may), else its level's (those of the direction below are kept under :data:`BELOW`; a predictor saved
+before has one slope for both).  A fit says nothing beyond the distances it was measured at (its
+*reach* ``r``, the furthest of its held-out nodes): further out a node's widening grows in
+proportion to the distance, at ``s + o / r`` per log unit (as an exponent off by as much would make
+it), and at least as fast as its level's (a MatMul of the shipped model-features predictor, ``o`` =
+0.28 and ``s`` = 0 to ``r`` = 1.1, widens 0.26 per log unit beyond; a Linear a few times below its
+range was not yet under-used by its small products; at batch 8 and seq 32, trained on batch ≥ 16 and
+seq ≥ 96, it cost 7–9 % more than predicted, where its kind's slope below was 0; a predictor saved
+before has no reach).  The floor rule's readings (the energy falling with the work down to
 the floor; its excess falling with the amount of work that shrinks least) are ones no size fold
 measures, as their held-out leaves lie a few times below their training data, where the floor barely
 matters: every node's bounds are stretched by the share of its energy that the readings take off or
@@ -116,9 +124,9 @@ add to its leaves (:func:`spanning_readings`).  The size folds hold
 out models they trained on, whose new sizes the novel width holds; a new model at new sizes errs by
 both (GPT-2 at seq 256, trained without it on seq ≤ 128: +4 % where each alone erred 1–2 %).  So the
 folds by model are fitted once more on one half of the sizes, holding out the other half of their
-held-out models, and a novel node's slopes are at least what those folds' novel nodes needed beyond
-the novel width (kept under ``NOVEL + level``; a predictor saved before has none).  Every node's
-interval is its own (a parent's is not the sum of its children's).
+held-out models, and a novel node's offsets and slopes are at least what those folds' novel nodes
+needed beyond the novel width (kept under ``NOVEL + level``; a predictor saved before has none).
+Every node's interval is its own (a parent's is not the sum of its children's).
 """
 
 from __future__ import annotations
@@ -131,7 +139,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -546,6 +554,32 @@ def _with_novel_leaves(
     return r, levels, groups, folds
 
 
+def _pinball(residual: np.ndarray) -> float:
+    """The pinball loss of the :data:`COVERAGE` quantile for ``residual`` (what lies above the fit)."""
+    return float(np.sum(np.maximum(COVERAGE * residual, (COVERAGE - 1.0) * residual)))
+
+
+def affine_quantile(need: np.ndarray, distance: np.ndarray) -> tuple[float, float]:
+    """``(o, s) >= 0`` such that ``o + s·d`` is the :data:`COVERAGE` quantile regression of ``need`` on
+    ``distance`` (all > 0): the least pinball loss over ``s`` in ``[0, q₉₀(need / d)]`` (the slope of
+    the line through the origin that covers as many), ``o`` the quantile of ``need − s·d`` at each; of
+    equal losses (one distance cannot tell an offset from a slope) the steepest, the smallest offset."""
+    steepest = float(np.quantile(need / distance, COVERAGE))
+
+    def offset(s: float) -> float:
+        return max(float(np.quantile(need - s * distance, COVERAGE)), 0.0)
+
+    def loss(s: float) -> float:
+        return _pinball(need - offset(s) - s * distance)
+
+    candidates = [0.0, steepest]
+    if steepest > 0:
+        candidates.append(float(optimize.minimize_scalar(loss, bounds=(0.0, steepest), method="bounded").x))
+    losses = [loss(s) for s in candidates]
+    s = max(s for s, value in zip(candidates, losses, strict=True) if value <= min(losses) * (1 + 1e-9) + 1e-12)
+    return offset(s), s
+
+
 def _half_width(log_ratio: np.ndarray) -> float:
     """The half-width of a symmetric interval holding :data:`COVERAGE` of ``log_ratio``."""
     return float(np.quantile(np.abs(log_ratio), COVERAGE))
@@ -583,6 +617,8 @@ class IntervalModel:
     reach: dict[str, float] = field(default_factory=dict)
     #: Per level, the training trees' measurement noise (:func:`measurement_noise`; see *Measurement noise*).
     noise: dict[str, float] = field(default_factory=dict)
+    #: Per slope, the widening of any node outside the training data that way, before its slope (none: an older save).
+    offset: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -666,7 +702,7 @@ class IntervalModel:
             one_way &= np.array([_is_novel(g) for g in groups], dtype=bool)
         r, levels, groups, d, kinds = r[one_way], levels[one_way], groups[one_way], d[one_way], kinds[one_way]
         low, high = self.base(levels, groups)
-        need = np.maximum(np.maximum(low - r, r - high), 0.0) / d.sum(axis=1)
+        need = np.maximum(np.maximum(low - r, r - high), 0.0)
         for prefix, column in (("", 0), (BELOW, 1)):
             this_way = d[:, column] > 0
             at, kind = levels[this_way], kinds[this_way]
@@ -675,8 +711,9 @@ class IntervalModel:
                 named += [(k, (at == "ml") & (kind == k), MIN_KIND_RESIDUALS) for k in sorted(set(kind[at == "ml"]))]
             for name, rows, least in named:
                 if rows.sum() >= least:
-                    self.slope[prefix + name] = float(np.quantile(need[this_way][rows], COVERAGE))
-                    self.reach[prefix + name] = float(d[this_way][rows, column].max())
+                    out = d[this_way][rows, column]
+                    self.offset[prefix + name], self.slope[prefix + name] = affine_quantile(need[this_way][rows], out)
+                    self.reach[prefix + name] = float(out.max())
 
     def sources_of(self, keys: np.ndarray) -> np.ndarray:
         """How many training models had each shape key (:func:`shape_sources`): 0 for a novel one; −1 for a
@@ -750,36 +787,43 @@ class IntervalModel:
 
     def widening(self, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray) -> np.ndarray:
         """The log widening of each node of ``levels`` in ``groups`` for its distances ``(above, below)``
-        the training data: each at its slope up to the distance that slope was measured at, beyond at
-        least at its level's."""
-        slopes = np.array([self._slopes(lv, g) for lv, g in zip(levels, groups, strict=True)]).reshape(-1, 4)
-        reach = np.array([self._reach(lv, g) for lv, g in zip(levels, groups, strict=True)]).reshape(-1, 2)
+        the training data: its offset for each direction it lies outside, and each distance at its slope
+        up to the distance that slope was measured at, beyond at least as fast as its level's
+        (:meth:`_terms`)."""
+        terms = np.array([self._terms(lv, g) for lv, g in zip(levels, groups, strict=True)]).reshape(-1, 4, 2)
+        offset, slope, reach, beyond = (terms[:, i] for i in range(4))
         within = np.minimum(distance, reach)
-        widen: np.ndarray = (slopes[:, :2] * within).sum(axis=1) + (slopes[:, 2:] * (distance - within)).sum(axis=1)
+        widen: np.ndarray = (offset * (distance > 0) + slope * within + beyond * (distance - within)).sum(axis=1)
         return widen
 
-    def _slopes(self, level: str, group: str) -> tuple[float, float, float, float]:
-        """The widening per log unit ``(above, below)`` the training data of a node of ``level`` in
-        ``group``: its kind's, else its level's (below: those of the direction below first); a novel
-        node's at least its level's among novel nodes; then both beyond their reach, at least its
-        level's."""
-        kind = _plain(group)
-        level_above = self.slope.get(level, DEFAULT_SLOPE)
-        level_below = self.slope.get(BELOW + level, level_above)
-        above = self.slope.get(kind, level_above)
-        below = self.slope.get(BELOW + kind, self.slope.get(BELOW + level, above))
-        if _is_novel(group):
-            above = max(above, self.slope.get(NOVEL + level, 0.0))
-            below = max(below, self.slope.get(BELOW + NOVEL + level, self.slope.get(NOVEL + level, 0.0)))
-        return above, below, max(above, level_above), max(below, level_below)
+    def _terms(self, level: str, group: str) -> tuple[tuple[float, float], ...]:
+        """The offsets, slopes, reaches and slopes beyond the reach ``(above, below)`` the training data
+        of a node of ``level`` in ``group``: its kind's, else its level's (below: those of the direction
+        below first); a novel node's offset and slope at least its level's among novel nodes.  Beyond
+        its reach ``r`` a widening ``o + s·r`` grows as in proportion to the distance, at ``s + o / r``
+        per log unit (what an exponent off by as much would), and at least at its level's."""
 
-    def _reach(self, level: str, group: str) -> tuple[float, float]:
-        """How far ``(above, below)`` the training data the slopes of a node of ``level`` in ``group`` were
-        measured (:data:`_UNBOUNDED` where not recorded)."""
+        def first(*names: str, default: float = DEFAULT_SLOPE) -> tuple[float, float, float]:
+            name = next((n for n in names if n in self.slope), None)
+            if name is None:
+                return 0.0, default, _UNBOUNDED
+            return self.offset.get(name, 0.0), self.slope[name], self.reach.get(name, _UNBOUNDED)
+
+        def rate(terms: tuple[float, float, float]) -> float:
+            return terms[1] + terms[0] / terms[2]
+
         kind = _plain(group)
-        above = self.reach.get(kind, self.reach.get(level, _UNBOUNDED))
-        below = self.reach.get(BELOW + kind, self.reach.get(BELOW + level, _UNBOUNDED))
-        return above, below
+        sides = []
+        above = (kind, level), (level,), (NOVEL + level,)
+        below = ((BELOW + kind, BELOW + level, kind, level), (BELOW + level, level),
+                 (BELOW + NOVEL + level, NOVEL + level))
+        for own, of_level, novel in (above, below):
+            o, s, r = first(*own)
+            if _is_novel(group):
+                o_novel, s_novel, _ = first(*novel, default=0.0)
+                o, s = max(o, o_novel), max(s, s_novel)
+            sides.append((o, s, r, max(rate((o, s, r)), rate(first(*of_level)))))
+        return tuple(zip(*sides, strict=True))
 
     def widened(self, extra: Mapping[str, float]) -> IntervalModel:
         """A copy whose groups are widened by ``extra`` (log units) on top of any earlier widening."""
@@ -803,6 +847,7 @@ class IntervalModel:
             "families": list(self.families),
             "reach": dict(sorted(self.reach.items())),
             "noise": dict(sorted(self.noise.items())),
+            "offset": dict(sorted(self.offset.items())),
         }
 
     @classmethod
@@ -816,10 +861,13 @@ class IntervalModel:
         slope, extra = ({str(k): float(v) for k, v in dict(state[key]).items()} for key in ("slope", "extra"))
         reach = {str(k): float(v) for k, v in dict(state.get("reach", {})).items()}  # older saves: unbounded
         noise = {str(k): float(v) for k, v in dict(state.get("noise", {})).items()}  # older saves: none
+        offset = {str(k): float(v) for k, v in dict(state.get("offset", {})).items()}  # older saves: none
         unseen_kind = float(state.get("unseen_kind", 0.0))  # older saves: no such widening
         if any(not np.isfinite(v) or v < 0
-               for v in [*slope.values(), *extra.values(), *reach.values(), *noise.values(), unseen_kind]):
-            raise ValueError("interval slopes, their reach, widening and measurement noise must be finite and >= 0")
+               for v in [*slope.values(), *offset.values(), *extra.values(), *reach.values(), *noise.values(),
+                         unseen_kind]):
+            raise ValueError("interval slopes, their offsets and reach, widening and measurement noise must be "
+                             "finite and >= 0")
         saved_known, structures = (np.asarray(state.get(key, np.zeros(0)), dtype=np.int64)
                                    for key in ("known", "structures"))
         known, structures = np.unique(saved_known), np.unique(structures)
@@ -830,7 +878,7 @@ class IntervalModel:
                              "(which must be sorted and distinct)")
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
                    Ranges.from_state(state["ranges"]), extra, known, sources, structures, unseen_kind, families,
-                   reach, noise)
+                   reach, noise, offset)
 
 
 def describe_extrapolation(kinds: Iterable[str]) -> str:
