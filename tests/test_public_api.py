@@ -174,6 +174,10 @@ def test_to_pandas_has_one_row_per_node_with_the_record_s_values(measured_and_pr
     parents = frame.set_index("id").loc[frame.parent_id.dropna()]
     assert (frame.depth[frame.parent_id.notna()].to_numpy() == parents.depth.to_numpy() + 1).all()
     assert list(frame.predicted_energy) == [n.predicted_energy for n in nodes]
+    assert list(frame.predicted_low) == [n.predicted_low for n in nodes]
+    assert list(frame.predicted_high) == [n.predicted_high for n in nodes]
+    assert ((frame.predicted_low <= frame.predicted_energy) & (frame.predicted_energy <= frame.predicted_high)).all()
+    assert list(frame.extrapolated) == [n.extrapolated for n in nodes] and frame.extrapolated.any()
     truth = [math.nan if n.ground_truth_energy is None else n.ground_truth_energy for n in nodes]
     assert frame.ground_truth_energy.tolist() == pytest.approx(truth, nan_ok=True)
     for name in irene_core.MODEL_FEATURES:
@@ -189,7 +193,8 @@ def test_to_pandas_of_several_records_and_of_none(measured_and_predicted):
     one = irene_core.to_pandas(measured_and_predicted)
     two = irene_core.to_pandas([measured_and_predicted, measured_and_predicted])
     assert len(two) == 2 * len(one) and list(two.columns) == list(one.columns)
-    assert list(irene_core.to_pandas([]).columns[-2:]) == ["ground_truth_energy", "predicted_energy"]
+    assert list(irene_core.to_pandas([]).columns[-5:]) == [
+        "ground_truth_energy", "predicted_energy", "predicted_low", "predicted_high", "extrapolated"]
 
 
 def test_to_pandas_without_pandas_says_how_to_install_it(measured_and_predicted, monkeypatch):

@@ -8,8 +8,10 @@ Columns: the record key (``model``, ``batch_size``, ``seq_len``, ``phase``, ``co
 ``scope``, ``type``, ``level``, ``depth`` — 0 for the root —, ``synthetic``), one ``features.<name>``
 column per feature found on any node (NaN where a node lacks it; the prefix keeps the node's
 ``features.batch_size`` apart from the record's ``batch_size``), then ``ground_truth_energy``
-(measured) and ``predicted_energy`` in J per call (NaN where absent).  Nodes are listed record by
-record, depth first, parents before children; synthetic ``OwnOps`` nodes are included.
+(measured), ``predicted_energy`` and its 90 % interval ``predicted_low``, ``predicted_high`` in J per
+call (NaN where absent), and ``extrapolated`` (the node or a descendant lies outside the predictor's
+training data).  Nodes are listed record by record, depth first, parents before children; synthetic
+``OwnOps`` nodes are included.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 #: Columns of every frame, before the feature columns.
 KEY_COLUMNS: tuple[str, ...] = RecordKey._fields
 NODE_COLUMNS: tuple[str, ...] = ("id", "parent_id", "scope", "type", "level", "depth", "synthetic")
-ENERGY_COLUMNS: tuple[str, ...] = ("ground_truth_energy", "predicted_energy")
+ENERGY_COLUMNS: tuple[str, ...] = ("ground_truth_energy", "predicted_energy", "predicted_low", "predicted_high")
 FEATURE_PREFIX = "features."
 
 _FEATURE_ORDER = {name: i for i, name in enumerate(MODEL_FEATURES + RESOURCE_FEATURES)}
@@ -51,8 +53,8 @@ def _rows(record: TreeRecord) -> Iterator[dict[str, Any]]:
             "depth": depth[node.id],
             "synthetic": node.synthetic,
             **{FEATURE_PREFIX + name: value for name, value in node.features.items()},
-            "ground_truth_energy": _nan_if_none(node.ground_truth_energy),
-            "predicted_energy": _nan_if_none(node.predicted_energy),
+            **{name: _nan_if_none(getattr(node, name)) for name in ENERGY_COLUMNS},
+            "extrapolated": node.extrapolated,
         }
 
 
@@ -65,8 +67,10 @@ def to_pandas(records: TreeRecord | Iterable[TreeRecord]) -> pd.DataFrame:
     rows = [row for record in ([records] if isinstance(records, TreeRecord) else records) for row in _rows(record)]
     names = {name for row in rows for name in row if name.startswith(FEATURE_PREFIX)}
     features = sorted(names, key=lambda n: (_FEATURE_ORDER.get(n[len(FEATURE_PREFIX):], len(_FEATURE_ORDER)), n))
-    frame = pd.DataFrame.from_records(rows, columns=[*KEY_COLUMNS, *NODE_COLUMNS, *features, *ENERGY_COLUMNS])
+    frame = pd.DataFrame.from_records(
+        rows, columns=[*KEY_COLUMNS, *NODE_COLUMNS, *features, *ENERGY_COLUMNS, "extrapolated"])
     return frame.astype(
-        {"batch_size": "int64", "seq_len": "int64", "context_len": "Int64", "depth": "int64", "synthetic": "bool"}
+        {"batch_size": "int64", "seq_len": "int64", "context_len": "Int64", "depth": "int64", "synthetic": "bool",
+         "extrapolated": "bool"}
         | {name: "float64" for name in [*features, *ENERGY_COLUMNS]}
     )
