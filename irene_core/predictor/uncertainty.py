@@ -800,8 +800,8 @@ class IntervalModel:
         """The offsets, slopes, reaches and slopes beyond the reach ``(above, below)`` the training data
         of a node of ``level`` in ``group``: its kind's, else its level's (below: those of the direction
         below first); a novel node's offset and slope at least its level's among novel nodes.  Beyond
-        its reach ``r`` a widening ``o + s·r`` grows as in proportion to the distance, at ``s + o / r``
-        per log unit (what an exponent off by as much would), and at least at its level's."""
+        its reach ``r`` a widening ``o + s·r`` grows in proportion to the distance, at ``s + o / r`` per
+        log unit, and at least at its level's rate."""
 
         def first(*names: str, default: float = DEFAULT_SLOPE) -> tuple[float, float, float]:
             name = next((n for n in names if n in self.slope), None)
