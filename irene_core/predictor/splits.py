@@ -41,8 +41,8 @@ SPLIT_KEYS = ("name", "leave_one_model_out", "train", "test")
 
 @dataclass(frozen=True)
 class Side:
-    """Trees selected by model name and inclusive ranges of batch, sequence length and tokens (several
-ranges of a key: any of them)."""
+    """Trees selected by model name and inclusive ranges of batch, sequence length and tokens (a key of
+    several ranges: any of them)."""
 
     models: tuple[str, ...] | None = None
     batch_size: Span | None = None

@@ -142,6 +142,7 @@ import numpy as np
 from scipy import optimize, stats
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
+from sklearn.metrics import mean_pinball_loss
 
 from irene_core.predictor.estimators import unique_rows
 from irene_core.tree.schema import LEVELS
@@ -554,11 +555,6 @@ def _with_novel_leaves(
     return r, levels, groups, folds
 
 
-def _pinball(residual: np.ndarray) -> float:
-    """The pinball loss of the :data:`COVERAGE` quantile for ``residual`` (what lies above the fit)."""
-    return float(np.sum(np.maximum(COVERAGE * residual, (COVERAGE - 1.0) * residual)))
-
-
 def affine_quantile(need: np.ndarray, distance: np.ndarray) -> tuple[float, float]:
     """``(o, s) >= 0`` such that ``o + s·d`` is the :data:`COVERAGE` quantile regression of ``need`` on
     ``distance`` (all > 0): the least pinball loss over ``s`` in ``[0, q₉₀(need / d)]`` (the slope of
@@ -570,7 +566,7 @@ def affine_quantile(need: np.ndarray, distance: np.ndarray) -> tuple[float, floa
         return max(float(np.quantile(need - s * distance, COVERAGE)), 0.0)
 
     def loss(s: float) -> float:
-        return _pinball(need - offset(s) - s * distance)
+        return float(mean_pinball_loss(need, offset(s) + s * distance, alpha=COVERAGE))
 
     candidates = [0.0, steepest]
     if steepest > 0:
