@@ -54,9 +54,11 @@ def test_train_once_predict_anywhere(tmp_path, cli_run, cli_main):
             "--interval-ms", "20", "-o", str(data), "--html", str(tmp_path / "report.html"), env=ENV,
         )
         records = load_records(data)
-        counted = {  # the least and most energy the simulated counter showed over each window (monotonic s)
+        # the least and most energy the simulated counter showed over each window (monotonic s), its edges
+        # ± 10 ms: a preempted meter may stamp a read some ms from it (6 ms once, two test workers on 2 cores)
+        counted = {
             w.begin_ns: tree.counted_energy_j("package-0", *((t - wall_minus_monotonic_ns) * 1e-9
-                                                             for t in (w.begin_ns, w.end_ns)), slack=0.005)
+                                                             for t in (w.begin_ns, w.end_ns)), slack=0.01)
             for r in records for n in r.nodes() for w in n.windows
         }
     finished = time.time_ns()
