@@ -10,11 +10,21 @@ quantiles for novel leaves.  *After*: the linear wall-energy model with coeffici
 new kind (``IntervalModel.unseen_kind``), measured on the remaining computations only (nested: the
 held-out kind plays no part in its own interval).
 
+Then the nodes above such leaves: leave one model out, and in the predictor trained on the other five
+each computation in turn made unseen (its regressors, ranges and share of the generic regressor's
+training removed, the margin of a new kind measured without it); the held-out model's modules and root
+with a leaf of it below are scored.  *Before*: their intervals as their own residuals set them;
+*after*: widened for the unseen kind, its leaves below them costing its margin more or less
+(:func:`~irene_core.predictor.uncertainty.spanning_unseen_kinds`).  The own-ops aggregator still knows
+the computation as a child kind (trained on ground-truth children sums), so only the leaves' estimates
+err as a new kind's would.
+
     python benchmarks/bench_unseen_kinds.py
 """
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -24,7 +34,9 @@ from results import update
 from irene_core.plugins import GENERIC
 from irene_core.predictor.leaf_models import LeafModels, computations
 from irene_core.predictor.predictor import Predictor
-from irene_core.predictor.uncertainty import NOVEL, new_group_margin, variance_components
+from irene_core.predictor.splits import BUILTIN_SPLITS, plan_folds
+from irene_core.predictor.uncertainty import NOVEL, leaf_sum, new_group_margin, variance_components
+from irene_core.tree.paper_csv import PAPER_MODELS
 from irene_core.tree.table import TreeTable
 
 FEATURE_SETS = ("all", "no-gpu-energy", "model")
@@ -50,6 +62,60 @@ def held_out(leaves: LeafModels, X: np.ndarray, y: np.ndarray, types: np.ndarray
             scored.append((100 * float(np.mean(np.abs(np.expm1(-r)))), 100 * float(np.mean(covered))))
         rows.append((name, int(test.sum()), scored[0], (scored[1][0], float(np.exp(margin)), scored[1][1])))
     return rows
+
+
+def without(predictor: Predictor, name: str, table: TreeTable) -> Predictor:
+    """A copy of ``predictor`` (trained on ``table``) that has never seen computation ``name``: no regressor
+    or range of its kinds, the generic regressor and the margin of a new kind fitted without its leaves."""
+    out = copy.deepcopy(predictor)
+    assert out.leaves_ is not None and out.intervals_ is not None  # fitted
+    for kind in [k for k in out.leaves_.entries if computations(np.array([k]))[0] == name]:
+        del out.leaves_.entries[kind]
+        out.intervals_.ranges.bounds.pop(kind, None)
+    keep = table.is_leaf & (table.truth > 0) & (computations(out.leaves_.canonical_array(table.type)) != name)
+    X, y, types = out._matrix(table)[keep], table.truth[keep], table.type[keep]
+    generic = out.leaves_._new(GENERIC, fallback=True).regressor
+    out.leaves_.generic = generic.fit(X, y, computations(out.leaves_.canonical_array(types)))
+    out.leaves_._note_range(GENERIC, X)
+    out.intervals_.unseen_kind = new_group_margin(
+        variance_components(*out.leaves_.unseen_kind_residuals(X, y, types)), within=True)
+    return out
+
+
+def above_unseen(table: TreeTable, features: str) -> list[tuple[str, str, int, float, tuple[float, float],
+                                                                  tuple[float, float]]]:
+    """Per computation and inner level: (name, level, nodes, error %, coverage % before/after, median
+    width % before/after) of the held-out models' nodes with a leaf of the unseen computation below."""
+    scores: dict[tuple[str, str], list[np.ndarray]] = {}
+    for fold in plan_folds(BUILTIN_SPLITS["model"], table.records, list(PAPER_MODELS)):
+        train, test = table.subset(fold.train), table.subset(fold.test)
+        predictor = Predictor(features=features).fit_table(train)
+        assert predictor.leaves_ is not None  # fitted
+        trained = set(computations(predictor.leaves_.canonical_array(train.type[train.is_leaf])))
+        tested = computations(predictor.leaves_.canonical_array(test.type))
+        for name in sorted(trained & set(tested[test.is_leaf])):
+            unseen = without(predictor, name, train)
+            energies, own = unseen.predict_table(test)
+            after = unseen.annotate(test, energies, own)
+            assert unseen.intervals_ is not None  # fitted
+            unseen.intervals_.unseen_kind = 0.0  # the inner nodes' bounds without the margin
+            before = unseen.annotate(test, energies, own)
+            above = leaf_sum(test, (test.is_leaf & (tested == name)).astype(float)) > 0
+            for level in ("module", "model"):
+                rows = above & (test.level == level) & (test.truth > 0)
+                truth = test.truth[rows]
+                scores.setdefault((name, level), []).append(np.column_stack([
+                    np.abs(energies[rows] / truth - 1),
+                    *[(a.low[rows] <= truth) & (truth <= a.high[rows]) for a in (before, after)],
+                    *[(a.high[rows] - a.low[rows]) / energies[rows] for a in (before, after)],
+                ]))
+    out = []
+    for (name, level), parts in sorted(scores.items()):
+        error, covered0, covered1, width0, width1 = np.concatenate(parts).T
+        out.append((name, level, len(error), 100 * float(error.mean()),
+                    (100 * float(covered0.mean()), 100 * float(covered1.mean())),
+                    (100 * float(np.median(width0)), 100 * float(np.median(width1)))))
+    return out
 
 
 def section(argv: list[str] | None = None) -> str:
@@ -86,6 +152,21 @@ def section(argv: list[str] | None = None) -> str:
         for name, n, (e0, c0), (e1, w, c1) in rows:
             emit(f"| {features} | {name} | {n} | {e0:.1f} | {c0:.1f} | {e1:.1f} | {w:.2f} | {c1:.1f} |")
         print(f"({features}: {time.perf_counter() - start:.0f} s)", flush=True)
+    emit("")
+    emit("**Above an unseen kind.**  Leave one model out; each computation in turn made unseen in the "
+         "predictor trained on the other five models; the held-out model's modules and roots with a leaf "
+         "of it below.  *Before*: their intervals from their own residuals alone; *after*: widened, in "
+         "quadrature with their own, by the larger of what its leaves below them add and how far their "
+         "estimate moves were those leaves to cost the margin of a new kind (×, above) more or less.  "
+         "Width: median over the nodes, % of the estimate.")
+    emit("")
+    emit("| features | unseen | level | nodes | error % | coverage before → after % | median width before → after % |")
+    emit("|---|---|---|---|---|---|---|")
+    for features in FEATURE_SETS:
+        start = time.perf_counter()
+        for name, level, n, error, (c0, c1), (w0, w1) in above_unseen(table, features):
+            emit(f"| {features} | {name} | {level} | {n} | {error:.2f} | {c0:.1f} → {c1:.1f} | {w0:.1f} → {w1:.1f} |")
+        print(f"({features}, above unseen kinds: {time.perf_counter() - start:.0f} s)", flush=True)
     return "\n".join(lines) + "\n"
 
 

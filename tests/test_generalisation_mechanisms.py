@@ -407,6 +407,58 @@ def test_a_kind_no_training_tree_had_is_unseen_an_absorbed_one_is_not(encoder_pr
         [b for n in out.nodes() for b in (n.predicted_low, n.predicted_high)])
 
 
+def test_the_nodes_above_an_unseen_kind_widen_by_its_margin_an_absorbed_kind_s_do_not(encoder_predictor, small):
+    """An unseen kind's leaves may all be off by its margin ``m`` at once, which the inner nodes' residuals
+    (measured on trained kinds) never show.  Every ancestor of the RMSNorm leaves (and of the pooler's
+    Tanh, too rare in these trees for a regressor) spans both what those leaves add to it were they to
+    cost ``e^±m`` times their estimate and the predictor's own estimate of it then; the kinds add in
+    quadrature.  The GELU leaves' work is their parents' own (absorbed): nothing is added for them, and
+    nodes without an unseen kind below keep their bounds."""
+    bert = next(r for r in small if r.model_name == "bert-base-uncased")
+    margin = encoder_predictor.intervals_.unseen_kind
+    unmargined = copy.deepcopy(encoder_predictor)
+    unmargined.intervals_.unseen_kind = 0.0  # the inner nodes' bounds as they were without the rule
+    for new_types, widened in ((["GELUActivation", "LlamaRMSNorm"], True), (["GELUActivation"], False)):
+        traced = _with_leaves(bert, "BertIntermediate", "LayerNorm", new_types)
+        table = TreeTable.from_records([traced])
+        energy, _ = encoder_predictor.predict_table(table)
+        bounds = {n.id: (n.predicted_low, n.predicted_high) for n in encoder_predictor.predict([traced])[0].nodes()}
+        before = {n.id: (n.predicted_low, n.predicted_high) for n in unmargined.predict([traced])[0].nodes()}
+        low, high, low0, high0 = (np.array([b[n.id][i] for n in table.nodes]) for b in (bounds, before) for i in (0, 1))
+        kinds = np.array([encoder_predictor.leaves_.canonical(t) for t in table.type])
+        unseen = sorted(set(kinds[table.is_leaf & ~np.isin(kinds, [*encoder_predictor.leaves_.entries, "GELU"])]))
+        assert unseen == (["RMSNorm", "Tanh"] if widened else ["Tanh"])
+        inner = ~table.is_leaf
+        rise, held_by = {}, {}  # per kind: how far each node may rise (the larger reading); its leaves' estimate
+        for kind in unseen:
+            rows = kinds == kind
+            held_by[kind] = held = np.array([sum(energy[j] for j in np.flatnonzero(rows) if _is_below(table, j, i))
+                                             for i in range(len(table))])
+            scaled = [encoder_predictor.predict_table(table, np.where(rows, np.exp(s * margin), 1.0))[0]
+                      for s in (1.0, -1.0)]
+            above = inner & (held > 0)
+            assert (high[above] >= np.maximum(scaled[0], energy + held * np.expm1(margin))[above] - 1e-12).all()
+            assert (low[above] <= np.minimum(scaled[1], energy + held * np.expm1(-margin))[above] + 1e-12).all()
+            rise[kind] = np.maximum.reduce([scaled[0] - energy, scaled[1] - energy, held * np.expm1(margin)])
+        # nodes without an unseen kind below move only by what reconciling the tree passes on to them (< 1 %)
+        untouched = inner & (sum(held_by.values()) == 0)
+        assert untouched.any() and high[untouched] == pytest.approx(high0[untouched], rel=1e-2)
+        assert low[untouched] == pytest.approx(low0[untouched], rel=1e-2)
+        intermediate = table.type == "BertIntermediate"
+        assert (high[intermediate] > 1.1 * high0[intermediate]).all() == widened
+        if widened:  # the root has both kinds below: in quadrature, not their sum
+            root = int(np.flatnonzero(table.parent < 0)[0])
+            parts = [high0[root] - energy[root], rise["RMSNorm"][root], rise["Tanh"][root]]
+            assert max(parts) < high[root] - energy[root] < 0.95 * sum(parts), parts
+
+
+def _is_below(table: TreeTable, leaf: int, node: int) -> bool:
+    """Whether ``leaf`` lies in the subtree of inner ``node``."""
+    while leaf >= 0 and leaf != node:
+        leaf = table.parent[leaf]
+    return leaf == node and not table.is_leaf[node]
+
+
 def test_a_predictor_saved_before_absorbed_kinds_keeps_its_rule(encoder_predictor, small):
     """Without ``absorbed_kinds`` in its training report, every known primitive no training tree had
     as a child counts as absorbed, as before; a name no plugin knows is unseen."""

@@ -43,6 +43,7 @@ from irene_core.predictor.uncertainty import (
     interval_group,
     interval_groups,
     layered,
+    leaf_sum,
     measurement_noise,
     model_clusters,
     of_new_family,
@@ -51,6 +52,7 @@ from irene_core.predictor.uncertainty import (
     shape_sources,
     source_counts,
     spanning_readings,
+    spanning_unseen_kinds,
     structure_keys,
 )
 from irene_core.tree.schema import ABSORBED_LEAVES, OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
@@ -339,16 +341,18 @@ class Predictor:
                 "(use a predictor trained with fewer features)"
             )
 
-    def raw_estimates(self, table: TreeTable) -> np.ndarray:
+    def raw_estimates(self, table: TreeTable, leaf_factors: np.ndarray | None = None) -> np.ndarray:
         """Every node's estimate from the leaf regressors and the aggregator, before the tree is
-        made to add up."""
+        made to add up; ``leaf_factors`` (one per node) scale the leaves' estimates the aggregator
+        starts from (what the inner nodes would say were some leaves to cost that much more)."""
         if not self.is_fitted:
             raise IreneError("the predictor is not trained (call fit or load one)")
         assert self.aggregator_ is not None  # is_fitted
         X = self._matrix(table)
         self._check_features(table, X)
         data = self._data(table, X)
-        raw = self.aggregator_.predict(data, self._leaf_estimates(table, X))
+        leaves = self._leaf_estimates(table, X)
+        raw = self.aggregator_.predict(data, leaves if leaf_factors is None else leaves * leaf_factors)
         if self.calibration_ is not None:
             raw = self.calibration_.apply(raw, table.level, self._groups(table, data.kinds))
         return raw
@@ -378,7 +382,8 @@ class Predictor:
         leaf = table.is_leaf
         assert self.leaves_ is not None  # fitted
         generic = leaf & ~np.isin(kinds, list(self.leaves_.entries))  # predicted by the generic regressor
-        untrained = generic & ~np.isin(kinds, self._absorbed(kinds[generic]))  # flagged and noticed
+        absorbed = generic & np.isin(kinds, self._absorbed(kinds[generic]))  # its parent's own work in training
+        untrained = generic & ~absorbed  # flagged and noticed
         own_kind = self._canonical_kinds(table)
         stand_in = leaf & ~untrained & (own_kind != kinds)  # predicted as a primitive of the same computation
         distance = (self.intervals_.ranges.node_distance(table, kinds, energies) if self.intervals_
@@ -411,6 +416,8 @@ class Predictor:
             readings = np.ones((2, len(table)))
             readings[:, leaf] = self.leaves_.reading_shares(self._matrix(table)[leaf], table.type[leaf])
             low, high = spanning_readings(table, energies, low, high, *readings)
+            low, high = spanning_unseen_kinds(table, energies, low, high,
+                                              *self._unseen_kind_shifts(table, energies, kinds, generic & ~absorbed))
             if self.leaves_.floor is not None:  # a leaf at 0 J runs no kernel: at most the device's smallest one
                 high = np.where(leaf & (energies <= 0), np.maximum(high, self.leaves_.floor), high)
             own_low, own_high = self.intervals_.bounds(
@@ -459,11 +466,31 @@ class Predictor:
                 ))
         return Annotations(low, high, own_low, own_high, extrapolated, notices)
 
-    def predict_table(self, table: TreeTable) -> tuple[np.ndarray, np.ndarray]:
+    def _unseen_kind_shifts(self, table: TreeTable, energies: np.ndarray, kinds: np.ndarray,
+                            unseen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(up, down)``, one column per kind of the ``unseen`` leaves (predicted by the generic regressor
+        and counted in their parents): how far each node's energy may lie above and below its estimate
+        ``energies`` were that kind's leaves to cost ``e^m`` times their estimate or ``e^−m`` of it (``m``:
+        the margin of a new kind), the larger of what those leaves add to it and how far the predictor's
+        own estimate moves (see :func:`~irene_core.predictor.uncertainty.spanning_unseen_kinds`)."""
+        assert self.intervals_ is not None  # called with intervals
+        margin = self.intervals_.unseen_kind
+        names = sorted(set(kinds[unseen]))
+        up, down = np.zeros((len(table), len(names))), np.zeros((len(table), len(names)))
+        for column, name in enumerate(names):
+            rows = unseen & (kinds == name)
+            held = leaf_sum(table, np.where(rows, np.clip(energies, 0.0, None), 0.0))
+            moved = [self.predict_table(table, np.where(rows, np.exp(sign * margin), 1.0))[0] - energies
+                     for sign in (1.0, -1.0)]
+            up[:, column] = np.maximum.reduce([*moved, held * np.expm1(margin)])
+            down[:, column] = np.maximum.reduce([*(-m for m in moved), -held * np.expm1(-margin)])
+        return up, down
+
+    def predict_table(self, table: TreeTable, leaf_factors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(energies, own_ops)`` for every node of ``table``; energies add up, own ops down to the floors
-        training measured (:mod:`irene_core.predictor.reconcile`)."""
+        training measured (:mod:`irene_core.predictor.reconcile`); ``leaf_factors``: see :meth:`raw_estimates`."""
         floor = floor_per_node(table, self.floors_)
-        return reconcile(table, self.raw_estimates(table), self.config.reconcile, floor)
+        return reconcile(table, self.raw_estimates(table, leaf_factors), self.config.reconcile, floor)
 
     def predict(self, records: Sequence[TreeRecord]) -> list[TreeRecord]:
         """Deep copies of ``records`` with ``predicted_energy``, its 90 % interval and ``extrapolated``

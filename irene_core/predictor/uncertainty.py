@@ -311,6 +311,26 @@ def spanning_readings(table: TreeTable, energies: np.ndarray, low: np.ndarray, h
     return np.minimum(low, low * (1.0 - taken)), np.maximum(high, high * (1.0 + added))
 
 
+def spanning_unseen_kinds(table: TreeTable, energies: np.ndarray, low: np.ndarray, high: np.ndarray,
+                          up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds ``(low, high)`` of every inner node widened for the leaves below it of kinds without a
+    regressor of their own (``up``, ``down``: one column per such kind, how far each node's energy may
+    lie above and below its estimate ``energies`` were that kind's leaves to cost the margin of a new
+    kind more or less, ``e^±m``: the larger of what those leaves add to the node, ``G·(e^m − 1)`` above
+    and ``G·(1 − e^−m)`` below, ``G`` their estimate, and how far the predictor's own estimate of the
+    node moves, its own work being estimated from its children's).  Such a kind may be off by its
+    margin on all its leaves at once (one bias), which the inner nodes' residuals, measured on trained
+    kinds, never show; the kinds err independently of each other and of the node's own error, so the
+    node's half-widths add in quadrature with those shifts.  A leaf's own interval already holds its
+    margin."""
+    if up.shape[1] == 0:
+        return low, high
+    inner = ~table.is_leaf
+    widened_high = energies + np.hypot(high - energies, np.linalg.norm(up, axis=1))
+    widened_low = np.maximum(energies - np.hypot(energies - low, np.linalg.norm(down, axis=1)), 0.0)
+    return np.where(inner, np.minimum(low, widened_low), low), np.where(inner, np.maximum(high, widened_high), high)
+
+
 def _column(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
     """``mask`` shaped to broadcast against ``values`` (one entry per node, or a row per node)."""
     return mask.reshape(-1, *([1] * (values.ndim - 1)))
