@@ -17,6 +17,7 @@ from irene_core.predictor.uncertainty import (
     shape_sources,
     source_counts,
     spanning_readings,
+    spanning_unseen_kinds,
 )
 from irene_core.tree.schema import TreeRecord
 from irene_core.tree.table import TreeTable
@@ -397,6 +398,34 @@ def test_an_inner_node_lies_outside_by_as_much_as_its_leaves_weigh(device1_recor
     assert (distance[:, 0] == 0).all()
     weightless = ranges.node_distance(table, kinds, np.zeros(len(table)))
     assert weightless[root].tolist() == weightless[pooler].tolist() == distance[pooler].tolist()
+
+
+def test_unseen_kinds_widen_inner_nodes_in_quadrature_and_spare_the_leaves_and_unbounded_estimates(
+    device1_records: list[TreeRecord],
+) -> None:
+    """An inner node's half-widths add in quadrature with each unseen kind's shift (its up and down
+    columns); leaves keep theirs (their own interval holds their kind's margin), and a node whose
+    shift is undefined (nan: a baseline's leaves overflowed to inf) keeps its bounds instead of
+    losing them."""
+    table = TreeTable.from_records([r for r in device1_records if r.model_name == "bert-base-uncased"][:1])
+    energies = np.nan_to_num(table.truth)
+    low, high = energies * 0.9, energies * 1.1
+    inner = np.flatnonzero(~table.is_leaf)
+    up, down = np.zeros((len(table), 2)), np.zeros((len(table), 2))
+    up[:, 0], up[:, 1], down[:, 0] = 0.3 * energies, 0.4 * energies, 0.05 * energies
+    root, other = inner[0], inner[1]
+    up[root], down[root] = np.nan, np.nan
+    widened_low, widened_high = spanning_unseen_kinds(table, energies, low, high, up, down)
+    rest = np.setdiff1d(inner, [root])
+    assert widened_high[rest] == pytest.approx(energies[rest] * (1 + np.hypot(0.1, 0.5)))
+    assert widened_low[rest] == pytest.approx(energies[rest] * (1 - np.hypot(0.1, 0.05)))
+    assert widened_high[other] > high[other]
+    assert (widened_low[root], widened_high[root]) == (low[root], high[root])
+    leaves = table.is_leaf
+    assert np.array_equal(widened_low[leaves], low[leaves]) and np.array_equal(widened_high[leaves], high[leaves])
+    none = np.zeros((len(table), 0))
+    assert all(np.array_equal(a, b) for a, b in zip(spanning_unseen_kinds(table, energies, low, high, none, none),
+                                                    (low, high), strict=True))
 
 
 def test_a_nodes_bounds_span_the_floor_rules_readings_of_its_leaves(device1_records: list[TreeRecord]) -> None:

@@ -480,10 +480,13 @@ class Predictor:
         for column, name in enumerate(names):
             rows = unseen & (kinds == name)
             held = leaf_sum(table, np.where(rows, np.clip(energies, 0.0, None), 0.0))
-            moved = [self.predict_table(table, np.where(rows, np.exp(sign * margin), 1.0))[0] - energies
-                     for sign in (1.0, -1.0)]
-            up[:, column] = np.maximum.reduce([*moved, held * np.expm1(margin)])
-            down[:, column] = np.maximum.reduce([*(-m for m in moved), -held * np.expm1(-margin)])
+            # a baseline's margin may overflow (the log-ridge's: hundreds of log units): its nodes move by
+            # inf or nan, which fmax leaves to the other reading
+            with np.errstate(invalid="ignore", over="ignore"):
+                moved = [self.predict_table(table, np.where(rows, np.exp(sign * margin), 1.0))[0] - energies
+                         for sign in (1.0, -1.0)]
+                up[:, column] = np.fmax.reduce([*moved, held * np.expm1(margin)])
+                down[:, column] = np.fmax.reduce([*(-m for m in moved), -held * np.expm1(-margin)])
         return up, down
 
     def predict_table(self, table: TreeTable, leaf_factors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -326,9 +326,11 @@ def spanning_unseen_kinds(table: TreeTable, energies: np.ndarray, low: np.ndarra
     if up.shape[1] == 0:
         return low, high
     inner = ~table.is_leaf
-    widened_high = energies + np.hypot(high - energies, np.linalg.norm(up, axis=1))
-    widened_low = np.maximum(energies - np.hypot(energies - low, np.linalg.norm(down, axis=1)), 0.0)
-    return np.where(inner, np.minimum(low, widened_low), low), np.where(inner, np.maximum(high, widened_high), high)
+    with np.errstate(invalid="ignore"):  # a baseline's estimate overflowed to inf: its shift is nan
+        widened_high = energies + np.hypot(high - energies, np.linalg.norm(up, axis=1))
+        widened_low = np.maximum(energies - np.hypot(energies - low, np.linalg.norm(down, axis=1)), 0.0)
+    # fmin / fmax: a node whose shift is undefined (nan) keeps its bounds
+    return np.where(inner, np.fmin(low, widened_low), low), np.where(inner, np.fmax(high, widened_high), high)
 
 
 def _column(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
