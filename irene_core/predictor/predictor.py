@@ -426,8 +426,11 @@ class Predictor:
             )
         notices: list[list[Notice]] = [[] for _ in table.records]
         for kind in sorted(set(kinds[untrained])):
+            widened = ("; the intervals above it widened"
+                       if self.intervals_ is not None and kind in set(kinds[generic & ~absorbed]) else "")
             _notify(notices, table, untrained & (kinds == kind),
-                    f"no trained regressor for primitive '{kind}': predicted by the generic regressor (extrapolated)")
+                    f"no trained regressor for primitive '{kind}': predicted by the generic regressor "
+                    f"(extrapolated{widened})")
         for kind, same in sorted(set(zip(own_kind[stand_in], kinds[stand_in], strict=True))):
             _notify(notices, table, stand_in & (own_kind == kind),
                     f"no training leaves of primitive '{kind}': predicted as '{same}', which performs the same "
