@@ -394,6 +394,7 @@ class Predictor:
         foreign = np.zeros(len(table), dtype=bool)  # novel inner nodes of a structure training lacks
         new_family = np.zeros(len(table), dtype=bool)  # novel nodes of a family training lacks
         beyond_calibration = np.zeros(len(table), dtype=bool)  # leaves outside a calibration's sizes
+        widening = np.zeros(len(table), dtype=bool)  # leaves of a kind whose guess widens the nodes above them
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
@@ -416,8 +417,9 @@ class Predictor:
             readings = np.ones((2, len(table)))
             readings[:, leaf] = self.leaves_.reading_shares(self._matrix(table)[leaf], table.type[leaf])
             low, high = spanning_readings(table, energies, low, high, *readings)
+            widening = generic & ~absorbed
             low, high = spanning_unseen_kinds(table, energies, low, high,
-                                              *self._unseen_kind_shifts(table, energies, kinds, generic & ~absorbed))
+                                              *self._unseen_kind_shifts(table, energies, kinds, widening))
             if self.leaves_.floor is not None:  # a leaf at 0 J runs no kernel: at most the device's smallest one
                 high = np.where(leaf & (energies <= 0), np.maximum(high, self.leaves_.floor), high)
             own_low, own_high = self.intervals_.bounds(
@@ -426,8 +428,7 @@ class Predictor:
             )
         notices: list[list[Notice]] = [[] for _ in table.records]
         for kind in sorted(set(kinds[untrained])):
-            widened = ("; the intervals above it widened"
-                       if self.intervals_ is not None and kind in set(kinds[generic & ~absorbed]) else "")
+            widened = "; the intervals above it widened" if widening[kinds == kind].any() else ""
             _notify(notices, table, untrained & (kinds == kind),
                     f"no trained regressor for primitive '{kind}': predicted by the generic regressor "
                     f"(extrapolated{widened})")
