@@ -35,7 +35,7 @@ from irene_core.plugins import GENERIC
 from irene_core.predictor.leaf_models import LeafModels, computations
 from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.splits import BUILTIN_SPLITS, plan_folds
-from irene_core.predictor.uncertainty import NOVEL, leaf_sum, new_group_margin, variance_components
+from irene_core.predictor.uncertainty import NOVEL, leaf_sum, new_kind_margin
 from irene_core.tree.paper_csv import PAPER_MODELS
 from irene_core.tree.table import TreeTable
 
@@ -53,8 +53,7 @@ def held_out(leaves: LeafModels, X: np.ndarray, y: np.ndarray, types: np.ndarray
         log_y = np.log(y[test])
         before = leaves._new(GENERIC).regressor.fit(X[train], y[train], models[train])
         after = leaves._new(GENERIC, fallback=True).regressor.fit(X[train], y[train], of[train])
-        margin = new_group_margin(variance_components(*leaves.unseen_kind_residuals(X[train], y[train], types[train])),
-                                  within=True)
+        margin = new_kind_margin(leaves.unseen_kind_residuals(X[train], y[train], types[train]))
         scored = []
         for regressor, widen in ((before, 0.0), (after, margin)):
             r = log_y - np.log(np.maximum(np.asarray(regressor.predict(X[test]), float), 1e-300))
@@ -66,7 +65,8 @@ def held_out(leaves: LeafModels, X: np.ndarray, y: np.ndarray, types: np.ndarray
 
 def without(predictor: Predictor, name: str, table: TreeTable) -> Predictor:
     """A copy of ``predictor`` (trained on ``table``) that has never seen computation ``name``: no regressor
-    or range of its kinds, the generic regressor and the margin of a new kind fitted without its leaves."""
+    or range of its kinds, the generic regressor, the floor and the margin of a new kind fitted without
+    its leaves."""
     out = copy.deepcopy(predictor)
     assert out.leaves_ is not None and out.intervals_ is not None  # fitted
     for kind in [k for k in out.leaves_.entries if computations(np.array([k]))[0] == name]:
@@ -74,11 +74,8 @@ def without(predictor: Predictor, name: str, table: TreeTable) -> Predictor:
         out.intervals_.ranges.bounds.pop(kind, None)
     keep = table.is_leaf & (table.truth > 0) & (computations(out.leaves_.canonical_array(table.type)) != name)
     X, y, types = out._matrix(table)[keep], table.truth[keep], table.type[keep]
-    generic = out.leaves_._new(GENERIC, fallback=True).regressor
-    out.leaves_.generic = generic.fit(X, y, computations(out.leaves_.canonical_array(types)))
-    out.leaves_._note_range(GENERIC, X)
-    out.intervals_.unseen_kind = new_group_margin(
-        variance_components(*out.leaves_.unseen_kind_residuals(X, y, types)), within=True)
+    out.leaves_.fit_generic(X, y, types)
+    out.intervals_.unseen_kind = new_kind_margin(out.leaves_.unseen_kind_residuals(X, y, types))
     return out
 
 

@@ -202,13 +202,19 @@ class LeafModels:
             if name == spec.name and not spec.needs_data and name not in self.entries:
                 self.entries[name] = self._new(name)
                 report["primitives"][name] = {"rows": 0, "model": _describe(self.entries[name].regressor)}
-        generic = self._new(GENERIC, fallback=True)  # chosen on folds that hold out computations
+        report["generic"] = self.fit_generic(X, y, types)
+        return report
+
+    def fit_generic(self, X: np.ndarray, y: np.ndarray, types: np.ndarray) -> str:
+        """Fit the generic regressor (and the launch floor) on the leaves ``X`` of primitive ``types``,
+        chosen on folds that hold out computations; returns its description."""
+        generic = self._new(GENERIC, fallback=True)
+        performs = computations(self.canonical_array(types))
         self.generic, self.generic_distribution = generic.regressor.fit(X, y, performs), generic.distribution
-        report["generic"] = _describe(self.generic)
         if self.below_range == "floor":
             self.floor = float(np.quantile(y, FLOOR_QUANTILE))
             self._note_range(GENERIC, X)
-        return report
+        return _describe(self.generic)
 
     def _note_range(self, name: str, X: np.ndarray) -> None:
         """Remember the smallest training value of each feature of primitive ``name``."""

@@ -455,6 +455,14 @@ def new_group_margin(components: tuple[float, float, int] | None, within: bool =
     return float(stats.t.ppf(1 - _TAIL, k - 1)) * float(np.sqrt(variance))
 
 
+def new_kind_margin(residuals: tuple[np.ndarray, np.ndarray]) -> float:
+    """The log margin of a primitive kind without a regressor, from the generic regressor's
+    ``(log residual, computation)`` on each computation held out in turn
+    (:meth:`~irene_core.predictor.leaf_models.LeafModels.unseen_kind_residuals`): a 90 % prediction
+    interval for one leaf of a computation not measured (:func:`new_group_margin`, ``within``)."""
+    return new_group_margin(variance_components(*residuals), within=True)
+
+
 def interval_group(level: str, kind: str) -> str:
     """The residual group of a known node: its kind at ml level, else its level."""
     return kind if level == "ml" else level
@@ -700,8 +708,7 @@ class IntervalModel:
                           else (np.unique(known), np.zeros(0, np.int64)))
         model = cls(quantiles, {}, ranges, known=known, sources=sources, families=tuple(sorted(set(families))),
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
-                    unseen_kind=0.0 if unseen_kind is None else new_group_margin(
-                        variance_components(*unseen_kind), within=True),
+                    unseen_kind=0.0 if unseen_kind is None else new_kind_margin(unseen_kind),
                     noise={level: value for level, value in (noise or {}).items() if value > 0})
         model._fit_slopes(by_size)
         if by_both is not None:
