@@ -164,20 +164,23 @@ class PowercapTree:
         """The exact energy a zone spent between two ``time.monotonic()`` times."""
         return self.zones[label].power.integral(begin, end)
 
-    def _update_times(self, zone: SimulatedZone) -> list[float]:
-        count, n = self._counts[zone.index], self.history
-        start = zone.index * n  # copy only the updates written (the ring is large and copies cost)
-        if count <= n:
-            return zone.initial + self._updates[start : start + count]
-        split = start + count % n
-        return zone.initial + self._updates[split : start + n] + self._updates[start:split]
+    def _update_times(self, zone: SimulatedZone) -> tuple[list[float], int]:
+        """The zone's update times, oldest first, and how many it has had.  The simulator writes a slot
+        before it counts it, so a copy taken while the count stays put holds either the oldest update or
+        the next one in the oldest slot: sorted, both are the latest updates in a row."""
+        n, start = self.history, zone.index * self.history
+        while True:
+            count = self._counts[zone.index]
+            kept = self._updates[start : start + min(count, n)]  # only the slots written: copies cost
+            if self._counts[zone.index] == count:
+                return zone.initial + sorted(kept), count
 
     def counted_energy_j(self, label: str, begin: float, end: float, slack: float = 0.002) -> tuple[float, float]:
         """The least and most energy a zone's counter can show between reads at ``begin`` and ``end``
         (± ``slack``): the latest update before a read, or the one before it while the file was replaced."""
         zone = self.zones[label]
-        updates = self._update_times(zone)
-        if self._counts[zone.index] > self.history and begin - slack <= updates[len(zone.initial)]:
+        updates, count = self._update_times(zone)
+        if count > self.history and begin - slack <= updates[len(zone.initial)]:
             raise ValueError(f"zone {label!r}: a read at {begin:.3f} s predates the {self.history} kept updates "
                              f"(raise history=)")
 
