@@ -81,15 +81,17 @@ class Annotations:
 
 
 def _held_out_folds(
-    table: TreeTable, by_model: Residuals, by_size: Residuals, by_both: Residuals
+    table: TreeTable, by_model: Residuals, by_size: Residuals, by_both: Residuals, by_axis: Residuals
 ) -> Iterator[tuple[np.ndarray, np.ndarray, Residuals]]:
     """(train, held-out record masks, where the fold's residuals go): ``FOLDS − 1`` group folds by
     model (by record with a single model), one fold per cluster of look-alike models
     (:func:`model_clusters`, when there are several: its nodes are novel to the others), then two
     size folds (train on the smaller half of batch × seq and hold out the larger, and the reverse)
-    whose held-out nodes lie above or below the training sizes, as a new model's may, then the group
-    folds by model once more with their training on one half of the sizes and their held-out records
-    on the other, both ways (a new model at new sizes, ``by_both``); at most
+    whose held-out nodes lie above or below the training sizes, as a new model's may, then the same
+    per size that varies, batch and sequence length apart (``by_axis``: the halves of batch × seq keep
+    most held-out nodes inside the training sequence lengths, where an attention product's new length
+    is not), then the group folds by model once more with their training on one half of the sizes and
+    their held-out records on the other, both ways (a new model at new sizes, ``by_both``); at most
     :data:`MAX_HELD_OUT_RECORDS` evenly spaced held-out records per fold."""
     names = np.array([r.model_name for r in table.records], dtype=object)
     tokens = np.array([r.batch_size * r.seq_len for r in table.records])
@@ -107,6 +109,11 @@ def _held_out_folds(
     if small.any() and not small.all():
         halves = (small, ~small), (~small, small)
         splits += [(np.flatnonzero(train), np.flatnonzero(test), by_size) for train, test in halves]
+        for size in (np.array([r.batch_size for r in table.records]), np.array([r.seq_len for r in table.records])):
+            lower = size <= np.median(size)
+            if lower.any() and not lower.all():
+                splits += [(np.flatnonzero(train), np.flatnonzero(test), by_axis)
+                           for train, test in ((lower, ~lower), (~lower, lower))]
         both = [(np.intersect1d(train, np.flatnonzero(train_half)), np.intersect1d(test, np.flatnonzero(test_half)))
                 for train, test in by_group for train_half, test_half in halves]
         splits += [(train, test, by_both) for train, test in both if len(train) and len(test)]
@@ -171,12 +178,12 @@ class Predictor:
         :mod:`irene_core.predictor.uncertainty`)."""
         self._fit_point(table)
         start = time.perf_counter()
-        by_model, by_size, by_both = Residuals(), Residuals(), Residuals()
+        by_model, by_size, by_both, by_axis = Residuals(), Residuals(), Residuals(), Residuals()
         folds = 0
         keys = self._shape_keys(table)
         # each node's model, an integer code (to count how many training models had a shape)
         models = np.unique([r.model_name for r in table.records], return_inverse=True)[1].ravel()[table.record_index]
-        for train, test, residuals in _held_out_folds(table, by_model, by_size, by_both):
+        for train, test, residuals in _held_out_folds(table, by_model, by_size, by_both, by_axis):
             sub = Predictor(self.config)
             try:
                 trained_on = table.subset(train)
@@ -206,6 +213,7 @@ class Predictor:
             self._structure_keys(table)[~table.is_leaf],
             self.leaves_.unseen_kind_residuals(self._matrix(table)[usable], table.truth[usable], table.type[usable]),
             [r.family for r in table.records if r.family is not None], by_both, models, measurement_noise(table),
+            by_axis,
         )
         self.training_["intervals"] = {
             "folds": folds,

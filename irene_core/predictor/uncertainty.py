@@ -106,6 +106,11 @@ through the origin, set by the nearest nodes, widened the farthest ten times too
 saved before has no offsets, and its slopes are those).  The two directions differ by design: above
 the range a leaf model continues as a power law in the work, below it the device's launch floor plus
 its edge's excess scaled with the work (:mod:`irene_core.predictor.leaf_models`), a coarser guess.
+The size folds split the records by batch × seq, which keeps most held-out nodes among the training
+batch sizes and sequence lengths; a new sequence length may cost more than its work says (trained on
+seq ≤ 128, device_1's attention ``MatMul`` at seq 256 erred +47 %, 7 % of them inside an interval
+widened by those folds), so the offsets and slopes are estimated once more on folds that hold out one
+size at a time (kept under :data:`AXIS`), and a node widens by the larger of the two measurements.
 Each fit is its primitive kind's at ml level when that kind has :data:`MIN_KIND_RESIDUALS` residuals
 in that direction (kinds extrapolate differently: a Linear barely errs beyond its sizes, a MatMul
 may), else its level's (those of the direction below are kept under :data:`BELOW`; a predictor saved
@@ -173,6 +178,8 @@ MIN_OUTSIDE = 20
 DEFAULT_SLOPE = 1.0
 #: Prefix of the slopes' keys for the widening below the training data.
 BELOW = "below:"
+#: Prefix of the widening terms measured by the size folds of one size at a time (see *Intervals*).
+AXIS = "axis:"
 #: The interval's coverage (two-sided, central).
 COVERAGE = 0.90
 #: Features whose training range defines extrapolation (log scale).
@@ -660,6 +667,7 @@ class IntervalModel:
         by_both: Residuals | None = None,
         models: np.ndarray | None = None,
         noise: Mapping[str, float] | None = None,
+        by_axis: Residuals | None = None,
     ) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart; novel leaves also from the size
         folds, ``by_size`` and ``by_both``: new sizes inside their fold's ranges) and, for novel nodes of an
@@ -670,7 +678,8 @@ class IntervalModel:
         widening of a leaf of an unseen kind from the generic regressor's residuals on kinds held out
         (``unseen_kind``: residuals and their kinds); ``families``: the training trees' model families;
         ``models``: the training model (an integer code) of each ``known`` key (to count how many had each shape);
-        ``noise``: the training trees' :func:`measurement_noise`."""
+        ``noise``: the training trees' :func:`measurement_noise`; ``by_axis``: the size folds of batch and of
+        sequence length apart, whose widening is a second measurement (:data:`AXIS`)."""
         r, levels, groups, folds = _with_novel_leaves(by_model, by_size, by_both)
         quantiles: dict[str, tuple[float, float]] = {}
         tiers = np.array([next((t for t in _OWN_TIERS if g.startswith(t)), "") for g in groups], dtype=object)
@@ -713,13 +722,16 @@ class IntervalModel:
         model._fit_slopes(by_size)
         if by_both is not None:
             model._fit_slopes(by_both, NOVEL)
+        if by_axis is not None:
+            model._fit_slopes(by_axis, design=AXIS)
         return model
 
-    def _fit_slopes(self, residuals: Residuals, tier: str = "") -> None:
+    def _fit_slopes(self, residuals: Residuals, tier: str = "", design: str = "") -> None:
         """The widening per log unit above and below the training data (the 90 % quantile of what each
         held-out node outside it one way only needed beyond its group's quantiles): per level and, at ml
         level, per kind, of every node; with a ``tier`` (:data:`NOVEL`), per level of the novel nodes
-        only, named ``tier + level``."""
+        only, named ``tier + level``; every name prefixed with ``design`` (:data:`AXIS`: another set of
+        size folds, see :meth:`widening`)."""
         r, levels, groups, d = residuals.arrays()
         kinds = np.array([_plain(g) for g in groups], dtype=object)
         one_way = (d > 0).sum(axis=1) == 1  # beyond their fold's training data one way
@@ -737,8 +749,9 @@ class IntervalModel:
             for name, rows, least in named:
                 if rows.sum() >= least:
                     out = d[this_way][rows, column]
-                    self.offset[prefix + name], self.slope[prefix + name] = affine_quantile(need[this_way][rows], out)
-                    self.reach[prefix + name] = float(out.max())
+                    key = design + prefix + name
+                    self.offset[key], self.slope[key] = affine_quantile(need[this_way][rows], out)
+                    self.reach[key] = float(out.max())
 
     def sources_of(self, keys: np.ndarray) -> np.ndarray:
         """How many training models had each shape key (:func:`shape_sources`): 0 for a novel one; −1 for a
@@ -814,24 +827,32 @@ class IntervalModel:
         """The log widening of each node of ``levels`` in ``groups`` for its distances ``(above, below)``
         the training data: its offset for each direction it lies outside, and each distance at its slope
         up to the distance that slope was measured at, beyond at least as fast as its level's
-        (:meth:`_terms`)."""
-        terms = np.array([self._terms(lv, g) for lv, g in zip(levels, groups, strict=True)]).reshape(-1, 4, 2)
-        offset, slope, reach, beyond = (terms[:, i] for i in range(4))
-        within = np.minimum(distance, reach)
-        widen: np.ndarray = (offset * (distance > 0) + slope * within + beyond * (distance - within)).sum(axis=1)
+        (:meth:`_terms`); the larger of the two sets of size folds' (:data:`AXIS`: each is one
+        measurement of how a kind continues, and the halves of batch × seq alone missed a MatMul's)."""
+        designs = ("", AXIS) if any(name.startswith(AXIS) for name in self.slope) else ("",)
+        pairs = list(zip(levels, groups, strict=True))
+        widen: np.ndarray = np.zeros(len(pairs))
+        for design in designs:
+            by_pair = {pair: self._terms(*pair, design) for pair in set(pairs)}
+            terms = np.array([by_pair[pair] for pair in pairs]).reshape(-1, 4, 2)
+            offset, slope, reach, beyond = (terms[:, i] for i in range(4))
+            within = np.minimum(distance, reach)
+            terms_widen = offset * (distance > 0) + slope * within + beyond * (distance - within)
+            widen = np.maximum(widen, terms_widen.sum(axis=1))
         return widen
 
-    def _terms(self, level: str, group: str) -> tuple[tuple[float, float], ...]:
+    def _terms(self, level: str, group: str, design: str = "") -> tuple[tuple[float, float], ...]:
         """The offsets, slopes, reaches and slopes beyond the reach ``(above, below)`` the training data
-        of a node of ``level`` in ``group``: its kind's, else its level's (below: those of the direction
-        below first); a novel node's offset and slope at least its level's among novel nodes.  Beyond
-        its reach ``r`` a widening ``o + s·r`` grows in proportion to the distance, at ``s + o / r`` per
-        log unit, and at least at its level's rate."""
+        of a node of ``level`` in ``group`` among the terms of ``design`` (a prefix): its kind's, else its
+        level's (below: those of the direction below first); a novel node's offset and slope at least its
+        level's among novel nodes.  Beyond its reach ``r`` a widening ``o + s·r`` grows in proportion to
+        the distance, at ``s + o / r`` per log unit, and at least at its level's rate.  A level the
+        size folds did not measure widens at :data:`DEFAULT_SLOPE`; one :data:`AXIS` did not, by none."""
 
         def first(*names: str, default: float = DEFAULT_SLOPE) -> tuple[float, float, float]:
-            name = next((n for n in names if n in self.slope), None)
+            name = next((design + n for n in names if design + n in self.slope), None)
             if name is None:
-                return 0.0, default, _UNBOUNDED
+                return 0.0, 0.0 if design else default, _UNBOUNDED
             return self.offset.get(name, 0.0), self.slope[name], self.reach.get(name, _UNBOUNDED)
 
         def rate(terms: tuple[float, float, float]) -> float:
