@@ -15,6 +15,7 @@ share one clock.
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import os
 import time
@@ -164,23 +165,24 @@ class PowercapTree:
         """The exact energy a zone spent between two ``time.monotonic()`` times."""
         return self.zones[label].power.integral(begin, end)
 
-    def _update_times(self, zone: SimulatedZone) -> tuple[list[float], int]:
-        """The zone's update times, oldest first, and how many it has had.  The simulator writes a slot
-        before it counts it, so a copy taken while the count stays put holds either the oldest update or
-        the next one in the oldest slot: sorted, both are the latest updates in a row."""
+    def _update_times(self, zone: SimulatedZone) -> tuple[list[float], bool]:
+        """The zone's update times, oldest first, and whether older ones are gone.  The simulator writes
+        a slot and then counts it, so a slot may change while the ring is copied: of one copy between two
+        reads of the count, only the updates counted before it that no later write can have reached are
+        kept (in a row, the newest last; none when the whole ring was rewritten meanwhile)."""
         n, start = self.history, zone.index * self.history
-        while True:
-            count = self._counts[zone.index]
-            kept = self._updates[start : start + min(count, n)]  # only the slots written: copies cost
-            if self._counts[zone.index] == count:
-                return zone.initial + sorted(kept), count
+        count = self._counts[zone.index]
+        ring = self._updates[start : start + min(count, n)]  # only the slots written: copies cost
+        first = max(0, self._counts[zone.index] - n + 1)
+        return zone.initial + [ring[u % n] for u in range(first, count)], first > 0
 
     def counted_energy_j(self, label: str, begin: float, end: float, slack: float = 0.002) -> tuple[float, float]:
         """The least and most energy a zone's counter can show between reads at ``begin`` and ``end``
         (± ``slack``): the latest update before a read, or the one before it while the file was replaced."""
         zone = self.zones[label]
-        updates, count = self._update_times(zone)
-        if count > self.history and begin - slack <= updates[len(zone.initial)]:
+        updates, dropped = self._update_times(zone)
+        oldest = updates[len(zone.initial)] if len(updates) > len(zone.initial) else math.inf
+        if dropped and begin - slack <= oldest:
             raise ValueError(f"zone {label!r}: a read at {begin:.3f} s predates the {self.history} kept updates "
                              f"(raise history=)")
 
