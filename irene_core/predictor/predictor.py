@@ -94,7 +94,8 @@ def _held_out_folds(
     their held-out records on the other, both ways (a new model at new sizes, ``by_both``); at most
     :data:`MAX_HELD_OUT_RECORDS` evenly spaced held-out records per fold."""
     names = np.array([r.model_name for r in table.records], dtype=object)
-    tokens = np.array([r.batch_size * r.seq_len for r in table.records])
+    batch, seq = (np.array([getattr(r, size) for r in table.records]) for size in ("batch_size", "seq_len"))
+    tokens = batch * seq
     groups = names if len(set(names)) > 1 else np.arange(len(names))
     n_folds = min(FOLDS - 1, len(set(groups)))
     by_group = list(GroupKFold(n_folds).split(names, groups=groups)) if n_folds >= 2 else []
@@ -109,7 +110,7 @@ def _held_out_folds(
     if small.any() and not small.all():
         halves = (small, ~small), (~small, small)
         splits += [(np.flatnonzero(train), np.flatnonzero(test), by_size) for train, test in halves]
-        for size in (np.array([r.batch_size for r in table.records]), np.array([r.seq_len for r in table.records])):
+        for size in (batch, seq):
             lower = size <= np.median(size)
             if lower.any() and not lower.all():
                 splits += [(np.flatnonzero(train), np.flatnonzero(test), by_axis)
@@ -213,7 +214,7 @@ class Predictor:
             self._structure_keys(table)[~table.is_leaf],
             self.leaves_.unseen_kind_residuals(self._matrix(table)[usable], table.truth[usable], table.type[usable]),
             [r.family for r in table.records if r.family is not None], by_both, models, measurement_noise(table),
-            by_axis,
+            by_axis=by_axis,
         )
         self.training_["intervals"] = {
             "folds": folds,
