@@ -20,7 +20,9 @@ of one run of one model, whose noise and context no average over models removes 
 RoBERTa, a BERT's Linear leaves have their shape in DistilBERT only): it is in a tier of its own,
 :data:`ONE_MODEL`, with quantiles of its own from such leaves of the folds by model, never narrower
 than its kind's known ones (the training shapes are kept with how many models had each; a predictor
-saved before counted none, and has no such tier).
+saved before counted none, and has no such tier).  A known leaf of a kind without known quantiles
+takes its kind's one-model ones, not its level's (the folds by model may hold out no shape of a kind
+that several training models had, and the level's known leaves are other kinds).
 A leaf outside its kind's training range is the exception: a new size of a trained kind, it takes
 its kind's known quantiles and the widening outside the training data, both measured where such
 leaves are held out (the size folds); the novel leaves of the folds by model are another population
@@ -791,13 +793,19 @@ class IntervalModel:
         return np.minimum(low, -floor), np.maximum(high, floor)
 
     def _quantiles(self, level: str, group: str) -> tuple[float, float]:
-        """``(q₅, q₉₅)`` of ``group``; else the widest of the first of its level's fallbacks that has some
-        (:data:`_FALLBACK`) and, for a leaf kind, the first of its kind's in the same order (trained on one
-        model, a known LayerNorm has no known quantiles of its kind, and the novel ones of its kind say
-        how LayerNorms err, which the level's, mostly Linears', do not); else, for an inner level without
-        any (the roots of a handful of trees), as the level below (0 at the leaves)."""
+        """``(q₅, q₉₅)`` of ``group``; else, for a known leaf, its kind's :data:`ONE_MODEL` ones (a look-up of
+        one model is no surer than of several, and its kind's, not the level's: trained without BERT, the
+        folds held out no Linear whose shape several training models had, and a BERT's Linears, whose shape
+        RoBERTa and DistilBERT had, took the level's width, its LayerNorms' and Softmaxes', 97 % covered);
+        else the widest of the first of its level's fallbacks that has some (:data:`_FALLBACK`) and, for a
+        leaf kind, the first of its kind's in the same order (trained on one model, a known LayerNorm has
+        no known quantiles of its kind, and the novel ones of its kind say how LayerNorms err, which the
+        level's, mostly Linears', do not); else, for an inner level without any (the roots of a handful of
+        trees), as the level below (0 at the leaves)."""
         if group in self.quantiles:
             return self.quantiles[group]
+        if ONE_MODEL + group in self.quantiles:
+            return self.quantiles[ONE_MODEL + group]
         order = next(tiers for prefix, tiers in _FALLBACK if group.startswith(prefix))
         kind = _plain(group)
         chains = [level] if kind == level else [level, kind]
