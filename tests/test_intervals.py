@@ -696,9 +696,9 @@ def test_a_leaf_without_quantiles_of_its_tier_is_no_surer_than_its_kind_errs_in_
 def test_a_known_leaf_without_its_kinds_known_quantiles_takes_its_kinds_less_sure_ones_not_the_levels() -> None:
     """Trained without BERT, every Linear the folds by model held out had its shape in one training model
     (all features: −1.3 / +0.6 %), and no known ones did: a BERT's Linear, whose shape RoBERTa and
-    DistilBERT had, took the level's known width (−1.3 / +1.1 %, LayerNorms and Softmaxes), and 97 % lay
-    inside.  A known leaf of a kind without known quantiles takes its kind's one-model ones; a novel leaf
-    still takes at least its level's novel ones."""
+    DistilBERT had, took the level's known width (−1.3 / +1.1 %, LayerNorms and Softmaxes); leave one model
+    out, 97 % of the Linears lay inside.  A known leaf of a kind without known quantiles takes its kind's
+    one-model ones; a novel leaf still takes at least its level's novel ones."""
     linears, norms = np.linspace(-0.01, 0.005, 200), np.linspace(-0.05, 0.05, 200)
     by_model = _residuals([norms], level="ml", kind="LayerNorm", novel=False)
     n = len(linears)

@@ -796,12 +796,12 @@ class IntervalModel:
         """``(q₅, q₉₅)`` of ``group``; else, for a known leaf, its kind's :data:`ONE_MODEL` ones (a look-up of
         one model is no surer than of several, and its kind's, not the level's: trained without BERT, the
         folds held out no Linear whose shape several training models had, and a BERT's Linears, whose shape
-        RoBERTa and DistilBERT had, took the level's width, its LayerNorms' and Softmaxes', 97 % covered);
-        else the widest of the first of its level's fallbacks that has some (:data:`_FALLBACK`) and, for a
-        leaf kind, the first of its kind's in the same order (trained on one model, a known LayerNorm has
-        no known quantiles of its kind, and the novel ones of its kind say how LayerNorms err, which the
-        level's, mostly Linears', do not); else, for an inner level without any (the roots of a handful of
-        trees), as the level below (0 at the leaves)."""
+        RoBERTa and DistilBERT had, took the level's width, its LayerNorms' and Softmaxes': leave one model
+        out, 97 % of the Linears covered); else the widest of the first of its level's fallbacks that has
+        some (:data:`_FALLBACK`) and, for a leaf kind, the first of its kind's in the same order (trained on
+        one model, a known LayerNorm has no known quantiles of its kind, and the novel ones of its kind say
+        how LayerNorms err, which the level's, mostly Linears', do not); else, for an inner level without
+        any (the roots of a handful of trees), as the level below (0 at the leaves)."""
         if group in self.quantiles:
             return self.quantiles[group]
         if ONE_MODEL + group in self.quantiles:
