@@ -159,6 +159,11 @@ def has_power_terms(names: Sequence[str]) -> bool:
     return any(f in names for f in ("times_mean", "flops", *BYTE_FEATURES))
 
 
+def has_metered_terms(names: Sequence[str]) -> bool:
+    """Whether :func:`metered_terms` has its columns: the node's time and its GPU's own energy."""
+    return {"times_mean", "gpu_energy_mean"} <= set(names)
+
+
 def power_terms_changed(names: Sequence[str]) -> bool:
     """Whether :func:`power_terms` of ``names`` differ between revisions (time and host memory present)."""
     return "times_mean" in names and "mem" in names
@@ -180,6 +185,15 @@ def power_terms(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
     cols += [col[f] / 1000.0 for f in ("flops", work_bytes(names)) if f in col]
     cols.append(np.ones(len(X)))
     return np.column_stack(cols)
+
+
+def metered_terms(X: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Columns of the metered wall-energy model E ≈ a·E_gpu + p₀·t: the energy the GPU's own meter
+    reads, through the power supply, plus the rest of the machine's power over the time.  No launch
+    floor, no utilisation or clock: with the GPU's energy measured, they are what the fit trades
+    against the two terms inside the training range (see :mod:`~irene_core.predictor.leaf_regressor`).
+    Needs :func:`has_metered_terms`."""
+    return np.column_stack([X[:, list(names).index(f)] for f in ("gpu_energy_mean", "times_mean")])
 
 
 def direct_terms(X: np.ndarray, names: Sequence[str]) -> np.ndarray:

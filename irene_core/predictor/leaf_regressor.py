@@ -22,6 +22,13 @@ leave out one model each and folds that leave out the largest batch sizes and se
   as a term the training rows never varied has any coefficient the fit likes (trained on an H200's
   trees of 2,048 tokens, a ``LayerNorm``'s memory-controller activity 0–0.03 %, it said 334 mJ at
   8,192 tokens and 43 % for 15.9 mJ measured; held, 18.1 mJ);
+- where the GPU's own energy is a feature, the metered wall-energy model of
+  :func:`irene_core.predictor.design.metered_terms`, E ≈ a·E_gpu + p₀·t with a, p₀ ≥ 0, held alike:
+  the two terms every machine has, in proportion to the work.  The full model's launch floor,
+  utilisations and clocks fit the smallest shapes (a ``LayerNorm`` at batch 8 and sequence 32 drew
+  194 W, every larger one 235–241 W) and pay for it in the slopes: trained on batch ≤ 16 and sequence
+  ≤ 128, BERT's ``LayerNorm`` leaves at batch ≥ 24 and sequence ≥ 160 came out 1.8 % low, the metered
+  model's 0.1 %;
 
 each optionally followed by a kernel smoother of the log residuals over the node's shape (batch,
 sequence length, flops, bytes): GPU kernels make energy a bumpy function of shape, and shapes
@@ -38,11 +45,11 @@ not their 2,048 tokens, a ``Conv1D`` fit ran flat, 6× low at 8,192 tokens.
 
 ``fallback=True`` makes the regressor that predicts kinds without a regressor of their own (the
 predictor's generic fallback, fitted on every training leaf): it offers only the linear wall-energy
-model with every coefficient ≥ 0, the one model whose terms carry over from one kind to another
-(power × time, energy per flop and per byte, the launch floor), and the predictor gives it folds that
-hold out whole computations.  On device_1, each computation held out in turn, the log-space
-candidates it would otherwise choose on the others predict the held-out kind up to 3,600× off
-(an ``Embedding`` from the parameters of dense layers); see ``docs/results.md``.
+models with every coefficient ≥ 0, the models whose terms carry over from one kind to another
+(power × time, energy per flop and per byte, the launch floor; the GPU's metered energy), and the
+predictor gives it folds that hold out whole computations.  On device_1, each computation held out
+in turn, the log-space candidates it would otherwise choose on the others predict the held-out kind
+up to 3,600× off (an ``Embedding`` from the parameters of dense layers); see ``docs/results.md``.
 
 ``method="ols"`` is the paper's regressor: ordinary least squares on standardised raw features
 plus the input size (batch × sequence length).
@@ -61,8 +68,10 @@ from irene_core.predictor.design import (
     BYTE_FEATURES,
     bounded,
     extensive,
+    has_metered_terms,
     has_power_terms,
     layout_features,
+    metered_terms,
     power_terms,
     shape_columns,
     transform,
@@ -87,7 +96,9 @@ _SIZES = ("batch_size", "seq_len")
 #: module docstring): energy in proportion to the largest growth of an extensive work feature.
 MAX_ELASTICITY = 1.0
 #: The candidates held within :data:`MAX_ELASTICITY` beyond the training range: log-space and physical.
-_HELD = ("log", "power")
+_HELD = ("log", "power", "metered")
+#: The candidates linear in their terms, fitted for relative error (not in log space).
+_LINEAR = ("power", "metered")
 #: How far (log units) a range fold's held-out work must exceed its training work to judge extrapolation.
 _MARGIN = float(np.log(1.01))
 
@@ -96,10 +107,10 @@ _MARGIN = float(np.log(1.01))
 class Candidate:
     """One base model of the ``auto`` search."""
 
-    kind: str  # "log" | "power" | "ols"
+    kind: str  # "log" | "power" | "metered" | "ols"
     degree: int
     alpha: float
-    nonnegative: bool = False  # "power": every coefficient ≥ 0
+    nonnegative: bool = False  # "power", "metered": every coefficient ≥ 0
 
 
 class LeafRegressor:
@@ -145,11 +156,15 @@ class LeafRegressor:
         if physical:
             signs = (True,) if self.fallback else (False, True)
             out += [Candidate("power", 1, a, nonneg) for nonneg in signs for a in self.power_alphas]
+        if has_metered_terms(self.feature_names):
+            out += [Candidate("metered", 1, a, True) for a in self.power_alphas]
         return out
 
     def _design(self, X: np.ndarray, candidate: Candidate, low: np.ndarray, high: np.ndarray) -> np.ndarray:
         if candidate.kind == "power":
             return power_terms(X, self.feature_names)
+        if candidate.kind == "metered":
+            return metered_terms(X, self.feature_names)
         if candidate.kind == "ols":
             return np.hstack([X, self._input_size(X)])
         cols = self.work_
@@ -173,10 +188,10 @@ class LeafRegressor:
             return None
         growth: np.ndarray = np.max(np.where(extensive(names), above, 0.0), axis=1, initial=0.0)
         clipped = np.minimum(Z, high[cols])
-        if candidate.kind == "power":
+        if candidate.kind in _LINEAR:
             at_edge = X.copy()
             at_edge[:, cols] = untransform(clipped, names)
-            return power_terms(at_edge, self.feature_names), growth
+            return self._design(at_edge, candidate, low, high), growth
         return bounded(clipped, low[cols], high[cols], candidate.degree), growth
 
     def _beyond_work(self, Zt: np.ndarray, train: np.ndarray, valid: np.ndarray) -> bool:
@@ -209,7 +224,7 @@ class LeafRegressor:
 
     @staticmethod
     def _fit_design(D: np.ndarray, y: np.ndarray, w: np.ndarray, candidate: Candidate) -> Ridge | RelativeLinear:
-        if candidate.kind == "power":
+        if candidate.kind in _LINEAR:
             return RelativeLinear(candidate.alpha, nonnegative=candidate.nonnegative).fit(D, y, w)
         if candidate.kind == "ols":
             return Ridge(0.0).fit(D, y, w)
@@ -377,7 +392,7 @@ class LeafRegressor:
         self.floor_ = float(state["floor"])
         self.work_ = [int(c) for c in state.get("work", range(len(self.feature_names)))]  # older saves: all
         self.cv_error_ = state.get("cv_error")
-        base_cls = RelativeLinear if self.candidate_.kind == "power" else Ridge
+        base_cls = RelativeLinear if self.candidate_.kind in _LINEAR else Ridge
         self.base_ = base_cls.from_state(state["base"])
         self.smoother_ = None if state.get("smoother") is None else KernelSmoother.from_state(state["smoother"])
         return self
@@ -388,7 +403,8 @@ class LeafRegressor:
         if c is None:
             return "unfitted"
         power = "power-linear" + " ≥ 0" * c.nonnegative
-        names = {"log": f"log-ridge deg {c.degree} α={c.alpha:g}", "power": f"{power} α={c.alpha:g}", "ols": "OLS"}
+        names = {"log": f"log-ridge deg {c.degree} α={c.alpha:g}", "power": f"{power} α={c.alpha:g}",
+                 "metered": f"metered GPU energy + time ≥ 0 α={c.alpha:g}", "ols": "OLS"}
         text = names[c.kind]
         if self.smoother_ is not None:
             text += f" + shape smoother (h={self.smoother_.bandwidth:g}, λ={self.smoother_.shrinkage:g})"
