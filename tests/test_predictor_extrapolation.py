@@ -212,23 +212,55 @@ def test_a_physical_power_model_never_trades_one_terms_energy_against_anothers(m
     assert {c.nonnegative for c in offered} == {False, True}
 
 
-def test_with_the_gpus_own_energy_a_leaf_beyond_its_range_follows_the_metered_wall_energy_model(device1_paper_records):
+ALL_FEATURES = ("batch_size", "seq_len", "flops", "mem_bytes_moved", "cpu", "mem", "gpu", "gpu_mem", "gpu_clk",
+                "gpu_mem_clk", "mem_bytes", "times_mean", "gpu_energy_mean")
+
+
+@pytest.fixture(scope="module")
+def measured(device1_paper_records):
+    """``(X, energy, type, model, leaf)`` of device_1's six models with every feature."""
+    table = TreeTable.from_records(device1_paper_records)
+    X = np.column_stack([table.column(n) for n in ALL_FEATURES])
+    return X, table.truth, table.type, table.model_name, table.is_leaf & (table.truth > 0)
+
+
+def test_with_the_gpus_own_energy_a_leaf_beyond_its_range_follows_the_metered_wall_energy_model(measured):
     """E ≈ a·E_gpu + p₀·t: trained on batch ≤ 16 and sequence ≤ 128 of five models, BERT's LayerNorm
     leaves at batch ≥ 24 and sequence ≥ 160 come within 0.5 % on average (the full wall-energy model,
     whose launch floor and utilisations fit the smallest shapes, came out 1.8 % low); offered only
     where both the GPU's energy and the time are features."""
-    names = ("batch_size", "seq_len", "flops", "mem_bytes_moved", "cpu", "mem", "gpu", "gpu_mem", "gpu_clk",
-             "gpu_mem_clk", "mem_bytes", "times_mean", "gpu_energy_mean")
-    table = TreeTable.from_records(device1_paper_records)
-    X = np.column_stack([table.column(n) for n in names])
-    b, s, model = X[:, 0], X[:, 1], table.model_name
-    rows = table.is_leaf & (table.type == "LayerNorm") & (table.truth > 0)
+    X, y, kind, model, leaf = measured
+    b, s = X[:, 0], X[:, 1]
+    rows = leaf & (kind == "LayerNorm")
     train = rows & (model != "bert-base-uncased") & (b <= 16) & (s <= 128)
     test = rows & (model == "bert-base-uncased") & (b >= 24) & (s >= 160)
-    regressor = LeafRegressor(names).fit(X[train], table.truth[train], model[train])
+    regressor = LeafRegressor(ALL_FEATURES).fit(X[train], y[train], model[train])
     assert regressor.candidate_ is not None and regressor.candidate_.kind == "metered"
-    assert abs(np.mean(regressor.predict(X[test]) / table.truth[test] - 1)) < 0.005
-    assert {c.kind for c in LeafRegressor(names[:-1])._candidates()} == {"log", "power"}
+    assert abs(np.mean(regressor.predict(X[test]) / y[test] - 1)) < 0.005
+    assert {c.kind for c in LeafRegressor(ALL_FEATURES[:-1])._candidates()} == {"log", "power"}
+
+
+def test_below_its_range_a_metered_leaf_keeps_its_own_estimate(measured, monkeypatch):
+    """The metered model is proportional to the measured work, launch overhead included: below its
+    range it falls with the work by itself, where the floor rule scales the edge's energy by the largest
+    shrink of any work measure.  Trained on batch ≥ 16 and sequence ≥ 96 of five models, BERT's
+    LayerNorm, Softmax and MatMul leaves at batch 8 and sequence ≤ 64 come within 2 % (the rule: 16–37 %)."""
+    X, y, kind, model, leaf = measured
+    b, s = X[:, 0], X[:, 1]
+    leaf &= np.isin(kind, ["LayerNorm", "Softmax", "MatMul", "Tanh"])
+    train = leaf & (model != "bert-base-uncased") & (b >= 16) & (s >= 96)
+    test = leaf & (model == "bert-base-uncased") & (b == 8) & (s <= 64) & (kind != "Tanh")
+
+    def error(models: LeafModels) -> float:
+        return float(np.mean(np.abs(models.predict(X[test], kind[test]) / y[test] - 1)))
+
+    models = LeafModels(ALL_FEATURES, {"method": "auto"}, below_range="floor")
+    models.fit(X[train], y[train], kind[train], model[train])
+    assert all(models.entries[k].regressor.scales_with_work for k in ("LayerNorm", "Softmax", "MatMul"))
+    assert error(models) < 0.02
+    assert np.concatenate(models.reading_shares(X[test], kind[test])) == pytest.approx(1.0)
+    monkeypatch.setattr(LeafRegressor, "scales_with_work", False)
+    assert error(models) > 0.1
 
 
 def test_the_fallback_for_unseen_kinds_offers_only_the_physical_model():

@@ -349,6 +349,12 @@ class LeafRegressor:
                     errors.setdefault((candidate, smoother), []).append(err)
         return errors
 
+    @property
+    def scales_with_work(self) -> bool:
+        """Whether the estimate is proportional to the node's measured work (the metered model): below
+        the training range it falls with the work by itself (see :mod:`~irene_core.predictor.regressor`)."""
+        return self.candidate_ is not None and self.candidate_.kind == "metered"
+
     # -- prediction -------------------------------------------------------------------------------
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.base_ is None:

@@ -7,6 +7,11 @@ to make a fresh regressor for that type, fits it on the type's training leaves a
 config (today: ``method="auto"`` or ``"ols"``), plus ``fallback=True`` for the ``generic`` spec's
 regressor that predicts kinds without a regressor of their own; a factory should accept and may
 ignore them.
+
+A fitted regressor may carry the capability attribute ``scales_with_work`` (absent: False): True when
+its estimate is proportional to the node's measured work (time, GPU energy), so that below its
+training range it falls with the work by itself, and the predictor keeps its estimate there instead
+of its launch-floor rule (:mod:`irene_core.predictor.leaf_models`).
 """
 
 from __future__ import annotations
