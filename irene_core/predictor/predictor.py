@@ -47,6 +47,7 @@ from irene_core.predictor.uncertainty import (
     measurement_noise,
     model_clusters,
     of_new_family,
+    offset_caps,
     propagate_up,
     shape_keys,
     shape_sources,
@@ -395,8 +396,8 @@ class Predictor:
         untrained = generic & ~absorbed  # flagged and noticed
         own_kind = self._canonical_kinds(table)
         stand_in = leaf & ~untrained & (own_kind != kinds)  # predicted as a primitive of the same computation
-        distance = (self.intervals_.ranges.node_distance(table, kinds, energies) if self.intervals_
-                    else np.zeros((len(table), 2)))
+        distance, share = (self.intervals_.ranges.node_extent(table, kinds, energies) if self.intervals_
+                           else (np.zeros((len(table), 2)),) * 2)
         outside = leaf & (distance > 0).any(axis=1)
         unseen = self._unseen_settings(table)
         extrapolated = (propagate_up(table, (untrained | stand_in | outside).astype(float)) > 0) | unseen
@@ -422,7 +423,10 @@ class Predictor:
                 beyond_calibration = leaf & (calibration_distance > 0).any(axis=1)
                 generic &= ~self.calibration_.measured(kinds)  # a kind the target measured: bounded by that
             beyond[0, generic] += self.intervals_.unseen_kind
-            low, high = self.intervals_.bounds(energies, table.level, groups, distance, beyond[0])
+            side = np.zeros((len(table), 2))  # the leaves' widening each way, which bounds their ancestors' offsets
+            side[leaf] = self.intervals_.side_widening(table.level[leaf], groups[leaf], distance[leaf])
+            cap = offset_caps(table, energies, side)
+            low, high = self.intervals_.bounds(energies, table.level, groups, distance, beyond[0], cap, share)
             readings = np.ones((2, len(table)))
             readings[:, leaf] = self.leaves_.reading_shares(self._matrix(table)[leaf], table.type[leaf])
             low, high = spanning_readings(table, energies, low, high, *readings)
@@ -433,7 +437,7 @@ class Predictor:
                 high = np.where(leaf & (energies <= 0), np.maximum(high, self.leaves_.floor), high)
             own_low, own_high = self.intervals_.bounds(
                 own, own_levels, interval_groups(own_levels, np.full(len(table), OWN_OPS_TYPE, dtype=object), novel),
-                distance, beyond[1],
+                distance, beyond[1], cap, share,
             )
         notices: list[list[Notice]] = [[] for _ in table.records]
         for kind in sorted(set(kinds[untrained])):

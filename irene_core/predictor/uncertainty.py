@@ -95,8 +95,8 @@ model, every held-out leaf is novel, and a LayerNorm errs as LayerNorms did, not
 Linears), and an inner level without any the level below's; novel nodes err one way in one fold and
 the other way in the next, by as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is
 the largest over folds of a fold's 90 % quantile of the absolute residual, among folds with
-:data:`MIN_NOVEL_RESIDUALS` of them), ``w = Σ (o·[d > 0] + s·d)`` its widening for its distances
-above (``d₊``) and below (``d₋``) the training data, and ``c`` the widening of a device
+:data:`MIN_NOVEL_RESIDUALS` of them), ``w = Σ (min(o, m)·[d > 0] + s·d)`` its widening for its distances
+above (``d₊``) and below (``d₋``) the training data (``m``: see below), and ``c`` the widening of a device
 calibration, per group and beyond the calibration trees' sizes (see
 :mod:`irene_core.predictor.calibration`).  Each offset ``o`` and slope ``s`` is the 90 % quantile
 regression (:func:`affine_quantile`) of what the held-out nodes of the size folds that lay outside
@@ -133,6 +133,11 @@ both (GPT-2 at seq 256, trained without it on seq ≤ 128: +4 % where each alone
 folds by model are fitted once more on one half of the sizes, holding out the other half of their
 held-out models, and a novel node's offsets and slopes are at least what those folds' novel nodes
 needed beyond the novel width (kept under ``NOVEL + level``; a predictor saved before has none).
+The offset is what a node needed for lying outside at all; an inner node takes it at most as far
+as its leaves outside could move it, were each off by its own widening (:func:`offset_caps`), or in
+proportion to its share outside, whichever is more: a BERT root whose pooler alone lies below its
+training sizes (0.2 % of its energy) took the model level's whole offset, ± 17 % where such roots
+erred 2 %, though its pooler could move it by 0.1 %.
 Every node's interval is its own (a parent's is not the sum of its children's).
 """
 
@@ -320,6 +325,20 @@ def spanning_readings(table: TreeTable, energies: np.ndarray, low: np.ndarray, h
     return np.minimum(low, low * (1.0 - taken)), np.maximum(high, high * (1.0 + added))
 
 
+def offset_caps(table: TreeTable, energies: np.ndarray, leaf_widening: np.ndarray) -> np.ndarray:
+    """Per node and direction ``(above, below)`` the training data, the most its leaves outside that way
+    could add to it, were each off by its own widening ``leaf_widening`` (log units, a row per node;
+    leaves only): ``Σ E·(e^w − 1) / E_node``, ``E`` the leaves' predicted energies (unbounded for a leaf).
+    An inner node's offset is at most that: a BERT root whose pooler alone lies below its training
+    sizes (0.2 % of its energy) needs no more than the pooler could add."""
+    leaf = table.is_leaf
+    leaf_energy = np.where(leaf, np.clip(energies, 0.0, None), 0.0)
+    added = leaf_sum(table, leaf_energy[:, None] * np.expm1(np.where(leaf[:, None], leaf_widening, 0.0)))
+    per_energy = 1.0 / np.where(energies > 0, energies, np.inf)
+    caps: np.ndarray = np.where(leaf[:, None], np.inf, added * per_energy[:, None])
+    return caps
+
+
 def spanning_unseen_kinds(table: TreeTable, energies: np.ndarray, low: np.ndarray, high: np.ndarray,
                           up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The bounds ``(low, high)`` of every inner node widened for the leaves below it of kinds without a
@@ -340,6 +359,17 @@ def spanning_unseen_kinds(table: TreeTable, energies: np.ndarray, low: np.ndarra
         widened_low = np.maximum(energies - np.hypot(energies - low, np.linalg.norm(down, axis=1)), 0.0)
     # fmin / fmax: a node whose shift is undefined (nan) keeps its bounds
     return np.where(inner, np.fmin(low, widened_low), low), np.where(inner, np.fmax(high, widened_high), high)
+
+
+def _leaf_weighted(table: TreeTable, values: np.ndarray, energies: np.ndarray) -> np.ndarray:
+    """A leaf's ``values`` (a row per node), an inner node's its leaves' weighted by their predicted
+    ``energies`` (where its leaves weigh nothing, their largest)."""
+    leaf = table.is_leaf
+    weight = np.where(leaf, np.clip(np.nan_to_num(energies), 0.0, None), 0.0)
+    total = leaf_sum(table, weight)[:, None]
+    weighted = leaf_sum(table, values * weight[:, None]) / np.where(total > 0, total, 1.0)
+    out: np.ndarray = np.where(leaf[:, None], values, np.where(total > 0, weighted, propagate_up(table, values)))
+    return out
 
 
 def _column(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -392,19 +422,24 @@ class Ranges:
         return out
 
     def node_distance(self, table: TreeTable, kinds: np.ndarray, energies: np.ndarray | None) -> np.ndarray:
-        """Every node's log distances ``(above, below)``; ``kinds`` and the predicted ``energies`` have one
-        entry per node.  An inner node's are its leaves' weighted by their predicted energy: a root whose
-        pooler alone lies below the training sizes is barely outside (where its leaves weigh nothing, or
-        without ``energies``, their largest)."""
+        """Every node's log distances ``(above, below)`` (:meth:`node_extent`)."""
+        return self.node_extent(table, kinds, energies)[0]
+
+    def node_extent(
+        self, table: TreeTable, kinds: np.ndarray, energies: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every node's log distances ``(above, below)`` and the shares of it that lie outside each way;
+        ``kinds`` and the predicted ``energies`` have one entry per node.  A leaf's share is 1 outside, 0
+        inside; an inner node's distances and shares are its leaves' weighted by their predicted energy:
+        a root whose pooler alone lies below the training sizes is barely outside (where its leaves weigh
+        nothing, or without ``energies``, their largest)."""
         leaf = table.is_leaf
         d = np.zeros((len(table), 2))
         d[leaf] = self.distance(table, leaf, kinds)
+        outside = (d > 0).astype(float)
         if energies is None:
-            return propagate_up(table, d)
-        weight = np.where(leaf, np.clip(np.nan_to_num(energies), 0.0, None), 0.0)
-        total = leaf_sum(table, weight)[:, None]
-        weighted = leaf_sum(table, d * weight[:, None]) / np.where(total > 0, total, 1.0)
-        return np.where(leaf[:, None], d, np.where(total > 0, weighted, propagate_up(table, d)))
+            return propagate_up(table, d), propagate_up(table, outside)
+        return _leaf_weighted(table, d, energies), _leaf_weighted(table, outside, energies)
 
     def get_state(self) -> dict[str, Any]:
         kinds = sorted(self.bounds)
@@ -819,35 +854,52 @@ class IntervalModel:
         return 0.0, 0.0
 
     def bounds(self, pred: np.ndarray, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray,
-               beyond: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               beyond: np.ndarray | None = None, cap: np.ndarray | None = None,
+               share: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` of the 90 % interval around each prediction ``pred`` with distances ``(above,
-        below)`` the training data ``distance`` and log widening ``beyond`` a device calibration's data (a
-        negative prediction, an OwnOps below a reconcile floor, gets its bounds in order too)."""
+        below)`` the training data ``distance``, offsets bounded by ``cap`` and ``share``
+        (:meth:`side_widening`) and log
+        widening ``beyond`` a device calibration's data (a negative prediction, an OwnOps below a
+        reconcile floor, gets its bounds in order too)."""
         low, high = self.base(levels, groups)
         extra = np.array([
             self.extra.get(_plain(g), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
         ])
-        widen = self.widening(levels, groups, distance) + extra + (0.0 if beyond is None else beyond)
+        widen = self.widening(levels, groups, distance, cap, share) + extra + (0.0 if beyond is None else beyond)
         a, b = pred * np.exp(low - widen), pred * np.exp(high + widen)
         return np.minimum(a, b), np.maximum(a, b)
 
-    def widening(self, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    def widening(self, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray,
+                 cap: np.ndarray | None = None, share: np.ndarray | None = None) -> np.ndarray:
         """The log widening of each node of ``levels`` in ``groups`` for its distances ``(above, below)``
-        the training data: its offset for each direction it lies outside, and each distance at its slope
+        the training data (:meth:`side_widening`, both directions together)."""
+        widen: np.ndarray = self.side_widening(levels, groups, distance, cap, share).sum(axis=1)
+        return widen
+
+    def side_widening(self, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray,
+                      cap: np.ndarray | None = None, share: np.ndarray | None = None) -> np.ndarray:
+        """The log widening ``(above, below)`` of each node of ``levels`` in ``groups`` for its distances
+        ``(above, below)`` the training data: its offset for each direction it lies outside, at most the
+        larger of its ``cap`` that way (default none; an inner node's :func:`offset_caps`) and its
+        ``share`` of the offset (its share outside that way, :meth:`Ranges.node_extent`; default 0), and
+        each distance at its slope
         up to the distance that slope was measured at, beyond at least as fast as its level's
-        (:meth:`_terms`); the larger of the two sets of size folds' (:data:`AXIS`: each is one
+        (:meth:`_terms`); those of the set of size folds that widens it most (:data:`AXIS`: each is one
         measurement of how a kind continues, and the halves of batch × seq alone missed a MatMul's)."""
         designs = ("", AXIS) if any(name.startswith(AXIS) for name in self.slope) else ("",)
         pairs = list(zip(levels, groups, strict=True))
-        widen: np.ndarray = np.zeros(len(pairs))
+        widest: np.ndarray = np.zeros((len(pairs), 2))
         for design in designs:
             by_pair = {pair: self._terms(*pair, design) for pair in set(pairs)}
             terms = np.array([by_pair[pair] for pair in pairs]).reshape(-1, 4, 2)
             offset, slope, reach, beyond = (terms[:, i] for i in range(4))
+            if cap is not None:
+                offset = np.minimum(offset, np.maximum(cap, offset * (0.0 if share is None else share)))
             within = np.minimum(distance, reach)
-            terms_widen = offset * (distance > 0) + slope * within + beyond * (distance - within)
-            widen = np.maximum(widen, terms_widen.sum(axis=1))
-        return widen
+            widen = offset * (distance > 0) + slope * within + beyond * (distance - within)
+            wider = widen.sum(axis=1) > widest.sum(axis=1)
+            widest[wider] = widen[wider]
+        return widest
 
     def _terms(self, level: str, group: str, design: str = "") -> tuple[tuple[float, float], ...]:
         """The offsets, slopes, reaches and slopes beyond the reach ``(above, below)`` the training data
