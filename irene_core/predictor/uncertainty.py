@@ -95,8 +95,9 @@ model, every held-out leaf is novel, and a LayerNorm errs as LayerNorms did, not
 Linears), and an inner level without any the level below's; novel nodes err one way in one fold and
 the other way in the next, by as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is
 the largest over folds of a fold's 90 % quantile of the absolute residual, among folds with
-:data:`MIN_NOVEL_RESIDUALS` of them), ``w = Σ (min(o, m)·[d > 0] + s·d)`` its widening for its distances
-above (``d₊``) and below (``d₋``) the training data (``m``: see below), and ``c`` the widening of a device
+:data:`MIN_NOVEL_RESIDUALS` of them), ``w = Σ (min(o, max(m, f·o))·[d > 0] + s·d)`` its widening for
+its distances above (``d₊``) and below (``d₋``) the training data (``m``, ``f``: see below), and ``c`` the
+widening of a device
 calibration, per group and beyond the calibration trees' sizes (see
 :mod:`irene_core.predictor.calibration`).  Each offset ``o`` and slope ``s`` is the 90 % quantile
 regression (:func:`affine_quantile`) of what the held-out nodes of the size folds that lay outside
@@ -329,8 +330,9 @@ def offset_caps(table: TreeTable, energies: np.ndarray, leaf_widening: np.ndarra
     """Per node and direction ``(above, below)`` the training data, the most its leaves outside that way
     could add to it, were each off by its own widening ``leaf_widening`` (log units, a row per node;
     leaves only): ``Σ E·(e^w − 1) / E_node``, ``E`` the leaves' predicted energies (unbounded for a leaf).
-    An inner node's offset is at most that: a BERT root whose pooler alone lies below its training
-    sizes (0.2 % of its energy) needs no more than the pooler could add."""
+    An inner node takes its offset that far, or by its share outside if that is more
+    (:meth:`IntervalModel.side_widening`): a BERT root whose pooler alone lies below its training sizes
+    (0.2 % of its energy) needs no more than the pooler could add."""
     leaf = table.is_leaf
     leaf_energy = np.where(leaf, np.clip(energies, 0.0, None), 0.0)
     added = leaf_sum(table, leaf_energy[:, None] * np.expm1(np.where(leaf[:, None], leaf_widening, 0.0)))
@@ -858,9 +860,8 @@ class IntervalModel:
                share: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` of the 90 % interval around each prediction ``pred`` with distances ``(above,
         below)`` the training data ``distance``, offsets bounded by ``cap`` and ``share``
-        (:meth:`side_widening`) and log
-        widening ``beyond`` a device calibration's data (a negative prediction, an OwnOps below a
-        reconcile floor, gets its bounds in order too)."""
+        (:meth:`side_widening`) and log widening ``beyond`` a device calibration's data (a negative
+        prediction, an OwnOps below a reconcile floor, gets its bounds in order too)."""
         low, high = self.base(levels, groups)
         extra = np.array([
             self.extra.get(_plain(g), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
@@ -882,8 +883,8 @@ class IntervalModel:
         ``(above, below)`` the training data: its offset for each direction it lies outside, at most the
         larger of its ``cap`` that way (default none; an inner node's :func:`offset_caps`) and its
         ``share`` of the offset (its share outside that way, :meth:`Ranges.node_extent`; default 0), and
-        each distance at its slope
-        up to the distance that slope was measured at, beyond at least as fast as its level's
+        each distance at its slope up to the distance that slope was measured at, beyond at least as fast
+        as its level's
         (:meth:`_terms`); those of the set of size folds that widens it most (:data:`AXIS`: each is one
         measurement of how a kind continues, and the halves of batch × seq alone missed a MatMul's)."""
         designs = ("", AXIS) if any(name.startswith(AXIS) for name in self.slope) else ("",)
