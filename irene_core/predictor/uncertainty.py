@@ -319,11 +319,19 @@ def spanning_readings(table: TreeTable, energies: np.ndarray, low: np.ndarray, h
     below it (``lower``, ``upper``: per node, a leaf's readings as shares of its energy, 1 elsewhere):
     ``low · (1 − G₋/E)`` and ``high · (1 + G₊/E)``, ``G₋`` (``G₊``) the energy the lower (upper) reading
     takes off (adds to) the node's leaves, ``E`` the node's."""
-    leaf_energy = np.where(table.is_leaf, np.clip(energies, 0.0, None), 0.0)
-    per_energy = 1.0 / np.where(energies > 0, energies, np.inf)
-    taken = np.clip(leaf_sum(table, leaf_energy * (1.0 - lower)) * per_energy, 0.0, 1.0)
-    added = np.clip(leaf_sum(table, leaf_energy * (upper - 1.0)) * per_energy, 0.0, None)
+    taken = np.clip(_leaf_energy_share(table, energies, 1.0 - lower), 0.0, 1.0)
+    added = np.clip(_leaf_energy_share(table, energies, upper - 1.0), 0.0, None)
     return np.minimum(low, low * (1.0 - taken)), np.maximum(high, high * (1.0 + added))
+
+
+def _leaf_energy_share(table: TreeTable, energies: np.ndarray, leaf_values: np.ndarray) -> np.ndarray:
+    """Each node's ``Σ E·v`` over its leaves, ``v`` their ``leaf_values`` (an entry or a row per node), over
+    its own ``E`` (the predicted ``energies``; 0 for a node without any)."""
+    shape = (-1, *([1] * (leaf_values.ndim - 1)))  # a column against a row per node
+    weight = np.clip(energies, 0.0, None).reshape(shape)
+    per_energy = (1.0 / np.where(energies > 0, energies, np.inf)).reshape(shape)
+    share: np.ndarray = leaf_sum(table, weight * leaf_values) * per_energy
+    return share
 
 
 def offset_caps(table: TreeTable, energies: np.ndarray, leaf_widening: np.ndarray) -> np.ndarray:
@@ -333,11 +341,8 @@ def offset_caps(table: TreeTable, energies: np.ndarray, leaf_widening: np.ndarra
     An inner node takes its offset that far, or by its share outside if that is more
     (:meth:`IntervalModel.side_widening`): a BERT root whose pooler alone lies below its training sizes
     (0.2 % of its energy) needs no more than the pooler could add."""
-    leaf = table.is_leaf
-    leaf_energy = np.where(leaf, np.clip(energies, 0.0, None), 0.0)
-    added = leaf_sum(table, leaf_energy[:, None] * np.expm1(np.where(leaf[:, None], leaf_widening, 0.0)))
-    per_energy = 1.0 / np.where(energies > 0, energies, np.inf)
-    caps: np.ndarray = np.where(leaf[:, None], np.inf, added * per_energy[:, None])
+    caps: np.ndarray = np.where(table.is_leaf[:, None], np.inf,
+                                _leaf_energy_share(table, energies, np.expm1(leaf_widening)))
     return caps
 
 
