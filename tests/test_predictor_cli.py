@@ -49,6 +49,30 @@ def test_crossvalidate_table_and_model_errors(cli_main, data):
     assert bad.stderr.strip().startswith("error: --models: no records for bert-base-uncased")
 
 
+def test_bytes_moved_are_added_to_the_trees_a_command_uses_and_what_is_missing_is_said(cli_main, data, tmp_path):
+    """``irene crossvalidate`` gives the tracer's bytes moved to the experiment's trees only: a tree of a
+    model no framework builds, outside ``--models``, trains nothing and is no warning; ``irene predict``
+    of it says why it lacks them and what that means before its one-line error."""
+    stranger = load_records(data)[0].model_copy(deep=True)
+    stranger.model_name = "no-such-model-anywhere"
+    for node in stranger.nodes():
+        node.features.pop("mem_bytes_moved", None)
+    both = tmp_path / "both.jsonl"
+    write_records(both, [*load_records(data), stranger])
+    proc = cli_main("crossvalidate", str(both), "--features", "model", "--models", ",".join(GPT_FAMILY),
+                    "--split", "twin-out")
+    assert "split 'twin-out'" in proc.stdout and "mem_bytes_moved" not in proc.stderr
+    alone = tmp_path / "stranger.jsonl"
+    write_records(alone, [stranger])
+    proc = cli_main("predict", str(alone), "-o", str(tmp_path / "out.jsonl"), check=False)
+    stderr = " ".join(proc.stderr.split())
+    assert proc.returncode == 1 and not (tmp_path / "out.jsonl").exists()
+    assert ("mem_bytes_moved could not be added to 1 of 1 trees (e.g. no-such-model-anywhere 8×32: unknown model "
+            "'no-such-model-anywhere'); this predictor needs it") in stderr
+    error = "error: no-such-model-anywhere batch 8 seq 32: node ':GPT2Model' lacks the feature 'mem_bytes_moved'"
+    assert error in stderr
+
+
 def test_train_predict_evaluate(cli_main, data, tmp_path):
     predictor = tmp_path / "pred"
     out = " ".join(cli_main("train", str(data), "-o", str(predictor), "--features", "model").stdout.split())

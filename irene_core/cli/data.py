@@ -16,9 +16,13 @@ from irene_core.tree.schema import TreeRecord
 EXPORT_FORMATS = ("irene", "v2")
 
 
-def fill_bytes_moved(records: list[TreeRecord]) -> None:
+#: What a tree left without ``mem_bytes_moved`` means where trees are trained on.
+FOR_TRAINING = "a predictor trained on them does without it"
+
+
+def fill_bytes_moved(records: list[TreeRecord], consequence: str = FOR_TRAINING) -> None:
     """Give records that lack it the tracer's ``mem_bytes_moved`` (a meta trace per tree size) and
-    say on stderr what could not be filled in."""
+    say on stderr what could not be filled in, and its ``consequence`` for the command."""
     from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
 
     lacking = [r for r in records if lacks_bytes_moved(r)]
@@ -30,7 +34,7 @@ def fill_bytes_moved(records: list[TreeRecord]) -> None:
         label, why = next(iter(report.skipped.items()))
         err_console.print(
             f"warning: mem_bytes_moved could not be added to {len(report.skipped)} of {len(records)} trees "
-            f"(e.g. {label}: {why.split(': ')[0]}); a predictor trained on them does without it",
+            f"(e.g. {label}: {why.split(': ')[0]}); {consequence}",
             soft_wrap=True, markup=False, highlight=False,
         )
 

@@ -102,7 +102,7 @@ def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
     else:
         predictor = Predictor.load(predictor_dir)
     if "mem_bytes_moved" in predictor.feature_names_:
-        fill_bytes_moved(records)
+        fill_bytes_moved(records, "this predictor needs it")
     predicted = predictor.predict(records)
     write_records(output, predicted)
     print_notices(predicted)
@@ -164,15 +164,16 @@ def crossvalidate_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from irene_core.predictor.config import load_config
-    from irene_core.predictor.crossvalidation import crossvalidate
+    from irene_core.predictor.crossvalidation import crossvalidate, experiment_models
     from irene_core.predictor.splits import resolve_splits
     from irene_core.tree.jsonl import load_records
 
     chosen_splits = resolve_splits(splits, split_files)
     records = load_records(data)
+    chosen = experiment_models(records, [m.strip() for m in models.split(",") if m.strip()] if models else None)
+    records = [r for r in records if r.model_name in chosen]  # the experiment's trees only: those it trains on
     fill_bytes_moved(records)
     cfg = load_config(config, features=features)
-    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
     results = []
     with Progress(
         TextColumn("{task.description}"),

@@ -153,6 +153,8 @@ def level_errors(table: TreeTable, energies: np.ndarray, rows: np.ndarray | None
 
 
 def experiment_models(records: Sequence[TreeRecord], models: Sequence[str] | None) -> list[str]:
+    """The models of a cross-validation on ``records``: ``models`` (each must have records), else the
+    paper's six where all are present, else every model; at least two (one-line error otherwise)."""
     present = sorted({r.model_name for r in records})
     if models:
         unknown = [m for m in models if m not in present]
