@@ -53,12 +53,13 @@ def test_bytes_moved_are_added_to_the_trees_a_command_uses_and_what_is_missing_i
     """``irene crossvalidate`` gives the tracer's bytes moved to the experiment's trees only: a tree of a
     model no framework builds, outside ``--models``, trains nothing and is no warning; ``irene predict``
     of it says why it lacks them and what that means before its one-line error."""
-    stranger = load_records(data)[0].model_copy(deep=True)
+    records = load_records(data)
+    stranger = records[0].model_copy(deep=True)
     stranger.model_name = "no-such-model-anywhere"
     for node in stranger.nodes():
         node.features.pop("mem_bytes_moved", None)
     both = tmp_path / "both.jsonl"
-    write_records(both, [*load_records(data), stranger])
+    write_records(both, [*records, stranger])
     proc = cli_main("crossvalidate", str(both), "--features", "model", "--models", ",".join(GPT_FAMILY),
                     "--split", "twin-out")
     assert "split 'twin-out'" in proc.stdout and "mem_bytes_moved" not in proc.stderr

@@ -96,9 +96,8 @@ Linears), and an inner level without any the level below's; novel nodes err one 
 the other way in the next, by as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is
 the largest over folds of a fold's 90 % quantile of the absolute residual, among folds with
 :data:`MIN_NOVEL_RESIDUALS` of them), ``w = Σ (min(o, max(m, f·o))·[d > 0] + s·d)`` its widening for
-its distances above (``d₊``) and below (``d₋``) the training data (``m``, ``f``: see below), and ``c`` the
-widening of a device
-calibration, per group and beyond the calibration trees' sizes (see
+its distances above (``d₊``) and below (``d₋``) the training data (``m``, ``f``: see below), and
+``c`` the widening of a device calibration, per group and beyond the calibration trees' sizes (see
 :mod:`irene_core.predictor.calibration`).  Each offset ``o`` and slope ``s`` is the 90 % quantile
 regression (:func:`affine_quantile`) of what the held-out nodes of the size folds that lay outside
 their fold's training ranges in that direction only needed beyond their group's quantiles, on their
@@ -889,9 +888,9 @@ class IntervalModel:
         larger of its ``cap`` that way (default none; an inner node's :func:`offset_caps`) and its
         ``share`` of the offset (its share outside that way, :meth:`Ranges.node_extent`; default 0), and
         each distance at its slope up to the distance that slope was measured at, beyond at least as fast
-        as its level's
-        (:meth:`_terms`); those of the set of size folds that widens it most (:data:`AXIS`: each is one
-        measurement of how a kind continues, and the halves of batch × seq alone missed a MatMul's)."""
+        as its level's (:meth:`_terms`); those of the set of size folds that widens it most (:data:`AXIS`:
+        each is one measurement of how a kind continues, and the halves of batch × seq alone missed a
+        MatMul's)."""
         designs = ("", AXIS) if any(name.startswith(AXIS) for name in self.slope) else ("",)
         pairs = list(zip(levels, groups, strict=True))
         widest: np.ndarray = np.zeros((len(pairs), 2))
