@@ -55,6 +55,7 @@ from irene_core.predictor.uncertainty import (
     spanning_readings,
     spanning_unseen_kinds,
     structure_keys,
+    through_sums,
 )
 from irene_core.tree.schema import ABSORBED_LEAVES, OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
 from irene_core.tree.table import TreeTable, preorder
@@ -390,7 +391,7 @@ class Predictor:
         """Intervals, extrapolation flags and notices for the predictions ``(energies, own)`` of ``table``."""
         kinds = self._kinds(table)
         leaf = table.is_leaf
-        assert self.leaves_ is not None  # fitted
+        assert self.leaves_ is not None and self.aggregator_ is not None  # fitted
         generic = leaf & ~np.isin(kinds, list(self.leaves_.entries))  # predicted by the generic regressor
         absorbed = generic & np.isin(kinds, self._absorbed(kinds[generic]))  # its parent's own work in training
         untrained = generic & ~absorbed  # flagged and noticed
@@ -411,9 +412,14 @@ class Predictor:
             sources = self.intervals_.sources_of(shape_keys(table, own_kind))
             novel = layered(table, sources == 0)
             foreign = novel & self.intervals_.foreign(self._structure_keys(table), table.level)
+            # a novel node that costs its children's sum errs as they do: as a structure training lacks
+            # where they mostly are one
+            summed = novel & self.intervals_.measures_foreign(table.level) & self.aggregator_.sums_children(
+                self._data(table, self._matrix(table)))
             new_family = novel & self.intervals_.new_family(table.family)
-            groups = interval_groups(table.level, kinds, self._interval_novelty(table, novel, distance), foreign,
-                                     new_family, leaf & (sources == 1))
+            groups = interval_groups(table.level, kinds, self._interval_novelty(table, novel, distance),
+                                     through_sums(table, foreign, summed, energies), new_family,
+                                     leaf & (sources == 1))
             own_levels = np.full(len(table), "ml", dtype=object)
             beyond = np.zeros((2, len(table)))  # widening beyond a calibration's data, nodes then own ops
             if self.calibration_ is not None:

@@ -44,7 +44,9 @@ structure at a time (:meth:`~irene_core.predictor.aggregators.base.Aggregator.un
 A novel inner node of a structure no training node had takes ± the larger of its level's novel
 half-width and the 90 % quantile of those residuals' absolute values (with at least
 :data:`MIN_NOVEL_RESIDUALS` of them; without, as an aggregator that measures none, it is a novel
-node like any other).
+node like any other).  A novel node that costs its children's sum (a pure container no anchor
+measures) errs as they do, and takes that width where children of an unseen structure carry most of
+its estimate (:func:`through_sums`).
 
 **New families.**  A held-out node is of a *new family* when its tree's model family (``meta.family``)
 is none of its fold's training trees': a fold that holds out the training data's only decoder
@@ -250,6 +252,19 @@ def layered(table: TreeTable, flags: np.ndarray) -> np.ndarray:
     modules = ~table.is_leaf
     count = table.children_sum(modules.astype(float))
     out: np.ndarray = flags & ((count == 0) | (table.children_sum((modules & flags).astype(float)) > count / 2))
+    return out
+
+
+def through_sums(table: TreeTable, flags: np.ndarray, sums: np.ndarray, energies: np.ndarray) -> np.ndarray:
+    """``flags`` extended, deepest first, to each node of ``sums`` whose flagged children carry most of
+    its estimate (``energies``).  A node of ``sums`` is estimated as its children's sum (a pure
+    container no anchor measures), so it errs as they do: BERT's attention block, trained without
+    BERT or RoBERTa, sums a self-attention and an output block of structures training lacks."""
+    out = flags.copy()
+    total = table.children_sum(energies)
+    for idx in table.inner_by_depth:
+        share = table.children_sum(np.where(out, energies, 0.0))[idx]
+        out[idx] |= sums[idx] & (share > total[idx] / 2)
     return out
 
 
@@ -809,9 +824,12 @@ class IntervalModel:
         aggregator measured no such residuals: nothing widens them)."""
         if not len(self.structures):
             return np.zeros(len(keys), dtype=bool)
-        measured = np.isin(levels, [g.removeprefix(FOREIGN) for g in self.quantiles if g.startswith(FOREIGN)])
-        unseen: np.ndarray = (keys != 0) & ~np.isin(keys, self.structures) & measured
+        unseen: np.ndarray = (keys != 0) & ~np.isin(keys, self.structures) & self.measures_foreign(levels)
         return unseen
+
+    def measures_foreign(self, levels: np.ndarray) -> np.ndarray:
+        """Whether each level has unseen-structure quantiles."""
+        return np.isin(levels, [g.removeprefix(FOREIGN) for g in self.quantiles if g.startswith(FOREIGN)])
 
     def new_family(self, families: np.ndarray) -> np.ndarray:
         """Whether each node's model family (None: unknown) is one no training tree had, where the roots of

@@ -69,6 +69,11 @@ class Aggregator:
         measure this (intervals then treat such nodes as any novel one)."""
         return {}
 
+    def sums_children(self, data: NodeData) -> np.ndarray:
+        """Inner nodes whose estimate is their children's sum and nothing of their own: they err as
+        their children do.  None by default."""
+        return np.zeros(len(data.table), dtype=bool)
+
     def get_state(self) -> dict[str, Any]:
         return {}
 

@@ -466,6 +466,12 @@ class OwnOpsAggregator(Aggregator):
     def unseen_structure_residuals(self) -> dict[str, np.ndarray]:
         return self.structure_residuals_
 
+    def sums_children(self, data: NodeData) -> np.ndarray:
+        """Pure containers that no anchor measures: they cost their children (see the module docstring)."""
+        anchor = self._log_anchor(data, self._power(data))
+        summed: np.ndarray = np.isnan(anchor) & self._containers(data, self._work(data, self._children_summer(data)))
+        return summed
+
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
         children_sum = self._children_summer(data)
         work = self._work(data, children_sum)
@@ -476,8 +482,7 @@ class OwnOpsAggregator(Aggregator):
         smoother = self.smoother_
         correction = np.zeros(len(t)) if smoother is None else smoother.predict(self._keys(data, children_sum))
         bounds = np.array([self.bounds_.get(level, self.bounds_[ANY_LEVEL]) for level in t.level])
-        # a pure container without an anchor costs its children (see the module docstring)
-        container = np.isnan(anchor) & self._containers(data, work)
+        container = self.sums_children(data)
 
         def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
             assert self.model_ is not None  # set by fit / set_state
