@@ -223,6 +223,11 @@ def test_crossvalidate_cli_json_and_errors(cli_main, small, tmp_path):
     proc = cli_main("crossvalidate", str(data), "--split-file", str(bad), check=False)  # brackets are not markup
     assert proc.stderr.strip() == ("error: split 's': test.seq_len[1]: must be [low, high] (inclusive; null = open) "
                                    "or a list of such ranges")
+    leaking = _write(tmp_path, {"splits": [{"name": "s", "train": {"seq_len": [None, 64]},
+                                            "test": {"seq_len": [64, None]}}]})
+    proc = cli_main("crossvalidate", str(data), "--split-file", str(leaking), check=False)  # found while folding
+    assert proc.returncode == 1 and proc.stderr.startswith("error: split 's': train/test: ")
+    assert proc.stderr.count("\n") == 1  # the error only: no line left by the progress bar
 
 
 # -- the log-ridge baseline -------------------------------------------------------------------------

@@ -65,6 +65,10 @@ def test_train_once_predict_anywhere(tmp_path, cli_run, cli_main):
     out = done.stdout
     assert "measured vs predicted" in out and "Energy bottlenecks" in out
     assert [line for line in done.stderr.splitlines() if line.startswith("flags: ")], done.stderr
+    # piped, each message is one line however long (the predictor line is ~150 characters) and no
+    # progress bar leaves a line behind
+    prefixes = ("predictor: ", "notice: ", "flags: ", "warning: ")
+    assert all(line.startswith(prefixes) for line in done.stderr.splitlines()), done.stderr
     assert sorted(r.key[:3] for r in records) == [(MODEL, b, s) for b in (1, 2) for s in (8, 16)]
     deviations, in_window = {}, {}
     for record in records:

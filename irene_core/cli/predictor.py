@@ -182,6 +182,7 @@ def crossvalidate_cmd(
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,
     ) as bar:
         for split in chosen_splits:
             task = bar.add_task(split.name, total=None)

@@ -255,6 +255,7 @@ class RunSession:
         return Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("ETA"), TimeRemainingColumn(), console=self.err, transient=True,
+            disable=not self.err.is_terminal,
         )
 
     def _stopped(self, why: str) -> None:

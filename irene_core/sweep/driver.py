@@ -316,7 +316,8 @@ class SweepDriver:
 
     def _progress(self) -> Progress:
         return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("ETA"), TimeRemainingColumn(), console=self.err, transient=True)
+                        TextColumn("ETA"), TimeRemainingColumn(), console=self.err, transient=True,
+                        disable=not self.err.is_terminal)
 
 
 def _first_line(exc: BaseException) -> str:
