@@ -468,8 +468,11 @@ class OwnOpsAggregator(Aggregator):
 
     def sums_children(self, data: NodeData) -> np.ndarray:
         """Pure containers that no anchor measures: they cost their children (see the module docstring)."""
-        anchor = self._log_anchor(data, self._power(data))
-        summed: np.ndarray = np.isnan(anchor) & self._containers(data, self._work(data, self._children_summer(data)))
+        return self._summed(data, self._log_anchor(data, self._power(data)),
+                            self._work(data, self._children_summer(data)))
+
+    def _summed(self, data: NodeData, anchor: np.ndarray, work: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        summed: np.ndarray = np.isnan(anchor) & self._containers(data, work)
         return summed
 
     def predict(self, data: NodeData, leaf_estimates: np.ndarray) -> np.ndarray:
@@ -482,7 +485,7 @@ class OwnOpsAggregator(Aggregator):
         smoother = self.smoother_
         correction = np.zeros(len(t)) if smoother is None else smoother.predict(self._keys(data, children_sum))
         bounds = np.array([self.bounds_.get(level, self.bounds_[ANY_LEVEL]) for level in t.level])
-        container = self.sums_children(data)
+        container = self._summed(data, anchor, work)  # costs its children
 
         def combine(idx: np.ndarray, E: np.ndarray) -> np.ndarray:
             assert self.model_ is not None  # set by fit / set_state
