@@ -35,7 +35,8 @@ from irene_core.plugins import GENERIC
 from irene_core.predictor.leaf_models import LeafModels, computations
 from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.splits import BUILTIN_SPLITS, plan_folds
-from irene_core.predictor.uncertainty import NOVEL, leaf_sum, new_kind_margin
+from irene_core.predictor.training_ranges import leaf_sum
+from irene_core.predictor.uncertainty import NOVEL, new_kind_margin
 from irene_core.tree.paper_csv import PAPER_MODELS
 from irene_core.tree.table import TreeTable
 

@@ -9,8 +9,8 @@ import copy
 import numpy as np
 import pytest
 
+from irene_core.predictor.novelty import layered, model_clusters
 from irene_core.predictor.predictor import Predictor
-from irene_core.predictor.uncertainty import layered, model_clusters
 from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
 from irene_core.tree.paper_csv import import_csv_dir
 from irene_core.tree.schema import Node

@@ -7,17 +7,16 @@ import dataclasses
 import numpy as np
 import pytest
 
+from irene_core.predictor.novelty import shape_sources, source_counts
 from irene_core.predictor.predictor import Predictor, _held_out_folds, load_reference_predictor
+from irene_core.predictor.training_ranges import Ranges
 from irene_core.predictor.uncertainty import (
     IntervalModel,
-    Ranges,
     Residuals,
     interval_group,
     interval_groups,
     measurement_noise,
     offset_caps,
-    shape_sources,
-    source_counts,
     spanning_readings,
     spanning_unseen_kinds,
 )

@@ -50,14 +50,8 @@ import numpy as np
 
 from irene_core.errors import IreneError
 from irene_core.predictor.leaf_models import computation, computations
-from irene_core.predictor.uncertainty import (
-    COVERAGE,
-    Z90,
-    Ranges,
-    measurement_noise,
-    new_group_margin,
-    variance_components,
-)
+from irene_core.predictor.training_ranges import Ranges
+from irene_core.predictor.uncertainty import COVERAGE, Z90, measurement_noise, new_group_margin, variance_components
 from irene_core.tree.schema import LEVELS, TreeRecord
 from irene_core.tree.table import TreeTable
 

@@ -33,29 +33,28 @@ from irene_core.predictor.calibration import DeviceCalibration
 from irene_core.predictor.config import PredictorConfig, load_config
 from irene_core.predictor.design import POWER_TERMS_REVISION, feature_names, power_terms_changed
 from irene_core.predictor.leaf_models import LeafModels
-from irene_core.predictor.reconcile import fit_floors, floor_per_node, reconcile
-from irene_core.predictor.uncertainty import (
-    FOLDS,
-    IntervalModel,
-    Ranges,
-    Residuals,
-    describe_extrapolation,
-    interval_group,
-    interval_groups,
+from irene_core.predictor.novelty import (
     layered,
-    leaf_sum,
-    measurement_noise,
     model_clusters,
     of_new_family,
-    offset_caps,
-    propagate_up,
     shape_keys,
     shape_sources,
     source_counts,
-    spanning_readings,
-    spanning_unseen_kinds,
     structure_keys,
     through_sums,
+)
+from irene_core.predictor.reconcile import fit_floors, floor_per_node, reconcile
+from irene_core.predictor.training_ranges import Ranges, describe_extrapolation, leaf_sum, propagate_up
+from irene_core.predictor.uncertainty import (
+    FOLDS,
+    IntervalModel,
+    Residuals,
+    interval_group,
+    interval_groups,
+    measurement_noise,
+    offset_caps,
+    spanning_readings,
+    spanning_unseen_kinds,
 )
 from irene_core.tree.schema import ABSORBED_LEAVES, OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
 from irene_core.tree.table import TreeTable, preorder
@@ -233,7 +232,7 @@ class Predictor:
     def _interval_novelty(table: TreeTable, novel: np.ndarray, distance: np.ndarray) -> np.ndarray:
         """``novel`` without the leaves outside their training ranges: new sizes of a trained kind, whose
         errors the size folds measure (its known quantiles plus the widening per log unit), not the
-        folds by model (see *Intervals* in :mod:`irene_core.predictor.uncertainty`)."""
+        folds by model (see :mod:`irene_core.predictor.uncertainty`)."""
         kept: np.ndarray = novel & ~(table.is_leaf & (distance > 0).any(axis=1))
         return kept
 

@@ -1,164 +1,49 @@
-"""90 % prediction intervals and the ``extrapolated`` flag.
+"""90 % prediction intervals: how wide, from how the predictor erred where it could be checked.
 
-**Training ranges.**  For every canonical primitive kind the predictor keeps the range, over its
-training leaves, of batch, sequence length, flops and bytes moved (log scale; a feature the
-records lack sets no bound).  A leaf's *distance* above the training data is the largest amount
-(natural-log units) by which one of them lies above its kind's range, its distance below the
-largest by which one lies below it; a module's or model's are its leaves' weighted by their predicted
-energy (a BERT root whose pooler alone lies below the training sizes is barely outside).
-A leaf is extrapolated when it lies outside (a distance > 0) or when its kind has no training
-leaves and is predicted by the generic regressor; a module or model when any descendant is.
+When a predictor is fitted it is refitted on held-out folds (:data:`FOLDS` − 1 grouped by model,
+one per cluster of look-alike models, the larger and the smaller halves of the sizes, one size at a
+time, and the folds by model once more on half of the sizes), and every held-out node's log residual
+``log(truth / estimate)`` is kept with its *group*: its primitive kind at ml level, else its level,
+prefixed by its novelty in that fold (:mod:`irene_core.predictor.novelty`: known, :data:`ONE_MODEL`,
+:data:`NOVEL`, :data:`NEW_FAMILY`; :data:`FOREIGN` residuals come from the aggregator's refits without
+one structure at a time).  A predicted node's interval is
 
-**Novelty.**  A node is *known* when a training node of its level and kind had the same shape
-(batch, sequence length, flops and bytes moved, to 0.1 %) and children of the same shapes, all the
-way down: a layer that another training model also has; a node with module children also when most
-of those are known (:func:`layered`: a RoBERTa's root, whose embeddings differ from BERT's
-by their vocabulary but whose layers are BERT's, is a look-alike, not a new family's model).
-Known nodes are predicted almost by look-up; *novel* ones (another family's modules, new sizes) are
-not, and their errors are larger.  A known leaf whose shape **one training model** had is a look-up
-of one run of one model, whose noise and context no average over models removes (trained without
-RoBERTa, a BERT's Linear leaves have their shape in DistilBERT only): it is in a tier of its own,
-:data:`ONE_MODEL`, with quantiles of its own from such leaves of the folds by model, never narrower
-than its kind's known ones (the training shapes are kept with how many models had each; a predictor
-saved before counted none, and has no such tier).  A known leaf of a kind without known quantiles
-takes its kind's one-model ones, not its level's (the folds by model may hold out no shape of a kind
-that several training models had, and the level's known leaves are other kinds).
-A leaf outside its kind's training range is the exception: a new size of a trained kind, it takes
-its kind's known quantiles and the widening outside the training data, both measured where such
-leaves are held out (the size folds); the novel leaves of the folds by model are another population
-(leaves of held-out models, an embedding of another vocabulary), and the folds by model keep none of
-their held-out leaves that lie outside their fold's ranges (trained on batch 8 and 32 of RoBERTa,
-DistilBERT and GPT-2, the fold without RoBERTa has no pooler: RoBERTa's pooler ``Linear`` lay far below
-every training one and erred ×3, which made every novel leaf ± ×2.8, a BERT's at batch 16 too, new
-shapes between the training sizes that erred 2–3 %).  Such a leaf, a new size inside its kind's
-ranges, is what the size folds hold out inside their fold's ranges: their novel leaves count among the
-novel leaves of the folds by model (the folds by model of a grid of sizes hold out models whose
-leaves mostly have twins).
+    ``estimate · exp([q₅ − w − c, q₉₅ + w + c])``
 
-**Unseen structures.**  A module's *structure* is its level and the kinds of its counted children
-(:func:`structure_keys`), whatever its size.  Folds that hold out models of one family of
-look-alikes never show a structure the training data lacks (trained on decoders, every held-out
-module is a GPT-2-style block, attention or MLP; BERT's output block, a linear and a layer norm,
-is none of them), so the aggregator measures it itself: it refits its own-ops model without one
-structure at a time (:meth:`~irene_core.predictor.aggregators.base.Aggregator.unseen_structure_residuals`).
-A novel inner node of a structure no training node had takes ± the larger of its level's novel
-half-width and the 90 % quantile of those residuals' absolute values (with at least
-:data:`MIN_NOVEL_RESIDUALS` of them; without, as an aggregator that measures none, it is a novel
-node like any other).  A novel node that costs its children's sum (a pure container no anchor
-measures) errs as they do, and takes that width where children of an unseen structure carry most of
-its estimate (:func:`through_sums`).
+- ``q₅, q₉₅``: its group's residual quantiles (:meth:`IntervalModel.fit`).  Known modules and models
+  take ± the 90 % quantile of the absolute residual (a held-out model's layers all err one way, and
+  the folds show only a few models' signs); novel tiers ± the largest over folds of a fold's
+  (:func:`_widest_fold`: a novel node errs one way in one fold and the other in the next); a tier is
+  never surer than the tier below it, a group without residuals falls back along :data:`_FALLBACK`,
+  and no node is surer than one more measurement of it may differ (:func:`measurement_noise`).
+- ``w``: its widening outside the training data (:mod:`irene_core.predictor.training_ranges`), above
+  and below apart: an offset and a slope per log unit, each the 90 % quantile regression
+  (:func:`affine_quantile`) of what the size folds' held-out nodes outside their fold's ranges needed
+  beyond their group's quantiles, per kind or level, growing in proportion beyond the distances it
+  was measured at (its *reach*); an inner node takes the offset only as far as its leaves outside
+  could move it (:func:`offset_caps`).
+- ``c``: a device calibration's widening (:mod:`irene_core.predictor.calibration`).
 
-**New families.**  A held-out node is of a *new family* when its tree's model family (``meta.family``)
-is none of its fold's training trees': a fold that holds out the training data's only decoder
-measures how a new family errs, not how a novel node of a trained family does, so its novel nodes
-have their own quantiles (the ``NEW_FAMILY`` groups, never narrower than the novel ones) and the
-novel quantiles come from the other folds.  Trained on one family, no fold shows how another errs: a
-novel module of a new family has its own work learnt on the other family's modules of its structure
-and errs by its family's bias (trained on the decoders, model features: DistilBERT's FFN blocks
-−20 % and its layers −13 %, where the novel modules' width was ± 6 %), and a novel root errs as its
-blocks do: they share that bias, which no sum averages out (trained on the encoders, the GPT-2 roots
-erred −4 % where the novel roots' width was ± 2.6 %).  So both take at least the width of a module
-of an unseen structure.  The training families are saved with the predictor (an older save has
-none: no node is of a new family).
-
-**Unseen kinds.**  A leaf the generic regressor predicts (a kind without a regressor of its own: an
-RMSNorm after training on BERTs, or a GELU whose work the training trees kept in their parents')
-takes its level's quantiles widened by a 90 % prediction interval for a kind the regressor has not
-seen, ``t₀.₉₅,ₖ₋₁·√(τ²(1 + 1/k) + σ²)`` (:func:`new_group_margin`): the generic regressor is fitted
-without each of the k training computations in turn, τ is the spread of its mean log error on the
-held-out computation and σ the spread within one.  With resource features a new kind is predicted
-within a few % (power × time carries over; the widening is ×1.01–1.2); from flops and bytes alone
-a kind's energy per unit of work is not another's, and the widening is ×10–20.  A device
-calibration that measured the kind bounds its leaves instead.
-
-**Measurement noise.**  A prediction is never surer than one more measurement of its node may differ
-from another: every node's quantiles are at least ± ``z₉₀·n``, ``n`` its level's
-:func:`measurement_noise` in the training trees (the round-to-round spread ``irene run --rounds``
-records; none in the paper's release, or with one round).  The folds' held-out nodes show it only where
-a look-alike pair of models measured a shape twice: on an H200 whose modules spread 6 % between two
-rounds (the median; 15 % at the 90th percentile), a RoBERTa's layers, BERT's shapes measured in the
-same run, came out 1–11 % off BERT's measurements, where the known modules' width, from GPT-2 and
-DistilGPT-2's shared blocks, was ± 5.8 %.  A predictor saved before has no noise.
-
-**Intervals.**  When the predictor is fitted, it is re-fitted on folds that hold out some models
-(grouped by model, and grouped by clusters of models that share layers, so that held-out nodes
-are novel as they are for a new model; see *New families* for a fold that holds out a family), and
-on a fold that holds out the larger sizes; every
-held-out node's log residual ``log(gt / pred)`` is recorded with its novelty in that fold.  The
-interval of a node is ``pred · exp([q₅ − w − c, q₉₅ + w + c])`` where ``q₅``, ``q₉₅`` are the
-residual quantiles of its group among residuals of its novelty (its primitive kind at ml level when
-that kind has :data:`MIN_KIND_RESIDUALS` such residuals, else its level; a known module or model
-takes ``q₉₅ = −q₅`` = the 90 % quantile of the absolute residual: a held-out model's layers all err
-one way, which way is the model's own, and the few models of the folds show a few signs; a novel
-level's quantiles are at least as wide as the known ones'; a level without residuals of a node's
-novelty takes another's, a new family's last (trained on one encoder and one decoder, they are all
-a level has), a leaf at least its kind's of the first other novelty that has some (trained on one
-model, every held-out leaf is novel, and a LayerNorm errs as LayerNorms did, not as the level's
-Linears), and an inner level without any the level below's; novel nodes err one way in one fold and
-the other way in the next, by as much as that fold's novelty is large, so their ``q₉₅ = −q₅`` is
-the largest over folds of a fold's 90 % quantile of the absolute residual, among folds with
-:data:`MIN_NOVEL_RESIDUALS` of them), ``w = Σ (min(o, max(m, f·o))·[d > 0] + s·d)`` its widening for
-its distances above (``d₊``) and below (``d₋``) the training data (``m``, ``f``: see below), and
-``c`` the widening of a device calibration, per group and beyond the calibration trees' sizes (see
-:mod:`irene_core.predictor.calibration`).  Each offset ``o`` and slope ``s`` is the 90 % quantile
-regression (:func:`affine_quantile`) of what the held-out nodes of the size folds that lay outside
-their fold's training ranges in that direction only needed beyond their group's quantiles, on their
-distance: above them (larger sizes), or below them (smaller ones, as for a miniature model).  What
-they need need not grow with the distance (trained on batch ≤ 16 and seq ≤ 128 without GPT-2,
-no-gpu-energy, the held-out modules needed 0.04–0.08 at every distance from 0.01 to 1), and a slope
-through the origin, set by the nearest nodes, widened the farthest ten times too much (a predictor
-saved before has no offsets, and its slopes are those).  The two directions differ by design: above
-the range a leaf model continues as a power law in the work, below it the device's launch floor plus
-its edge's excess scaled with the work (:mod:`irene_core.predictor.leaf_models`), a coarser guess.
-The size folds split the records by batch × seq, which keeps most held-out nodes among the training
-batch sizes and sequence lengths; a new sequence length may cost more than its work says (trained on
-seq ≤ 128, device_1's attention ``MatMul`` at seq 256 erred +47 %, 7 % of them inside an interval
-widened by those folds), so the offsets and slopes are estimated once more on folds that hold out one
-size at a time (kept under :data:`AXIS`), and a node widens by the larger of the two measurements.
-Each fit is its primitive kind's at ml level when that kind has :data:`MIN_KIND_RESIDUALS` residuals
-in that direction (kinds extrapolate differently: a Linear barely errs beyond its sizes, a MatMul
-may), else its level's (those of the direction below are kept under :data:`BELOW`; a predictor saved
-before has one slope for both).  A fit says nothing beyond the distances it was measured at (its
-*reach* ``r``, the furthest of its held-out nodes): further out a node's widening grows in
-proportion to the distance, at ``s + o / r`` per log unit (as an exponent off by as much would make
-it), and at least as fast as its level's (a MatMul of the shipped model-features predictor, ``o`` =
-0.28 and ``s`` = 0 to ``r`` = 1.1, widens 0.26 per log unit beyond; a Linear a few times below its
-range was not yet under-used by its small products; at batch 8 and seq 32, trained on batch ≥ 16 and
-seq ≥ 96, it cost 7–9 % more than predicted, where its kind's slope below was 0; a predictor saved
-before has no reach).  The floor rule's readings (the energy falling with the work down to
-the floor; its excess falling with the amount of work that shrinks least) are ones no size fold
-measures, as their held-out leaves lie a few times below their training data, where the floor barely
-matters: every node's bounds are stretched by the share of its energy that the readings take off or
-add to its leaves (:func:`spanning_readings`).  The size folds hold
-out models they trained on, whose new sizes the novel width holds; a new model at new sizes errs by
-both (GPT-2 at seq 256, trained without it on seq ≤ 128: +4 % where each alone erred 1–2 %).  So the
-folds by model are fitted once more on one half of the sizes, holding out the other half of their
-held-out models, and a novel node's offsets and slopes are at least what those folds' novel nodes
-needed beyond the novel width (kept under ``NOVEL + level``; a predictor saved before has none).
-The offset is what a node needed for lying outside at all; an inner node takes it at most as far
-as its leaves outside could move it, were each off by its own widening (:func:`offset_caps`), or in
-proportion to its share outside, whichever is more: a BERT root whose pooler alone lies below its
-training sizes (0.2 % of its energy) took the model level's whole offset, ± 17 % where such roots
-erred 2 %, though its pooler could move it by 0.1 %.
-Every node's interval is its own (a parent's is not the sum of its children's).
+Beyond that, an inner node's bounds span the floor rule's readings of its leaves below the training
+range (:func:`spanning_readings`) and the margin of its leaves of a kind without a regressor
+(:func:`spanning_unseen_kinds`, :func:`new_kind_margin`).  Every node's interval is its own, not the
+sum of its children's.  Each rule, and what it was measured to do on device_1, is in
+docs/predictor.md (*Intervals and* ``extrapolated``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 from sklearn.metrics import mean_pinball_loss
 
-from irene_core.predictor.estimators import unique_rows
+from irene_core.predictor.novelty import of_new_family, shape_sources, source_counts
+from irene_core.predictor.training_ranges import UNBOUNDED, Ranges, leaf_sum
 from irene_core.tree.schema import LEVELS
 from irene_core.tree.table import TreeTable
 
@@ -175,11 +60,9 @@ NOVEL = "novel:"
 FOREIGN = "foreign:"
 #: Prefix of the residual groups of novel nodes of a model family (``meta.family``) their training lacked.
 NEW_FAMILY = "new-family:"
-#: Prefix of the residual groups of known leaves whose shape one training model had (see *Novelty*).
+#: Prefix of the residual groups of known leaves whose shape one training model had (see the novelty module).
 ONE_MODEL = "one-model:"
-#: Shapes agree when their log flops and bytes agree to this many decimals (0.1 %).
-_SHAPE_DECIMALS = 3
-#: Levels whose known nodes get a symmetric interval (see *Intervals* in the module docstring).
+#: Levels whose known nodes get a symmetric interval.
 SYMMETRIC_LEVELS: tuple[str, ...] = ("module", "model")
 #: Held-out nodes outside their fold's range needed to estimate the widening per log unit.
 MIN_OUTSIDE = 20
@@ -187,144 +70,14 @@ MIN_OUTSIDE = 20
 DEFAULT_SLOPE = 1.0
 #: Prefix of the slopes' keys for the widening below the training data.
 BELOW = "below:"
-#: Prefix of the widening terms measured by the size folds of one size at a time (see *Intervals*).
+#: Prefix of the widening terms measured by the size folds of one size at a time (:meth:`IntervalModel.side_widening`).
 AXIS = "axis:"
 #: The interval's coverage (two-sided, central).
 COVERAGE = 0.90
-#: Features whose training range defines extrapolation (log scale).
-RANGE_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", "mem_bytes_moved")
-#: The range features of predictors saved before ranges named theirs.
-_LEGACY_RANGE_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", "mem_bytes")
 
 _TAIL = (1.0 - COVERAGE) / 2
 #: z of a two-sided :data:`COVERAGE` normal interval (1.645).
 Z90 = float(stats.norm.ppf(1.0 - _TAIL))
-_UNBOUNDED = 1e3  # a log-scale bound no feature reaches
-
-
-def log_features(table: TreeTable, features: tuple[str, ...] = RANGE_FEATURES) -> np.ndarray:
-    """The range features of every node in log scale (``log1p`` for flops and bytes, NaN if missing)."""
-    cols = np.column_stack([table.column(f) for f in features])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.log1p(np.where(cols >= 0, cols, np.nan))
-
-
-def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
-    """A stable 64-bit key per node of its level, kind, batch, seq, flops and bytes moved, and its
-    children's keys: equal keys, equal shapes all the way down (see *Novelty* in the module docstring)."""
-    logs = np.round(log_features(table), _SHAPE_DECIMALS)
-    children: list[list[int]] = [[] for _ in range(len(table))]
-    keys = np.empty(len(table), dtype=np.int64)
-    for i in range(len(table) - 1, -1, -1):  # pre-order reversed: children before their parent
-        below = ",".join(map(str, sorted(children[i])))
-        text = f"{table.level[i]}|{kinds[i]}|{'|'.join(map(repr, logs[i].tolist()))}|{below}".encode()
-        keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
-        if table.parent[i] >= 0:
-            children[table.parent[i]].append(int(keys[i]))
-    return keys
-
-
-def source_counts(keys: np.ndarray, models: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct shape ``keys`` (sorted) and how many distinct training ``models`` (an integer code per
-    key) had each."""
-    order = np.lexsort((models, keys))
-    keys, models = keys[order], models[order]
-    first = np.ones(len(keys), dtype=bool)  # the first row of each distinct (key, model) pair
-    first[1:] = (keys[1:] != keys[:-1]) | (models[1:] != models[:-1])
-    known, sources = np.unique(keys[first], return_counts=True)
-    return known.astype(np.int64), sources.astype(np.int64)
-
-
-def shape_sources(keys: np.ndarray, known: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """How many training models had each shape key: 0 where it is absent from the sorted ``known`` keys, −1
-    where it is known but ``sources`` (the count per known key) were not counted (an older save)."""
-    if not len(known):
-        return np.zeros(len(keys), dtype=np.int64)
-    at = np.clip(np.searchsorted(known, keys), 0, len(known) - 1)
-    counted = sources[at] if len(sources) == len(known) else np.full(len(keys), -1)
-    out: np.ndarray = np.where(known[at] == keys, counted, 0)
-    return out
-
-
-def layered(table: TreeTable, flags: np.ndarray) -> np.ndarray:
-    """``flags`` (a node's novelty) where an inner node with module children keeps its flag only when
-    most of them have it too."""
-    modules = ~table.is_leaf
-    count = table.children_sum(modules.astype(float))
-    out: np.ndarray = flags & ((count == 0) | (table.children_sum((modules & flags).astype(float)) > count / 2))
-    return out
-
-
-def through_sums(table: TreeTable, flags: np.ndarray, sums: np.ndarray, energies: np.ndarray) -> np.ndarray:
-    """``flags`` extended, deepest first, to each node of ``sums`` whose flagged children carry most of
-    its estimate (``energies``).  A node of ``sums`` is estimated as its children's sum (a pure
-    container no anchor measures), so it errs as they do: BERT's attention block, trained without
-    BERT or RoBERTa, sums a self-attention and an output block of structures training lacks."""
-    out = flags.copy()
-    total = table.children_sum(energies)
-    for idx in table.inner_by_depth:
-        share = table.children_sum(np.where(out, energies, 0.0))[idx]
-        out[idx] |= sums[idx] & (share > total[idx] / 2)
-    return out
-
-
-def structure_keys(table: TreeTable, kinds: np.ndarray, counted: np.ndarray) -> np.ndarray:
-    """A stable 64-bit key per inner node of its *structure*, whatever its size: its level, whether it
-    is the root, the set of its ``counted`` children's kinds (``kinds``: canonical primitive, or
-    ``"module"``) and how many of them are leaves; 0 for leaves.  BERT's output block (a linear and a
-    layer norm) is one structure at every batch and sequence length, and no decoder has it."""
-    children: list[set[str]] = [set() for _ in range(len(table))]
-    leaves = table.children_sum((counted & table.is_leaf).astype(float)).astype(int)
-    for i in np.flatnonzero(counted & (table.parent >= 0)):
-        children[table.parent[i]].add(str(kinds[i]))
-    keys = np.zeros(len(table), dtype=np.int64)
-    for i in np.flatnonzero(~table.is_leaf):
-        text = f"{table.level[i]}|{table.parent[i] < 0}|{','.join(sorted(children[i]))}|{leaves[i]}".encode()
-        keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
-    return keys
-
-
-#: Share of a model's distinct module shapes another model must have for the two to be look-alikes.
-CLUSTER_SHARE = 0.5
-
-
-def of_new_family(families: np.ndarray, trained: Iterable[str | None]) -> np.ndarray:
-    """Whether each model family of ``families`` (None: unknown, never new) is none of ``trained``."""
-    seen = set(trained)
-    new: np.ndarray = np.array([f is not None and f not in seen for f in families], dtype=bool)
-    return new
-
-
-def model_clusters(table: TreeTable) -> dict[str, int]:
-    """Models grouped by the layers they share: two models are linked when at least
-    :data:`CLUSTER_SHARE` of one's distinct module shapes (level, batch, sequence, flops, bytes moved
-    and number of children) are the other's; clusters are the connected components (a family of
-    look-alikes, e.g. BERT and RoBERTa)."""
-    names = sorted({r.model_name for r in table.records})
-    inner = table.level != "ml"
-    rows = np.column_stack([
-        np.nan_to_num(np.round(log_features(table)[inner], _SHAPE_DECIMALS), nan=-1.0),
-        table.n_children[inner],
-        np.unique(table.level[inner], return_inverse=True)[1].ravel(),
-    ])
-    keys = unique_rows(rows)[1]
-    owner = np.array([table.records[i].model_name for i in table.record_index], dtype=object)[inner]
-    shapes = [set(keys[owner == name].tolist()) for name in names]
-    linked = np.array([
-        [bool(a) and len(a & b) >= CLUSTER_SHARE * len(a) for b in shapes] for a in shapes
-    ])
-    _, labels = connected_components(csr_matrix(linked | linked.T), directed=False)
-    return {name: int(label) for name, label in zip(names, labels, strict=True)}
-
-
-def propagate_up(table: TreeTable, values: np.ndarray) -> np.ndarray:
-    """Each node's maximum of ``values`` (per column) over itself and its descendants."""
-    return _propagate(table, values, np.maximum)
-
-
-def leaf_sum(table: TreeTable, values: np.ndarray) -> np.ndarray:
-    """Each node's Σ of ``values`` (per column) over the leaves of its subtree (a leaf: its own)."""
-    return _propagate(table, np.where(_column(table.is_leaf, values), values, 0.0), np.add)
 
 
 def spanning_readings(table: TreeTable, energies: np.ndarray, low: np.ndarray, high: np.ndarray, lower: np.ndarray,
@@ -380,107 +133,6 @@ def spanning_unseen_kinds(table: TreeTable, energies: np.ndarray, low: np.ndarra
         widened_low = np.maximum(energies - np.hypot(energies - low, np.linalg.norm(down, axis=1)), 0.0)
     # fmin / fmax: a node whose shift is undefined (nan) keeps its bounds
     return np.where(inner, np.fmin(low, widened_low), low), np.where(inner, np.fmax(high, widened_high), high)
-
-
-def _leaf_weighted(table: TreeTable, values: np.ndarray, energies: np.ndarray) -> np.ndarray:
-    """A leaf's ``values`` (a row per node), an inner node's its leaves' weighted by their predicted
-    ``energies`` (where its leaves weigh nothing, their largest)."""
-    leaf = table.is_leaf
-    weight = np.where(leaf, np.clip(np.nan_to_num(energies), 0.0, None), 0.0)
-    total = leaf_sum(table, weight)[:, None]
-    weighted = leaf_sum(table, values * weight[:, None]) / np.where(total > 0, total, 1.0)
-    out: np.ndarray = np.where(leaf[:, None], values, np.where(total > 0, weighted, propagate_up(table, values)))
-    return out
-
-
-def _column(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``mask`` shaped to broadcast against ``values`` (one entry per node, or a row per node)."""
-    return mask.reshape(-1, *([1] * (values.ndim - 1)))
-
-
-def _propagate(table: TreeTable, values: np.ndarray, ufunc: np.ufunc) -> np.ndarray:
-    """``values`` folded bottom up with ``ufunc``: each node combined with every descendant."""
-    out = values.astype(float, copy=True)
-    for depth in range(int(table.depth.max(initial=0)), 0, -1):
-        rows = np.flatnonzero(table.depth == depth)
-        ufunc.at(out, table.parent[rows], out[rows])
-    return out
-
-
-@dataclass
-class Ranges:
-    """Per canonical kind: ``(low, high)`` of :data:`RANGE_FEATURES` in log scale over its training leaves."""
-
-    bounds: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    features: tuple[str, ...] = RANGE_FEATURES
-
-    @classmethod
-    def fit(cls, table: TreeTable, rows: np.ndarray, kinds: np.ndarray) -> Ranges:
-        """The ranges of the leaves ``rows`` of ``table`` by kind (``kinds``, one per row of ``table``)."""
-        ranges = cls()
-        logs, kinds = log_features(table)[rows], kinds[rows]
-        for kind in sorted(set(kinds)):
-            rows = logs[kinds == kind]
-            with np.errstate(invalid="ignore"), warnings.catch_warnings():  # a feature missing on all: no bound
-                warnings.simplefilter("ignore", RuntimeWarning)
-                low, high = np.nanmin(rows, axis=0), np.nanmax(rows, axis=0)
-            ranges.bounds[kind] = (np.nan_to_num(low, nan=-_UNBOUNDED), np.nan_to_num(high, nan=_UNBOUNDED))
-        return ranges
-
-    def distance(self, table: TreeTable, rows: np.ndarray, kinds: np.ndarray) -> np.ndarray:
-        """Log distances ``(above, below)`` of the leaves ``rows`` of ``table`` outside their kind's
-        range, one row each (0 inside or for a kind without a range); ``kinds`` has one entry per row
-        of ``table``."""
-        logs, kinds = log_features(table, self.features)[rows], kinds[rows]
-        out = np.zeros((len(kinds), 2))
-        for kind in set(kinds):
-            if kind not in self.bounds:
-                continue
-            rows = kinds == kind
-            low, high = self.bounds[kind]
-            for column, excess in enumerate((logs[rows] - high, low - logs[rows])):
-                out[rows, column] = np.nan_to_num(np.nanmax(np.fmax(excess, 0.0), axis=1, initial=0.0), nan=0.0)
-        return out
-
-    def node_distance(self, table: TreeTable, kinds: np.ndarray, energies: np.ndarray | None) -> np.ndarray:
-        """Every node's log distances ``(above, below)`` (:meth:`node_extent`)."""
-        return self.node_extent(table, kinds, energies)[0]
-
-    def node_extent(
-        self, table: TreeTable, kinds: np.ndarray, energies: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Every node's log distances ``(above, below)`` and the shares of it that lie outside each way;
-        ``kinds`` and the predicted ``energies`` have one entry per node.  A leaf's share is 1 outside, 0
-        inside; an inner node's distances and shares are its leaves' weighted by their predicted energy:
-        a root whose pooler alone lies below the training sizes is barely outside (where its leaves weigh
-        nothing, or without ``energies``, their largest)."""
-        leaf = table.is_leaf
-        d = np.zeros((len(table), 2))
-        d[leaf] = self.distance(table, leaf, kinds)
-        outside = (d > 0).astype(float)
-        if energies is None:
-            return propagate_up(table, d), propagate_up(table, outside)
-        return _leaf_weighted(table, d, energies), _leaf_weighted(table, outside, energies)
-
-    def get_state(self) -> dict[str, Any]:
-        kinds = sorted(self.bounds)
-        width = len(self.features)
-        return {
-            "kinds": kinds,
-            "features": list(self.features),
-            "low": np.array([self.bounds[k][0] for k in kinds]).reshape(len(kinds), width),
-            "high": np.array([self.bounds[k][1] for k in kinds]).reshape(len(kinds), width),
-        }
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> Ranges:
-        kinds = list(state["kinds"])
-        features = tuple(str(f) for f in state.get("features", _LEGACY_RANGE_FEATURES))
-        low, high = np.asarray(state["low"], float), np.asarray(state["high"], float)
-        shape = (len(kinds), len(features))
-        if low.shape != shape or high.shape != shape:
-            raise ValueError(f"range arrays have shapes {low.shape} and {high.shape}, expected {shape}")
-        return cls({k: (low[i], high[i]) for i, k in enumerate(kinds)}, features)
 
 
 def measurement_noise(table: TreeTable) -> dict[str, float]:
@@ -700,13 +352,13 @@ class IntervalModel:
     #: How many training models had each known key (empty: not counted, an older save).
     sources: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     structures: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted structure keys
-    #: Log widening of a leaf the generic regressor predicts (see *Unseen kinds* in the module docstring).
+    #: Log widening of a leaf the generic regressor predicts (:func:`new_kind_margin`).
     unseen_kind: float = 0.0
-    #: The training trees' model families (``meta.family``; see *New families* in the module docstring).
+    #: The training trees' model families (``meta.family``: :func:`~irene_core.predictor.novelty.of_new_family`).
     families: tuple[str, ...] = ()
     #: Per slope, the largest distance of the held-out nodes it was measured on (none: unbounded, an older save).
     reach: dict[str, float] = field(default_factory=dict)
-    #: Per level, the training trees' measurement noise (:func:`measurement_noise`; see *Measurement noise*).
+    #: Per level, the training trees' measurement noise (:func:`measurement_noise`).
     noise: dict[str, float] = field(default_factory=dict)
     #: Per slope, the widening of any node outside the training data that way, before its slope (none: an older save).
     offset: dict[str, float] = field(default_factory=dict)
@@ -762,13 +414,13 @@ class IntervalModel:
         for level in ("ml", "module", "model"):  # a novel node is never surer than a known one, nor a new family's
             for tier, surer in ((NOVEL, ""), (NEW_FAMILY, NOVEL), (ONE_MODEL, "")):
                 _at_least(quantiles, tier + level, quantiles.get(surer + level) or quantiles.get(level))
-        for level, residuals in (unseen_structure or {}).items():  # see *Unseen structures*
+        for level, residuals in (unseen_structure or {}).items():  # docs/predictor.md, *Unseen structures*
             base = _most_novel(quantiles, level)
             if len(residuals) >= MIN_NOVEL_RESIDUALS and base is not None:
                 half = max(-base[0], base[1], _half_width(residuals))
                 quantiles[FOREIGN + level] = (-half, half)
         below, roots = quantiles.get(FOREIGN + "module"), _most_novel(quantiles, "model")
-        if below is not None and roots is not None:  # see *New families*
+        if below is not None and roots is not None:  # docs/predictor.md, *New families*
             quantiles[NEW_FAMILY + "module"] = _widest(below, quantiles.get(NEW_FAMILY + "module"))
             quantiles[NEW_FAMILY + "model"] = _widest(below, roots, quantiles.get(FOREIGN + "model"))
         known, sources = (source_counts(known, models) if models is not None
@@ -935,8 +587,8 @@ class IntervalModel:
         def first(*names: str, default: float = DEFAULT_SLOPE) -> tuple[float, float, float]:
             name = next((design + n for n in names if design + n in self.slope), None)
             if name is None:
-                return 0.0, 0.0 if design else default, _UNBOUNDED
-            return self.offset.get(name, 0.0), self.slope[name], self.reach.get(name, _UNBOUNDED)
+                return 0.0, 0.0 if design else default, UNBOUNDED
+            return self.offset.get(name, 0.0), self.slope[name], self.reach.get(name, UNBOUNDED)
 
         def rate(terms: tuple[float, float, float]) -> float:
             return terms[1] + terms[0] / terms[2]
@@ -1008,8 +660,3 @@ class IntervalModel:
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
                    Ranges.from_state(state["ranges"]), extra, known, sources, structures, unseen_kind, families,
                    reach, noise, offset)
-
-
-def describe_extrapolation(kinds: Iterable[str]) -> str:
-    """``Linear, MatMul`` (sorted, unique) for a notice."""
-    return ", ".join(sorted(set(kinds)))

@@ -64,7 +64,7 @@ class Aggregator:
     def unseen_structure_residuals(self) -> dict[str, np.ndarray]:
         """Per inner level (``module``, ``model``): held-out log residuals ``log(truth / estimate)`` of
         training nodes predicted by a refit that never saw their structure
-        (:func:`~irene_core.predictor.uncertainty.structure_keys`), measured by the last ``fit``: how
+        (:func:`~irene_core.predictor.novelty.structure_keys`), measured by the last ``fit``: how
         far the aggregator errs on a module of a kind no training model had.  Empty when it does not
         measure this (intervals then treat such nodes as any novel one)."""
         return {}

@@ -26,7 +26,7 @@ Trained on ground-truth children sums (identical nodes pooled); penalty, smoothe
 on folds that leave out one model, one cluster of look-alike models (:func:`cluster_folds`) or the
 largest batch or sequence lengths (:func:`range_folds`) inside the training data, the physical
 model refitted in each fold; with the chosen ones, one fold per structure
-(:func:`~irene_core.predictor.uncertainty.structure_keys`) measures how it errs on a structure it
+(:func:`~irene_core.predictor.novelty.structure_keys`) measures how it errs on a structure it
 never saw (for the intervals).  The factor is clipped to the range its level (module or model) had
 in training: a model's stays within the few % training measured, however far its features lie outside.
 Anchored, the clip bounds the correction ``g`` to the range training had instead: the physics, which
@@ -63,7 +63,7 @@ from irene_core.predictor.estimators import (
     range_folds,
     smooth,
 )
-from irene_core.predictor.uncertainty import model_clusters, structure_keys
+from irene_core.predictor.novelty import model_clusters, structure_keys
 from irene_core.tree.table import TreeTable
 
 _TINY = 1e-12

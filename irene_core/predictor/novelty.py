@@ -1,0 +1,146 @@
+"""What a node is to the training data: known, novel, of an unseen structure, of a new family.
+
+**Novelty.**  A node is *known* when a training node of its level and kind had the same shape (batch,
+sequence length, flops and bytes moved, to 0.1 %: :func:`shape_keys`) and children of the same
+shapes, all the way down; a node with module children also when most of those are known
+(:func:`layered`: a RoBERTa's root, whose embeddings differ from BERT's by their vocabulary but whose
+layers are BERT's, is a look-alike).  Known nodes are predicted almost by look-up; *novel* ones
+(another family's modules, new sizes) are not.  A known leaf whose shape **one** training model had
+is a look-up of one run of one model (:func:`source_counts`, :func:`shape_sources`).
+
+**Unseen structures.**  A module's *structure* is its level and the kinds of its counted children,
+whatever its size (:func:`structure_keys`): BERT's output block, a linear and a layer norm, is one
+structure at every size, and no decoder has it.  A novel node that costs its children's sum (a pure
+container no anchor measures) errs as they do (:func:`through_sums`).
+
+**Families.**  Models that share layers form clusters of look-alikes (:func:`model_clusters`), held
+out together by the interval folds; a tree whose ``meta.family`` no training tree had is of a *new
+family* (:func:`of_new_family`).
+
+How each tier errs, and why the tiers are drawn where they are, is measured in docs/predictor.md
+(*Intervals and* ``extrapolated``); :mod:`irene_core.predictor.uncertainty` turns them into widths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from irene_core.predictor.estimators import unique_rows
+from irene_core.predictor.training_ranges import log_features
+from irene_core.tree.table import TreeTable
+
+#: Shapes agree when their log flops and bytes agree to this many decimals (0.1 %).
+_SHAPE_DECIMALS = 3
+
+
+def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
+    """A stable 64-bit key per node of its level, kind, batch, seq, flops and bytes moved, and its
+    children's keys: equal keys, equal shapes all the way down (see *Novelty* in the module docstring)."""
+    logs = np.round(log_features(table), _SHAPE_DECIMALS)
+    children: list[list[int]] = [[] for _ in range(len(table))]
+    keys = np.empty(len(table), dtype=np.int64)
+    for i in range(len(table) - 1, -1, -1):  # pre-order reversed: children before their parent
+        below = ",".join(map(str, sorted(children[i])))
+        text = f"{table.level[i]}|{kinds[i]}|{'|'.join(map(repr, logs[i].tolist()))}|{below}".encode()
+        keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
+        if table.parent[i] >= 0:
+            children[table.parent[i]].append(int(keys[i]))
+    return keys
+
+
+def source_counts(keys: np.ndarray, models: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct shape ``keys`` (sorted) and how many distinct training ``models`` (an integer code per
+    key) had each."""
+    order = np.lexsort((models, keys))
+    keys, models = keys[order], models[order]
+    first = np.ones(len(keys), dtype=bool)  # the first row of each distinct (key, model) pair
+    first[1:] = (keys[1:] != keys[:-1]) | (models[1:] != models[:-1])
+    known, sources = np.unique(keys[first], return_counts=True)
+    return known.astype(np.int64), sources.astype(np.int64)
+
+
+def shape_sources(keys: np.ndarray, known: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """How many training models had each shape key: 0 where it is absent from the sorted ``known`` keys, −1
+    where it is known but ``sources`` (the count per known key) were not counted (an older save)."""
+    if not len(known):
+        return np.zeros(len(keys), dtype=np.int64)
+    at = np.clip(np.searchsorted(known, keys), 0, len(known) - 1)
+    counted = sources[at] if len(sources) == len(known) else np.full(len(keys), -1)
+    out: np.ndarray = np.where(known[at] == keys, counted, 0)
+    return out
+
+
+def layered(table: TreeTable, flags: np.ndarray) -> np.ndarray:
+    """``flags`` (a node's novelty) where an inner node with module children keeps its flag only when
+    most of them have it too."""
+    modules = ~table.is_leaf
+    count = table.children_sum(modules.astype(float))
+    out: np.ndarray = flags & ((count == 0) | (table.children_sum((modules & flags).astype(float)) > count / 2))
+    return out
+
+
+def through_sums(table: TreeTable, flags: np.ndarray, sums: np.ndarray, energies: np.ndarray) -> np.ndarray:
+    """``flags`` extended, deepest first, to each node of ``sums`` whose flagged children carry most of
+    its estimate (``energies``).  A node of ``sums`` is estimated as its children's sum (a pure
+    container no anchor measures), so it errs as they do: BERT's attention block, trained without
+    BERT or RoBERTa, sums a self-attention and an output block of structures training lacks."""
+    out = flags.copy()
+    total = table.children_sum(energies)
+    for idx in table.inner_by_depth:
+        share = table.children_sum(np.where(out, energies, 0.0))[idx]
+        out[idx] |= sums[idx] & (share > total[idx] / 2)
+    return out
+
+
+def structure_keys(table: TreeTable, kinds: np.ndarray, counted: np.ndarray) -> np.ndarray:
+    """A stable 64-bit key per inner node of its *structure*, whatever its size: its level, whether it
+    is the root, the set of its ``counted`` children's kinds (``kinds``: canonical primitive, or
+    ``"module"``) and how many of them are leaves; 0 for leaves.  BERT's output block (a linear and a
+    layer norm) is one structure at every batch and sequence length, and no decoder has it."""
+    children: list[set[str]] = [set() for _ in range(len(table))]
+    leaves = table.children_sum((counted & table.is_leaf).astype(float)).astype(int)
+    for i in np.flatnonzero(counted & (table.parent >= 0)):
+        children[table.parent[i]].add(str(kinds[i]))
+    keys = np.zeros(len(table), dtype=np.int64)
+    for i in np.flatnonzero(~table.is_leaf):
+        text = f"{table.level[i]}|{table.parent[i] < 0}|{','.join(sorted(children[i]))}|{leaves[i]}".encode()
+        keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
+    return keys
+
+
+#: Share of a model's distinct module shapes another model must have for the two to be look-alikes.
+CLUSTER_SHARE = 0.5
+
+
+def of_new_family(families: np.ndarray, trained: Iterable[str | None]) -> np.ndarray:
+    """Whether each model family of ``families`` (None: unknown, never new) is none of ``trained``."""
+    seen = set(trained)
+    new: np.ndarray = np.array([f is not None and f not in seen for f in families], dtype=bool)
+    return new
+
+
+def model_clusters(table: TreeTable) -> dict[str, int]:
+    """Models grouped by the layers they share: two models are linked when at least
+    :data:`CLUSTER_SHARE` of one's distinct module shapes (level, batch, sequence, flops, bytes moved
+    and number of children) are the other's; clusters are the connected components (a family of
+    look-alikes, e.g. BERT and RoBERTa)."""
+    names = sorted({r.model_name for r in table.records})
+    inner = table.level != "ml"
+    rows = np.column_stack([
+        np.nan_to_num(np.round(log_features(table)[inner], _SHAPE_DECIMALS), nan=-1.0),
+        table.n_children[inner],
+        np.unique(table.level[inner], return_inverse=True)[1].ravel(),
+    ])
+    keys = unique_rows(rows)[1]
+    owner = np.array([table.records[i].model_name for i in table.record_index], dtype=object)[inner]
+    shapes = [set(keys[owner == name].tolist()) for name in names]
+    linked = np.array([
+        [bool(a) and len(a & b) >= CLUSTER_SHARE * len(a) for b in shapes] for a in shapes
+    ])
+    _, labels = connected_components(csr_matrix(linked | linked.T), directed=False)
+    return {name: int(label) for name, label in zip(names, labels, strict=True)}
