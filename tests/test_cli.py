@@ -1,9 +1,11 @@
 """The core commands: the console script itself (version, --debug, an environment without a plugin) and
 imports, evaluation and errors through its entry point in process."""
 
+import csv
 import json
 
 from irene_core.tree.jsonl import load_records, write_records
+from irene_core.tree.paper_csv import LEVEL_FILES
 
 
 def test_version(cli_run):
@@ -39,6 +41,58 @@ def test_errors_are_one_line_with_non_zero_exit(cli_main, tmp_path):
     missing = cli_main("import-csv", str(tmp_path / "nope"), "-o", str(tmp_path / "x.jsonl"), check=False)
     assert missing.returncode == 1 and missing.stderr.strip() == f"error: {tmp_path / 'nope'}: not a directory"
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_import_names_the_family_of_a_model_it_does_not_know(cli_main, device1_dir, tmp_path):
+    data = tmp_path / "d1.jsonl"
+    cli_main("import-csv", str(device1_dir), "-o", str(data), "--models", "distilgpt2", "--no-bytes-moved",
+             "--family", "distilgpt2=encoder-decoder")
+    assert {r.family for r in load_records(data)} == {"encoder-decoder"}
+    out = tmp_path / "bad.jsonl"
+    for flag, code, message in (
+        ("distilgpt2=decoding", 2, "Invalid value for '--family': 'distilgpt2=decoding': FAMILY must be one of "
+                                   "encoder, decoder, encoder-decoder"),
+        ("distilgpt2", 2, "Invalid value for '--family': 'distilgpt2': expected MODEL=FAMILY"),
+        ("gpt2=decoder", 1, f"error: --family: no trees of gpt2 imported from {device1_dir}"),
+    ):
+        proc = cli_main("import-csv", str(device1_dir), "-o", str(out), "--models", "distilgpt2", "--no-bytes-moved",
+                        "--family", flag, check=False)
+        assert proc.returncode == code and message in proc.stderr and proc.stderr.count("\n") == 1
+        assert not out.exists()
+
+
+def _one_tree_csvs(device1_dir, directory, model, name):
+    """The release's four CSVs cut to ``model``'s tree at 8×32, the model renamed ``name``."""
+    directory.mkdir()
+    for level in LEVEL_FILES.values():
+        with open(device1_dir / level, newline="") as source, open(directory / level, "w", newline="") as out:
+            reader = csv.DictReader(source)
+            writer = csv.DictWriter(out, reader.fieldnames)
+            writer.writeheader()
+            for row in reader:
+                if row["model_name"] == model and float(row["batch_size"]) == 8 and float(row["seq_len"]) == 32:
+                    writer.writerow({**row, "model_name": name})
+
+
+def test_import_traces_a_model_it_does_not_know_from_its_config(cli_main, device1_dir, tmp_path):
+    from transformers import AutoConfig
+
+    _one_tree_csvs(device1_dir, tmp_path / "csv", "distilgpt2", "my-gpt")
+    AutoConfig.for_model("gpt2", n_layer=6).save_pretrained(tmp_path / "my-gpt")
+    data, known = tmp_path / "mine.jsonl", tmp_path / "known.jsonl"
+    unknown = cli_main("import-csv", str(tmp_path / "csv"), "-o", str(data))
+    assert "unknown model 'my-gpt'" in unknown.stderr and "--model-path MODEL=CONFIG" in unknown.stderr
+    assert "mem_bytes_moved" not in load_records(data)[0].root.features and load_records(data)[0].family is None
+    cli_main("import-csv", str(tmp_path / "csv"), "-o", str(data), "--model-path", f"my-gpt={tmp_path / 'my-gpt'}")
+    cli_main("import-csv", str(device1_dir), "-o", str(known), "--models", "distilgpt2")
+    mine = load_records(data)[0]
+    reference = next(r for r in load_records(known) if (r.batch_size, r.seq_len) == (8, 32))
+    assert mine.family == "decoder" and mine.meta["absorbed_leaves"] == reference.meta["absorbed_leaves"]
+    assert [n.features["mem_bytes_moved"] for n in mine.nodes()] == [
+        n.features["mem_bytes_moved"] for n in reference.nodes()]
+    bad = cli_main("import-csv", str(tmp_path / "csv"), "-o", str(tmp_path / "bad.jsonl"), "--model-path",
+                   f"my-gpt={tmp_path / 'nowhere'}", check=False)
+    assert bad.returncode == 2 and f"'--model-path': 'my-gpt={tmp_path / 'nowhere'}': no such path" in bad.stderr
 
 
 def test_debug_shows_traceback(cli_run, tmp_path):

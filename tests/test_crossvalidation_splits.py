@@ -13,6 +13,7 @@ from irene_core.errors import IreneError
 from irene_core.predictor.crossvalidation import crossvalidate
 from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.splits import BUILTIN_SPLITS, Side, Split, load_split_file, plan_folds, twin_of
+from irene_core.tracing.bytes_moved import add_bytes_moved
 from irene_core.tree.jsonl import write_records
 from irene_core.tree.paper_csv import PAPER_MODELS
 from irene_core.tree.table import TreeTable
@@ -93,6 +94,26 @@ def test_lomo_scores_each_model_on_its_own_nodes(small):
               for r in predicted for n in r.nodes() if n.level == "model"]
     assert result.interval_widths["model"][: len(widths)] == pytest.approx(widths)
     assert result.width["model"] == pytest.approx(100 * np.median(result.interval_widths["model"]))
+
+
+def test_a_tree_without_a_feature_of_the_set_drops_it_from_every_fold(small):
+    """A tree of a model no framework builds has no ``mem_bytes_moved``: the fold that tests it, whose
+    training trees have it, predicts it without (as every fold does), instead of failing on it."""
+    traced = [r.model_copy(deep=True) for r in small]
+    add_bytes_moved(traced)
+    without = [r.model_copy(deep=True) for r in traced]
+    for record in without:
+        if record.model_name == "gpt2":
+            for node in record.nodes():
+                del node.features["mem_bytes_moved"]
+    config = {"features": "model", "leaf_method": "ols"}
+    result = crossvalidate(without, config, MODELS, split="model")
+    assert set(result.config.exclude_features) == {"num_parameters", "mem_bytes_moved"}
+    assert [f.left_out for f in result.folds] == list(MODELS)
+    assert all(isinstance(f.errors[lv], float) for f in result.folds for lv in ("ml", "module", "model"))
+    with_bytes = crossvalidate(traced, config, MODELS)  # every tree has them: they are used
+    assert with_bytes.config.exclude_features == ["num_parameters"]
+    assert [f.errors for f in result.folds] != [f.errors for f in with_bytes.folds]
 
 
 def test_twin_choice_and_ties():
@@ -207,6 +228,7 @@ def test_crossvalidate_cli_json_and_errors(cli_main, small, tmp_path):
     proc = cli_main("crossvalidate", str(data), "--models", ",".join(MODELS), "--features", "model",
                     "--config", "log-ridge", "--split", "twin-out", "--split-file", str(path), "--json")
     report = json.loads(proc.stdout)
+    assert proc.stderr == ""  # the baseline's overflowed estimates (inf) say nothing there
     assert report["schema"] == 2 and [s["name"] for s in report["splits"]] == ["twin-out", "s"]
     twin, lomo = report["splits"]
     assert set(twin) == {"name", "features", "overall", "worst_model", "per_model", "per_type", "coverage", "twins",

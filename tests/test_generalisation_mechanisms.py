@@ -74,6 +74,22 @@ def test_a_model_no_framework_builds_is_reported_not_filled(small):
     assert lacks_bytes_moved(stranger)
 
 
+@pytest.mark.parametrize(("model", "family"), [("bert-base-uncased", "encoder"), ("gpt2", "decoder")])
+def test_a_model_the_importer_does_not_know_takes_its_family_from_its_trace(small, tmp_path, model, family):
+    """Named by a model directory (as a hub id of the local Hugging Face cache would be), a model no
+    importer table knows gets the tracer's bytes moved and its family."""
+    from transformers import AutoConfig
+
+    directory = tmp_path / model
+    AutoConfig.for_model("bert" if family == "encoder" else "gpt2").save_pretrained(directory)
+    stranger = next(r for r in small if r.model_name == model).model_copy(deep=True)
+    stranger.model_name, stranger.meta = str(directory), {}
+    for node in stranger.nodes():
+        del node.features["mem_bytes_moved"]
+    assert add_bytes_moved([stranger]).added == 1 and not lacks_bytes_moved(stranger)
+    assert stranger.family == family
+
+
 def test_look_alike_models_cluster_together(small):
     table = TreeTable.from_records(small)
     clusters = model_clusters(table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -20,23 +21,56 @@ EXPORT_FORMATS = ("irene", "v2")
 FOR_TRAINING = "a predictor trained on them does without it"
 
 
-def fill_bytes_moved(records: list[TreeRecord], consequence: str = FOR_TRAINING) -> None:
-    """Give records that lack it the tracer's ``mem_bytes_moved`` (a meta trace per tree size) and
-    say on stderr what could not be filled in, and its ``consequence`` for the command."""
+#: How to give the tracer a model it does not know by name.
+MODEL_PATH_HINT = "irene import-csv --model-path MODEL=CONFIG traces a model from its config"
+
+
+def fill_bytes_moved(
+    records: list[TreeRecord], consequence: str = FOR_TRAINING, paths: dict[str, str] | None = None
+) -> None:
+    """Give records that lack it the tracer's ``mem_bytes_moved`` (a meta trace per tree size; ``paths``:
+    the config of a model by name) and say on stderr what could not be filled in, and its
+    ``consequence`` for the command."""
     from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
 
     lacking = [r for r in records if lacks_bytes_moved(r)]
     if not lacking:
         return
     with err_console.status(f"adding mem_bytes_moved to {len(lacking)} trees (a meta trace each)…"):
-        report = add_bytes_moved(lacking)
+        report = add_bytes_moved(lacking, paths=paths)
     if report.skipped:
         label, why = next(iter(report.skipped.items()))
+        hint = f" ({MODEL_PATH_HINT})" if why.startswith("unknown model") else ""
         err_console.print(
             f"warning: mem_bytes_moved could not be added to {len(report.skipped)} of {len(records)} trees "
-            f"(e.g. {label}: {why.split(': ')[0]}); {consequence}",
+            f"(e.g. {label}: {why.split(': ')[0]}); {consequence}{hint}",
             soft_wrap=True, markup=False, highlight=False,
         )
+
+
+def _pairs(values: tuple[str, ...], what: str, check: Callable[[str], str | None]) -> dict[str, str]:
+    """``MODEL=<what>`` flag values as a dict; ``check`` says what is wrong with a value (None: nothing)."""
+    out = {}
+    for value in values:
+        model, sep, given = value.rpartition("=")
+        wrong = "expected MODEL=" + what if not sep or not model else check(given)
+        if wrong:
+            raise click.BadParameter(f"'{value}': {wrong}")
+        out[model] = given
+    return out
+
+
+def _families(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``--family MODEL=FAMILY`` values (one-line error naming the flag on a bad one)."""
+    from irene_core.tree.schema import MODEL_FAMILIES
+
+    return _pairs(values, "FAMILY", lambda family: None if family in MODEL_FAMILIES else
+                  f"FAMILY must be one of {', '.join(MODEL_FAMILIES)}")
+
+
+def _model_paths(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """``--model-path MODEL=CONFIG`` values (one-line error naming the flag on a path that does not exist)."""
+    return _pairs(values, "CONFIG", lambda path: None if Path(path).expanduser().exists() else f"no such path: {path}")
 
 
 @click.command("import-csv")
@@ -50,14 +84,31 @@ def fill_bytes_moved(records: list[TreeRecord], consequence: str = FOR_TRAINING)
     show_default=True,
     help="Add the tracer's mem_bytes_moved to every node (one meta trace per tree size).",
 )
-def import_csv_cmd(directory: Path, output: Path, device: str | None, models: str | None, bytes_moved: bool) -> None:
+@click.option("--family", "families", multiple=True, metavar="MODEL=FAMILY", callback=_families,
+              help="meta.family (encoder, decoder, encoder-decoder) of a model the importer does not know "
+                   "(the paper's are known; adding mem_bytes_moved names that of any model the tracer builds). "
+                   "Repeatable.")
+@click.option("--model-path", "paths", multiple=True, metavar="MODEL=CONFIG", callback=_model_paths,
+              help="Trace MODEL from a config.json or a model directory holding one, to add its mem_bytes_moved "
+                   "and family (a model the tracer knows by name, or finds in the local Hugging Face cache, "
+                   "needs none). Repeatable.")
+def import_csv_cmd(
+    directory: Path, output: Path, device: str | None, models: str | None, bytes_moved: bool,
+    families: dict[str, str], paths: dict[str, str],
+) -> None:
     """Rebuild one tree per (model, batch, seq) from the paper's four CSV levels."""
+    from irene_core.errors import IreneError
     from irene_core.tree.jsonl import write_records
     from irene_core.tree.paper_csv import import_csv_dir
 
-    records = import_csv_dir(directory, device=device, models=models.split(",") if models else None)
+    records = import_csv_dir(directory, device=device, models=models.split(",") if models else None,
+                             families=families)
+    imported = {r.model_name for r in records}
+    for flag, named in (("--family", families), ("--model-path", paths)):
+        if absent := sorted(set(named) - imported):
+            raise IreneError(f"{flag}: no trees of {', '.join(absent)} imported from {directory}")
     if bytes_moved:
-        fill_bytes_moved(records)
+        fill_bytes_moved(records, paths=paths)
     write_records(output, records)
     table = Table(title=f"{len(records)} trees → {output}")
     for col in ("model", "trees", "model nodes", "module nodes", "ml nodes"):

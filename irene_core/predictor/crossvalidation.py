@@ -10,7 +10,10 @@ of 100·|pred − gt|/gt (nodes with gt > 0, as :mod:`irene_core.predictor.evalu
 with the largest model-level error.  ``per_type`` pools the test nodes of every test model by node
 type; ``coverage`` is, per level, the share of test nodes whose ground truth lies in
 ``[predicted_low, predicted_high]`` (``None`` while the predictions carry no intervals).  The
-default split, ``model``, is leave-one-model-out (the paper's Tables 5–9 protocol).
+default split, ``model``, is leave-one-model-out (the paper's Tables 5–9 protocol).  Every fold
+uses the features of the set that every node of the experiment has, its test trees' included
+(:func:`shared_features`): training drops a feature some training node lacks, and a fold whose
+test trees lacked one its training trees had could not predict them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 
 from irene_core.errors import IreneError
 from irene_core.predictor.config import PredictorConfig, load_config
+from irene_core.predictor.design import feature_names
 from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.splits import BUILTIN_SPLITS, Split, plan_folds
 from irene_core.tree.paper_csv import PAPER_MODELS
@@ -170,6 +174,16 @@ def experiment_models(records: Sequence[TreeRecord], models: Sequence[str] | Non
     return chosen
 
 
+def shared_features(config: PredictorConfig, table: TreeTable) -> PredictorConfig:
+    """``config`` with the features of its set that some node of ``table`` lacks excluded (a tree of a
+    model no framework builds has no ``mem_bytes_moved``; the paper's release has no parameter counts)."""
+    lacking = [f for f in feature_names(config.features, config.bytes_feature)
+               if f not in config.exclude_features and np.isnan(table.column(f)).any()]
+    if not lacking:
+        return config
+    return config.model_copy(update={"exclude_features": [*config.exclude_features, *lacking]})
+
+
 def crossvalidate(
     records: Sequence[TreeRecord],
     config: PredictorConfig | dict[str, Any] | str | None = None,
@@ -189,6 +203,7 @@ def crossvalidate(
         split = BUILTIN_SPLITS[split]
     chosen = experiment_models(records, models)
     table = TreeTable.from_records([r for r in records if r.model_name in chosen])
+    config = shared_features(config, table)
     folds = plan_folds(split, table.records, chosen)
     result = CrossValidation(config, split)
     for i, fold in enumerate(folds):

@@ -235,7 +235,7 @@ def _families(split: Split, records: Sequence[TreeRecord], names: np.ndarray) ->
             raise IreneError(
                 f"split '{split.name}': meta.family: "
                 + ("missing on trees" if None in found else f"differs ({', '.join(sorted(found))}) between trees")
-                + f" of {model} (import or trace them again)"
+                + f" of {model} (trace them again, or import them with --family {model}=FAMILY)"
             )
     if len(set(families)) < 2:
         raise IreneError(f"split '{split.name}': meta.family: the experiment has one family only ({families[0]})")

@@ -128,7 +128,7 @@ def spanning_unseen_kinds(table: TreeTable, energies: np.ndarray, low: np.ndarra
     if up.shape[1] == 0:
         return low, high
     inner = ~table.is_leaf
-    with np.errstate(invalid="ignore"):  # a baseline's estimate overflowed to inf: its shift is nan
+    with np.errstate(invalid="ignore", over="ignore"):  # a baseline's estimate overflowed to inf: its shift is nan
         widened_high = energies + np.hypot(high - energies, np.linalg.norm(up, axis=1))
         widened_low = np.maximum(energies - np.hypot(energies - low, np.linalg.norm(down, axis=1)), 0.0)
     # fmin / fmax: a node whose shift is undefined (nan) keeps its bounds

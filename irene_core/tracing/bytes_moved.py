@@ -7,14 +7,16 @@ the tracer computes it for every node.  A record that lacks it (the paper's rele
 data) gets it here: its model is traced on the meta device at the record's size (no kernel runs,
 no weights are allocated) through the framework registry, and each node takes the bytes of the
 traced node at the same place: a module by its scope, a leaf by scope, type and order among
-same-named siblings.  A record whose model no framework builds, or whose nodes do not all match, is
-left as it was and reported.
+same-named siblings.  A model the framework does not know by name is traced from the config a
+``paths`` entry names (``irene import-csv --model-path``).  A record whose model no framework builds,
+or whose nodes do not all match, is left as it was and reported.
 
 The trace also shows the leaves the record lacks: the paper's trees have no ``GELU`` or ``Dropout``
 leaves, whose work (none for dropout in inference) their parents' own measured energy holds.  Their
 types are recorded in ``meta.absorbed_leaves``; a predictor trained on such trees predicts these
 kinds inside their parents' own work without calling them unseen, and every other kind its
-training lacks as unseen (see ``Predictor``'s ``extrapolated``).
+training lacks as unseen (see ``Predictor``'s ``extrapolated``).  A record without a ``meta.family``
+(a model the importer does not know, found in the local Hugging Face cache) takes its trace's.
 
 Today's library may run a node differently from the code that was measured (transformers 4.2.2's
 DistilBERT looked up a position per token of the batch, today's one per position).  The tracer
@@ -26,9 +28,10 @@ ancestors takes the same difference, and the leaf is counted in the report.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from irene_core.errors import IreneError
 from irene_core.tracing.trace import trace
@@ -87,18 +90,24 @@ def _fill(node: Node, traced: dict[tuple[str, str, int], tuple[float, float | No
     return added, rescaled
 
 
+class _Traced(NamedTuple):
+    """What a meta trace of a record's model gives it: per place, (bytes moved, the paper's byte model);
+    and the model's family."""
+
+    places: dict[tuple[str, str, int], tuple[float, float | None]]
+    family: str | None
+
+
 @lru_cache(maxsize=512)
-def _traced_bytes(
-    framework: str, model: str, batch_size: int, seq_len: int
-) -> dict[tuple[str, str, int], tuple[float, float | None]]:
-    """(bytes moved, the paper's byte model) of every node of ``model`` traced on meta at
-    (batch_size, seq_len), by place."""
+def _traced(framework: str, model: str, batch_size: int, seq_len: int) -> _Traced:
+    """:class:`_Traced` of ``model`` traced on meta at (batch_size, seq_len)."""
     record = trace(model, batch_size, seq_len, framework=framework, meta=True, attention="eager").record
-    return {
+    places = {
         place: (n.features[BYTES_MOVED], n.features.get("mem_bytes"))
         for place, n in _places(record.root)
         if BYTES_MOVED in n.features
     }
+    return _Traced(places, record.family)
 
 
 def _scale(record_bytes: float | None, traced_bytes: float | None) -> float:
@@ -108,18 +117,24 @@ def _scale(record_bytes: float | None, traced_bytes: float | None) -> float:
     return record_bytes / traced_bytes
 
 
-def add_bytes_moved(records: Sequence[TreeRecord], framework: str = "torch") -> BytesMovedReport:
-    """Fill in ``mem_bytes_moved`` on every node of the records that lack it (in place)."""
+def add_bytes_moved(
+    records: Sequence[TreeRecord], framework: str = "torch", paths: Mapping[str, str] | None = None
+) -> BytesMovedReport:
+    """Fill in ``mem_bytes_moved`` on every node of the records that lack it (in place); ``paths``: per
+    model name, the config (a config.json or a model directory) to trace it from, for a model the
+    framework does not know by that name."""
     report = BytesMovedReport()
     for record in records:
         if not lacks_bytes_moved(record):
             continue
         label = f"{record.model_name} {record.batch_size}×{record.seq_len}"
         try:
-            traced = _traced_bytes(framework, record.model_name, record.batch_size, record.seq_len)
+            source = (paths or {}).get(record.model_name, record.model_name)
+            found = _traced(framework, source, record.batch_size, record.seq_len)
         except IreneError as exc:
             report.skipped[label] = str(exc)
             continue
+        traced = found.places
         places = _places(record.root)
         missing = [n.id for place, n in places if place not in traced]
         if missing:
@@ -131,4 +146,6 @@ def add_bytes_moved(records: Sequence[TreeRecord], framework: str = "torch") -> 
         absorbed = sorted({leaf_type for place in traced if (leaf_type := place[1]) and place not in have})
         if absorbed:
             record.meta[ABSORBED_LEAVES] = absorbed
+        if record.family is None and found.family is not None:
+            record.meta["family"] = found.family
     return report

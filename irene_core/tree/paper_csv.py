@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,7 +147,8 @@ def _node(row: _Row, level: str, taken: set[str]) -> Node:
 
 
 def _build(
-    model: str, model_row: _Row, modules: list[_Row], ml1: list[_Row], ml2: list[_Row], device: str | None
+    model: str, model_row: _Row, modules: list[_Row], ml1: list[_Row], ml2: list[_Row], device: str | None,
+    family: str | None,
 ) -> TreeRecord:
     taken: set[str] = set()
     root = Node(
@@ -178,7 +179,7 @@ def _build(
         batch_size=int(model_row.features["batch_size"]),
         seq_len=int(model_row.features["seq_len"]),
         device=device,
-        meta={"family": PAPER_MODEL_FAMILIES[model]} if model in PAPER_MODEL_FAMILIES else {},
+        meta={} if family is None else {"family": family},
         root=root,
     )
     record.check()
@@ -200,12 +201,16 @@ def _mark_cached_copies(record: TreeRecord) -> None:
 
 
 def import_csv_dir(
-    directory: str | Path, device: str | None = None, models: list[str] | None = None
+    directory: str | Path, device: str | None = None, models: list[str] | None = None,
+    families: Mapping[str, str] | None = None,
 ) -> list[TreeRecord]:
-    """One tree per (model, batch, seq) found in the model-level CSV of ``directory``."""
+    """One tree per (model, batch, seq) found in the model-level CSV of ``directory``; ``meta.family``
+    from ``families`` (model name → family), else that of a paper model, else none (adding
+    ``mem_bytes_moved`` takes the family of a model the tracer builds)."""
     base = Path(directory)
     if not base.is_dir():
         raise IreneError(f"{base}: not a directory")
+    families = {**PAPER_MODEL_FAMILIES, **(families or {})}
     levels = {level: _read_level(base / name, level) for level, name in LEVEL_FILES.items()}
     device = device or base.name
     records = []
@@ -218,7 +223,7 @@ def import_csv_dir(
         records.append(
             _build(
                 model, model_rows[0], levels["module"].get(key, []), levels["ml1"].get(key, []),
-                levels["ml2"].get(key, []), device,
+                levels["ml2"].get(key, []), device, families.get(model),
             )
         )
     return records

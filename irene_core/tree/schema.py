@@ -34,6 +34,8 @@ OWN_OPS_TYPE = "OwnOps"
 #: ``meta`` key of the leaf types a record keeps in its parents' own work (an imported tree without
 #: the ``GELU`` leaves a trace of its model has; written by ``irene_core.tracing.bytes_moved``).
 ABSORBED_LEAVES = "absorbed_leaves"
+#: The values of ``meta["family"]`` (the ``family`` split of ``irene crossvalidate``).
+MODEL_FAMILIES: tuple[str, ...] = ("encoder", "decoder", "encoder-decoder")
 
 #: Model features (known before running anything) and resource features (sampled while a node runs).
 MODEL_FEATURES: tuple[str, ...] = ("batch_size", "seq_len", "flops", "mem_bytes", "num_parameters")
