@@ -221,6 +221,19 @@ def test_family_needs_the_family_of_every_tree(small):
         plan_folds(BUILTIN_SPLITS["family"], stripped, MODELS)
 
 
+def test_every_split_is_planned_before_any_trains(cli_main, small, tmp_path, monkeypatch):
+    """A split that cannot be made (no family on the trees) stops the command before the splits
+    ahead of it spend their minutes."""
+    data = tmp_path / "no-family.jsonl"
+    write_records(data, [r.model_copy(update={"meta": {}}) for r in small])
+    trained = []
+    monkeypatch.setattr(Predictor, "fit_table", lambda self, table: trained.append(table))
+    proc = cli_main("crossvalidate", str(data), "--models", ",".join(MODELS), "--split", "model", "--split", "family",
+                    check=False)
+    assert proc.returncode == 1 and not trained and proc.stdout == ""
+    assert proc.stderr.startswith("error: split 'family': meta.family: missing on trees of ")
+
+
 def test_crossvalidate_cli_json_and_errors(cli_main, small, tmp_path):
     data = tmp_path / "small.jsonl"
     write_records(data, small)

@@ -165,13 +165,15 @@ def crossvalidate_cmd(
 
     from irene_core.predictor.config import load_config
     from irene_core.predictor.crossvalidation import crossvalidate, experiment_models
-    from irene_core.predictor.splits import resolve_splits
+    from irene_core.predictor.splits import plan_folds, resolve_splits
     from irene_core.tree.jsonl import load_records
 
     chosen_splits = resolve_splits(splits, split_files)
     records = load_records(data)
     chosen = experiment_models(records, [m.strip() for m in models.split(",") if m.strip()] if models else None)
     records = [r for r in records if r.model_name in chosen]  # the experiment's trees only: those it trains on
+    for split in chosen_splits:  # every split's folds before any trains: bad input stops before minutes are spent
+        plan_folds(split, records, chosen)
     fill_bytes_moved(records)
     cfg = load_config(config, features=features)
     results = []
