@@ -224,14 +224,35 @@ def test_family_needs_the_family_of_every_tree(small):
 def test_every_split_is_planned_before_any_trains(cli_main, small, tmp_path, monkeypatch):
     """A split that cannot be made (no family on the trees) stops the command before the splits
     ahead of it spend their minutes."""
+    records = [r.model_copy(deep=True) for r in small]
+    add_bytes_moved(records)  # traced here, so the command adds nothing (a trace would give each its family)
+    for record in records:
+        record.meta = {}
     data = tmp_path / "no-family.jsonl"
-    write_records(data, [r.model_copy(update={"meta": {}}) for r in small])
+    write_records(data, records)
     trained = []
     monkeypatch.setattr(Predictor, "fit_table", lambda self, table: trained.append(table))
     proc = cli_main("crossvalidate", str(data), "--models", ",".join(MODELS), "--split", "model", "--split", "family",
                     check=False)
     assert proc.returncode == 1 and not trained and proc.stdout == ""
     assert proc.stderr.startswith("error: split 'family': meta.family: missing on trees of ")
+
+
+def test_split_all_skips_the_built_ins_the_data_cannot_make(cli_main, small, tmp_path):
+    """Measured at batch 8 only, no tree lies beyond batch 16: ``all`` runs the other built-ins and says
+    which it skipped and why; named, such a split is an error."""
+    data = tmp_path / "batch-8.jsonl"
+    write_records(data, [r for r in small if r.batch_size == 8])
+    args = ("crossvalidate", str(data), "--models", ",".join(MODELS), "--features", "model", "--config", "log-ridge")
+    proc = cli_main(*args, "--split", "all", "--json")
+    report = json.loads(proc.stdout)
+    assert [s["name"] for s in report["splits"]] == ["model", "twin-out", "family", "extrapolate-seq"]
+    assert set(report["skipped"]) == {"extrapolate-batch", "extrapolate-both"}
+    assert report["skipped"]["extrapolate-batch"].startswith("split 'extrapolate-batch': test: selects no trees")
+    assert proc.stderr.splitlines() == [f"warning: {report['skipped'][name]} (skipped by --split all)"
+                                        for name in ("extrapolate-batch", "extrapolate-both")]
+    named = cli_main(*args, "--split", "all", "--split", "extrapolate-batch", check=False)
+    assert named.returncode == 1 and named.stderr.strip() == f"error: {report['skipped']['extrapolate-batch']}"
 
 
 def test_crossvalidate_cli_json_and_errors(cli_main, small, tmp_path):

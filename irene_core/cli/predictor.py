@@ -141,7 +141,8 @@ def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
     "splits",
     multiple=True,
     type=click.Choice([*BUILTIN_SPLITS, "all"]),
-    help="Built-in split (repeatable; default: model = leave-one-model-out; all = every built-in).",
+    help="Built-in split (repeatable; default: model = leave-one-model-out; all = every built-in the data allows, "
+    "the others skipped with a warning).",
 )
 @click.option(
     "--split-file",
@@ -163,6 +164,7 @@ def crossvalidate_cmd(
     """Cross-validation over splits (default: leave one model out): % error per level per test model."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from irene_core.errors import IreneError
     from irene_core.predictor.config import load_config
     from irene_core.predictor.crossvalidation import crossvalidate, experiment_models
     from irene_core.predictor.splits import plan_folds, resolve_splits
@@ -172,9 +174,24 @@ def crossvalidate_cmd(
     records = load_records(data)
     chosen = experiment_models(records, [m.strip() for m in models.split(",") if m.strip()] if models else None)
     records = [r for r in records if r.model_name in chosen]  # the experiment's trees only: those it trains on
-    for split in chosen_splits:  # every split's folds before any trains: bad input stops before minutes are spent
-        plan_folds(split, records, chosen)
-    fill_bytes_moved(records)
+    fill_bytes_moved(records)  # a model's trace may also give its family
+    # every split's folds before any trains: bad input stops before minutes are spent; of the built-ins that
+    # only `all` asked for, one the data cannot make (another grid of sizes, one family) is skipped and said
+    named = {BUILTIN_SPLITS[s] for s in splits if s != "all"}
+    optional = set(BUILTIN_SPLITS.values()) - named if "all" in splits else set()
+    skipped: dict[str, str] = {}
+    for split in chosen_splits:
+        try:
+            plan_folds(split, records, chosen)
+        except IreneError as exc:
+            if split not in optional:
+                raise
+            skipped[split.name] = str(exc)
+            err_console.print(f"warning: {exc} (skipped by --split all)", soft_wrap=True, markup=False,
+                              highlight=False)
+    chosen_splits = [s for s in chosen_splits if s.name not in skipped]
+    if not chosen_splits:
+        raise IreneError("--split all: the data allows no built-in split (see the warnings above)")
     cfg = load_config(config, features=features)
     results = []
     with Progress(
@@ -194,7 +211,8 @@ def crossvalidate_cmd(
 
             results.append(crossvalidate(records, cfg, chosen, progress, split))
     if as_json:
-        click.echo(json.dumps({"schema": 2, "splits": [r.as_json() for r in results]}, indent=2))
+        document = {"schema": 2, "splits": [r.as_json() for r in results], **({"skipped": skipped} if skipped else {})}
+        click.echo(json.dumps(document, indent=2))
         return
     for result in results:
         twins = bool(result.twins)
