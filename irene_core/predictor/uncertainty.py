@@ -13,9 +13,10 @@ one structure at a time).  A predicted node's interval is
 - ``q₅, q₉₅``: its group's residual quantiles (:meth:`IntervalModel.fit`).  Known modules and models
   take ± the 90 % quantile of the absolute residual (a held-out model's layers all err one way, and
   the folds show only a few models' signs); novel tiers ± the largest over folds of a fold's
-  (:func:`_widest_fold`: a novel node errs one way in one fold and the other in the next); a tier is
-  never surer than the tier below it, a group without residuals falls back along :data:`_FALLBACK`,
-  and no node is surer than one more measurement of it may differ (:func:`measurement_noise`).
+  (:func:`_widest_fold`: a novel node errs one way in one fold and the other in the next); a novel
+  node is never surer than a known one, nor one of a new family than a novel one; a group without
+  residuals falls back along :data:`_FALLBACK`; and no node is surer than one more measurement of it
+  may differ (:func:`measurement_noise`).
 - ``w``: its widening outside the training data (:mod:`irene_core.predictor.training_ranges`), above
   and below apart: an offset and a slope per log unit, each the 90 % quantile regression
   (:func:`affine_quantile`) of what the size folds' held-out nodes outside their fold's ranges needed
