@@ -63,6 +63,10 @@ def test_bytes_moved_are_added_to_the_trees_a_command_uses_and_what_is_missing_i
     proc = cli_main("crossvalidate", str(both), "--features", "model", "--models", ",".join(GPT_FAMILY),
                     "--split", "twin-out")
     assert "split 'twin-out'" in proc.stdout and "mem_bytes_moved" not in proc.stderr
+    experiment = f"{GPT_FAMILY[0]},{stranger.model_name}"  # the stranger in it: every tree goes without bytes moved
+    proc = cli_main("crossvalidate", str(both), "--features", "model", "--models", experiment, "--split", "model")
+    assert ("a predictor trained on them counts the paper's mem_bytes as work instead, on every tree (irene "
+            "import-csv --model-path MODEL=CONFIG traces a model from its config)") in " ".join(proc.stderr.split())
     alone = tmp_path / "stranger.jsonl"
     write_records(alone, [stranger])
     proc = cli_main("predict", str(alone), "-o", str(tmp_path / "out.jsonl"), check=False)

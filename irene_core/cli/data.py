@@ -18,7 +18,7 @@ EXPORT_FORMATS = ("irene", "v2")
 
 
 #: What a tree left without ``mem_bytes_moved`` means where trees are trained on.
-FOR_TRAINING = "a predictor trained on them does without it"
+FOR_TRAINING = "a predictor trained on them counts the paper's mem_bytes as work instead, on every tree"
 
 
 #: How to give the tracer a model it does not know by name.
