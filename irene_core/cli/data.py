@@ -40,10 +40,9 @@ def fill_bytes_moved(
         report = add_bytes_moved(lacking, paths=paths)
     if report.skipped:
         label, why = next(iter(report.skipped.items()))
-        hint = f" ({MODEL_PATH_HINT})" if why.startswith("unknown model") else ""
         err_console.print(
             f"warning: mem_bytes_moved could not be added to {len(report.skipped)} of {len(records)} trees "
-            f"(e.g. {label}: {why.split(': ')[0]}); {consequence}{hint}",
+            f"(e.g. {label}: {why.split(': ')[0]}); {consequence} ({MODEL_PATH_HINT})",
             soft_wrap=True, markup=False, highlight=False,
         )
 

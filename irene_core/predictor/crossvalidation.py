@@ -27,8 +27,7 @@ import numpy as np
 
 from irene_core.errors import IreneError
 from irene_core.predictor.config import PredictorConfig, load_config
-from irene_core.predictor.design import feature_names
-from irene_core.predictor.predictor import Predictor
+from irene_core.predictor.predictor import Predictor, feature_gaps
 from irene_core.predictor.splits import BUILTIN_SPLITS, Split, plan_folds
 from irene_core.tree.paper_csv import PAPER_MODELS
 from irene_core.tree.schema import LEVELS, TreeRecord
@@ -177,8 +176,7 @@ def experiment_models(records: Sequence[TreeRecord], models: Sequence[str] | Non
 def shared_features(config: PredictorConfig, table: TreeTable) -> PredictorConfig:
     """``config`` with the features of its set that some node of ``table`` lacks excluded (a tree of a
     model no framework builds has no ``mem_bytes_moved``; the paper's release has no parameter counts)."""
-    lacking = [f for f in feature_names(config.features, config.bytes_feature)
-               if f not in config.exclude_features and np.isnan(table.column(f)).any()]
+    lacking = [f for f, nodes in feature_gaps(config, table).items() if nodes]
     if not lacking:
         return config
     return config.model_copy(update={"exclude_features": [*config.exclude_features, *lacking]})

@@ -137,6 +137,13 @@ def _notify(
         notices[r].append(Notice(source=NOTICE_SOURCE, message=text, nodes=[table.nodes[i].id for i in rows]))
 
 
+def feature_gaps(config: PredictorConfig, table: TreeTable) -> dict[str, int]:
+    """Per feature ``config`` uses (its set's, less ``exclude_features``, in order), how many nodes of
+    ``table`` lack it: a predictor trained on ``table`` drops those some node lacks."""
+    return {f: int(np.isnan(table.column(f)).sum()) for f in feature_names(config.features, config.bytes_feature)
+            if f not in config.exclude_features}
+
+
 class Predictor:
     """scikit-learn style: plain parameters (a :class:`PredictorConfig`), ``fit``, ``predict``."""
 
@@ -244,12 +251,8 @@ class Predictor:
         self.intervals_ = self.calibration_ = None
         if not table.records:
             raise IreneError("no training records")
-        wanted = tuple(
-            f for f in feature_names(self.config.features, self.config.bytes_feature)
-            if f not in self.config.exclude_features
-        )
-        missing = {f: int(np.isnan(table.column(f)).sum()) for f in wanted}
-        self.feature_names_ = tuple(f for f in wanted if missing[f] == 0)
+        missing = feature_gaps(self.config, table)
+        self.feature_names_ = tuple(f for f, lacking in missing.items() if lacking == 0)
         if not self.feature_names_:
             raise IreneError(f"the training data has none of the '{self.config.features}' features on every node")
         X = self._matrix(table)
