@@ -84,9 +84,8 @@ from irene_core.predictor.estimators import (
     ShapeIndex,
     deduplicate,
     group_folds,
-    mean_relative_error,
     range_folds,
-    smooth,
+    weighted_mean,
 )
 
 METHODS = ("auto", "ols")
@@ -322,10 +321,14 @@ class LeafRegressor:
             floor = 0.1 * y[train].min()
             Zt = transform(X[train], self.feature_names)
             low, high = Zt.min(axis=0), Zt.max(axis=0)
-            index = ShapeIndex(shape[train], w[train]) if shape is not None else None
+            index = None
+            # each smoother's kernel sums, Σ K·r and Σ K, are the rows of one product per bandwidth
             kernels: dict[float, np.ndarray] = {}
-            if shape is not None and index is not None:
+            counted: dict[float, np.ndarray] = {}
+            if shape is not None:
+                index = ShapeIndex(shape[train], w[train])
                 kernels = index.kernels(shape[valid], (s[0] for s in smoothers if s is not None))
+                counted = {h: kernel @ index.counts for h, kernel in kernels.items()}
             # shared by a design's penalties: the training and held-out designs, the held-out rows' edge
             designs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]] = {}
             for candidate in candidates:
@@ -338,15 +341,17 @@ class LeafRegressor:
                 model = self._fit_design(D_train, y[train], w[train], candidate)
                 fitted = self._log_design(model, D_train, candidate, floor)
                 predicted = self._log_design(model, D_valid, candidate, floor, edge)
-                sums = index.sums(np.log(y[train]) - fitted) if index is not None else None
-                for smoother in smoothers:
-                    log_pred = predicted
-                    if smoother is not None:
-                        assert index is not None and sums is not None  # smoothers need shape columns
-                        bandwidth, shrinkage = smoother
-                        log_pred = predicted + smooth(kernels[bandwidth], sums, index.counts, shrinkage)
-                    err = mean_relative_error(np.exp(log_pred), y[valid], w[valid])
-                    errors.setdefault((candidate, smoother), []).append(err)
+                corrections = np.zeros((len(smoothers), len(predicted)))
+                if index is not None:
+                    sums = index.sums(np.log(y[train]) - fitted)
+                    summed = {h: kernel @ sums for h, kernel in kernels.items()}
+                    for row, smoother in enumerate(smoothers):
+                        if smoother is not None:
+                            bandwidth, shrinkage = smoother
+                            corrections[row] = summed[bandwidth] / (shrinkage + counted[bandwidth])
+                scores = weighted_mean(np.abs(np.exp(predicted + corrections) - y[valid]) / y[valid], w[valid])
+                for smoother, err in zip(smoothers, scores, strict=True):
+                    errors.setdefault((candidate, smoother), []).append(float(err))
         return errors
 
     @property

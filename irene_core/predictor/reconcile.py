@@ -89,20 +89,22 @@ def _hildreth(
         x: np.ndarray = D + c * (mu - floor_up * mu[up])
         return x
 
+    x = solution()
+    sums = table.children_sum(x)  # kept with x: each sweep's last serves the next sweep's first half
     for _ in range(max_sweeps):
         for idx in parity:
             if not len(idx):
                 continue
-            x = solution()
-            slack = x - floor * table.children_sum(x)
+            slack = x - floor * sums
             denom = c[idx] + c_children[idx]
             step = np.where(denom > 0, -slack[idx] / np.where(denom > 0, denom, 1.0), 0.0)
             mu[idx] = np.maximum(0.0, mu[idx] + step)
-        x = solution()
-        violation = (floor * table.children_sum(x) - x)[inner] / scale[inner]
+            x = solution()
+            sums = table.children_sum(x)
+        violation = (floor * sums - x)[inner] / scale[inner]
         if not len(inner) or violation.max() <= tol:
             break
-    return solution()
+    return x
 
 
 def reconcile(

@@ -132,10 +132,16 @@ class TreeTable:
         inner = ~self.is_leaf
         return [np.flatnonzero(inner & (self.depth == d)) for d in range(int(self.depth.max(initial=0)), -1, -1)]
 
+    @cached_property
+    def _children(self) -> tuple[np.ndarray, np.ndarray]:
+        """The nodes that have a parent, and their parents (what :meth:`children_sum` adds up)."""
+        rows = np.flatnonzero(self.parent >= 0)
+        return rows, self.parent[rows]
+
     def children_sum(self, values: np.ndarray) -> np.ndarray:
         """Σ of ``values`` over each node's children (0 for leaves)."""
-        has_parent = self.parent >= 0
-        sums: np.ndarray = np.bincount(self.parent[has_parent], weights=values[has_parent], minlength=len(self))
+        rows, parents = self._children
+        sums: np.ndarray = np.bincount(parents, weights=values[rows], minlength=len(self))
         return sums
 
     def per_record_count(self, mask: np.ndarray) -> np.ndarray:

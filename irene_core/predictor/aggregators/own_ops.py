@@ -61,7 +61,7 @@ from irene_core.predictor.estimators import (
     deduplicate,
     group_folds,
     range_folds,
-    smooth,
+    weighted_mean,
 )
 from irene_core.predictor.novelty import model_clusters, structure_keys
 from irene_core.tree.table import TreeTable
@@ -110,6 +110,7 @@ class _Fold(NamedTuple):
     valid: np.ndarray
     shapes: ShapeIndex
     kernels: dict[float, np.ndarray]
+    counted: dict[float, np.ndarray]  # Σ K per bandwidth: each smoother's denominator, less its shrinkage
     offsets: dict[str, np.ndarray]
 
 
@@ -369,6 +370,7 @@ class OwnOpsAggregator(Aggregator):
         rows have their columns)."""
         index = ShapeIndex(rows.keys[train], rows.weight[train])
         kernels = index.kernels(rows.keys[valid], (s[0] for s in self.smoothers))
+        counted = {h: kernel @ index.counts for h, kernel in kernels.items()}
         offsets = {"none": np.zeros(len(rows.y))}
         if rows.terms.shape[1]:
             log_energy = rows.y + rows.log_s
@@ -380,13 +382,13 @@ class OwnOpsAggregator(Aggregator):
                     rows.direct[fit_roots], log_energy[fit_roots], rows.log_s[fit_roots], rows.weight[fit_roots]
                 )
             offsets |= _offsets(power, root_model, rows.terms, rows.direct, rows.roots, rows.log_s)
-        return _Fold(train, valid, index, kernels, offsets)
+        return _Fold(train, valid, index, kernels, counted, offsets)
 
     def _held_out(
         self, rows: _Pooled, folds: list[_Fold], anchor: str, alpha: float
-    ) -> Iterator[tuple[Option, np.ndarray, np.ndarray]]:
-        """Per fold offering ``anchor`` and per smoother option: the held-out log residuals
-        ``log(truth / estimate)`` of the own-ops factor, and the held-out rows."""
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Per fold offering ``anchor``: the held-out log residuals ``log(truth / estimate)`` of the own-ops
+        factor, one row per smoother option (:attr:`options`), and the held-out rows."""
         for fold in folds:
             if anchor not in fold.offsets:
                 continue
@@ -394,11 +396,17 @@ class OwnOpsAggregator(Aggregator):
             model = Ridge(alpha).fit(rows.phi[fold.train], target[fold.train], rows.weight[fold.train])
             pred = model.predict(rows.phi[fold.valid]) + fold.offsets[anchor][fold.valid]
             sums = fold.shapes.sums(target[fold.train] - model.predict(rows.phi[fold.train]))
-            for option in [None, *self.smoothers]:
-                p = pred if option is None else pred + smooth(
-                    fold.kernels[option[0]], sums, fold.shapes.counts, option[1]
-                )
-                yield option, rows.y[fold.valid] - p, fold.valid
+            summed = {h: kernel @ sums for h, kernel in fold.kernels.items()}
+            corrections = np.zeros((len(self.options), len(pred)))
+            for row, option in enumerate(self.options):
+                if option is not None:
+                    corrections[row] = summed[option[0]] / (option[1] + fold.counted[option[0]])
+            yield rows.y[fold.valid] - (pred + corrections), fold.valid
+
+    @property
+    def options(self) -> list[Option]:
+        """The own-ops factor's smoother options: none, then each of :attr:`smoothers`."""
+        return [None, *self.smoothers]
 
     def _select(self, rows: _Pooled, groups: np.ndarray, clusters: dict[str, int]) -> tuple[float, Option, str]:
         """(ridge penalty, smoother, anchor) with the least mean error of the own-ops factor over the
@@ -417,13 +425,15 @@ class OwnOpsAggregator(Aggregator):
         root_scores: dict[Key, list[float]] = {}  # the roots' alone
 
         def score(anchor: str, alpha: float) -> None:
-            for option, residual, valid in self._held_out(rows, folds, anchor, alpha):
-                error, weight = np.abs(np.expm1(-residual)), rows.weight[valid]
-                key = (alpha, option, anchor)
-                scores.setdefault(key, []).append(float(np.average(error, weights=weight)))
-                at = roots[valid]
-                if at.any():
-                    root_scores.setdefault(key, []).append(float(np.average(error[at], weights=weight[at])))
+            for residual, valid in self._held_out(rows, folds, anchor, alpha):
+                error, weight, at = np.abs(np.expm1(-residual)), rows.weight[valid], roots[valid]
+                means = weighted_mean(error, weight)
+                at_roots = weighted_mean(error[:, at], weight[at]) if at.any() else None
+                for row, option in enumerate(self.options):
+                    key = (alpha, option, anchor)
+                    scores.setdefault(key, []).append(float(means[row]))
+                    if at_roots is not None:
+                        root_scores.setdefault(key, []).append(float(at_roots[row]))
 
         # the penalty, smoother and modules' anchor by the mean error over all nodes ...
         for anchor in ("none", "power"):
@@ -454,10 +464,11 @@ class OwnOpsAggregator(Aggregator):
         anchored = np.full(len(roots), anchor in ("power", "direct")) | (roots & (anchor == "root"))
         folds = [self._fold(rows, train, valid) for train, valid in group_folds(structure)]
         out: dict[str, list[np.ndarray]] = {}
-        for option, residual, valid in self._held_out(rows, folds, anchor, alpha):
+        for residuals, valid in self._held_out(rows, folds, anchor, alpha):
             keep = ~container[valid] | anchored[valid]
-            if option != chosen or not keep.any():
+            if not keep.any():
                 continue
+            residual = residuals[self.options.index(chosen)]
             counts = np.rint(rows.weight[valid][keep]).astype(int)
             for level, at in (("model", roots[valid][keep]), ("module", ~roots[valid][keep])):
                 out.setdefault(level, []).append(np.repeat(residual[keep][at], counts[at]))
