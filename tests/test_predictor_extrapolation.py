@@ -12,6 +12,7 @@ from irene_core.predictor.design import bounded, feature_names, power_terms
 from irene_core.predictor.estimators import (
     KernelSmoother,
     RelativeLinear,
+    Ridge,
     ShapeIndex,
     cluster_folds,
     range_folds,
@@ -210,6 +211,26 @@ def test_a_physical_power_model_never_trades_one_terms_energy_against_anothers(m
     names = ("flops", "times_mean", "gpu", "gpu_clk")
     offered = [c for c in LeafRegressor(names)._candidates() if c.kind == "power"]
     assert {c.nonnegative for c in offered} == {False, True}
+
+
+def test_ridge_is_scikit_learns_on_standardised_columns_and_unpenalised_takes_the_least_norm_solution():
+    """A penalised fit solves its normal equations directly: it is scikit-learn's ridge on the columns
+    standardised by their weighted mean and spread, with the penalty per unit of normalised weight.
+    Unpenalised, collinear columns (a duplicated one) leave the equations singular: least squares
+    shares the coefficient between them."""
+    from sklearn.linear_model import Ridge as SkRidge
+
+    rng = np.random.default_rng(1)
+    X, w = rng.normal(size=(60, 3)) * [1.0, 10.0, 0.1], rng.uniform(0.5, 2.0, 60)
+    y = X @ [1.0, -0.2, 5.0] + 0.7 + 0.1 * rng.normal(size=60)
+    ours = Ridge(0.3).fit(X, y, w)
+    p = w / w.sum()
+    Z = (X - p @ X) / np.sqrt(p @ (X - p @ X) ** 2)
+    theirs = SkRidge(alpha=0.3).fit(Z, y, sample_weight=p)
+    assert ours.predict(X) == pytest.approx(theirs.predict(Z), rel=1e-9)
+    twice = np.column_stack([X[:, 0], X[:, 0]])
+    exact = Ridge(0.0).fit(twice, 3.0 * X[:, 0] + 1.0)
+    assert exact.coef == pytest.approx([1.5, 1.5]) and exact.intercept == pytest.approx(1.0)
 
 
 #: The predictor's ``all`` features that device_1's release has on every node (no parameter counts).

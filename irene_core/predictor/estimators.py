@@ -33,14 +33,8 @@ def _solve(gram: np.ndarray, rhs: np.ndarray, alpha: float) -> np.ndarray:
     """The normal equations ``gram·β = rhs``: penalised (``alpha`` > 0), the Gram matrix is positive
     definite and a direct solve is exact and several times faster than least squares; unpenalised,
     its columns may be collinear and least squares takes the least-norm solution."""
-    if alpha > 0:
-        try:
-            solved: np.ndarray = np.linalg.solve(gram, rhs)
-            return solved
-        except np.linalg.LinAlgError:  # singular to working precision: least squares below
-            pass
-    least: np.ndarray = np.linalg.lstsq(gram, rhs, rcond=None)[0]
-    return least
+    solved: np.ndarray = np.linalg.solve(gram, rhs) if alpha > 0 else np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    return solved
 
 
 @dataclass
