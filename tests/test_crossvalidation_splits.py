@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from irene_core.errors import IreneError
-from irene_core.predictor.crossvalidation import crossvalidate
+from irene_core.predictor.crossvalidation import crossvalidate, fold_workers
 from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.splits import BUILTIN_SPLITS, Side, Split, load_split_file, plan_folds, twin_of
 from irene_core.tracing.bytes_moved import add_bytes_moved
@@ -77,6 +77,21 @@ def test_each_builtin_split_runs(small, split):
     assert sum(t["n"] for t in report["per_type"].values()) == sum(
         1 for r in tested for n in r.nodes() if n.ground_truth_energy
     )
+
+
+def test_folds_trained_side_by_side_score_as_one_after_the_other(small):
+    """Worker processes (``--jobs``) train the folds: each fold goes to them, and every score is the
+    sequential run's."""
+    config = {"features": "model", "leaf_method": "ols"}
+    alone = crossvalidate(small, config, MODELS, split="twin-out")
+    with fold_workers(2) as workers:
+        submit, submitted = workers.submit, []
+        workers.submit = lambda *a, **k: submitted.append(a) or submit(*a, **k)  # type: ignore[method-assign]
+        together = crossvalidate(small, config, MODELS, split="twin-out", executor=workers)
+    assert len(submitted) == len(together.folds) == 3
+    assert [(f.left_out, f.errors) for f in together.folds] == [(f.left_out, f.errors) for f in alone.folds]
+    assert together.type_errors == alone.type_errors and together.coverage_counts == alone.coverage_counts
+    assert together.twins == alone.twins
 
 
 def test_lomo_scores_each_model_on_its_own_nodes(small):
@@ -260,7 +275,7 @@ def test_crossvalidate_cli_json_and_errors(cli_main, small, tmp_path):
     write_records(data, small)
     path = _write(tmp_path, {"splits": [LOMO_SEQ]})
     proc = cli_main("crossvalidate", str(data), "--models", ",".join(MODELS), "--features", "model",
-                    "--config", "log-ridge", "--split", "twin-out", "--split-file", str(path), "--json")
+                    "--config", "log-ridge", "--split", "twin-out", "--split-file", str(path), "--json", "--jobs", "2")
     report = json.loads(proc.stdout)
     assert proc.stderr == ""  # the baseline's overflowed estimates (inf) say nothing there
     assert report["schema"] == 2 and [s["name"] for s in report["splits"]] == ["twin-out", "s"]
@@ -271,6 +286,8 @@ def test_crossvalidate_cli_json_and_errors(cli_main, small, tmp_path):
     assert twin["features"] == "model" and set(twin["per_model"]) == set(MODELS)
     assert set(twin["overall"]) == set(twin["coverage"]) == {"ml", "module", "model"}
     assert set(twin["worst_model"]) == {"name", "error"} and set(twin["per_type"]["Conv1D"]) == {"n", "error"}
+    proc = cli_main("crossvalidate", str(data), "--jobs", "0", check=False)
+    assert proc.returncode == 2 and "Invalid value for '--jobs': 0 is not in the range x>=1" in proc.stderr
     bad = _write(tmp_path, {"splits": [{**LOMO_SEQ, "test": {"seq_len": [300, 200]}}]})
     proc = cli_main("crossvalidate", str(data), "--split-file", str(bad), check=False)
     assert proc.returncode == 1

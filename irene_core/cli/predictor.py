@@ -5,6 +5,7 @@ Heavy imports (numpy, the predictor) happen inside the commands so that ``irene 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -151,6 +152,13 @@ def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
     type=click.Path(path_type=Path),
     help="JSON file of further splits (repeatable; see docs/predictor.md).",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Folds trained side by side, each in a worker process with one BLAS thread (up to one per core).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def crossvalidate_cmd(
     data: Path,
@@ -159,6 +167,7 @@ def crossvalidate_cmd(
     models: str | None,
     splits: tuple[str, ...],
     split_files: tuple[Path, ...],
+    jobs: int,
     as_json: bool,
 ) -> None:
     """Cross-validation over splits (default: leave one model out): % error per level per test model."""
@@ -166,7 +175,7 @@ def crossvalidate_cmd(
 
     from irene_core.errors import IreneError
     from irene_core.predictor.config import load_config
-    from irene_core.predictor.crossvalidation import crossvalidate, experiment_models
+    from irene_core.predictor.crossvalidation import crossvalidate, experiment_models, fold_workers
     from irene_core.predictor.splits import plan_folds, resolve_splits
     from irene_core.tree.jsonl import load_records
 
@@ -194,7 +203,7 @@ def crossvalidate_cmd(
         raise IreneError("--split all: the data allows no built-in split (see the warnings above)")
     cfg = load_config(config, features=features)
     results = []
-    with Progress(
+    with fold_workers(jobs) if jobs > 1 else contextlib.nullcontext() as workers, Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} folds"),
@@ -209,7 +218,7 @@ def crossvalidate_cmd(
             def progress(done: int, total: int, label: str, task: TaskID = task, name: str = split.name) -> None:
                 bar.update(task, total=total, completed=done, description=f"{name}: {label or 'done'}")
 
-            results.append(crossvalidate(records, cfg, chosen, progress, split))
+            results.append(crossvalidate(records, cfg, chosen, progress, split, executor=workers))
     if as_json:
         document = {"schema": 2, "splits": [r.as_json() for r in results], **({"skipped": skipped} if skipped else {})}
         click.echo(json.dumps(document, indent=2))

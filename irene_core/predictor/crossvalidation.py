@@ -18,12 +18,16 @@ test trees lacked one its training trees had could not predict them.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from irene_core.errors import IreneError
 from irene_core.predictor.config import PredictorConfig, load_config
@@ -182,6 +186,33 @@ def shared_features(config: PredictorConfig, table: TreeTable) -> PredictorConfi
     return config.model_copy(update={"exclude_features": [*config.exclude_features, *lacking]})
 
 
+_Outcome = tuple[list[TreeRecord], np.ndarray | None]
+
+
+def fit_and_predict(config: PredictorConfig, train: TreeTable, test: TreeTable, raw: bool) -> _Outcome:
+    """One fold: a predictor trained on ``train``, its predictions of ``test``'s trees and, if ``raw``,
+    its estimates before the tree is made to add up."""
+    predictor = Predictor(config).fit_table(train)
+    return predictor.predict(test.records), predictor.raw_estimates(test) if raw else None
+
+
+def _one_thread() -> None:
+    """A fold worker's BLAS and OpenMP pools at one thread: the workers share the cores between them."""
+    threadpool_limits(1)
+
+
+@contextlib.contextmanager
+def fold_workers(jobs: int) -> Iterator[ProcessPoolExecutor]:
+    """``jobs`` worker processes for :func:`crossvalidate`'s folds (started afresh, not forked from a
+    process whose threads may hold locks), each with one BLAS thread; on leaving, the folds not yet
+    started are cancelled (after an error, only the running ones are waited for)."""
+    workers = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
+    try:
+        yield workers
+    finally:
+        workers.shutdown(cancel_futures=True)
+
+
 def crossvalidate(
     records: Sequence[TreeRecord],
     config: PredictorConfig | dict[str, Any] | str | None = None,
@@ -189,10 +220,12 @@ def crossvalidate(
     progress: Progress | None = None,
     split: Split | str = "model",
     raw: bool = False,
+    executor: Executor | None = None,
 ) -> CrossValidation:
     """Cross-validate ``config`` over ``split`` (a :class:`Split` or a built-in's name) on the
     experiment's models (see the module docstring); ``raw`` also scores the estimates before the
-    tree is made to add up (``raw_overall``), at the cost of a second prediction."""
+    tree is made to add up (``raw_overall``), at the cost of a second prediction.  ``executor`` (e.g.
+    :func:`fold_workers`) trains the folds side by side; without one, one after the other."""
     start = time.perf_counter()
     config = load_config(config)
     if isinstance(split, str):
@@ -204,12 +237,17 @@ def crossvalidate(
     config = shared_features(config, table)
     folds = plan_folds(split, table.records, chosen)
     result = CrossValidation(config, split)
-    for i, fold in enumerate(folds):
+    tests = [table.subset(fold.test) for fold in folds]
+    jobs = [(config, table.subset(fold.train), test, raw) for fold, test in zip(folds, tests, strict=True)]
+    if executor is None:
+        outcomes: Iterator[_Outcome] = (fit_and_predict(*job) for job in jobs)
+    else:  # every fold submitted at once; scored in order as each one's turn comes
+        outcomes = (future.result() for future in [executor.submit(fit_and_predict, *job) for job in jobs])
+    for i, (fold, test) in enumerate(zip(folds, tests, strict=True)):
         if progress:
             progress(i, len(folds), fold.label)
-        predictor = Predictor(config).fit_table(table.subset(fold.train))
-        test = table.subset(fold.test)
-        result._score(test, predictor.predict(test.records), predictor.raw_estimates(test) if raw else None)
+        predicted, raw_estimates = next(outcomes)
+        result._score(test, predicted, raw_estimates)
         result.twins.update(fold.twins)
     if progress:
         progress(len(folds), len(folds), "")
