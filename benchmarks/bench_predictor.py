@@ -154,15 +154,16 @@ def additivity_floor(records) -> tuple[dict, dict, dict, dict]:
     return ones, floored, floors, gaps
 
 
-def cli_crossvalidation(records) -> tuple[dict, float, float]:
-    """``irene crossvalidate --json`` (default config) in a fresh process: (report, wall s, peak RSS MiB)."""
+def cli_crossvalidation(records, *options: str) -> tuple[dict, float, float]:
+    """``irene crossvalidate --json [options]`` (default config) in a fresh process: (report, wall s, peak RSS
+    MiB of the children so far)."""
     irene = Path(sys.executable).with_name("irene")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "device_1.jsonl"
         write_records(data, records)
         start = time.perf_counter()
         proc = subprocess.run(
-            [str(irene), "crossvalidate", str(data), "--json"], capture_output=True, text=True, check=True
+            [str(irene), "crossvalidate", str(data), "--json", *options], capture_output=True, text=True, check=True
         )
         wall = time.perf_counter() - start
     return json.loads(proc.stdout)["splits"][0], wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
@@ -414,6 +415,8 @@ def section(argv: list[str] | None = None) -> str:
         f"{wall:.1f} s wall, {rss:.0f} MiB peak RSS",
         flush=True,
     )
+    wall_jobs = cli_crossvalidation(records, "--jobs", "2")[1]
+    print(f"  the same with --jobs 2: {wall_jobs:.1f} s wall", flush=True)
     results = {label: run(label, records, cfg) for label, cfg in [DEFAULT_ALL, *DEFAULTS, *PAPER_ROWS, *ABLATION]}
     one_ratio, pue = ratio_baselines(records)
     floor_ones, floor_learned, floors, gaps = additivity_floor(records)
@@ -549,7 +552,8 @@ def section(argv: list[str] | None = None) -> str:
         "",
         "Full cross-validation of the default config (`irene crossvalidate --json`, all features, six folds, "
         f"fresh process): **{wall:.1f} s** wall, **{rss:.0f} MiB** peak RSS (targets: < 60 s on 2 cores, "
-        f"< 1 GiB).  Load average at the end: {os.getloadavg()[0]:.1f}.",
+        f"< 1 GiB).  With `--jobs 2` (two folds side by side, one BLAS thread each): **{wall_jobs:.1f} s**.  "
+        f"Load average at the end: {os.getloadavg()[0]:.1f}.",
         "",
         f"Machine speed: the reference workload (`reference_seconds` in `benchmarks/results.py`, one core) took "
         f"{reference[0]:.2f} s before this section and {reference[1]:.2f} s after it (two figures apart by more "
