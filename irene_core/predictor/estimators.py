@@ -12,7 +12,7 @@ predictor fits some 35 000 of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,6 +156,29 @@ class ShapeIndex:
     def kernels(self, K: np.ndarray, bandwidths: Iterable[float]) -> dict[float, np.ndarray]:
         """Gaussian kernels between query rows ``K`` and the distinct keys, one per bandwidth."""
         return _kernels((K - self.mean) / self.scale, self.keys, bandwidths)
+
+
+class FoldSmoothing:
+    """Every smoother's correction of one fold's held-out rows: the :class:`ShapeIndex` of its training
+    keys, the kernels between its held-out keys and them per bandwidth, and their sums Σ K (whatever
+    the residuals)."""
+
+    def __init__(self, train: np.ndarray, weight: np.ndarray, held_out: np.ndarray, bandwidths: Iterable[float]):
+        self.index = ShapeIndex(train, weight)
+        self.kernels = self.index.kernels(held_out, bandwidths)
+        self.counted = {h: kernel @ self.index.counts for h, kernel in self.kernels.items()}
+        self.rows = len(held_out)
+
+    def corrections(self, residuals: np.ndarray, options: Sequence[tuple[float, ...] | None]) -> np.ndarray:
+        """One row per option, ``(bandwidth, shrinkage)`` or None (no smoother: zeros), of the held-out
+        rows' corrections by a smoother of the training rows' ``residuals`` (:func:`smooth`)."""
+        sums = self.index.sums(residuals)
+        summed = {h: kernel @ sums for h, kernel in self.kernels.items()}
+        out = np.zeros((len(options), self.rows))
+        for row, option in enumerate(options):
+            if option is not None:
+                out[row] = summed[option[0]] / (option[1] + self.counted[option[0]])
+        return out
 
 
 def _kernels(Q: np.ndarray, keys: np.ndarray, bandwidths: Iterable[float]) -> dict[float, np.ndarray]:

@@ -78,10 +78,10 @@ from irene_core.predictor.design import (
     untransform,
 )
 from irene_core.predictor.estimators import (
+    FoldSmoothing,
     KernelSmoother,
     RelativeLinear,
     Ridge,
-    ShapeIndex,
     deduplicate,
     group_folds,
     range_folds,
@@ -321,14 +321,10 @@ class LeafRegressor:
             floor = 0.1 * y[train].min()
             Zt = transform(X[train], self.feature_names)
             low, high = Zt.min(axis=0), Zt.max(axis=0)
-            index = None
-            # each smoother's kernel sums, Σ K·r and Σ K, are the rows of one product per bandwidth
-            kernels: dict[float, np.ndarray] = {}
-            counted: dict[float, np.ndarray] = {}
+            smoothing = None
             if shape is not None:
-                index = ShapeIndex(shape[train], w[train])
-                kernels = index.kernels(shape[valid], (s[0] for s in smoothers if s is not None))
-                counted = {h: kernel @ index.counts for h, kernel in kernels.items()}
+                bandwidths = (s[0] for s in smoothers if s is not None)
+                smoothing = FoldSmoothing(shape[train], w[train], shape[valid], bandwidths)
             # shared by a design's penalties: the training and held-out designs, the held-out rows' edge
             designs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]] = {}
             for candidate in candidates:
@@ -341,14 +337,9 @@ class LeafRegressor:
                 model = self._fit_design(D_train, y[train], w[train], candidate)
                 fitted = self._log_design(model, D_train, candidate, floor)
                 predicted = self._log_design(model, D_valid, candidate, floor, edge)
-                corrections = np.zeros((len(smoothers), len(predicted)))
-                if index is not None:
-                    sums = index.sums(np.log(y[train]) - fitted)
-                    summed = {h: kernel @ sums for h, kernel in kernels.items()}
-                    for row, smoother in enumerate(smoothers):
-                        if smoother is not None:
-                            bandwidth, shrinkage = smoother
-                            corrections[row] = summed[bandwidth] / (shrinkage + counted[bandwidth])
+                corrections = np.zeros((len(smoothers), len(predicted)))  # every smoother scored at once
+                if smoothing is not None:
+                    corrections = smoothing.corrections(np.log(y[train]) - fitted, smoothers)
                 scores = weighted_mean(np.abs(np.exp(predicted + corrections) - y[valid]) / y[valid], w[valid])
                 for smoother, err in zip(smoothers, scores, strict=True):
                     errors.setdefault((candidate, smoother), []).append(float(err))

@@ -53,10 +53,10 @@ from irene_core.errors import IreneError
 from irene_core.predictor.aggregators.base import Aggregator, NodeData, bottom_up, teacher_mask
 from irene_core.predictor.design import BYTE_FEATURES, direct_terms, power_terms
 from irene_core.predictor.estimators import (
+    FoldSmoothing,
     KernelSmoother,
     RelativeLinear,
     Ridge,
-    ShapeIndex,
     cluster_folds,
     deduplicate,
     group_folds,
@@ -103,14 +103,12 @@ class _Pooled(NamedTuple):
 
 
 class _Fold(NamedTuple):
-    """One held-out fold of the pooled rows: masks, the smoother's shape index and kernels, the anchors'
-    offsets refitted on the fold's training rows."""
+    """One held-out fold of the pooled rows: masks, every smoother's corrections of its held-out rows, the
+    anchors' offsets refitted on the fold's training rows."""
 
     train: np.ndarray
     valid: np.ndarray
-    shapes: ShapeIndex
-    kernels: dict[float, np.ndarray]
-    counted: dict[float, np.ndarray]  # Σ K per bandwidth: each smoother's denominator, less its shrinkage
+    smoothing: FoldSmoothing
     offsets: dict[str, np.ndarray]
 
 
@@ -368,9 +366,8 @@ class OwnOpsAggregator(Aggregator):
     def _fold(self, rows: _Pooled, train: np.ndarray, valid: np.ndarray) -> _Fold:
         """The fold holding out ``valid``, with ``P`` and ``D`` refitted on its ``train`` rows (when the
         rows have their columns)."""
-        index = ShapeIndex(rows.keys[train], rows.weight[train])
-        kernels = index.kernels(rows.keys[valid], (s[0] for s in self.smoothers))
-        counted = {h: kernel @ index.counts for h, kernel in kernels.items()}
+        bandwidths = (s[0] for s in self.smoothers)
+        smoothing = FoldSmoothing(rows.keys[train], rows.weight[train], rows.keys[valid], bandwidths)
         offsets = {"none": np.zeros(len(rows.y))}
         if rows.terms.shape[1]:
             log_energy = rows.y + rows.log_s
@@ -382,7 +379,7 @@ class OwnOpsAggregator(Aggregator):
                     rows.direct[fit_roots], log_energy[fit_roots], rows.log_s[fit_roots], rows.weight[fit_roots]
                 )
             offsets |= _offsets(power, root_model, rows.terms, rows.direct, rows.roots, rows.log_s)
-        return _Fold(train, valid, index, kernels, counted, offsets)
+        return _Fold(train, valid, smoothing, offsets)
 
     def _held_out(
         self, rows: _Pooled, folds: list[_Fold], anchor: str, alpha: float
@@ -395,13 +392,8 @@ class OwnOpsAggregator(Aggregator):
             target = rows.y - fold.offsets[anchor]
             model = Ridge(alpha).fit(rows.phi[fold.train], target[fold.train], rows.weight[fold.train])
             pred = model.predict(rows.phi[fold.valid]) + fold.offsets[anchor][fold.valid]
-            sums = fold.shapes.sums(target[fold.train] - model.predict(rows.phi[fold.train]))
-            summed = {h: kernel @ sums for h, kernel in fold.kernels.items()}
-            corrections = np.zeros((len(self.options), len(pred)))
-            for row, option in enumerate(self.options):
-                if option is not None:
-                    corrections[row] = summed[option[0]] / (option[1] + fold.counted[option[0]])
-            yield rows.y[fold.valid] - (pred + corrections), fold.valid
+            residuals = target[fold.train] - model.predict(rows.phi[fold.train])
+            yield rows.y[fold.valid] - (pred + fold.smoothing.corrections(residuals, self.options)), fold.valid
 
     @property
     def options(self) -> list[Option]:
