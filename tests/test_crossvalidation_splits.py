@@ -10,9 +10,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from irene_core.errors import IreneError
-from irene_core.predictor.crossvalidation import crossvalidate, fold_workers
+from irene_core.predictor.crossvalidation import crossvalidate
 from irene_core.predictor.predictor import Predictor
 from irene_core.predictor.splits import BUILTIN_SPLITS, Side, Split, load_split_file, plan_folds, twin_of
+from irene_core.predictor.workers import fold_workers
 from irene_core.tracing.bytes_moved import add_bytes_moved
 from irene_core.tree.jsonl import write_records
 from irene_core.tree.paper_csv import PAPER_MODELS

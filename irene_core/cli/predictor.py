@@ -175,8 +175,9 @@ def crossvalidate_cmd(
 
     from irene_core.errors import IreneError
     from irene_core.predictor.config import load_config
-    from irene_core.predictor.crossvalidation import crossvalidate, experiment_models, fold_workers
+    from irene_core.predictor.crossvalidation import crossvalidate, experiment_models
     from irene_core.predictor.splits import plan_folds, resolve_splits
+    from irene_core.predictor.workers import fold_workers
     from irene_core.tree.jsonl import load_records
 
     chosen_splits = resolve_splits(splits, split_files)

@@ -18,21 +18,19 @@ test trees lacked one its training trees had could not predict them.
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from irene_core.errors import IreneError
 from irene_core.predictor.config import PredictorConfig, load_config
 from irene_core.predictor.predictor import Predictor, feature_gaps
 from irene_core.predictor.splits import BUILTIN_SPLITS, Split, plan_folds
+from irene_core.predictor.workers import in_order
 from irene_core.tree.paper_csv import PAPER_MODELS
 from irene_core.tree.schema import LEVELS, TreeRecord
 from irene_core.tree.table import TreeTable, preorder
@@ -186,31 +184,13 @@ def shared_features(config: PredictorConfig, table: TreeTable) -> PredictorConfi
     return config.model_copy(update={"exclude_features": [*config.exclude_features, *lacking]})
 
 
-_Outcome = tuple[list[TreeRecord], np.ndarray | None]
-
-
-def fit_and_predict(config: PredictorConfig, train: TreeTable, test: TreeTable, raw: bool) -> _Outcome:
+def fit_and_predict(
+    config: PredictorConfig, train: TreeTable, test: TreeTable, raw: bool
+) -> tuple[list[TreeRecord], np.ndarray | None]:
     """One fold: a predictor trained on ``train``, its predictions of ``test``'s trees and, if ``raw``,
     its estimates before the tree is made to add up."""
     predictor = Predictor(config).fit_table(train)
     return predictor.predict(test.records), predictor.raw_estimates(test) if raw else None
-
-
-def _one_thread() -> None:
-    """A fold worker's BLAS and OpenMP pools at one thread: the workers share the cores between them."""
-    threadpool_limits(1)
-
-
-@contextlib.contextmanager
-def fold_workers(jobs: int) -> Iterator[ProcessPoolExecutor]:
-    """``jobs`` worker processes for :func:`crossvalidate`'s folds (started afresh, not forked from a
-    process whose threads may hold locks), each with one BLAS thread; on leaving, the folds not yet
-    started are cancelled (after an error, only the running ones are waited for)."""
-    workers = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
-    try:
-        yield workers
-    finally:
-        workers.shutdown(cancel_futures=True)
 
 
 def crossvalidate(
@@ -225,7 +205,8 @@ def crossvalidate(
     """Cross-validate ``config`` over ``split`` (a :class:`Split` or a built-in's name) on the
     experiment's models (see the module docstring); ``raw`` also scores the estimates before the
     tree is made to add up (``raw_overall``), at the cost of a second prediction.  ``executor`` (e.g.
-    :func:`fold_workers`) trains the folds side by side; without one, one after the other."""
+    :func:`~irene_core.predictor.workers.fold_workers`) trains the folds side by side; without one, one
+    after the other."""
     start = time.perf_counter()
     config = load_config(config)
     if isinstance(split, str):
@@ -239,10 +220,7 @@ def crossvalidate(
     result = CrossValidation(config, split)
     tests = [table.subset(fold.test) for fold in folds]
     jobs = [(config, table.subset(fold.train), test, raw) for fold, test in zip(folds, tests, strict=True)]
-    if executor is None:
-        outcomes: Iterator[_Outcome] = (fit_and_predict(*job) for job in jobs)
-    else:  # every fold submitted at once; scored in order as each one's turn comes
-        outcomes = (future.result() for future in [executor.submit(fit_and_predict, *job) for job in jobs])
+    outcomes = in_order(fit_and_predict, jobs, executor)
     for i, (fold, test) in enumerate(zip(folds, tests, strict=True)):
         if progress:
             progress(i, len(folds), fold.label)
