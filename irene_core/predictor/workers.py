@@ -32,7 +32,9 @@ def _one_thread() -> None:
 @contextlib.contextmanager
 def fold_workers(jobs: int) -> Iterator[ProcessPoolExecutor]:
     """``jobs`` worker processes, each with one BLAS thread; on leaving, the jobs not yet started are
-    cancelled (after an error, only the running ones are waited for)."""
+    cancelled (after an error, only the running ones are waited for).  As with any pool of spawned
+    processes, a script that starts one runs it under ``if __name__ == "__main__":`` (each worker
+    imports the script)."""
     workers = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
     try:
         yield workers
