@@ -219,7 +219,8 @@ def crossvalidate(
     folds = plan_folds(split, table.records, chosen)
     result = CrossValidation(config, split)
     tests = [table.subset(fold.test) for fold in folds]
-    jobs = [(config, table.subset(fold.train), test, raw) for fold, test in zip(folds, tests, strict=True)]
+    # a fold's training table is built when its turn comes (all at once only to hand them to workers)
+    jobs = ((config, table.subset(fold.train), test, raw) for fold, test in zip(folds, tests, strict=True))
     outcomes = in_order(fit_and_predict, jobs, executor)
     for i, (fold, test) in enumerate(zip(folds, tests, strict=True)):
         if progress:

@@ -321,10 +321,8 @@ class LeafRegressor:
             floor = 0.1 * y[train].min()
             Zt = transform(X[train], self.feature_names)
             low, high = Zt.min(axis=0), Zt.max(axis=0)
-            smoothing = None
-            if shape is not None:
-                bandwidths = (s[0] for s in smoothers if s is not None)
-                smoothing = FoldSmoothing(shape[train], w[train], shape[valid], bandwidths)
+            bandwidths = (s[0] for s in smoothers if s is not None)
+            smoothing = None if shape is None else FoldSmoothing(shape[train], w[train], shape[valid], bandwidths)
             # shared by a design's penalties: the training and held-out designs, the held-out rows' edge
             designs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]] = {}
             for candidate in candidates:
@@ -337,9 +335,10 @@ class LeafRegressor:
                 model = self._fit_design(D_train, y[train], w[train], candidate)
                 fitted = self._log_design(model, D_train, candidate, floor)
                 predicted = self._log_design(model, D_valid, candidate, floor, edge)
-                corrections = np.zeros((len(smoothers), len(predicted)))  # every smoother scored at once
-                if smoothing is not None:
-                    corrections = smoothing.corrections(np.log(y[train]) - fitted, smoothers)
+                corrections = (  # every smoother scored at once, a row each
+                    np.zeros((len(smoothers), len(predicted))) if smoothing is None
+                    else smoothing.corrections(np.log(y[train]) - fitted, smoothers)
+                )
                 scores = weighted_mean(np.abs(np.exp(predicted + corrections) - y[valid]) / y[valid], w[valid])
                 for smoother, err in zip(smoothers, scores, strict=True):
                     errors.setdefault((candidate, smoother), []).append(float(err))
