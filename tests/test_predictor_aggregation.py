@@ -7,7 +7,7 @@ from irene_core.predictor.aggregators.paper import _Tree
 from irene_core.predictor.crossvalidation import crossvalidate
 from irene_core.predictor.evaluation import evaluate
 from irene_core.predictor.predictor import Predictor
-from irene_core.predictor.reconcile import fit_floors, floor_per_node, reconcile
+from irene_core.predictor.reconcile import FLOOR_QUANTILE, MODULES_ONLY, fit_floors, floor_per_node, reconcile
 from irene_core.tree.schema import Node, TreeRecord
 from irene_core.tree.table import TreeTable
 
@@ -68,12 +68,42 @@ def test_a_floor_below_one_lets_the_parent_stay_below_its_children():
 
 
 def test_floors_are_what_training_measured():
-    """A level's floor: the low quantile of parent / Σ children over measured trees, at most 1."""
+    """A level's floor: the low quantile of parent / Σ children over measured trees, at most 1; a class
+    that training never measured (modules of modules here, roots that run leaves) takes its level's."""
     below = TreeTable.from_records([_table(root_gt=g).records[0] for g in (1.08, 1.1, 1.15, 1.2, 1.3)])
     floors = fit_floors(below)
-    assert floors["model"] == pytest.approx(np.quantile([0.9, 1.1 / 1.2, 1.15 / 1.2, 1.0, 1.0], 0.1))
-    assert floors["module"] == 1.0  # Blocks measure 2× their leaves: never below
-    assert fit_floors(_table(root_gt=3.0)) == {"module": 1.0, "model": 1.0}
+    measured = np.quantile([0.9, 1.1 / 1.2, 1.15 / 1.2, 1.0, 1.0], FLOOR_QUANTILE)
+    assert floors["model" + MODULES_ONLY] == pytest.approx(measured)
+    assert floors["model"] == floors["model" + MODULES_ONLY]
+    assert floors["module"] == floors["module" + MODULES_ONLY] == 1.0  # Blocks measure 2× their leaves: never below
+    assert set(fit_floors(_table(root_gt=3.0)).values()) == {1.0}
+
+
+def _nested(container_gt: float, block_gt: float = 0.6) -> TreeRecord:
+    """A root over a container module (children: two Blocks, each over a Linear of half its energy)."""
+    blocks = [Node(id=f"b{i}", scope=f"e.b{i}", type="Block", level="module", ground_truth_energy=block_gt,
+                   children=[Node(id=f"l{i}", scope=f"e.b{i}.x", type="Linear", level="ml",
+                                  ground_truth_energy=block_gt / 2)]) for i in range(2)]
+    container = Node(id="e", scope="e", type="Encoder", level="module", ground_truth_energy=container_gt,
+                     children=blocks)
+    root = Node(id="r", scope="", type="M", level="model", ground_truth_energy=container_gt, children=[container])
+    return TreeRecord(model_name="m", batch_size=1, seq_len=1, root=root)
+
+
+def test_a_module_of_modules_has_its_own_floor():
+    """Containers measured 0.9–0.95× their blocks, which measure 2× their leaves: the containers' floor is
+    theirs, not the blocks' (1), so a container estimated at 0.92× its blocks is kept, not raised."""
+    table = TreeTable.from_records([_nested(g * 1.2) for g in (0.9, 0.92, 0.95)])
+    floors = fit_floors(table)
+    assert floors["module" + MODULES_ONLY] == pytest.approx(np.quantile([0.9, 0.92, 0.95], FLOOR_QUANTILE))
+    assert floors["module"] == 1.0
+    one = TreeTable.from_records([_nested(0.92 * 1.2)])
+    floor = floor_per_node(one, floors)
+    assert list(floor) == [floors["model" + MODULES_ONLY], floors["module" + MODULES_ONLY], 1.0, 1.0, 1.0, 1.0]
+    raw = one.truth.copy()
+    assert reconcile(one, raw, "qp", floor)[0] == pytest.approx(raw)
+    pooled = floor_per_node(one, {"module": 1.0, "model": 1.0})  # one floor per level: the container is raised
+    assert reconcile(one, raw, "qp", pooled)[0][1] > raw[1] * 1.01
 
 
 def test_paper_gradient_matches_finite_differences(device1_records):
