@@ -45,6 +45,24 @@ def test_quadratic_terms_continue_along_the_tangent_beyond_the_range():
     assert bounded(inside, low, high, 2) == pytest.approx(np.array([[0.5, 0.25, 0.25, 0.125, 0.0625]]))
     assert bounded(beyond, low, high, 2) == pytest.approx(np.array([[3.0, 0.5, 5.0, 1.5, 0.25]]))
     assert bounded(np.array([[-2.0, 0.5]]), low, high, 1) == pytest.approx(np.array([[0.0, 0.5]]))  # floor below
+    # a column that does not continue (an intensive one) is held at the edge above too: z₁ = 2 → 1
+    held = bounded(np.array([[3.0, 2.0]]), low, high, 2, np.array([True, False]))
+    assert held == pytest.approx(np.array([[3.0, 1.0, 5.0, 3.0, 1.0]]))
+
+
+def test_a_busier_machine_than_training_saw_is_held_at_its_edge():
+    """Host memory at 5 % on every training row (a run's state, not its work): a log-space fit may give it
+    any slope, and products of it with the work are the work's own.  A call at 13.5 % costs what the same
+    call at 5 % does, inside the training work and beyond it (device_2, no GPU energy: OpenAI GPT's
+    layer norms came out 21 % low)."""
+    names = ("batch_size", "seq_len", "flops", "mem")
+    batch, seq, scale = (a.ravel() for a in np.meshgrid([8.0, 16.0, 24.0], [32.0, 64.0, 128.0], [1.0, 2.0, 3.0]))
+    X = np.column_stack([batch, seq, batch * seq * scale, np.full(len(batch), 5.0)])
+    regressor = LeafRegressor(names, degrees=(2,), power_alphas=()).fit(X, X[:, 2] ** 0.8 / 1e3)
+    assert regressor.candidate_.kind == "log"
+    queries = X[[0, -1]] * np.array([[1, 1, 1, 1], [1, 1, 4, 1]])  # inside the work, and 4× beyond it
+    busier = queries * [1, 1, 1, 13.5 / 5.0]
+    assert regressor.predict(busier) == pytest.approx(regressor.predict(queries), rel=1e-9)
 
 
 @pytest.mark.parametrize("power", [3.0, -1.0])

@@ -167,7 +167,14 @@ class LeafRegressor:
         if candidate.kind == "ols":
             return np.hstack([X, self._input_size(X)])
         cols = self.work_
-        return bounded(self._work_logs(X), low[cols], high[cols], candidate.degree)
+        return bounded(self._work_logs(X), low[cols], high[cols], candidate.degree, self._continues(low, high))
+
+    def _continues(self, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+        """Which log-space columns continue beyond the training range [low, high] (:func:`bounded`): those
+        that training varied."""
+        cols = self.work_
+        mask: np.ndarray = high[cols] > low[cols]
+        return mask
 
     def _work_logs(self, X: np.ndarray) -> np.ndarray:
         """The log-space models' columns before :func:`bounded`: the work features, transformed."""
@@ -191,7 +198,7 @@ class LeafRegressor:
             at_edge = X.copy()
             at_edge[:, cols] = untransform(clipped, names)
             return self._design(at_edge, candidate, low, high), growth
-        return bounded(clipped, low[cols], high[cols], candidate.degree), growth
+        return bounded(clipped, low[cols], high[cols], candidate.degree, self._continues(low, high)), growth
 
     def _beyond_work(self, Zt: np.ndarray, train: np.ndarray, valid: np.ndarray) -> bool:
         """Whether a fold's held-out rows ``valid`` lie above its ``train`` rows in flops or bytes (by more
