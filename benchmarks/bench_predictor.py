@@ -430,6 +430,14 @@ def paper_records(argv: list[str] | None, description: str | None) -> list:
     return device_records(args.data)
 
 
+def other_device_dir(argv: list[str] | None) -> Path:
+    """The release's other device beside the device_1 directory (``--data``, else ``IRENE_DATA_DIR``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--data", type=Path, default=data_dir())
+    data: Path = parser.parse_known_args(argv)[0].data
+    return data.parent / OTHER_DEVICE
+
+
 def device_records(directory: Path) -> list:
     """The paper's six models of one device's CSV directory, with the tracer's bytes moved."""
     records = import_csv_dir(directory, device=directory.name, models=list(PAPER_MODELS))
@@ -464,7 +472,7 @@ def section(argv: list[str] | None = None) -> str:
     whatif = whatif_rows(records)
     print("generalisation (every built-in split):", flush=True)
     general, general_wall = generalisation(records)
-    other = data_dir().parent / OTHER_DEVICE
+    other = other_device_dir(argv)
     if other.is_dir():
         print(f"generalisation on {OTHER_DEVICE} (default and log-ridge):", flush=True)
         other_records = device_records(other)
