@@ -258,7 +258,7 @@ def generalisation(
     of all built-in splits of each (preset, feature set) on the 2 cores."""
     out, wall = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        dataset = Path(tmp) / "device_1.jsonl"
+        dataset = Path(tmp) / "records.jsonl"
         write_records(dataset, records)
         with concurrent.futures.ProcessPoolExecutor(2, initializer=_load_worker, initargs=(dataset,)) as pool:
             pool.submit(len, []).result()  # workers started and loaded before the clock runs
@@ -422,20 +422,17 @@ def split_file_table(
     return [*out, ""]
 
 
-def paper_records(argv: list[str] | None, description: str | None) -> list:
-    """The paper's six models of device_1 (``--data``), with the tracer's bytes moved."""
+def data_argument(argv: list[str] | None, description: str | None) -> Path:
+    """The device_1 CSV directory of the command line (``--data``, else ``IRENE_DATA_DIR``'s)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=data_dir(), help="the device_1 CSV directory")
-    args = parser.parse_args(argv)
-    return device_records(args.data)
+    data: Path = parser.parse_args(argv).data
+    return data
 
 
-def other_device_dir(argv: list[str] | None) -> Path:
-    """The release's other device beside the device_1 directory (``--data``, else ``IRENE_DATA_DIR``)."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--data", type=Path, default=data_dir())
-    data: Path = parser.parse_known_args(argv)[0].data
-    return data.parent / OTHER_DEVICE
+def paper_records(argv: list[str] | None, description: str | None) -> list:
+    """The paper's six models of device_1 (``--data``), with the tracer's bytes moved."""
+    return device_records(data_argument(argv, description))
 
 
 def device_records(directory: Path) -> list:
@@ -452,7 +449,8 @@ def device_records(directory: Path) -> list:
 
 
 def section(argv: list[str] | None = None) -> str:
-    records = paper_records(argv, __doc__)
+    data = data_argument(argv, __doc__)
+    records = device_records(data)
     reference = [reference_seconds()]
     print(f"reference workload: {reference[0]:.2f} s", flush=True)
 
@@ -472,7 +470,7 @@ def section(argv: list[str] | None = None) -> str:
     whatif = whatif_rows(records)
     print("generalisation (every built-in split):", flush=True)
     general, general_wall = generalisation(records)
-    other = other_device_dir(argv)
+    other = data.parent / OTHER_DEVICE  # the release's other device, beside device_1
     if other.is_dir():
         print(f"generalisation on {OTHER_DEVICE} (default and log-ridge):", flush=True)
         other_records = device_records(other)

@@ -45,7 +45,7 @@ def test_quadratic_terms_continue_along_the_tangent_beyond_the_range():
     assert bounded(inside, low, high, 2) == pytest.approx(np.array([[0.5, 0.25, 0.25, 0.125, 0.0625]]))
     assert bounded(beyond, low, high, 2) == pytest.approx(np.array([[3.0, 0.5, 5.0, 1.5, 0.25]]))
     assert bounded(np.array([[-2.0, 0.5]]), low, high, 1) == pytest.approx(np.array([[0.0, 0.5]]))  # floor below
-    # a column that does not continue (an intensive one) is held at the edge above too: z₁ = 2 → 1
+    # a column that does not continue (one training never varied) is held at the edge above too: z₁ = 2 → 1
     held = bounded(np.array([[3.0, 2.0]]), low, high, 2, np.array([True, False]))
     assert held == pytest.approx(np.array([[3.0, 1.0, 5.0, 3.0, 1.0]]))
 
