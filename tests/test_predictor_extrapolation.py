@@ -369,3 +369,38 @@ def test_below_its_range_a_leaf_costs_the_devices_floor_plus_its_edges_excess_sc
     higher = LeafModels.from_state(models.feature_names, {**models.get_state(), "floor": 2 * e0})
     assert higher.predict(smaller, softmax[:1])[0] == pytest.approx(2 * e0)
     assert np.concatenate(higher.reading_shares(by_bytes, softmax[:1])) == pytest.approx([1.0, 1.0])
+
+
+def test_below_its_range_a_leaf_spends_its_excess_as_its_kind_splits_it_between_flops_and_bytes():
+    """A pooler's ``Linear`` multiplies one token per sequence by the weights every ``Linear`` reads: 32× fewer
+    flops than the smallest one trained on, 1.6× fewer bytes.  Its excess over the launch floor follows the
+    kind's own split of its training leaves' excess between flops and bytes (energy per flop and per byte
+    ≥ 0, fitted on them), not the largest shrink (which left it at the floor, 60 % low on device_1); a
+    predictor saved before keeps the largest shrink."""
+    names = ("batch_size", "seq_len", "flops", "mem_bytes_moved")
+    floor, per_flop, per_byte = 2e-3, 1e-4, 2e-3  # J, J per Mflop, J per MiB
+
+    def linear(batch: np.ndarray, tokens: np.ndarray, seq: np.ndarray) -> np.ndarray:
+        return np.column_stack([batch, seq, 2 * tokens * 768**2 / 1e6, (768**2 + 2 * tokens * 768) * 4 / 2**20])
+
+    batch, seq = (a.ravel() for a in np.meshgrid([16.0, 24.0, 32.0], [96.0, 128.0, 160.0, 192.0]))
+    trained = linear(batch, batch * seq, seq)
+    tanh = np.column_stack([batch, seq, batch / 1e3, batch / 1e3])
+    y = np.concatenate([floor + per_flop * trained[:, 2] + per_byte * trained[:, 3], np.full(len(tanh), floor)])
+    types = np.array(["Linear"] * len(trained) + ["Tanh"] * len(tanh), dtype=object)
+    models = LeafModels(names, {"method": "auto"}, below_range="floor")
+    models.fit(np.vstack([trained, tanh]), y, types, np.array(["a", "b", "c"] * (len(y) // 3), dtype=object))
+    assert models.excess["Linear"] == pytest.approx([0.0, 0.0, per_flop, per_byte], rel=1e-3)
+
+    pooler = linear(np.array([8.0]), np.array([8.0]), np.array([128.0]))
+    measured = floor + per_flop * pooler[0, 2] + per_byte * pooler[0, 3]
+    kind = np.array(["Linear"], dtype=object)
+    predicted = models.predict(pooler, kind)[0]
+    assert predicted == pytest.approx(measured, rel=0.02)
+    lower, upper = (share[0] * predicted for share in models.reading_shares(pooler, kind))
+    assert lower < measured < upper  # between the largest and the least shrink
+    state = models.get_state()
+    loaded = LeafModels.from_state(names, state)
+    assert loaded.predict(pooler, kind)[0] == predicted
+    older = LeafModels.from_state(names, {key: value for key, value in state.items() if key != "excess"})
+    assert older.predict(pooler, kind)[0] < 0.5 * measured  # the largest shrink: flops, 32×

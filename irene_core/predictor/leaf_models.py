@@ -19,9 +19,9 @@ is measured by fitting it without each computation in turn (:meth:`LeafModels.un
 
 **Below the training range** (``below_range="floor"``, the default predictor's): a leaf whose work
 lies below every training leaf of its kind in each of its measures (flops, bytes and, where they are
-features, time and GPU energy), by a factor ``k`` in the largest, is predicted as the device's
-launch floor ``F`` plus the excess over ``F`` of its energy ``E₀`` with the work held at the range's
-edge, scaled with the work: ``F + (E₀ − F)/k``, never above ``E₀`` nor below ``F`` (a run's state,
+features, time and GPU energy) is predicted as the device's launch floor ``F`` plus the excess over
+``F`` of its energy ``E₀`` with the work held at the range's edge, scaled with the work:
+``F + (E₀ − F)·r``, never above ``E₀`` nor below ``F`` (a run's state,
 an idle GPU, may set ``E₀`` below the floor: without the GPU energy, a ``Softmax`` at batch 8 and
 sequence 32 came out 1.8 mJ on a 2.3 mJ floor, against 2.45 mJ measured).  ``F`` is the smallest a
 training leaf cost (its :data:`FLOOR_QUANTILE` quantile: on device_1, a pooler's ``Tanh`` or the
@@ -39,6 +39,13 @@ bytes, the excess follows below the range: a small product leaves the GPU's arit
 becomes bound by its bytes (a roofline), which shrink less than its flops (a ``Conv1D`` at batch 8
 and sequence 32 cost 7–9 % more than the rule, its flops 6× below the edge and its bytes 3×).  The
 rule's *upper reading* scales the excess with the amount that shrinks least, by ``j``: ``F + (E₀ − F)/j``.
+The rule itself scales it as the kind's own training leaves split their excess between the amounts:
+``r = Σₐ cₐ·xₐ / Σₐ cₐ·xₐ₀`` over flops and bytes, ``xₐ₀`` the range's edge and ``cₐ ≥ 0`` the kind's
+energy above ``F`` per unit of each (:func:`excess_per_amount`), between ``1/k`` (``k`` the largest shrink
+of any measure) and ``1/j``.  A pooler's ``Linear`` (one token per sequence: 32× fewer flops than the
+smallest training ``Linear``, 1.6× fewer bytes, the same weights to read) cost 8.3 mJ on device_1, the
+largest shrink said 3.3 mJ, the kind's mix 8.4 mJ; a ``Softmax`` or a ``LayerNorm``, whose amounts
+shrink alike, is as before.  A predictor saved before keeps ``r = 1/k``.
 A node's interval spans both readings (:meth:`LeafModels.reading_shares`;
 :func:`~irene_core.predictor.uncertainty.spanning_readings`).  A regressor that ``scales_with_work``
 (the metered model of time and GPU energy, :mod:`~irene_core.predictor.leaf_regressor`) keeps its own
@@ -57,6 +64,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import optimize
 
 from irene_core.errors import IreneError
 from irene_core.plugins import CORE_DISTRIBUTION, GENERIC, Contribution, get_registry
@@ -139,6 +147,9 @@ class LeafModels:
         #: training value of each feature; empty with ``below_range="regressor"``.
         self.floor: float | None = None
         self.lows: dict[str, np.ndarray] = {}
+        #: Per trained primitive (and :data:`GENERIC`), its :func:`excess_per_amount` (empty: saved
+        #: before, or ``below_range="regressor"``).
+        self.excess: dict[str, np.ndarray] = {}
 
     def canonical(self, leaf_type: str) -> str:
         """The canonical primitive name of a leaf type (a registered spec's name, or the type)."""
@@ -183,6 +194,7 @@ class LeafModels:
         names, counts = np.unique(canonical, return_counts=True)
         enough = names[counts >= self.min_rows]
         performs = computations(canonical)
+        fitted_on: dict[str, np.ndarray] = {}
         for name, count in zip(names, counts, strict=True):
             if count < self.min_rows:
                 report["skipped"][name] = int(count)
@@ -192,6 +204,7 @@ class LeafModels:
             if len(np.unique(groups[rows])) < 2:  # one model: borrow its computation's other primitives' rows
                 borrowed = (performs == computation(name)) & np.isin(canonical, enough) & ~rows
             pooled = rows | borrowed
+            fitted_on[name] = pooled
             entry = self._new(name)
             entry.regressor.fit(X[pooled], y[pooled], groups[pooled])
             report["primitives"][name] = {"rows": int(count), "model": _describe(entry.regressor)}
@@ -207,6 +220,10 @@ class LeafModels:
                 self.entries[name] = self._new(name)
                 report["primitives"][name] = {"rows": 0, "model": _describe(self.entries[name].regressor)}
         report["generic"] = self.fit_generic(X, y, types)
+        if self.floor is not None:
+            self.excess = {name: excess_per_amount(X[rows], y[rows], self.feature_names, self.floor)
+                           for name, rows in fitted_on.items()}
+            self.excess[GENERIC] = excess_per_amount(X, y, self.feature_names, self.floor)
         return report
 
     def fit_generic(self, X: np.ndarray, y: np.ndarray, types: np.ndarray) -> str:
@@ -229,7 +246,7 @@ class LeafModels:
                scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """``(rule, lower, upper)`` energies of the rows ``X`` of primitive ``name`` (GENERIC: the generic
         regressor's) that lie below its training range in every measure of their work: the floor rule's
-        ``F + (E₀ − F)/k``, its lower reading ``max(F, E₀/k)`` and its upper reading ``F + (E₀ − F)/j``
+        ``F + (E₀ − F)·r``, its lower reading ``max(F, E₀/k)`` and its upper reading ``F + (E₀ − F)/j``
         (see the module docstring; ``regressor`` × ``scale`` predicts the primitive); NaN for the others;
         None when no row does (or the rule is off)."""
         low = self.lows.get(name)
@@ -242,12 +259,15 @@ class LeafModels:
         if not (shrink > 0).any():
             return None
         rows = shrink > 0
-        amounts = np.isin(names, ["flops", *BYTE_FEATURES])  # the work itself, not what running it took
+        amounts = _amounts(self.feature_names)[held]  # the work itself, not what running it took
         least = below[rows][:, amounts].min(axis=1) if amounts.any() else shrink[rows]
         at_edge = np.asarray(regressor.predict(np.where(held, np.maximum(X[rows], low), X[rows])), float) * scale
         excess, factor = at_edge - self.floor, np.exp(-shrink[rows])  # factor = 1/k
+        per_amount = self.excess.get(name)
+        edge = 0.0 if per_amount is None else float(per_amount @ np.nan_to_num(low))
+        r = factor if edge <= 0 else np.clip(np.nan_to_num(X[rows]) @ per_amount / edge, factor, np.exp(-least))
         rule, lower, upper = (np.full(len(X), np.nan) for _ in range(3))
-        rule[rows] = np.maximum(self.floor, np.minimum(at_edge, self.floor + excess * factor))
+        rule[rows] = np.maximum(self.floor, np.minimum(at_edge, self.floor + excess * r))
         lower[rows] = np.minimum(rule[rows], np.maximum(self.floor, at_edge * factor))
         upper[rows] = np.maximum(rule[rows], np.minimum(at_edge, self.floor + excess * np.exp(-least)))
         return rule, lower, upper
@@ -323,6 +343,7 @@ class LeafModels:
             "below_range": self.below_range,
             "floor": self.floor,
             "lows": {name: low for name, low in sorted(self.lows.items())},
+            "excess": {name: value for name, value in sorted(self.excess.items())},
         }
 
     @classmethod
@@ -333,6 +354,7 @@ class LeafModels:
         floor = state.get("floor")
         models.floor = None if floor is None else float(floor)
         models.lows = {name: np.asarray(low, float) for name, low in state.get("lows", {}).items()}
+        models.excess = {name: np.asarray(value, float) for name, value in state.get("excess", {}).items()}
         for name, saved in state["primitives"].items():
             spec = saved["spec"] or GENERIC
             regressor = _restore(spec, saved["distribution"], models.feature_names, models.params, saved["state"])
@@ -342,6 +364,28 @@ class LeafModels:
             GENERIC, models.generic_distribution, models.feature_names, models.params, state["generic"]
         )
         return models
+
+
+def _amounts(names: Sequence[str]) -> np.ndarray:
+    """Which of ``names`` are amounts of work: flops and the bytes that measure work (not time or energy,
+    what running it took)."""
+    amounts: np.ndarray = np.isin(names, ["flops", *BYTE_FEATURES]) & work_features(names)
+    return amounts
+
+
+def excess_per_amount(X: np.ndarray, y: np.ndarray, names: Sequence[str], floor: float) -> np.ndarray:
+    """Per feature of ``names``, a kind's energy above the device's launch ``floor`` per unit of each
+    amount of work (:func:`_amounts`; 0 for the other features): the non-negative least-squares fit of
+    ``y − floor`` on the amounts of the leaves ``X`` above the floor, each row relative to its ``y``.  How
+    its excess splits between arithmetic and memory traffic, which shrink apart below the range (see the
+    module docstring); all 0 where fewer than two leaves lie above the floor."""
+    amounts = _amounts(names)
+    per_amount = np.zeros(len(names))
+    rows = (y > floor) & np.isfinite(X[:, amounts]).all(axis=1)
+    if amounts.any() and rows.sum() >= 2:
+        scaled = np.maximum(X[rows][:, amounts], 0.0) / y[rows, None]
+        per_amount[amounts] = optimize.nnls(scaled, (y[rows] - floor) / y[rows])[0]
+    return per_amount
 
 
 def _describe(regressor: PrimitiveRegressor) -> str:
