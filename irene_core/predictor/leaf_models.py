@@ -42,10 +42,11 @@ rule's *upper reading* scales the excess with the amount that shrinks least, by 
 The rule itself scales it as the kind's own training leaves split their excess between the amounts:
 ``r = Σₐ cₐ·xₐ / Σₐ cₐ·xₐ₀`` over flops and bytes, ``xₐ₀`` the range's edge and ``cₐ ≥ 0`` the kind's
 energy above ``F`` per unit of each (:func:`excess_per_amount`), between ``1/k`` (``k`` the largest shrink
-of any measure) and ``1/j``.  A pooler's ``Linear`` (one token per sequence: 32× fewer flops than the
-smallest training ``Linear``, 1.6× fewer bytes, the same weights to read) cost 8.3 mJ on device_1, the
-largest shrink said 3.3 mJ, the kind's mix 8.4 mJ; a ``Softmax`` or a ``LayerNorm``, whose amounts
-shrink alike, is as before.  A predictor saved before keeps ``r = 1/k``.
+of any measure) and ``1/j``.  A BERT pooler's ``Linear`` (one token per sequence: 32× fewer flops than
+the smallest training ``Linear``, 1.6× fewer bytes, the same weights to read) cost 8.3 mJ on device_1;
+trained without RoBERTa (so without a pooler) and without the GPU energy, the largest shrink said 3.3 mJ,
+the kind's mix 8.4 mJ.  A ``Softmax`` or a ``LayerNorm``, whose amounts shrink alike, is as before.  A
+predictor saved before keeps ``r = 1/k``.
 A node's interval spans both readings (:meth:`LeafModels.reading_shares`;
 :func:`~irene_core.predictor.uncertainty.spanning_readings`).  A regressor that ``scales_with_work``
 (the metered model of time and GPU energy, :mod:`~irene_core.predictor.leaf_regressor`) keeps its own
