@@ -273,9 +273,10 @@ def generalisation(
                               f"{', '.join(f'{lv} {fmt(v)}' for lv, v in result.overall.items())}; "
                               f"{result.seconds:.1f} s", flush=True)
                     wall[(preset, features)] = time.perf_counter() - start
+            tables = SPLIT_FILE_TABLES if split_files else []
             filed = {(label, features, split.name): pool.submit(_split_run, {**config, "features": features}, split)
-                     for splits, predictors in SPLIT_FILE_TABLES for label, config in predictors
-                     for features in GENERALISATION_FEATURES for split in splits if split_files}
+                     for splits, predictors in tables for label, config in predictors
+                     for features in GENERALISATION_FEATURES for split in splits}
             for key, future in filed.items():
                 out[key] = future.result()
                 print(f"  {' / '.join(key)}: {', '.join(f'{lv} {fmt(v)}' for lv, v in out[key].overall.items())}",
@@ -474,7 +475,7 @@ def section(argv: list[str] | None = None) -> str:
     if other.is_dir():
         print(f"generalisation on {OTHER_DEVICE} (default and log-ridge):", flush=True)
         other_records = device_records(other)
-        on_other = generalisation(other_records, [p for p in GENERALISATION if p[1] != "paper"], False)[0]
+        on_other = generalisation(other_records, [p for p in GENERALISATION if p[1] != "paper"], split_files=False)[0]
     reference.append(reference_seconds())
     print(f"reference workload after: {reference[1]:.2f} s", flush=True)
 
