@@ -9,7 +9,7 @@ import copy
 import numpy as np
 import pytest
 
-from irene_core.predictor.novelty import layered, model_clusters
+from irene_core.predictor.novelty import layered, model_clusters, product_keys, seq_powers
 from irene_core.predictor.predictor import Predictor
 from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
 from irene_core.tree.paper_csv import import_csv_dir
@@ -517,3 +517,20 @@ def test_trained_on_a_larger_size_a_smaller_tree_costs_the_floor_plus_its_share_
     for truth, predicted in zip(smaller, Predictor(features="model").fit(trained).predict(smaller), strict=True):
         assert predicted.root.predicted_energy == pytest.approx(truth.root.ground_truth_energy, rel=0.03)
         assert predicted.root.extrapolated
+
+
+def test_a_leafs_product_is_what_it_computes_whatever_its_batch_and_sequence(small):
+    """A Linear's work per batch element grows with the sequence (once per token), an attention MatMul's
+    with its square (every token with every other): over that power, each leaf's work is its product,
+    one key at every size; another product (the intermediate dense's 768 → 3072) another key."""
+    table = TreeTable.from_records(small)
+    powers = seq_powers(table, table.type, table.is_leaf)
+    assert [powers[k] for k in ("Linear", "Conv1D", "LayerNorm", "MatMul", "Softmax")] == [1, 1, 1, 2, 2]
+    keys = product_keys(table, table.type, powers)
+    bert = np.array([table.records[r].model_name == "bert-base-uncased" for r in table.record_index])
+    query, dense = (bert & np.array([n.id == f"encoder.layer.0.{name}:Linear" for n in table.nodes])
+                    for name in ("attention.self.query", "intermediate.dense"))
+    scores = bert & (table.type == "MatMul")
+    assert query.sum() == dense.sum() == 4  # one per size
+    assert len(set(keys[query])) == len(set(keys[dense])) == len(set(keys[scores])) == 1
+    assert keys[query][0] != keys[dense][0] and (keys[~table.is_leaf] == 0).all()

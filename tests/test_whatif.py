@@ -3,9 +3,11 @@ type, the Pareto front, budget / min-accuracy answers, accuracy files, JSON/CSV 
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
+import math
 
 import pytest
 
@@ -224,3 +226,26 @@ def test_a_framework_without_config_refuses_vary():
     assert phase_options(Old(), {"meta": True, "config": None}) == {"meta": True}
     with pytest.raises(IreneError, match=r"^--vary: framework 'old' does not take this option$"):
         phase_options(Old(), {"meta": True, "config": {"layers": 2}})
+
+
+def test_a_narrower_models_linears_are_new_products_whose_shared_error_widens_the_nodes_above(predictor, ask, cache):
+    """Every training model was 768 wide: bert-L2-H128's Linear leaves compute products no training leaf
+    had (its LayerNorms too).  Such a product's leaves share one error, which no residual of a known
+    product shows: each takes at least the width the kinds' held-out products needed, the nodes above
+    them widen for it (against the same predictor without that width), and its record says so."""
+    ask(models=["bert-L2-H128"])
+    traced = next(r for r in cache.values() if r.model_name == "bert-L2-H128")
+    width = predictor.intervals_.new_product["ml"]
+    assert 0 < width < 0.5
+    out = predictor.predict([copy.deepcopy(traced)])[0]
+    linears = [n for n in out.nodes() if n.type == "Linear"]
+    assert linears and all(min(math.log(n.predicted_high / n.predicted_energy),
+                               math.log(n.predicted_energy / n.predicted_low)) >= width - 1e-9 for n in linears)
+    assert any("of a product no training leaf had" in m.message and "Linear" in m.message for m in out.notices)
+    plain = copy.deepcopy(predictor)
+    plain.intervals_.new_product = {}  # the bounds as they were without the rule
+    before = plain.predict([copy.deepcopy(traced)])[0]
+    assert not any("of a product no training leaf had" in m.message for m in before.notices)
+    assert out.root.predicted_energy == pytest.approx(before.root.predicted_energy)  # only the intervals move
+    assert out.root.predicted_high > before.root.predicted_high * 1.005
+    assert out.root.predicted_low < before.root.predicted_low / 1.005

@@ -1,4 +1,4 @@
-"""What a node is to the training data: known, novel, of an unseen structure, of a new family.
+"""What a node is to the training data: known, novel, of an unseen structure, of a new family or product.
 
 **Novelty.**  A node is *known* when a training node of its level and kind had the same shape (batch,
 sequence length, flops and bytes moved, to 0.1 %: :func:`shape_keys`) and children of the same
@@ -12,6 +12,11 @@ is a look-up of one run of one model (:func:`source_counts`, :func:`shape_source
 whatever its size (:func:`structure_keys`): BERT's output block, a linear and a layer norm, is one
 structure at every size, and no decoder has it.  A novel node that costs its children's sum (a pure
 container no anchor measures) errs as they do (:func:`through_sums`).
+
+**Products.**  A leaf's *product* is what it computes whatever the batch and sequence it runs on: its
+work per batch element over the power of the sequence length its kind's work grows with
+(:func:`seq_powers`, :func:`product_keys`): a `Linear`'s in × out.  A model of another width has
+leaves of products no training leaf had, and one product's leaves share one error.
 
 **Families.**  Models that share layers form clusters of look-alikes (:func:`model_clusters`), held
 out together by the interval folds; a tree whose ``meta.family`` no training tree had is of a *new
@@ -50,6 +55,47 @@ def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
         keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
         if table.parent[i] >= 0:
             children[table.parent[i]].append(int(keys[i]))
+    return keys
+
+
+#: The powers of the sequence length a primitive's work per batch element may grow with (:func:`seq_powers`).
+SEQ_POWERS = (1, 2, 0)
+
+
+def _work_per_element(table: TreeTable) -> np.ndarray:
+    """Each node's log flops per batch element (NaN without flops > 0)."""
+    flops = table.column("flops")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: np.ndarray = np.where(flops > 0, np.log(flops / table.column("batch_size")), np.nan)
+    return out
+
+
+def seq_powers(table: TreeTable, kinds: np.ndarray, rows: np.ndarray) -> dict[str, int]:
+    """Per primitive kind of the leaves ``rows``, the power of the sequence length its work per batch
+    element grows with, among :data:`SEQ_POWERS` the one under which its leaves share the fewest
+    :func:`product_keys` (first listed on a tie): 1 for a `Linear` (its product, once per token), 2 for an
+    attention `MatMul` (every token with every other)."""
+    work, seq = _work_per_element(table), np.log(table.column("seq_len"))
+    powers = {}
+    for kind in sorted(set(kinds[rows])):
+        at = rows & (kinds == kind) & np.isfinite(work)
+        if at.any():
+            counts = [len(np.unique(np.round(work[at] - k * seq[at], _SHAPE_DECIMALS))) for k in SEQ_POWERS]
+            powers[str(kind)] = SEQ_POWERS[int(np.argmin(counts))]
+    return powers
+
+
+def product_keys(table: TreeTable, kinds: np.ndarray, powers: dict[str, int]) -> np.ndarray:
+    """A stable 64-bit key per leaf of its kind and its *product*: its work per batch element over the
+    sequence length to its kind's power (:func:`seq_powers`), to 0.1 % — what the leaf computes whatever
+    the batch and sequence it runs on (a `Linear`'s in × out).  0 for inner nodes and leaves without
+    flops or of a kind without a power."""
+    per = _work_per_element(table) - np.log(table.column("seq_len")) * np.array(
+        [powers.get(k, np.nan) for k in kinds], dtype=float)
+    keys = np.zeros(len(table), dtype=np.int64)
+    for i in np.flatnonzero(table.is_leaf & np.isfinite(per)):
+        text = f"{kinds[i]}|{round(float(per[i]), _SHAPE_DECIMALS)!r}".encode()
+        keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
     return keys
 
 

@@ -37,6 +37,8 @@ from irene_core.predictor.novelty import (
     layered,
     model_clusters,
     of_new_family,
+    product_keys,
+    seq_powers,
     shape_keys,
     shape_sources,
     source_counts,
@@ -217,18 +219,26 @@ class Predictor:
             folds += 1
         assert self.aggregator_ is not None and self.leaves_ is not None  # set by _fit_point
         usable = table.is_leaf & (table.truth > 0)
+        kinds = self._kinds(table)
+        powers = seq_powers(table, kinds, usable)
+        products = product_keys(table, kinds, powers)[usable]
+        X = self._matrix(table)[usable]
         self.intervals_ = IntervalModel.fit(
             by_model, by_size, self._ranges(table), keys, self.aggregator_.unseen_structure_residuals(),
             self._structure_keys(table)[~table.is_leaf],
-            self.leaves_.unseen_kind_residuals(self._matrix(table)[usable], table.truth[usable], table.type[usable]),
+            self.leaves_.unseen_kind_residuals(X, table.truth[usable], table.type[usable]),
             [r.family for r in table.records if r.family is not None], by_both, models, measurement_noise(table),
             by_axis=by_axis,
+            new_product=self.leaves_.new_product_residuals(
+                X, table.truth[usable], table.type[usable], products, table.model_name[usable]),
+            products=products, powers=powers,
         )
         self.training_["intervals"] = {
             "folds": folds,
             "slope": self.intervals_.slope,
             "offset": self.intervals_.offset,
             "unseen_kind_widening": round(self.intervals_.unseen_kind, 4),
+            "new_product_widening": {k: round(v, 4) for k, v in sorted(self.intervals_.new_product.items())},
             "measurement_noise": {level: round(v, 4) for level, v in self.intervals_.noise.items()},
             "groups": sorted(self.intervals_.quantiles),
             "seconds": round(time.perf_counter() - start, 3),
@@ -408,6 +418,7 @@ class Predictor:
         new_family = np.zeros(len(table), dtype=bool)  # novel nodes of a family training lacks
         beyond_calibration = np.zeros(len(table), dtype=bool)  # leaves outside a calibration's sizes
         widening = np.zeros(len(table), dtype=bool)  # leaves of a kind whose guess widens the nodes above them
+        new_product = np.zeros(len(table), dtype=bool)  # leaves of a product no training leaf had
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
             low, high, own_low, own_high = (np.full(len(table), np.nan) for _ in range(4))
         else:
@@ -431,6 +442,11 @@ class Predictor:
                 beyond_calibration = leaf & (calibration_distance > 0).any(axis=1)
                 generic &= ~self.calibration_.measured(kinds)  # a kind the target measured: bounded by that
             beyond[0, generic] += self.intervals_.unseen_kind
+            # a leaf of a new product: at least the width its kind's held-out products needed
+            margins = np.where(leaf & ~untrained, self.intervals_.product_margins(table, kinds), 0.0)
+            new_product = margins > 0
+            half = np.max(np.abs(np.stack(self.intervals_.base(table.level[new_product], groups[new_product]))), axis=0)
+            beyond[0, new_product] += np.maximum(margins[new_product] - half, 0.0)
             side = np.zeros((len(table), 2))  # the leaves' widening each way, which bounds their ancestors' offsets
             side[leaf] = self.intervals_.side_widening(table.level[leaf], groups[leaf], distance[leaf])
             cap = offset_caps(table, energies, side)
@@ -439,8 +455,11 @@ class Predictor:
             readings[:, leaf] = self.leaves_.reading_shares(self._matrix(table)[leaf], table.type[leaf])
             low, high = spanning_readings(table, energies, low, high, *readings)
             widening = generic & ~absorbed
-            low, high = spanning_unseen_kinds(table, energies, low, high,
-                                              *self._unseen_kind_shifts(table, energies, kinds, widening))
+            biases = [(widening & (kinds == name), self.intervals_.unseen_kind)
+                      for name in sorted(set(kinds[widening]))]
+            biases += [(new_product & (kinds == name), float(margins[new_product & (kinds == name)].max()))
+                       for name in sorted(set(kinds[new_product]))]
+            low, high = spanning_unseen_kinds(table, energies, low, high, *self._bias_shifts(table, energies, biases))
             if self.leaves_.floor is not None:  # a leaf at 0 J runs no kernel: at most the device's smallest one
                 high = np.where(leaf & (energies <= 0), np.maximum(high, self.leaves_.floor), high)
             own_low, own_high = self.intervals_.bounds(
@@ -469,6 +488,10 @@ class Predictor:
             f"{len(rows)} leaf node(s) outside the training range of batch, seq, flops or bytes "
             f"({describe_extrapolation(kinds[rows])}): extrapolated, intervals widened"
         ))
+        _notify(notices, table, new_product, lambda rows: (
+            f"{len(rows)} leaf node(s) of a product no training leaf had ({describe_extrapolation(kinds[rows])}, "
+            "another width): intervals widened by how the kind erred on products held out, the nodes above too"
+        ))
         _notify(notices, table, beyond_calibration, lambda rows: (
             f"{len(rows)} leaf node(s) outside the sizes of the device calibration's trees "
             f"({describe_extrapolation(kinds[rows])}): intervals widened"
@@ -491,19 +514,16 @@ class Predictor:
                 ))
         return Annotations(low, high, own_low, own_high, extrapolated, notices)
 
-    def _unseen_kind_shifts(self, table: TreeTable, energies: np.ndarray, kinds: np.ndarray,
-                            unseen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(up, down)``, one column per kind of the ``unseen`` leaves (predicted by the generic regressor
-        and counted in their parents): how far each node's energy may lie above and below its estimate
-        ``energies`` were that kind's leaves to cost ``e^m`` times their estimate or ``e^−m`` of it (``m``:
-        the margin of a new kind), the larger of what those leaves add to it and how far the predictor's
-        own estimate moves (see :func:`~irene_core.predictor.uncertainty.spanning_unseen_kinds`)."""
-        assert self.intervals_ is not None  # called with intervals
-        margin = self.intervals_.unseen_kind
-        names = sorted(set(kinds[unseen]))
-        up, down = np.zeros((len(table), len(names))), np.zeros((len(table), len(names)))
-        for column, name in enumerate(names):
-            rows = unseen & (kinds == name)
+    def _bias_shifts(self, table: TreeTable, energies: np.ndarray,
+                     biases: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """``(up, down)``, one column per ``(rows, m)`` of ``biases``: leaves that may all be off by one
+        bias (a kind predicted by the generic regressor, ``m`` the margin of a new kind; a kind's leaves of
+        products training lacked, ``m`` their width), how far each node's energy may lie above and below
+        its estimate ``energies`` were those leaves to cost ``e^m`` times their estimate or ``e^−m`` of it,
+        the larger of what they add to it and how far the predictor's own estimate moves (see
+        :func:`~irene_core.predictor.uncertainty.spanning_unseen_kinds`)."""
+        up, down = np.zeros((len(table), len(biases))), np.zeros((len(table), len(biases)))
+        for column, (rows, margin) in enumerate(biases):
             held = leaf_sum(table, np.where(rows, np.clip(energies, 0.0, None), 0.0))
             # a baseline's margin may overflow (the log-ridge's: hundreds of log units): its nodes move by
             # inf or nan, which fmax leaves to the other reading

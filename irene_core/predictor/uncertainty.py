@@ -27,7 +27,8 @@ one structure at a time).  A predicted node's interval is
 
 Beyond that, an inner node's bounds span the floor rule's readings of its leaves below the training
 range (:func:`spanning_readings`) and the margin of its leaves of a kind without a regressor
-(:func:`spanning_unseen_kinds`, :func:`new_kind_margin`).  Every node's interval is its own, not the
+(:func:`spanning_unseen_kinds`, :func:`new_kind_margin`) or of a product no training leaf had
+(:attr:`IntervalModel.new_product`: a model of another width).  Every node's interval is its own, not the
 sum of its children's.  Each rule, and what it was measured to do on device_1, is in
 docs/predictor.md (*Intervals and* ``extrapolated``).
 """
@@ -43,7 +44,7 @@ import numpy as np
 from scipy import optimize, stats
 from sklearn.metrics import mean_pinball_loss
 
-from irene_core.predictor.novelty import of_new_family, shape_sources, source_counts
+from irene_core.predictor.novelty import of_new_family, product_keys, shape_sources, source_counts
 from irene_core.predictor.training_ranges import UNBOUNDED, Ranges, leaf_sum
 from irene_core.tree.schema import LEVELS
 from irene_core.tree.table import TreeTable
@@ -117,11 +118,12 @@ def offset_caps(table: TreeTable, energies: np.ndarray, leaf_widening: np.ndarra
 def spanning_unseen_kinds(table: TreeTable, energies: np.ndarray, low: np.ndarray, high: np.ndarray,
                           up: np.ndarray, down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The bounds ``(low, high)`` of every inner node widened for the leaves below it of kinds without a
-    regressor of their own (``up``, ``down``: one column per such kind, how far each node's energy may
-    lie above and below its estimate ``energies`` were that kind's leaves to cost the margin of a new
-    kind more or less, ``e^±m``: the larger of what those leaves add to the node, ``G·(e^m − 1)`` above
-    and ``G·(1 − e^−m)`` below, ``G`` their estimate, and how far the predictor's own estimate of the
-    node moves, its own work being estimated from its children's).  Such a kind may be off by its
+    regressor of their own, and of products no training leaf had (``up``, ``down``: one column per such
+    kind, how far each node's energy may lie above and below its estimate ``energies`` were that kind's
+    leaves to cost their margin more or less, ``e^±m``, the margin of a new kind or of a new product:
+    the larger of what those leaves add to the node, ``G·(e^m − 1)`` above and ``G·(1 − e^−m)`` below,
+    ``G`` their estimate, and how far the predictor's own estimate of the node moves, its own work being
+    estimated from its children's).  Such a kind may be off by its
     margin on all its leaves at once (one bias), which the inner nodes' residuals, measured on trained
     kinds, never show; the kinds err independently of each other and of the node's own error, so the
     node's half-widths add in quadrature with those shifts.  A leaf's own interval already holds its
@@ -329,6 +331,16 @@ def _half_width(log_ratio: np.ndarray) -> float:
     return float(np.quantile(np.abs(log_ratio), COVERAGE))
 
 
+def new_product_widths(r: np.ndarray, kinds: np.ndarray, products: np.ndarray) -> dict[str, float]:
+    """Per kind, and ``"ml"`` over every kind (for a kind with one product), the log half-width of a leaf
+    of a product training lacked: the widest held-out product's (:func:`_widest_fold`, each product one
+    fold: a product's leaves share one error, a width's).  Empty without residuals."""
+    if not len(r):
+        return {}
+    widths = {str(kind): _widest_fold(r[kinds == kind], products[kinds == kind]) for kind in set(kinds)}
+    return widths | {"ml": _widest_fold(r, products)}
+
+
 def _widest_fold(log_ratio: np.ndarray, folds: np.ndarray) -> float:
     """The largest over folds of a fold's :func:`_half_width`, among folds with at least
     :data:`MIN_NOVEL_RESIDUALS` residuals (the quantile of a few is their maximum: one odd layer of one
@@ -363,6 +375,13 @@ class IntervalModel:
     noise: dict[str, float] = field(default_factory=dict)
     #: Per slope, the widening of any node outside the training data that way, before its slope (none: an older save).
     offset: dict[str, float] = field(default_factory=dict)
+    #: Per kind, and ``"ml"`` for a kind with one product, the log half-width of a leaf of a product no
+    #: training leaf had (:func:`new_product_widths`; none: an older save, nothing widens).
+    new_product: dict[str, float] = field(default_factory=dict)
+    #: The training leaves' sorted product keys and each kind's power of the sequence length
+    #: (:func:`~irene_core.predictor.novelty.product_keys`).
+    products: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    powers: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -379,6 +398,9 @@ class IntervalModel:
         models: np.ndarray | None = None,
         noise: Mapping[str, float] | None = None,
         by_axis: Residuals | None = None,
+        new_product: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        products: np.ndarray | None = None,
+        powers: Mapping[str, int] | None = None,
     ) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart; novel leaves also from the size
         folds, ``by_size`` and ``by_both``: new sizes inside their fold's ranges) and, for novel nodes of an
@@ -390,7 +412,9 @@ class IntervalModel:
         (``unseen_kind``: residuals and their kinds); ``families``: the training trees' model families;
         ``models``: the training model (an integer code) of each ``known`` key (to count how many had each shape);
         ``noise``: the training trees' :func:`measurement_noise`; ``by_axis``: the size folds of batch and of
-        sequence length apart, whose widening is a second measurement (:data:`AXIS`)."""
+        sequence length apart, whose widening is a second measurement (:data:`AXIS`); ``new_product``: the
+        kinds' regressors' residuals on products held out (residuals, kinds, product keys), ``products``
+        the training leaves' product keys and ``powers`` their kinds' powers of the sequence length."""
         r, levels, groups, folds = _with_novel_leaves(by_model, by_size, by_both)
         quantiles: dict[str, tuple[float, float]] = {}
         tiers = np.array([next((t for t in _OWN_TIERS if g.startswith(t)), "") for g in groups], dtype=object)
@@ -429,7 +453,10 @@ class IntervalModel:
         model = cls(quantiles, {}, ranges, known=known, sources=sources, families=tuple(sorted(set(families))),
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
                     unseen_kind=0.0 if unseen_kind is None else new_kind_margin(unseen_kind),
-                    noise={level: value for level, value in (noise or {}).items() if value > 0})
+                    noise={level: value for level, value in (noise or {}).items() if value > 0},
+                    new_product={} if new_product is None else new_product_widths(*new_product),
+                    products=np.unique(np.zeros(0, np.int64) if products is None else products[products != 0]),
+                    powers=dict(powers or {}))
         model._fit_slopes(by_size)
         if by_both is not None:
             model._fit_slopes(by_both, NOVEL)
@@ -463,6 +490,18 @@ class IntervalModel:
                     key = design + prefix + name
                     self.offset[key], self.slope[key] = affine_quantile(need[this_way][rows], out)
                     self.reach[key] = float(out.max())
+
+    def product_margins(self, table: TreeTable, kinds: np.ndarray) -> np.ndarray:
+        """Per node, the log half-width of a leaf whose product no training leaf had (its kind's, else the
+        level's, :attr:`new_product`); 0 for every other node (and all of them for an older save)."""
+        if not self.new_product:
+            return np.zeros(len(table))
+        keys = product_keys(table, kinds, self.powers)
+        new = (keys != 0) & ~np.isin(keys, self.products)
+        widths = np.array([self.new_product.get(str(k), self.new_product["ml"]) for k in kinds[new]])
+        margins = np.zeros(len(table))
+        margins[new] = widths
+        return margins
 
     def sources_of(self, keys: np.ndarray) -> np.ndarray:
         """How many training models had each shape key (:func:`shape_sources`): 0 for a novel one; −1 for a
@@ -630,6 +669,9 @@ class IntervalModel:
             "reach": dict(sorted(self.reach.items())),
             "noise": dict(sorted(self.noise.items())),
             "offset": dict(sorted(self.offset.items())),
+            "new_product": dict(sorted(self.new_product.items())),
+            "products": self.products,
+            "powers": dict(sorted(self.powers.items())),
         }
 
     @classmethod
@@ -644,12 +686,14 @@ class IntervalModel:
         reach = {str(k): float(v) for k, v in dict(state.get("reach", {})).items()}  # older saves: unbounded
         noise = {str(k): float(v) for k, v in dict(state.get("noise", {})).items()}  # older saves: none
         offset = {str(k): float(v) for k, v in dict(state.get("offset", {})).items()}  # older saves: none
+        new_product = {str(k): float(v) for k, v in dict(state.get("new_product", {})).items()}  # older: none
+        powers = {str(k): int(v) for k, v in dict(state.get("powers", {})).items()}
         unseen_kind = float(state.get("unseen_kind", 0.0))  # older saves: no such widening
         if any(not np.isfinite(v) or v < 0
                for v in [*slope.values(), *offset.values(), *extra.values(), *reach.values(), *noise.values(),
-                         unseen_kind]):
-            raise ValueError("interval slopes, their offsets and reach, widening and measurement noise must be "
-                             "finite and >= 0")
+                         *new_product.values(), unseen_kind]):
+            raise ValueError("interval slopes, their offsets and reach, widening, measurement noise and new "
+                             "products' widths must be finite and >= 0")
         saved_known, structures = (np.asarray(state.get(key, np.zeros(0)), dtype=np.int64)
                                    for key in ("known", "structures"))
         known, structures = np.unique(saved_known), np.unique(structures)
@@ -660,4 +704,5 @@ class IntervalModel:
                              "(which must be sorted and distinct)")
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
                    Ranges.from_state(state["ranges"]), extra, known, sources, structures, unseen_kind, families,
-                   reach, noise, offset)
+                   reach, noise, offset, new_product,
+                   np.unique(np.asarray(state.get("products", np.zeros(0)), dtype=np.int64)), powers)
