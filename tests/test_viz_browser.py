@@ -594,7 +594,7 @@ def test_the_whatif_view_draws_the_pareto_front_answers_and_marks_extrapolated_p
     mark = row.locator(".wi-extrap")
     assert mark.locator("[aria-hidden=true]").inner_text() == "⚠"
     assert extrapolated["notices"][0] in mark.get_attribute("title")
-    assert mark.locator(".sr-only").text_content() == f" extrapolated: {extrapolated['notices'][0]}"  # read aloud
+    assert mark.locator(".sr-only").text_content() == f" extrapolated: {'; '.join(extrapolated['notices'])}"  # aloud
     assert scatter.locator("g.wi-pt.extrap-point").count() == sum(p["extrapolated"] for p in api["points"]
                                                                  if p["model"] in scores)
     # The accessible data table holds each scored point, its figures and its mark.
