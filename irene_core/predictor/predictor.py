@@ -445,12 +445,10 @@ class Predictor:
             # a leaf of a new product: at least the width its kind's held-out products needed
             margins = np.where(leaf & ~untrained, self.intervals_.product_margins(table, kinds), 0.0)
             new_product = margins > 0
-            half = np.max(np.abs(np.stack(self.intervals_.base(table.level[new_product], groups[new_product]))), axis=0)
-            beyond[0, new_product] += np.maximum(margins[new_product] - half, 0.0)
             side = np.zeros((len(table), 2))  # the leaves' widening each way, which bounds their ancestors' offsets
             side[leaf] = self.intervals_.side_widening(table.level[leaf], groups[leaf], distance[leaf])
             cap = offset_caps(table, energies, side)
-            low, high = self.intervals_.bounds(energies, table.level, groups, distance, beyond[0], cap, share)
+            low, high = self.intervals_.bounds(energies, table.level, groups, distance, beyond[0], cap, share, margins)
             readings = np.ones((2, len(table)))
             readings[:, leaf] = self.leaves_.reading_shares(self._matrix(table)[leaf], table.type[leaf])
             low, high = spanning_readings(table, energies, low, high, *readings)

@@ -531,16 +531,20 @@ class IntervalModel:
             return np.zeros(len(families), dtype=bool)
         return of_new_family(families, self.families)
 
-    def base(self, levels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def base(self, levels: np.ndarray, groups: np.ndarray,
+             at_least: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Log offsets ``(q₅, q₉₅)`` of each node's group or its fallbacks (:meth:`_quantiles`); a
         :data:`ONE_MODEL` leaf's at least its kind's known ones; every node's at least ± ``z₉₀`` times its
-        level's measurement noise."""
+        level's measurement noise, and ± its ``at_least`` (a leaf of a new product:
+        :meth:`product_margins`)."""
         low, high = np.zeros(len(levels)), np.zeros(len(levels))
         for i, (level, group) in enumerate(zip(levels, groups, strict=True)):
             low[i], high[i] = self._quantiles(level, group)
             if group.startswith(ONE_MODEL):
                 low[i], high[i] = _widest((low[i], high[i]), self._quantiles(level, _plain(group)))
         floor = Z90 * np.array([self.noise.get(level, 0.0) for level in levels])
+        if at_least is not None:
+            floor = np.maximum(floor, at_least)
         return np.minimum(low, -floor), np.maximum(high, floor)
 
     def _quantiles(self, level: str, group: str) -> tuple[float, float]:
@@ -571,12 +575,13 @@ class IntervalModel:
 
     def bounds(self, pred: np.ndarray, levels: np.ndarray, groups: np.ndarray, distance: np.ndarray,
                beyond: np.ndarray | None = None, cap: np.ndarray | None = None,
-               share: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               share: np.ndarray | None = None, at_least: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` of the 90 % interval around each prediction ``pred`` with distances ``(above,
         below)`` the training data ``distance``, offsets bounded by ``cap`` and ``share``
-        (:meth:`side_widening`) and log widening ``beyond`` a device calibration's data (a negative
-        prediction, an OwnOps below a reconcile floor, gets its bounds in order too)."""
-        low, high = self.base(levels, groups)
+        (:meth:`side_widening`), log widening ``beyond`` a device calibration's data and quantiles at least
+        ± ``at_least`` (:meth:`base`; a negative prediction, an OwnOps below a reconcile floor, gets its
+        bounds in order too)."""
+        low, high = self.base(levels, groups, at_least)
         extra = np.array([
             self.extra.get(_plain(g), self.extra.get(lv, 0.0)) for lv, g in zip(levels, groups, strict=True)
         ])
