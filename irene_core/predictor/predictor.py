@@ -88,7 +88,8 @@ def _held_out_folds(
 ) -> Iterator[tuple[np.ndarray, np.ndarray, Residuals]]:
     """(train, held-out record masks, where the fold's residuals go): ``FOLDS − 1`` group folds by
     model (by record with a single model), one fold per cluster of look-alike models
-    (:func:`model_clusters`, when there are several: its nodes are novel to the others), then two
+    (:func:`model_clusters`, when there are several: its nodes are novel to the others) that no group
+    fold holds out already (the same fold twice would count its residuals twice), then two
     size folds (train on the smaller half of batch × seq and hold out the larger, and the reverse)
     whose held-out nodes lie above or below the training sizes, as a new model's may, then the same
     per size that varies, batch and sequence length apart (``by_axis``: the halves of batch × seq keep
@@ -106,9 +107,9 @@ def _held_out_folds(
     cluster = model_clusters(table)
     clusters = np.array([cluster[n] for n in names])
     if len(set(clusters)) > 1:
-        splits += [
-            (np.flatnonzero(clusters != c), np.flatnonzero(clusters == c), by_model) for c in sorted(set(clusters))
-        ]
+        held = {frozenset(test.tolist()) for _, test in by_group}
+        splits += [(np.flatnonzero(clusters != c), np.flatnonzero(clusters == c), by_model)
+                   for c in sorted(set(clusters)) if frozenset(np.flatnonzero(clusters == c).tolist()) not in held]
     small = tokens <= np.median(tokens)
     if small.any() and not small.all():
         halves = (small, ~small), (~small, small)
