@@ -69,6 +69,7 @@ _EXPORTS = {
     "open_meter": "irene_core.metering.meter",
     "trace": "irene_core.tracing.trace",
     "Predictor": "irene_core.predictor.predictor",
+    "load_predictor": "irene_core.predictor.predictor",
     "load_reference_predictor": "irene_core.predictor.predictor",
     "predict": "irene_core.predictor.predictor",
     # the architecture what-if (its function: irene_core.whatif.whatif, the subpackage holds the name)
@@ -112,6 +113,7 @@ __all__ = [
     "append_record",
     "get_registry",
     "hookimpl",
+    "load_predictor",
     "load_records",
     "load_reference_predictor",
     "node_classes",
@@ -134,7 +136,7 @@ if TYPE_CHECKING:  # the names above, for type checkers and IDEs
     from irene_core.metering.meter import Measurement, Meter, MeterError, MeterOption, open_meter
     from irene_core.metering.sampler import ResourceSampler
     from irene_core.plugins import get_registry
-    from irene_core.predictor.predictor import Predictor, load_reference_predictor, predict
+    from irene_core.predictor.predictor import Predictor, load_predictor, load_reference_predictor, predict
     from irene_core.predictor.regressor import PrimitiveRegressor, RegressorSpec
     from irene_core.tracing.framework import Framework, TracedModel
     from irene_core.tracing.replay import ReplayResult

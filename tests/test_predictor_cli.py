@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from irene_core.predictor.predictor import Predictor
 from irene_core.tree.jsonl import load_records, write_records
 
 GPT_FAMILY = ("gpt2", "distilgpt2", "openai-gpt")
@@ -117,3 +118,24 @@ def test_bad_config_and_predictor_are_one_line_errors(cli_main, data, tmp_path):
         and "Traceback" not in proc.stderr
     )
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_every_command_names_a_shipped_predictor_as_whatif_does(cli_main, data, tmp_path):
+    """``all``, ``model`` or ``reference`` names a shipped predictor wherever a predictor is named (calibrating
+    the shipped one to one's own device needs no path into the installed package); a name that is neither a
+    shipped predictor nor a directory is one line naming the flag."""
+    out = tmp_path / "all.jsonl"
+    proc = cli_main("predict", str(data), "--predictor", "all", "-o", str(out))
+    assert "(all features)" in " ".join(proc.stdout.split()) and "no --predictor" not in proc.stderr
+    target = tmp_path / "target.jsonl"
+    write_records(target, load_records(data)[:2])
+    proc = cli_main("calibrate", "reference", str(target), "-o", str(tmp_path / "mine"))
+    assert "calibrated predictor" in proc.stdout and Predictor.load(tmp_path / "mine").feature_set == "model"
+    for command in (["predict", str(data), "--predictor", "nope", "-o", str(out)],
+                    ["calibrate", "nope", str(target), "-o", str(tmp_path / "nope")]):
+        proc = cli_main(*command, check=False)
+        flag = "--predictor" if command[0] == "predict" else "PREDICTOR"
+        assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        shipped = "(reference, all, model) nor a predictor directory"
+        assert f"{flag} nope: neither a shipped predictor {shipped}" in proc.stderr
+    assert not (tmp_path / "nope").exists()

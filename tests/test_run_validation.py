@@ -93,7 +93,7 @@ def test_grid_values_below_one_are_usage_errors(args, capsys):
 
 
 def test_grid_rule_for_python_callers(tmp_path):
-    plan = RunPlan(framework="torch", grid=[(MODEL, 0, 8)], meter=None, meter_options={}, predictor_dir=None,
+    plan = RunPlan(framework="torch", grid=[(MODEL, 0, 8)], meter=None, meter_options={}, predictor=None,
                    output=tmp_path / "o.jsonl", resume=False, interval_ms=20, device="cpu", attention="eager",
                    settings=RunSettings())
     with pytest.raises(ValidationError, match=r"--batch-size 0 \(bert-L2-H128\): must be an integer >= 1") as info, \

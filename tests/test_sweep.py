@@ -19,7 +19,7 @@ import pytest
 
 from irene_core.errors import IreneError
 from irene_core.sweep.actors import OPTIONS_ENV, node_meter_options
-from irene_core.sweep.plan import SweepPlan, device_kind
+from irene_core.sweep.plan import SweepPlan, device_kind, load_plan
 from irene_core.tree.jsonl import load_records
 from irene_meter_rapl.testing import PowercapTree
 
@@ -79,6 +79,13 @@ def test_plan_only_lists_every_task_of_json_and_yaml_plans(tmp_path):
     assert irene("sweep", "--plan", str(tmp_path / "plan.yaml"), "--plan-only").stdout.splitlines()[-1] == \
         "4 tasks on cpu"
     one_line_error(irene("sweep", "--plan", str(tmp_path / "plan.yaml"), "-b", "4"), "drop --batch-size")
+
+
+def test_a_plans_predictor_is_a_shipped_ones_name_or_a_directory_beside_the_plan(tmp_path):
+    for given, read in (("all", "all"), ("reference", "reference"), ("preds/mine", str(tmp_path / "preds" / "mine")),
+                        ("/abs/mine", "/abs/mine")):
+        (tmp_path / "plan.json").write_text(json.dumps({**PLAN, "predictor": given}))
+        assert load_plan(tmp_path / "plan.json").predictor == read
 
 
 def test_plan_rules():

@@ -27,7 +27,7 @@ def one_thread(one_torch_thread):
 
 @pytest.fixture(scope="module")
 def predictor():
-    from irene_core.whatif import load_predictor
+    from irene_core.predictor.predictor import load_predictor
 
     return load_predictor("model")
 
@@ -204,7 +204,7 @@ def test_cli_csv(cli_main):
         (["bert-L2-H128", "--vary", "depth=2"], "--vary depth: not an integer setting of bert-L2-H128's BertConfig"),
         (["bert-L2-H128", "--vary", "hidden=100"], "--vary hidden=100: not a multiple of the head size 64"),
         (["no-such-model"], "unknown model 'no-such-model'"),
-        (["bert-L2-H128", "--predictor", "nope"], "--predictor nope: neither a reference predictor (all, model)"),
+        (["bert-L2-H128", "--predictor", "nope"], "--predictor nope: neither a shipped predictor"),
     ],
 )
 def test_bad_input_is_one_line_exit_1(cli_main, args, message):

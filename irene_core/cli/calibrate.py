@@ -8,28 +8,32 @@ from pathlib import Path
 import click
 
 from irene_core.cli.console import console, err_console
+from irene_core.cli.data import fill_bytes_moved
 from irene_core.cli.views import noise_floor_text
 from irene_core.errors import IreneError
 
 
 @click.command("calibrate")
-@click.argument("predictor_dir", metavar="PREDICTOR", type=click.Path(path_type=Path))
+@click.argument("predictor", metavar="PREDICTOR")
 @click.argument("target", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Calibrated predictor to write.")
 @click.option("--device", default=None, help="Use only TARGET's trees of this device label.")
-def calibrate_cmd(predictor_dir: Path, target: Path, output: Path, device: str | None) -> None:
-    """Adapt PREDICTOR to the device that measured TARGET (1–3 measured trees are enough)."""
+def calibrate_cmd(predictor: str, target: Path, output: Path, device: str | None) -> None:
+    """Adapt PREDICTOR to the device that measured TARGET (1–3 measured trees are enough): a shipped
+    predictor (reference or model: model features; all) or a predictor directory."""
     from irene_core.predictor.calibration import calibrate
-    from irene_core.predictor.predictor import Predictor
+    from irene_core.predictor.predictor import load_predictor
     from irene_core.tree.jsonl import load_records
 
-    predictor = Predictor.load(predictor_dir)
+    source = load_predictor(predictor, "PREDICTOR")
     records = load_records(target)
     if device is not None:
         records = [r for r in records if r.device == device]
     if not records:
         raise IreneError(f"{target}: no tree{f' of device {device!r}' if device else ''} to calibrate on")
-    calibrated = calibrate(predictor, records)
+    if "mem_bytes_moved" in source.feature_names_:
+        fill_bytes_moved(records, "this predictor needs it")
+    calibrated = calibrate(source, records)
     calibrated.save(output)
     report = calibrated.training_["calibration"]
     for group, fit in report["groups"].items():

@@ -1,4 +1,5 @@
-"""One option vocabulary for the commands that trace or profile (``trace``, ``run``; later ``sweep``)."""
+"""One option vocabulary for the commands that trace, profile or predict (``trace``, ``run``, ``sweep``,
+``predict``)."""
 
 from __future__ import annotations
 
@@ -101,6 +102,15 @@ def phase_seq_lens(seq_lens: tuple[int, ...], phase: str) -> tuple[int, ...]:
 def framework(func: F) -> F:
     return click.option("--framework", default="torch", show_default=True,
                         help="Framework plugin that traces the model (see 'irene plugins').")(func)
+
+
+#: What every ``--predictor`` names (:func:`irene_core.predictor.predictor.load_predictor`).
+PREDICTOR_NAMES = "a shipped predictor (reference or model: model features; all) or a predictor directory"
+
+
+def predictor(func: F) -> F:
+    return click.option("--predictor", default=None,
+                        help=f"{PREDICTOR_NAMES[0].upper()}{PREDICTOR_NAMES[1:]} (default: reference).")(func)
 
 
 def device(func: F) -> F:

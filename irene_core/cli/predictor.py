@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
+from irene_core.cli import options
 from irene_core.cli.console import console, err_console
 from irene_core.cli.data import fill_bytes_moved
 from irene_core.cli.views import fmt_pct, noise_floor_text
@@ -77,34 +78,26 @@ def train_cmd(data: Path, output: Path, config: str | None, features: str | None
 
 @click.command("predict")
 @click.argument("data", type=click.Path(path_type=Path))
-@click.option(
-    "--predictor",
-    "predictor_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Predictor directory (default: the shipped model-features reference predictor).",
-)
+@options.predictor
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), required=True, help="Output JSONL with predicted energies."
 )
-def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
+def predict_cmd(data: Path, predictor: str | None, output: Path) -> None:
     """Predict the energy of every node of the trees in DATA (with a 90 % interval and extrapolation marks)."""
     from irene_core.cli.views import print_notices
-    from irene_core.predictor.predictor import Predictor, load_reference_predictor
+    from irene_core.predictor.predictor import load_predictor
     from irene_core.tree.jsonl import load_records, write_records
 
     records = load_records(data)
-    if predictor_dir is None:
-        predictor = load_reference_predictor("model")
+    model = load_predictor(predictor)
+    if predictor is None:
         err_console.print(
             "no --predictor: using the reference predictor (model features), "
-            f"a what-if estimate for {predictor.hardware}"
+            f"a what-if estimate for {model.hardware}"
         )
-    else:
-        predictor = Predictor.load(predictor_dir)
-    if "mem_bytes_moved" in predictor.feature_names_:
+    if "mem_bytes_moved" in model.feature_names_:
         fill_bytes_moved(records, "this predictor needs it")
-    predicted = predictor.predict(records)
+    predicted = model.predict(records)
     write_records(output, predicted)
     print_notices(predicted)
     table = Table(title=f"predicted energy per call → {output}")
@@ -129,7 +122,7 @@ def predict_cmd(data: Path, predictor_dir: Path | None, output: Path) -> None:
             f"{share:.1f}" if own else "—",
         )
     console.print(table)
-    console.print(f"figures are for: {predictor.hardware} ({predictor.feature_set} features)")
+    console.print(f"figures are for: {model.hardware} ({model.feature_set} features)")
 
 
 @click.command("crossvalidate")

@@ -27,12 +27,7 @@ DEFAULT_OUTPUT = Path("runs/irene-run.jsonl")
 )
 @options.meter_options
 @click.option("--sampler", default="resource", show_default=True, help="Resource-sampler plugin (kind features).")
-@click.option(
-    "--predictor",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Predictor directory (default: the shipped reference predictor, model features).",
-)
+@options.predictor
 @click.option(
     "-o",
     "--output",
@@ -80,7 +75,7 @@ DEFAULT_OUTPUT = Path("runs/irene-run.jsonl")
 @click.option("--html", type=click.Path(path_type=Path), default=None, help="Also write a self-contained HTML report.")
 @click.option("--depth", type=int, default=3, show_default=True, help="Depth of the printed energy tree.")
 def run_cmd(framework: str, models: tuple[str, ...], batch_sizes: tuple[int, ...], seq_lens: tuple[int, ...],
-            meter: str | None, meter_options: tuple[str, ...], sampler: str, predictor: Path | None, output: Path,
+            meter: str | None, meter_options: tuple[str, ...], sampler: str, predictor: str | None, output: Path,
             resume: bool, window_seconds: float | None, rounds: int | None, max_spread_pct: float, no_dedup: bool,
             cooldown: float,
             idle_seconds: float, interval_ms: float, device: str, attention: str, phase: str,
@@ -104,7 +99,7 @@ def run_cmd(framework: str, models: tuple[str, ...], batch_sizes: tuple[int, ...
         logits=logits,
         meter=meter,
         meter_options=parse_option_pairs(meter_options),
-        predictor_dir=predictor,
+        predictor=predictor,
         output=output,
         resume=resume,
         interval_ms=interval_ms,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from irene_core.cli import options
 from irene_core.cli.console import err_console
 from irene_core.errors import IreneError
 
@@ -90,7 +91,7 @@ def serve_cmd(host: str, port: int, data_dir: Path | None, cache_path: Path | No
 @click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="Output HTML file (self-contained: works offline, loads nothing).")
 @click.option("--predictor", default=None,
-              help="Predict every record first: a predictor directory, or 'reference' for the shipped one. "
+              help=f"Predict every record first: {options.PREDICTOR_NAMES}. "
                    "Default: show the energies the file already has.")
 @click.option("--title", default=None, help="Page title (default: from the file name).")
 def report_cmd(record: Path, html_path: Path, predictor: str | None, title: str | None) -> None:
@@ -112,7 +113,6 @@ def report_cmd(record: Path, html_path: Path, predictor: str | None, title: str 
 
 
 def _predict(records: list[TreeRecord], predictor: str) -> list[TreeRecord]:
-    from irene_core.predictor.predictor import Predictor, load_reference_predictor
+    from irene_core.predictor.predictor import load_predictor
 
-    model = load_reference_predictor(features="model") if predictor == "reference" else Predictor.load(Path(predictor))
-    return model.predict(records)
+    return load_predictor(predictor).predict(records)

@@ -30,8 +30,9 @@ PLAN_FLAGS = ("framework", "models", "batch_sizes", "seq_lens", "meter", "sample
 @options.sizes
 @click.option("--meter", default=None, help="Meter plugin; each node gives its options (IRENE_METER_OPTIONS).")
 @click.option("--sampler", default="resource", show_default=True, help="Resource-sampler plugin (kind features).")
-@click.option("--predictor", type=click.Path(path_type=Path), default=None,
-              help="Predictor directory, readable on every node (default: the shipped reference predictor).")
+@click.option("--predictor", default=None,
+              help=f"{options.PREDICTOR_NAMES[0].upper()}{options.PREDICTOR_NAMES[1:]}, readable on every node "
+                   "(default: reference).")
 @click.option("--window-seconds", type=options.POSITIVE, default=None,
               help="Replay window per node and round (default 0.25 s without a meter, 2 s with one).")
 @click.option("--rounds", type=click.IntRange(min=1), default=None,

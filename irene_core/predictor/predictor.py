@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from irene_core.tracing.framework import TracedModel
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+#: What every ``--predictor`` also calls the shipped model-features predictor (the web API's name for it).
+REFERENCE = "reference"
 #: Held-out records predicted per fold of the out-of-fold step (evenly spaced; bounds its cost).
 MAX_HELD_OUT_RECORDS = 32
 NOTICE_SOURCE = "predictor"
@@ -651,6 +653,23 @@ def load_reference_predictor(features: str = "model") -> Predictor:
             "run `make reference-predictors`)"
         )
     return Predictor.load(REFERENCE_DIR / features)
+
+
+def load_predictor(spec: str | None = None, flag: str = "--predictor") -> Predictor:
+    """The predictor a user names: none or ``reference``, the shipped model-features one; the name of a
+    shipped one (``model``, ``all``: :func:`reference_features`); else a predictor directory (one named
+    like a shipped predictor is given as ``./model``).  A bad name or directory is one
+    :class:`~irene_core.errors.IreneError` naming ``flag``."""
+    name = "model" if spec is None or spec == REFERENCE else spec
+    if name in reference_features():
+        return load_reference_predictor(name)
+    if not Path(name).is_dir():
+        shipped = ", ".join([REFERENCE, *reference_features()])
+        raise IreneError(f"{flag} {name}: neither a shipped predictor ({shipped}) nor a predictor directory")
+    try:
+        return Predictor.load(name)
+    except IreneError as exc:
+        raise IreneError(f"{flag} {name}: {exc}") from None
 
 
 def predict(

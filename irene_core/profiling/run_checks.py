@@ -182,13 +182,12 @@ def _html(context: RunContext) -> str | None:
 
 @RUN_RULES.rule("predictor")
 def _predictor(context: RunContext) -> str | None:
-    from irene_core.predictor.predictor import Predictor, load_reference_predictor
+    from irene_core.predictor.predictor import load_predictor
 
-    where = context.plan.predictor_dir
     try:
-        context.predictor = Predictor.load(where) if where else load_reference_predictor("model")
+        context.predictor = load_predictor(context.plan.predictor)
     except IreneError as exc:
-        return f"--predictor {where}: {exc}" if where else str(exc)
+        return str(exc)
     return None
 
 
@@ -284,7 +283,7 @@ def _predictor_features(context: RunContext) -> str | None:
     reasons = sorted({missing[f] for f in lacking if f in missing})
     why = f" ({'; '.join(reasons)})" if reasons else ""
     return (
-        f"--predictor {context.plan.predictor_dir or 'reference'} needs features this run cannot produce: "
+        f"--predictor {context.plan.predictor or 'reference'} needs features this run cannot produce: "
         f"{', '.join(lacking)}{why}; use a predictor trained with fewer features (irene train --features model)"
     )
 

@@ -59,7 +59,7 @@ class RunPlan:
     grid: list[GridPoint]
     meter: str | None
     meter_options: dict[str, str]
-    predictor_dir: Path | None
+    predictor: str | None
     output: Path
     resume: bool
     interval_ms: float
@@ -225,7 +225,7 @@ class RunSession:
         plan = self.plan
         predictor = context.predictor
         assert predictor is not None  # the "predictor" rule loaded it
-        self.err.print(f"predictor: {plan.predictor_dir or 'shipped reference (model features)'} "
+        self.err.print(f"predictor: {plan.predictor or 'shipped reference (model features)'} "
                        f"— figures stand for {predictor.hardware}")
         if plan.meter:
             overloaded = overload_warning(run_conditions())

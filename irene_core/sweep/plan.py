@@ -77,7 +77,7 @@ class SweepPlan(BaseModel):
     attention: Literal["eager", "sdpa"] = "eager"
     meter: str | None = Field(None, description="meter plugin; its options come from each node")
     sampler: str = "resource"
-    predictor: Path | None = None
+    predictor: str | None = Field(None, description="a shipped predictor's name or a predictor directory")
     window_seconds: PositiveFloat | None = Field(None, description="default 2 s with a meter, 0.25 s without")
     rounds: PositiveInt | None = Field(None, description="default 3 with a meter, 1 without")
     max_spread_pct: PositiveFloat = 5.0
@@ -139,7 +139,7 @@ class SweepPlan(BaseModel):
             logits=self.logits,
             meter=self.meter,
             meter_options=meter_options,
-            predictor_dir=self.predictor,
+            predictor=self.predictor,
             output=output,
             resume=False,
             interval_ms=self.interval_ms,
@@ -197,9 +197,14 @@ def plan_problem(exc: PydanticValidationError) -> str:
     return validation_message(exc, " (see docs/sweep.md for the plan keys)").replace("Value error, ", "")
 
 
-def _beside(plan_file: Path, predictor: Path | None) -> Path | None:
-    """A relative predictor path is read from the plan file's directory."""
-    return predictor if predictor is None or predictor.is_absolute() else plan_file.parent / predictor
+def _beside(plan_file: Path, predictor: str | None) -> str | None:
+    """A relative predictor directory is read from the plan file's directory (a shipped predictor's name is
+    a name)."""
+    from irene_core.predictor.predictor import REFERENCE, reference_features
+
+    if predictor is None or predictor in (REFERENCE, *reference_features()) or Path(predictor).is_absolute():
+        return predictor
+    return str(plan_file.parent / predictor)
 
 
 def device_kind(label: str | None) -> str | None:

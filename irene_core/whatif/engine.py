@@ -92,21 +92,6 @@ def _check_questions(query: WhatIfQuery) -> None:
         raise IreneError(f"--accuracy: the score of {bad[0]} is not a finite number")
 
 
-def load_predictor(spec: str) -> Predictor:
-    """A shipped reference predictor by name (``model``, ``all``), else a predictor directory."""
-    from irene_core.predictor.predictor import Predictor, load_reference_predictor, reference_features
-
-    if spec in reference_features():
-        return load_reference_predictor(spec)
-    if not Path(spec).is_dir():
-        raise IreneError(f"--predictor {spec}: neither a reference predictor "
-                         f"({', '.join(reference_features())}) nor a predictor directory")
-    try:
-        return Predictor.load(spec)
-    except IreneError as exc:
-        raise IreneError(f"--predictor {spec}: {exc}") from None
-
-
 def _traced(spec: PointSpec, query: WhatIfQuery, cache: MutableMapping[Any, TreeRecord] | None) -> TreeRecord:
     key: TraceKey = (query.framework, spec.model, tuple(spec.settings.items()), query.batch_size, query.seq_len)
     if cache is not None and key in cache:
@@ -164,6 +149,8 @@ def whatif(
     keeps meta traces between calls (keyed by framework, model, settings, batch size and sequence length).
     Bad input raises a one-line :class:`~irene_core.errors.IreneError` naming the flag.
     """
+    from irene_core.predictor.predictor import load_predictor
+
     specs = plan(query)
     _check_questions(query)
     records = [_traced(spec, query, trace_cache) for spec in specs]
