@@ -110,7 +110,7 @@ PREDICTOR_NAMES = "a shipped predictor (reference or model: model features; all)
 
 def predictor(func: F) -> F:
     return click.option("--predictor", default=None,
-                        help=f"{PREDICTOR_NAMES[0].upper()}{PREDICTOR_NAMES[1:]} (default: reference).")(func)
+                        help=f"{PREDICTOR_NAMES.capitalize()} (default: reference).")(func)
 
 
 def device(func: F) -> F:

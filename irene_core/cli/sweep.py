@@ -31,7 +31,7 @@ PLAN_FLAGS = ("framework", "models", "batch_sizes", "seq_lens", "meter", "sample
 @click.option("--meter", default=None, help="Meter plugin; each node gives its options (IRENE_METER_OPTIONS).")
 @click.option("--sampler", default="resource", show_default=True, help="Resource-sampler plugin (kind features).")
 @click.option("--predictor", default=None,
-              help=f"{options.PREDICTOR_NAMES[0].upper()}{options.PREDICTOR_NAMES[1:]}, readable on every node "
+              help=f"{options.PREDICTOR_NAMES.capitalize()}, readable on every node "
                    "(default: reference).")
 @click.option("--window-seconds", type=options.POSITIVE, default=None,
               help="Replay window per node and round (default 0.25 s without a meter, 2 s with one).")

@@ -109,7 +109,7 @@ def _print_answers(result: WhatIfResult, to_stderr: bool) -> None:
 @click.option("--min-accuracy", type=options.FiniteFloat(-math.inf), default=None,
               help="Ask: the least energy for an accuracy of at least this.")
 @click.option("--predictor", default="model", show_default=True,
-              help="A shipped reference predictor (model, all) or a predictor directory.")
+              help=f"{options.PREDICTOR_NAMES.capitalize()}.")
 @options.framework
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print one CSV row per point (units in the headers).")
