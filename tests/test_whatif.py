@@ -8,6 +8,8 @@ import csv
 import io
 import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 
@@ -249,3 +251,12 @@ def test_a_narrower_models_linears_are_new_products_whose_shared_error_widens_th
     assert out.root.predicted_energy == pytest.approx(before.root.predicted_energy)  # only the intervals move
     assert out.root.predicted_high > before.root.predicted_high * 1.005
     assert out.root.predicted_low < before.root.predicted_low / 1.005
+
+
+def test_the_python_example_of_the_whatif_page_runs(capsys):
+    page = Path(__file__).resolve().parent.parent / "docs" / "whatif.md"
+    (block,) = re.findall(r"^```python\n(.*?)^```$", page.read_text(encoding="utf-8"), re.S | re.M)
+    namespace: dict = {}
+    exec(compile(block, page.name, "exec"), namespace)
+    assert [p.model for p in namespace["result"].points] == [f"bert-L2-H128[layers={n}]" for n in (2, 4, 6)]
+    assert capsys.readouterr().out.count(" J ") == 3
