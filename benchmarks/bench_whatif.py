@@ -43,7 +43,8 @@ def cold_cli() -> tuple[list[float], dict]:
 
 def warm() -> tuple[list[float], float]:
     """In-process times of the 24 points with a loaded predictor: traced anew each run, then from kept traces."""
-    from irene_core.whatif import WhatIfQuery, load_predictor, whatif
+    from irene_core import load_predictor
+    from irene_core.whatif import WhatIfQuery, whatif
 
     predictor = load_predictor("model")
     whatif(WhatIfQuery(models=["bert-L2-H128"], batch_size=1, seq_len=8), predictor=predictor)  # imports torch
