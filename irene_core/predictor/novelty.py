@@ -43,6 +43,11 @@ from irene_core.tree.table import TreeTable
 _SHAPE_DECIMALS = 3
 
 
+def _key(text: str) -> int:
+    """A stable signed 64-bit key of ``text`` (the same in every process and release)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
+
+
 def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
     """A stable 64-bit key per node of its level, kind, batch, seq, flops and bytes moved, and its
     children's keys: equal keys, equal shapes all the way down (see *Novelty* in the module docstring)."""
@@ -51,8 +56,7 @@ def shape_keys(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
     keys = np.empty(len(table), dtype=np.int64)
     for i in range(len(table) - 1, -1, -1):  # pre-order reversed: children before their parent
         below = ",".join(map(str, sorted(children[i])))
-        text = f"{table.level[i]}|{kinds[i]}|{'|'.join(map(repr, logs[i].tolist()))}|{below}".encode()
-        keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
+        keys[i] = _key(f"{table.level[i]}|{kinds[i]}|{'|'.join(map(repr, logs[i].tolist()))}|{below}")
         if table.parent[i] >= 0:
             children[table.parent[i]].append(int(keys[i]))
     return keys
@@ -94,8 +98,7 @@ def product_keys(table: TreeTable, kinds: np.ndarray, powers: dict[str, int]) ->
         [powers.get(k, np.nan) for k in kinds], dtype=float)
     keys = np.zeros(len(table), dtype=np.int64)
     for i in np.flatnonzero(table.is_leaf & np.isfinite(per)):
-        text = f"{kinds[i]}|{round(float(per[i]), _SHAPE_DECIMALS)!r}".encode()
-        keys[i] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True)
+        keys[i] = _key(f"{kinds[i]}|{round(float(per[i]), _SHAPE_DECIMALS)!r}")
     return keys
 
 
@@ -166,8 +169,7 @@ def structure_keys(table: TreeTable, kinds: np.ndarray, counted: np.ndarray) -> 
     first, inverse = unique_rows(rows[inner])
     hashed = []  # identical layers repeat one structure: one text per distinct structure
     for i in inner[first]:
-        text = f"{table.level[i]}|{table.parent[i] < 0}|{','.join(names[present[i]])}|{leaves[i]}".encode()
-        hashed.append(int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little", signed=True))
+        hashed.append(_key(f"{table.level[i]}|{table.parent[i] < 0}|{','.join(names[present[i]])}|{leaves[i]}"))
     keys = np.zeros(len(table), dtype=np.int64)
     keys[inner] = np.array(hashed, dtype=np.int64)[inverse]
     return keys

@@ -110,8 +110,8 @@ def _held_out_folds(
     clusters = np.array([cluster[n] for n in names])
     if len(set(clusters)) > 1:
         held = {frozenset(test.tolist()) for _, test in by_group}
-        splits += [(np.flatnonzero(clusters != c), np.flatnonzero(clusters == c), by_model)
-                   for c in sorted(set(clusters)) if frozenset(np.flatnonzero(clusters == c).tolist()) not in held]
+        out = ((np.flatnonzero(clusters != c), np.flatnonzero(clusters == c)) for c in sorted(set(clusters)))
+        splits += [(train, test, by_model) for train, test in out if frozenset(test.tolist()) not in held]
     small = tokens <= np.median(tokens)
     if small.any() and not small.all():
         halves = (small, ~small), (~small, small)
