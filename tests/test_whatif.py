@@ -253,6 +253,31 @@ def test_a_narrower_models_linears_are_new_products_whose_shared_error_widens_th
     assert out.root.predicted_low < before.root.predicted_low / 1.005
 
 
+def test_a_product_beyond_the_held_out_ones_widens_in_proportion_to_its_distance(predictor, ask, cache):
+    """The held-out products whose error set the width lay at most its *reach* (log units) from the
+    products their regressor was fitted on; further out a width grows in proportion to the distance, as an
+    exponent off by as much would make it err.  bert-L2-H128's LayerNorms compute over 128 features where
+    every training one did over 768 (log 6 away, beyond the reach): wider by that ratio, and its root
+    wider than a save without reach (whose widths never grew) gives; bert-L2-H512's products all lie
+    within the reach, and its root keeps its interval."""
+    ask(models=["bert-L2-H128", "bert-L2-H512"])
+    traced = {r.model_name: r for r in cache.values()}
+    width, reach = predictor.intervals_.new_product["ml"], predictor.intervals_.product_reach["ml"]
+    assert 0 < reach < math.log(6)
+    older = copy.deepcopy(predictor)
+    older.intervals_.product_reach = {}
+    out, before = (p.predict([copy.deepcopy(traced["bert-L2-H128"])])[0] for p in (predictor, older))
+    norms = [n for n in out.nodes() if n.type == "LayerNorm"]
+    assert norms and all(min(math.log(n.predicted_high / n.predicted_energy),
+                             math.log(n.predicted_energy / n.predicted_low)) >= width * math.log(6) / reach - 1e-9
+                         for n in norms)
+    assert out.root.predicted_energy == pytest.approx(before.root.predicted_energy)  # only the intervals move
+    assert out.root.predicted_high > before.root.predicted_high * 1.01
+    assert out.root.predicted_low < before.root.predicted_low / 1.01
+    near, near_before = (p.predict([copy.deepcopy(traced["bert-L2-H512"])])[0].root for p in (predictor, older))
+    assert (near.predicted_low, near.predicted_high) == pytest.approx((near_before.predicted_low, near_before.predicted_high))
+
+
 def test_the_python_example_of_the_whatif_page_runs(capsys):
     page = Path(__file__).resolve().parent.parent / "docs" / "whatif.md"
     (block,) = re.findall(r"^```python\n(.*?)^```$", page.read_text(encoding="utf-8"), re.S | re.M)

@@ -70,6 +70,7 @@ from scipy import optimize
 from irene_core.errors import IreneError
 from irene_core.plugins import CORE_DISTRIBUTION, GENERIC, Contribution, get_registry
 from irene_core.predictor.design import BYTE_FEATURES, transform, work_features
+from irene_core.predictor.novelty import product_distances
 from irene_core.predictor.regressor import PrimitiveRegressor, RegressorSpec, make_regressor
 
 #: How leaves below their kind's training range are predicted (see the module docstring).
@@ -295,18 +296,21 @@ class LeafModels:
         return r, of
 
     def new_product_residuals(
-        self, X: np.ndarray, y: np.ndarray, types: np.ndarray, keys: np.ndarray, groups: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(log(y / estimate), kind, product key)`` of the leaves of every kind with at least
+        self, X: np.ndarray, y: np.ndarray, types: np.ndarray, keys: np.ndarray, values: np.ndarray,
+        groups: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(log(y / estimate), kind, product key, distance)`` of the leaves of every kind with at least
         :data:`MIN_PRODUCTS` measured products (:func:`~irene_core.predictor.novelty.product_keys` ``keys``,
         0: none; measured: of :data:`MIN_PRODUCT_LEAVES` leaves or more), each measured product's leaves
         estimated by their kind's regressor fitted on its other products' (``groups``: their models): how
-        far off a kind's regressor is on a product it has not seen (a model of another width).  Each fold
-        keeps two measured products or more: fitted on one, a regressor has never seen the work of a
-        product vary (trained on BERT's 768 × 768 Linears, their 768 ↔ 3072 ones came out 10 % low on
-        median and within ×1.27 for 90 % of them, model features), which says nothing of a regressor that has."""
+        far off a kind's regressor is on a product it has not seen (a model of another width), and how far
+        (log units) that product lies from the nearest it was fitted on (``values``: the log products,
+        :func:`~irene_core.predictor.novelty.product_values`).  Each fold keeps two measured products or
+        more: fitted on one, a regressor has never seen the work of a product vary (trained on BERT's
+        768 × 768 Linears, their 768 ↔ 3072 ones came out 10 % low on median and within ×1.27 for 90 % of
+        them, model features), which says nothing of a regressor that has."""
         canonical = self.canonical_array(types)
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        parts: list[tuple[np.ndarray, ...]] = []
         for kind in sorted(set(canonical[keys != 0])):
             of_kind = (canonical == kind) & (keys != 0)
             products, counts = np.unique(keys[of_kind], return_counts=True)
@@ -320,11 +324,12 @@ class LeafModels:
                 except IreneError:  # too few rows or models left to fit on: this product measures nothing
                     continue
                 estimate = np.maximum(np.asarray(regressor.predict(X[held]), float), 1e-300)
-                parts.append((np.log(y[held] / estimate), canonical[held], keys[held]))
+                distance = product_distances(values[held], canonical[held], {kind: np.unique(values[train])})
+                parts.append((np.log(y[held] / estimate), canonical[held], keys[held], distance))
         if not parts:
-            return np.zeros(0), np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
-        r, kinds, products = (np.concatenate(p) for p in zip(*parts, strict=True))
-        return r, kinds, products
+            return np.zeros(0), np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64), np.zeros(0)
+        r, kinds, products, distances = (np.concatenate(p) for p in zip(*parts, strict=True))
+        return r, kinds, products, distances
 
     def predict(self, X: np.ndarray, types: np.ndarray) -> np.ndarray:
         """Energies of leaves ``X`` of primitive ``types``; untrained primitives use the generic regressor

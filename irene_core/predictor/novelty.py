@@ -29,7 +29,7 @@ How each tier errs, and why the tiers are drawn where they are, is measured in d
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -89,17 +89,39 @@ def seq_powers(table: TreeTable, kinds: np.ndarray, rows: np.ndarray) -> dict[st
     return powers
 
 
-def product_keys(table: TreeTable, kinds: np.ndarray, powers: dict[str, int]) -> np.ndarray:
-    """A stable 64-bit key per leaf of its kind and its *product*: its work per batch element over the
-    sequence length to its kind's power (:func:`seq_powers`), to 0.1 % — what the leaf computes whatever
-    the batch and sequence it runs on (a `Linear`'s in × out).  0 for inner nodes and leaves without
-    flops or of a kind without a power."""
+def product_values(table: TreeTable, kinds: np.ndarray, powers: dict[str, int]) -> np.ndarray:
+    """Per leaf, the log of its *product*: its work per batch element over the sequence length to its
+    kind's power (:func:`seq_powers`), to 0.1 % — what the leaf computes whatever the batch and sequence
+    it runs on (a `Linear`'s in × out).  NaN for inner nodes and leaves without flops or of a kind
+    without a power."""
     per = _work_per_element(table) - np.log(table.column("seq_len")) * np.array(
         [powers.get(k, np.nan) for k in kinds], dtype=float)
+    out = np.full(len(table), np.nan)
+    for i in np.flatnonzero(table.is_leaf & np.isfinite(per)):  # Python's rounding: the keys of older saves
+        out[i] = round(float(per[i]), _SHAPE_DECIMALS)
+    return out
+
+
+def product_keys(table: TreeTable, kinds: np.ndarray, powers: dict[str, int]) -> np.ndarray:
+    """A stable 64-bit key per leaf of its kind and its :func:`product_values`; 0 where it has none."""
+    values = product_values(table, kinds, powers)
     keys = np.zeros(len(table), dtype=np.int64)
-    for i in np.flatnonzero(table.is_leaf & np.isfinite(per)):
-        keys[i] = _key(f"{kinds[i]}|{round(float(per[i]), _SHAPE_DECIMALS)!r}")
+    for i in np.flatnonzero(np.isfinite(values)):
+        keys[i] = _key(f"{kinds[i]}|{float(values[i])!r}")
     return keys
+
+
+def product_distances(values: np.ndarray, kinds: np.ndarray, trained: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Per leaf, how far (natural-log units) its product (:func:`product_values`) lies from the nearest
+    of its kind's ``trained`` products (sorted log values per kind); NaN where it has none or its kind
+    no trained products."""
+    out = np.full(len(values), np.nan)
+    for kind in set(kinds[np.isfinite(values)]):
+        at = (kinds == kind) & np.isfinite(values)
+        known = trained.get(str(kind), np.zeros(0))
+        if len(known):
+            out[at] = np.abs(values[at, None] - known[None, :]).min(axis=1)
+    return out
 
 
 def source_counts(keys: np.ndarray, models: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

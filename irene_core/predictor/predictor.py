@@ -38,6 +38,7 @@ from irene_core.predictor.novelty import (
     model_clusters,
     of_new_family,
     product_keys,
+    product_values,
     seq_powers,
     shape_keys,
     shape_sources,
@@ -225,6 +226,7 @@ class Predictor:
         kinds = self._kinds(table)
         powers = seq_powers(table, kinds, usable)
         products = product_keys(table, kinds, powers)[usable]
+        values = product_values(table, kinds, powers)[usable]
         X = self._matrix(table)[usable]
         self.intervals_ = IntervalModel.fit(
             by_model, by_size, self._ranges(table), keys, self.aggregator_.unseen_structure_residuals(),
@@ -233,8 +235,9 @@ class Predictor:
             [r.family for r in table.records if r.family is not None], by_both, models, measurement_noise(table),
             by_axis=by_axis,
             new_product=self.leaves_.new_product_residuals(
-                X, table.truth[usable], table.type[usable], products, table.model_name[usable]),
+                X, table.truth[usable], table.type[usable], products, values, table.model_name[usable]),
             products=products, powers=powers,
+            product_values={str(k): values[(kinds[usable] == k) & np.isfinite(values)] for k in powers},
         )
         self.training_["intervals"] = {
             "folds": folds,
@@ -242,6 +245,7 @@ class Predictor:
             "offset": self.intervals_.offset,
             "unseen_kind_widening": round(self.intervals_.unseen_kind, 4),
             "new_product_widening": {k: round(v, 4) for k, v in sorted(self.intervals_.new_product.items())},
+            "new_product_reach": {k: round(v, 4) for k, v in sorted(self.intervals_.product_reach.items())},
             "measurement_noise": {level: round(v, 4) for level, v in self.intervals_.noise.items()},
             "groups": sorted(self.intervals_.quantiles),
             "seconds": round(time.perf_counter() - start, 3),

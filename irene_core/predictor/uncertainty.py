@@ -44,7 +44,14 @@ import numpy as np
 from scipy import optimize, stats
 from sklearn.metrics import mean_pinball_loss
 
-from irene_core.predictor.novelty import of_new_family, product_keys, shape_sources, source_counts
+from irene_core.predictor.novelty import (
+    of_new_family,
+    product_distances,
+    product_keys,
+    product_values,
+    shape_sources,
+    source_counts,
+)
 from irene_core.predictor.training_ranges import UNBOUNDED, Ranges, leaf_sum
 from irene_core.tree.schema import LEVELS
 from irene_core.tree.table import TreeTable
@@ -331,14 +338,18 @@ def _half_width(log_ratio: np.ndarray) -> float:
     return float(np.quantile(np.abs(log_ratio), COVERAGE))
 
 
-def new_product_widths(r: np.ndarray, kinds: np.ndarray, products: np.ndarray) -> dict[str, float]:
+def new_product_widths(
+    r: np.ndarray, kinds: np.ndarray, products: np.ndarray, distances: np.ndarray
+) -> tuple[dict[str, float], dict[str, float]]:
     """Per kind, and ``"ml"`` over every kind (for a kind with one product), the log half-width of a leaf
     of a product training lacked: the widest held-out product's (:func:`_widest_fold`, each product one
-    fold: a product's leaves share one error, a width's).  Empty without residuals."""
+    fold: a product's leaves share one error, a width's); and its *reach*, the furthest of those held-out
+    products from the nearest they were fitted on (``distances``, log units).  Empty without residuals."""
     if not len(r):
-        return {}
-    widths = {str(kind): _widest_fold(r[kinds == kind], products[kinds == kind]) for kind in set(kinds)}
-    return widths | {"ml": _widest_fold(r, products)}
+        return {}, {}
+    names = [(str(kind), kinds == kind) for kind in set(kinds)] + [("ml", np.ones(len(r), dtype=bool))]
+    return ({name: _widest_fold(r[rows], products[rows]) for name, rows in names},
+            {name: float(distances[rows].max()) for name, rows in names})
 
 
 def _widest_fold(log_ratio: np.ndarray, folds: np.ndarray) -> float:
@@ -382,6 +393,11 @@ class IntervalModel:
     #: (:func:`~irene_core.predictor.novelty.product_keys`).
     products: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     powers: dict[str, int] = field(default_factory=dict)
+    #: Per :attr:`new_product` width, the furthest held-out product it was measured on (none: an older save,
+    #: a width that does not grow), and per kind the training leaves' sorted log products
+    #: (:func:`~irene_core.predictor.novelty.product_values`), how far a new product lies from them.
+    product_reach: dict[str, float] = field(default_factory=dict)
+    product_values: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -398,9 +414,10 @@ class IntervalModel:
         models: np.ndarray | None = None,
         noise: Mapping[str, float] | None = None,
         by_axis: Residuals | None = None,
-        new_product: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        new_product: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
         products: np.ndarray | None = None,
         powers: Mapping[str, int] | None = None,
+        product_values: Mapping[str, np.ndarray] | None = None,
     ) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart; novel leaves also from the size
         folds, ``by_size`` and ``by_both``: new sizes inside their fold's ranges) and, for novel nodes of an
@@ -413,8 +430,9 @@ class IntervalModel:
         ``models``: the training model (an integer code) of each ``known`` key (to count how many had each shape);
         ``noise``: the training trees' :func:`measurement_noise`; ``by_axis``: the size folds of batch and of
         sequence length apart, whose widening is a second measurement (:data:`AXIS`); ``new_product``: the
-        kinds' regressors' residuals on products held out (residuals, kinds, product keys), ``products``
-        the training leaves' product keys and ``powers`` their kinds' powers of the sequence length."""
+        kinds' regressors' residuals on products held out (residuals, kinds, product keys, distances),
+        ``products`` the training leaves' product keys, ``powers`` their kinds' powers of the sequence length
+        and ``product_values`` their log products per kind."""
         r, levels, groups, folds = _with_novel_leaves(by_model, by_size, by_both)
         quantiles: dict[str, tuple[float, float]] = {}
         tiers = np.array([next((t for t in _OWN_TIERS if g.startswith(t)), "") for g in groups], dtype=object)
@@ -454,9 +472,11 @@ class IntervalModel:
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
                     unseen_kind=0.0 if unseen_kind is None else new_kind_margin(unseen_kind),
                     noise={level: value for level, value in (noise or {}).items() if value > 0},
-                    new_product={} if new_product is None else new_product_widths(*new_product),
                     products=np.unique(np.zeros(0, np.int64) if products is None else products[products != 0]),
-                    powers=dict(powers or {}))
+                    powers=dict(powers or {}),
+                    product_values={k: np.unique(v) for k, v in (product_values or {}).items()})
+        if new_product is not None:
+            model.new_product, model.product_reach = new_product_widths(*new_product)
         model._fit_slopes(by_size)
         if by_both is not None:
             model._fit_slopes(by_both, NOVEL)
@@ -493,14 +513,19 @@ class IntervalModel:
 
     def product_margins(self, table: TreeTable, kinds: np.ndarray) -> np.ndarray:
         """Per node, the log half-width of a leaf whose product no training leaf had (its kind's, else the
-        level's, :attr:`new_product`); 0 for every other node (and all of them for an older save)."""
+        level's, :attr:`new_product`), which beyond its reach grows in proportion to how far the product
+        lies from its kind's nearest trained one (as an exponent off by as much would make it err: docs/
+        predictor.md, *New products*); 0 for every other node (and all of them for an older save)."""
         if not self.new_product:
             return np.zeros(len(table))
         keys = product_keys(table, kinds, self.powers)
         new = (keys != 0) & ~np.isin(keys, self.products)
-        widths = np.array([self.new_product.get(str(k), self.new_product["ml"]) for k in kinds[new]])
+        names = [str(k) if str(k) in self.new_product else "ml" for k in kinds[new]]
+        widths = np.array([self.new_product[name] for name in names])
+        reach = np.array([self.product_reach.get(name, np.inf) for name in names])
+        distance = product_distances(product_values(table, kinds, self.powers)[new], kinds[new], self.product_values)
         margins = np.zeros(len(table))
-        margins[new] = widths
+        margins[new] = widths * np.maximum(1.0, np.nan_to_num(distance) / np.maximum(reach, 1e-12))
         return margins
 
     def sources_of(self, keys: np.ndarray) -> np.ndarray:
@@ -677,6 +702,8 @@ class IntervalModel:
             "new_product": dict(sorted(self.new_product.items())),
             "products": self.products,
             "powers": dict(sorted(self.powers.items())),
+            "product_reach": dict(sorted(self.product_reach.items())),
+            "product_values": dict(sorted(self.product_values.items())),
         }
 
     @classmethod
@@ -693,12 +720,15 @@ class IntervalModel:
         offset = {str(k): float(v) for k, v in dict(state.get("offset", {})).items()}  # older saves: none
         new_product = {str(k): float(v) for k, v in dict(state.get("new_product", {})).items()}  # older: none
         powers = {str(k): int(v) for k, v in dict(state.get("powers", {})).items()}
+        product_reach = {str(k): float(v) for k, v in dict(state.get("product_reach", {})).items()}  # older: none
+        product_values = {str(k): np.unique(np.asarray(v, float))
+                          for k, v in dict(state.get("product_values", {})).items()}
         unseen_kind = float(state.get("unseen_kind", 0.0))  # older saves: no such widening
         if any(not np.isfinite(v) or v < 0
                for v in [*slope.values(), *offset.values(), *extra.values(), *reach.values(), *noise.values(),
-                         *new_product.values(), unseen_kind]):
+                         *new_product.values(), *product_reach.values(), unseen_kind]):
             raise ValueError("interval slopes, their offsets and reach, widening, measurement noise and new "
-                             "products' widths must be finite and >= 0")
+                             "products' widths and reach must be finite and >= 0")
         saved_known, structures = (np.asarray(state.get(key, np.zeros(0)), dtype=np.int64)
                                    for key in ("known", "structures"))
         known, structures = np.unique(saved_known), np.unique(structures)
@@ -710,4 +740,5 @@ class IntervalModel:
         return cls({g: (float(q[i, 0]), float(q[i, 1])) for i, g in enumerate(names)}, slope,
                    Ranges.from_state(state["ranges"]), extra, known, sources, structures, unseen_kind, families,
                    reach, noise, offset, new_product,
-                   np.unique(np.asarray(state.get("products", np.zeros(0)), dtype=np.int64)), powers)
+                   np.unique(np.asarray(state.get("products", np.zeros(0)), dtype=np.int64)), powers,
+                   product_reach, product_values)
