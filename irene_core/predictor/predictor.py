@@ -460,9 +460,9 @@ class Predictor:
             readings[:, leaf] = self.leaves_.reading_shares(self._matrix(table)[leaf], table.type[leaf])
             low, high = spanning_readings(table, energies, low, high, *readings)
             widening = generic & ~absorbed
-            biases = [(widening & (kinds == name), self.intervals_.unseen_kind)
+            biases = [np.where(widening & (kinds == name), self.intervals_.unseen_kind, 0.0)
                       for name in sorted(set(kinds[widening]))]
-            biases += [(new_product & (kinds == name), float(margins[new_product & (kinds == name)].max()))
+            biases += [np.where(new_product & (kinds == name), margins, 0.0)
                        for name in sorted(set(kinds[new_product]))]
             low, high = spanning_unseen_kinds(table, energies, low, high, *self._bias_shifts(table, energies, biases))
             if self.leaves_.floor is not None:  # a leaf at 0 J runs no kernel: at most the device's smallest one
@@ -520,23 +520,25 @@ class Predictor:
         return Annotations(low, high, own_low, own_high, extrapolated, notices)
 
     def _bias_shifts(self, table: TreeTable, energies: np.ndarray,
-                     biases: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray]:
-        """``(up, down)``, one column per ``(rows, m)`` of ``biases``: leaves that may all be off by one
-        bias (a kind predicted by the generic regressor, ``m`` the margin of a new kind; a kind's leaves of
-        products training lacked, ``m`` their width), how far each node's energy may lie above and below
-        its estimate ``energies`` were those leaves to cost ``e^m`` times their estimate or ``e^−m`` of it,
-        the larger of what they add to it and how far the predictor's own estimate moves (see
+                     biases: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``(up, down)``, one column per bias of ``biases``: each a log margin ``m`` per node (0 outside
+        it) of leaves that may all be off one way at once (a kind predicted by the generic regressor, ``m``
+        the margin of a new kind; a kind's leaves of products training lacked, each ``m`` its product's
+        width), how far each node's energy may lie above and below its estimate ``energies`` were those
+        leaves to cost ``e^m`` times their estimate or ``e^−m`` of it, the larger of what they add to it
+        and how far the predictor's own estimate moves (see
         :func:`~irene_core.predictor.uncertainty.spanning_unseen_kinds`)."""
         up, down = np.zeros((len(table), len(biases))), np.zeros((len(table), len(biases)))
-        for column, (rows, margin) in enumerate(biases):
-            held = leaf_sum(table, np.where(rows, np.clip(energies, 0.0, None), 0.0))
+        for column, margin in enumerate(biases):
+            held = np.where(margin > 0, np.clip(energies, 0.0, None), 0.0)
             # a baseline's margin may overflow (the log-ridge's: hundreds of log units): its nodes move by
             # inf or nan, which fmax leaves to the other reading
             with np.errstate(invalid="ignore", over="ignore"):
-                moved = [self.predict_table(table, np.where(rows, np.exp(sign * margin), 1.0))[0] - energies
-                         for sign in (1.0, -1.0)]
-                up[:, column] = np.fmax.reduce([*moved, held * np.expm1(margin)])
-                down[:, column] = np.fmax.reduce([*(-m for m in moved), -held * np.expm1(-margin)])
+                moved = [self.predict_table(table, np.exp(sign * margin))[0] - energies for sign in (1.0, -1.0)]
+                above, below = (leaf_sum(table, np.where(held > 0, held * np.expm1(sign * margin), 0.0))
+                                for sign in (1.0, -1.0))
+                up[:, column] = np.fmax.reduce([*moved, above])
+                down[:, column] = np.fmax.reduce([*(-m for m in moved), -below])
         return up, down
 
     def predict_table(self, table: TreeTable, leaf_factors: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
