@@ -41,6 +41,8 @@ from irene_core.tree.table import TreeTable
 
 #: Shapes agree when their log flops and bytes agree to this many decimals (0.1 %).
 _SHAPE_DECIMALS = 3
+#: Two products (:func:`product_values`, rounded to 0.1 %) are one when they lie a rounding step apart or less.
+SAME_PRODUCT = 1.5 * 10.0**-_SHAPE_DECIMALS
 
 
 def _key(text: str) -> int:

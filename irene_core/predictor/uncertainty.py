@@ -45,6 +45,7 @@ from scipy import optimize, stats
 from sklearn.metrics import mean_pinball_loss
 
 from irene_core.predictor.novelty import (
+    SAME_PRODUCT,
     of_new_family,
     product_distances,
     product_keys,
@@ -519,13 +520,15 @@ class IntervalModel:
         if not self.new_product:
             return np.zeros(len(table))
         keys = product_keys(table, kinds, self.powers)
-        new = (keys != 0) & ~np.isin(keys, self.products)
+        distance = product_distances(product_values(table, kinds, self.powers), kinds, self.product_values)
+        # a product within a rounding step of a trained one is that one (a Linear's flops count its bias, a
+        # Conv1D's do not: BERT's 768 × 768 and GPT-2's lie 0.065 % apart, either side of a rounding)
+        new = (keys != 0) & ~np.isin(keys, self.products) & ~(distance <= SAME_PRODUCT)
         names = [str(k) if str(k) in self.new_product else "ml" for k in kinds[new]]
         widths = np.array([self.new_product[name] for name in names])
         reach = np.array([self.product_reach.get(name, np.inf) for name in names])
-        distance = product_distances(product_values(table, kinds, self.powers)[new], kinds[new], self.product_values)
         margins = np.zeros(len(table))
-        margins[new] = widths * np.maximum(1.0, np.nan_to_num(distance) / np.maximum(reach, 1e-12))
+        margins[new] = widths * np.maximum(1.0, np.nan_to_num(distance[new]) / np.maximum(reach, 1e-12))
         return margins
 
     def sources_of(self, keys: np.ndarray) -> np.ndarray:
