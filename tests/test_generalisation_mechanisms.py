@@ -9,7 +9,7 @@ import copy
 import numpy as np
 import pytest
 
-from irene_core.predictor.novelty import layered, model_clusters, product_keys, seq_powers
+from irene_core.predictor.novelty import layered, model_clusters, product_keys, product_values, seq_powers
 from irene_core.predictor.predictor import Predictor
 from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
 from irene_core.tree.paper_csv import import_csv_dir
@@ -540,7 +540,7 @@ def test_a_leafs_product_is_what_it_computes_whatever_its_batch_and_sequence(sma
     table = TreeTable.from_records(small)
     powers = seq_powers(table, table.type, table.is_leaf)
     assert [powers[k] for k in ("Linear", "Conv1D", "LayerNorm", "MatMul", "Softmax")] == [1, 1, 1, 2, 2]
-    keys = product_keys(table, table.type, powers)
+    keys = product_keys(product_values(table, table.type, powers), table.type)
     bert = np.array([table.records[r].model_name == "bert-base-uncased" for r in table.record_index])
     query, dense = (bert & np.array([n.id == f"encoder.layer.0.{name}:Linear" for n in table.nodes])
                     for name in ("attention.self.query", "intermediate.dense"))

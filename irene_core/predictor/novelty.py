@@ -104,10 +104,9 @@ def product_values(table: TreeTable, kinds: np.ndarray, powers: dict[str, int]) 
     return out
 
 
-def product_keys(table: TreeTable, kinds: np.ndarray, powers: dict[str, int]) -> np.ndarray:
-    """A stable 64-bit key per leaf of its kind and its :func:`product_values`; 0 where it has none."""
-    values = product_values(table, kinds, powers)
-    keys = np.zeros(len(table), dtype=np.int64)
+def product_keys(values: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+    """A stable 64-bit key per leaf of its kind and its product (:func:`product_values`); 0 where it has none."""
+    keys = np.zeros(len(values), dtype=np.int64)
     for i in np.flatnonzero(np.isfinite(values)):
         keys[i] = _key(f"{kinds[i]}|{float(values[i])!r}")
     return keys

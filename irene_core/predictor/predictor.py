@@ -225,7 +225,6 @@ class Predictor:
         usable = table.is_leaf & (table.truth > 0)
         kinds = self._kinds(table)
         powers = seq_powers(table, kinds, usable)
-        products = product_keys(table, kinds, powers)[usable]
         values = product_values(table, kinds, powers)[usable]
         X = self._matrix(table)[usable]
         self.intervals_ = IntervalModel.fit(
@@ -235,8 +234,9 @@ class Predictor:
             [r.family for r in table.records if r.family is not None], by_both, models, measurement_noise(table),
             by_axis=by_axis,
             new_product=self.leaves_.new_product_residuals(
-                X, table.truth[usable], table.type[usable], products, values, table.model_name[usable]),
-            products=products, powers=powers,
+                X, table.truth[usable], table.type[usable], product_keys(values, kinds[usable]), values,
+                table.model_name[usable]),
+            powers=powers,
             product_values={str(k): values[(kinds[usable] == k) & np.isfinite(values)] for k in powers},
         )
         self.training_["intervals"] = {
@@ -661,6 +661,11 @@ def load_reference_predictor(features: str = "model") -> Predictor:
     return Predictor.load(REFERENCE_DIR / features)
 
 
+def shipped_predictors() -> list[str]:
+    """The names that :func:`load_predictor` reads as shipped predictors, not directories."""
+    return [REFERENCE, *reference_features()]
+
+
 def load_predictor(spec: str | None = None, flag: str = "--predictor") -> Predictor:
     """The predictor a user names: none or ``reference``, the shipped model-features one; the name of a
     shipped one (``model``, ``all``: :func:`reference_features`); else a predictor directory (one named
@@ -670,8 +675,8 @@ def load_predictor(spec: str | None = None, flag: str = "--predictor") -> Predic
     if name in reference_features():
         return load_reference_predictor(name)
     if not Path(name).is_dir():
-        shipped = ", ".join([REFERENCE, *reference_features()])
-        raise IreneError(f"{flag} {name}: neither a shipped predictor ({shipped}) nor a predictor directory")
+        raise IreneError(f"{flag} {name}: neither a shipped predictor ({', '.join(shipped_predictors())}) "
+                         "nor a predictor directory")
     try:
         return Predictor.load(name)
     except IreneError as exc:

@@ -390,8 +390,8 @@ class IntervalModel:
     #: Per kind, and ``"ml"`` for a kind with one product, the log half-width of a leaf of a product no
     #: training leaf had (:func:`new_product_widths`; none: an older save, nothing widens).
     new_product: dict[str, float] = field(default_factory=dict)
-    #: The training leaves' sorted product keys and each kind's power of the sequence length
-    #: (:func:`~irene_core.predictor.novelty.product_keys`).
+    #: An older save's sorted product keys of the training leaves (:func:`~irene_core.predictor.novelty.
+    #: product_keys`; a save since keeps :attr:`product_values`), and each kind's power of the sequence length.
     products: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     powers: dict[str, int] = field(default_factory=dict)
     #: Per :attr:`new_product` width, the furthest held-out product it was measured on (none: an older save,
@@ -416,7 +416,6 @@ class IntervalModel:
         noise: Mapping[str, float] | None = None,
         by_axis: Residuals | None = None,
         new_product: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-        products: np.ndarray | None = None,
         powers: Mapping[str, int] | None = None,
         product_values: Mapping[str, np.ndarray] | None = None,
     ) -> IntervalModel:
@@ -432,8 +431,8 @@ class IntervalModel:
         ``noise``: the training trees' :func:`measurement_noise`; ``by_axis``: the size folds of batch and of
         sequence length apart, whose widening is a second measurement (:data:`AXIS`); ``new_product``: the
         kinds' regressors' residuals on products held out (residuals, kinds, product keys, distances),
-        ``products`` the training leaves' product keys, ``powers`` their kinds' powers of the sequence length
-        and ``product_values`` their log products per kind."""
+        ``powers`` the training leaves' kinds' powers of the sequence length and ``product_values`` their log
+        products per kind."""
         r, levels, groups, folds = _with_novel_leaves(by_model, by_size, by_both)
         quantiles: dict[str, tuple[float, float]] = {}
         tiers = np.array([next((t for t in _OWN_TIERS if g.startswith(t)), "") for g in groups], dtype=object)
@@ -473,7 +472,6 @@ class IntervalModel:
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
                     unseen_kind=0.0 if unseen_kind is None else new_kind_margin(unseen_kind),
                     noise={level: value for level, value in (noise or {}).items() if value > 0},
-                    products=np.unique(np.zeros(0, np.int64) if products is None else products[products != 0]),
                     powers=dict(powers or {}),
                     product_values={k: np.unique(v) for k, v in (product_values or {}).items()})
         if new_product is not None:
@@ -519,11 +517,14 @@ class IntervalModel:
         predictor.md, *New products*); 0 for every other node (and all of them for an older save)."""
         if not self.new_product:
             return np.zeros(len(table))
-        keys = product_keys(table, kinds, self.powers)
-        distance = product_distances(product_values(table, kinds, self.powers), kinds, self.product_values)
-        # a product within a rounding step of a trained one is that one (a Linear's flops count its bias, a
-        # Conv1D's do not: BERT's 768 × 768 and GPT-2's lie 0.065 % apart, either side of a rounding)
-        new = (keys != 0) & ~np.isin(keys, self.products) & ~(distance <= SAME_PRODUCT)
+        values = product_values(table, kinds, self.powers)
+        distance = product_distances(values, kinds, self.product_values)
+        if self.product_values:  # a product within a rounding step of a trained one is that one (a Linear's
+            # flops count its bias, a Conv1D's do not: BERT's 768 × 768 and GPT-2's lie 0.065 % apart)
+            new = np.isfinite(values) & ~(distance <= SAME_PRODUCT)
+        else:  # an older save: its trained products' keys
+            keys = product_keys(values, kinds)
+            new = (keys != 0) & ~np.isin(keys, self.products)
         names = [str(k) if str(k) in self.new_product else "ml" for k in kinds[new]]
         widths = np.array([self.new_product[name] for name in names])
         reach = np.array([self.product_reach.get(name, np.inf) for name in names])

@@ -200,9 +200,9 @@ def plan_problem(exc: PydanticValidationError) -> str:
 def _beside(plan_file: Path, predictor: str | None) -> str | None:
     """A relative predictor directory is read from the plan file's directory (a shipped predictor's name is
     a name)."""
-    from irene_core.predictor.predictor import REFERENCE, reference_features
+    from irene_core.predictor.predictor import shipped_predictors
 
-    if predictor is None or predictor in (REFERENCE, *reference_features()) or Path(predictor).is_absolute():
+    if predictor is None or predictor in shipped_predictors() or Path(predictor).is_absolute():
         return predictor
     return str(plan_file.parent / predictor)
 
