@@ -296,6 +296,30 @@ def test_a_dtype_or_phase_never_trained_on_is_extrapolated(encoder_predictor, sm
     assert not [n for n in same.notices if "trained on" in n.message]
 
 
+def test_a_tree_measured_on_another_device_is_extrapolated_where_its_measurements_are_read(encoder_predictor, small):
+    """A predictor that reads measured times and utilisations, given a tree another device measured, mixes
+    the two devices: the tree is extrapolated and says why.  The model-features predictor reads none (its
+    figures are its training device's what-if on any device), nor does a predictor saved before it kept
+    its training devices."""
+    train = [r for r in small if r.model_name in ("bert-base-uncased", "distilbert-base-uncased")]
+    reads = Predictor(features="no-gpu-energy").fit(train)
+    assert reads.training_["devices"] == ["device_1"]
+    here = train[0]
+    there = here.model_copy(update={"device": "elsewhere"}, deep=True)
+    same, other = reads.predict([here, there])
+    assert all(n.extrapolated for n in other.nodes()) and not all(n.extrapolated for n in same.nodes())
+    message = ("trained on trees measured on device_1: this tree's times and utilisations were measured on "
+               "elsewhere, and its figures are neither device's (extrapolated; `irene calibrate` adapts the "
+               "predictor to this device)")
+    assert [n.message for n in other.notices if "measured on" in n.message] == [message]
+    assert not [n for n in same.notices if "measured on" in n.message]
+    (what_if,) = encoder_predictor.predict([there])
+    assert not all(n.extrapolated for n in what_if.nodes())
+    assert not [n for n in what_if.notices if "measured on" in n.message]
+    del reads.training_["devices"]
+    assert not [n for n in reads.predict([there])[0].notices if "measured on" in n.message]
+
+
 def test_a_pure_container_costs_its_children(small, tmp_path):
     """GPT-2's modules all have work of their own (residual adds, GELU, head split); BERT's layers,
     attention blocks and encoder have none: they run their module children and nothing else, and

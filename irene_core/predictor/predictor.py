@@ -59,7 +59,7 @@ from irene_core.predictor.uncertainty import (
     spanning_readings,
     spanning_unseen_kinds,
 )
-from irene_core.tree.schema import ABSORBED_LEAVES, OWN_OPS_TYPE, Node, Notice, TreeRecord, unique_id
+from irene_core.tree.schema import ABSORBED_LEAVES, OWN_OPS_TYPE, RESOURCE_FEATURES, Node, Notice, TreeRecord, unique_id
 from irene_core.tree.table import TreeTable, preorder
 
 if TYPE_CHECKING:
@@ -294,6 +294,7 @@ class Predictor:
             "models": sorted({r.model_name for r in table.records}),
             "dtypes": sorted({r.dtype for r in table.records}),
             "phases": sorted({r.phase for r in table.records}),
+            "devices": devices,
             "nodes": {lv: int((table.level == lv).sum()) for lv in ("ml", "module", "model")},
             "skipped_nodes": {
                 "no ground truth": int(np.isnan(truth).sum() - table.borrowed.sum()),
@@ -387,20 +388,30 @@ class Predictor:
             raw = self.calibration_.apply(raw, table.level, self._groups(table, data.kinds))
         return raw
 
-    def _stands_for(self) -> tuple[str, list[str], list[str]]:
-        """``(how, dtypes, phases)`` of the trees the predictor stands for: its device calibration's trees
-        (``calibrated``), else its training data (``trained``; older predictors: the paper's float32
-        forward)."""
+    def _stands_for(self) -> tuple[str, list[str], list[str], list[str]]:
+        """``(how, dtypes, phases, devices)`` of the trees the predictor stands for: its device calibration's
+        trees (``calibrated``), else its training data (``trained``; older predictors: the paper's float32
+        forward, no device)."""
         calibration = self.training_.get("calibration") or {}
         how, source = ("calibrated", calibration) if "dtypes" in calibration else ("trained", self.training_)
-        return (how, [str(v) for v in source.get("dtypes", ["float32"])],
-                [str(v) for v in source.get("phases", ["forward"])])
+        dtypes, phases, devices = ([str(v) for v in source.get(key, default)] for key, default in
+                                   (("dtypes", ["float32"]), ("phases", ["forward"]), ("devices", [])))
+        return how, dtypes, phases, devices
 
-    def _unseen_settings(self, table: TreeTable) -> np.ndarray:
-        """Per node: whether its record's dtype or phase never occurred in training."""
-        _, dtypes, phases = self._stands_for()
-        unseen = np.array([r.dtype not in dtypes or r.phase not in phases for r in table.records], dtype=bool)
-        return unseen[table.record_index] if len(table.records) else np.zeros(len(table), dtype=bool)
+    def _reads_measurements(self) -> bool:
+        """Whether the predictor reads what a run measured (times, utilisations, GPU energy): those
+        of another device are not its own device's."""
+        return any(f in RESOURCE_FEATURES for f in self.feature_names_)
+
+    def _unseen_settings(self, table: TreeTable) -> tuple[np.ndarray, np.ndarray]:
+        """Per record: whether its dtype or phase never occurred in the trees the predictor stands for, and
+        whether it was measured on another device than theirs while the predictor reads its measurements."""
+        _, dtypes, phases, devices = self._stands_for()
+        setting = np.array([r.dtype not in dtypes or r.phase not in phases for r in table.records], dtype=bool)
+        reads = bool(devices) and self._reads_measurements()
+        device = np.array([reads and r.device is not None and r.device not in devices for r in table.records],
+                          dtype=bool)
+        return setting, device
 
     @staticmethod
     def _groups(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
@@ -419,7 +430,8 @@ class Predictor:
         distance, share = (self.intervals_.ranges.node_extent(table, kinds, energies) if self.intervals_
                            else (np.zeros((len(table), 2)),) * 2)
         outside = leaf & (distance > 0).any(axis=1)
-        unseen = self._unseen_settings(table)
+        setting, device = self._unseen_settings(table)
+        unseen = (setting | device)[table.record_index] if len(table.records) else np.zeros(len(table), dtype=bool)
         extrapolated = (propagate_up(table, (untrained | stand_in | outside).astype(float)) > 0) | unseen
         foreign = np.zeros(len(table), dtype=bool)  # novel inner nodes of a structure training lacks
         new_family = np.zeros(len(table), dtype=bool)  # novel nodes of a family training lacks
@@ -481,13 +493,20 @@ class Predictor:
             _notify(notices, table, stand_in & (own_kind == kind),
                     f"no training leaves of primitive '{kind}': predicted as '{same}', which performs the same "
                     "computation (extrapolated)")
-        how, dtypes, phases = self._stands_for()
-        for r in sorted(set(table.record_index[unseen])):
+        how, dtypes, phases, devices = self._stands_for()
+        for r in map(int, np.flatnonzero(setting)):
             record = table.records[r]
             notices[r].append(Notice(
                 source=NOTICE_SOURCE,
                 message=f"{how} on {'/'.join(dtypes)} {'/'.join(phases)} trees only: this {record.dtype} "
                 f"{record.phase} tree is extrapolated",
+            ))
+        for r in map(int, np.flatnonzero(device)):
+            notices[r].append(Notice(
+                source=NOTICE_SOURCE,
+                message=f"{how} on trees measured on {', '.join(devices)}: this tree's times and utilisations "
+                f"were measured on {table.records[r].device}, and its figures are neither device's (extrapolated; "
+                "`irene calibrate` adapts the predictor to this device)",
             ))
         _notify(notices, table, outside, lambda rows: (
             f"{len(rows)} leaf node(s) outside the training range of batch, seq, flops or bytes "
