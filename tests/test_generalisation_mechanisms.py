@@ -9,6 +9,7 @@ import copy
 import numpy as np
 import pytest
 
+from irene_core.predictor.calibration import calibrate
 from irene_core.predictor.novelty import layered, model_clusters, product_keys, product_values, seq_powers
 from irene_core.predictor.predictor import Predictor
 from irene_core.tracing.bytes_moved import add_bytes_moved, lacks_bytes_moved
@@ -298,9 +299,10 @@ def test_a_dtype_or_phase_never_trained_on_is_extrapolated(encoder_predictor, sm
 
 def test_a_tree_measured_on_another_device_is_extrapolated_where_its_measurements_are_read(encoder_predictor, small):
     """A predictor that reads measured times and utilisations, given a tree another device measured, mixes
-    the two devices: the tree is extrapolated and says why.  The model-features predictor reads none (its
-    figures are its training device's what-if on any device), nor does a predictor saved before it kept
-    its training devices."""
+    the two devices: the tree is extrapolated and says why; calibrated on a tree of that device, it stands
+    for that device instead.  The model-features predictor reads no measurement (its figures are its
+    training device's what-if on any device), and a predictor saved before it kept its training devices
+    checks none."""
     train = [r for r in small if r.model_name in ("bert-base-uncased", "distilbert-base-uncased")]
     reads = Predictor(features="no-gpu-energy").fit(train)
     assert reads.training_["devices"] == ["device_1"]
@@ -316,6 +318,12 @@ def test_a_tree_measured_on_another_device_is_extrapolated_where_its_measurement
     (what_if,) = encoder_predictor.predict([there])
     assert not all(n.extrapolated for n in what_if.nodes())
     assert not [n for n in what_if.notices if "measured on" in n.message]
+    calibrated = calibrate(reads, [there])  # now it stands for the other device
+    away, home = calibrated.predict([train[1].model_copy(update={"device": "elsewhere"}, deep=True), here])
+    assert not [n for n in away.notices if "measured on" in n.message]
+    assert [n.message for n in home.notices if "measured on" in n.message] == [
+        "calibrated on trees measured on elsewhere: this tree's times and utilisations were measured on device_1, "
+        "and its figures are neither device's (extrapolated; `irene calibrate` adapts the predictor to this device)"]
     del reads.training_["devices"]
     assert not [n for n in reads.predict([there])[0].notices if "measured on" in n.message]
 
