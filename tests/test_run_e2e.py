@@ -72,7 +72,8 @@ def test_train_once_predict_anywhere(tmp_path, cli_run, cli_main):
     assert sorted(r.key[:3] for r in records) == [(MODEL, b, s) for b in (1, 2) for s in (8, 16)]
     deviations, in_window = {}, {}
     for record in records:
-        assert record.meta["idle_power_w"] == pytest.approx(POWER_W, rel=0.02)
+        # one 0.3 s window: the simulator some ms behind at its edge moves it by a few % (as a window, below)
+        assert record.meta["idle_power_w"] == pytest.approx(POWER_W, rel=0.05)
         assert record.meta["meter"] == "rapl" and record.meta["rounds"] == 2
         assert record.host == socket.gethostname() and record.meta["threads"] >= 1
         assert record.meta["hardware"]["cpu"]["count"] == os.cpu_count() and record.meta["hardware"]["gpus"] == []
