@@ -403,10 +403,11 @@ class Predictor:
         of another device are not its own device's."""
         return any(f in RESOURCE_FEATURES for f in self.feature_names_)
 
-    def _unseen_settings(self, table: TreeTable) -> tuple[np.ndarray, np.ndarray]:
-        """Per record: whether its dtype or phase never occurred in the trees the predictor stands for, and
-        whether it was measured on another device than theirs while the predictor reads its measurements."""
-        _, dtypes, phases, devices = self._stands_for()
+    def _unseen_settings(self, table: TreeTable, dtypes: list[str], phases: list[str],
+                         devices: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per record: whether its dtype or phase is none of ``dtypes`` and ``phases`` (those of the trees the
+        predictor stands for, :meth:`_stands_for`), and whether it was measured on another device than
+        theirs, ``devices``, while the predictor reads its measurements."""
         setting = np.array([r.dtype not in dtypes or r.phase not in phases for r in table.records], dtype=bool)
         reads = bool(devices) and self._reads_measurements()
         device = np.array([reads and r.device is not None and r.device not in devices for r in table.records],
@@ -430,7 +431,8 @@ class Predictor:
         distance, share = (self.intervals_.ranges.node_extent(table, kinds, energies) if self.intervals_
                            else (np.zeros((len(table), 2)),) * 2)
         outside = leaf & (distance > 0).any(axis=1)
-        setting, device = self._unseen_settings(table)
+        how, dtypes, phases, devices = self._stands_for()
+        setting, device = self._unseen_settings(table, dtypes, phases, devices)
         unseen = (setting | device)[table.record_index] if len(table.records) else np.zeros(len(table), dtype=bool)
         extrapolated = (propagate_up(table, (untrained | stand_in | outside).astype(float)) > 0) | unseen
         foreign = np.zeros(len(table), dtype=bool)  # novel inner nodes of a structure training lacks
@@ -493,7 +495,6 @@ class Predictor:
             _notify(notices, table, stand_in & (own_kind == kind),
                     f"no training leaves of primitive '{kind}': predicted as '{same}', which performs the same "
                     "computation (extrapolated)")
-        how, dtypes, phases, devices = self._stands_for()
         for r in map(int, np.flatnonzero(setting)):
             record = table.records[r]
             notices[r].append(Notice(
