@@ -5,7 +5,8 @@ real GPU, before and after calibration on 1, 2 or 3 of its measured trees; its s
 The default predictor (model features) is trained on the paper's six models (device_1, with the
 tracer's bytes moved).  The synthetic device (:mod:`synthetic_device`) scales each primitive's energy
 by its own factor, adds an idle power over 0.7× shorter times and 3 % noise.  The real GPU is an
-NVIDIA H200 measured with NVML (``data/h200-nvml.jsonl``, from ``make gpu-transfer``).  Calibration
+NVIDIA H200 measured with NVML (``data/h200-nvml.jsonl``, from ``make gpu-transfer``); the release's
+other machine (``device_2``, where it lies beside device_1), per feature set.  Calibration
 trees are taken from the target's trees (spread over models and sizes); errors and 90 % interval
 coverage are measured on all the other trees of the target.  For comparison, the default predictor
 and the log-ridge trained on the H200's own trees, cross-validated over every built-in split.
@@ -19,7 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_predictor import paper_records
+from bench_predictor import OTHER_DEVICE, data_argument, device_records
 from results import update
 from synthetic_device import synthetic_device
 
@@ -129,8 +130,24 @@ def _named(trees: list[tuple[str, int, int]]) -> str:
     return ", ".join(f"{m} {b}×{s}" for m, b, s in trees)
 
 
+def other_device(records: list[TreeRecord], directory: Path) -> list[str]:
+    """The lines on the release's other device (``directory``, when it lies beside device_1): per feature
+    set, a device_1 predictor before and after calibration on the synthetic device's calibration trees."""
+    if not directory.is_dir():
+        return [f"**The release's `{OTHER_DEVICE}`**: not run (none beside `device_1`: `IRENE_DATA_DIR`).", ""]
+    trees = device_records(directory)
+    out = [f"**The release's `{OTHER_DEVICE}`** (the paper's other machine; {len(trees)} trees of the six models),",
+           "per feature set: a predictor that reads measured times and utilisations reads the target's.",
+           f"Calibration trees, in order: {_named(TARGETS)}.", ""]
+    for features in ("model", "no-gpu-energy", "all"):
+        rows, n = transfer(Predictor(features=features).fit(records), trees, TARGETS)
+        out += [f"{features} features, scored on {n} trees:", "", *rows, ""]
+    return out
+
+
 def section(argv: list[str] | None = None) -> str:
-    records = paper_records(argv, __doc__)
+    data = data_argument(argv, __doc__)
+    records = device_records(data)
     start = time.perf_counter()
     predictor = Predictor(features="model").fit(records)
     print(f"device_1 predictor (model features, {len(records)} trees): {time.perf_counter() - start:.0f} s", flush=True)
@@ -142,6 +159,7 @@ def section(argv: list[str] | None = None) -> str:
     own = trained_on_target(h200)
     print(f"trained on the H200's own trees, every split: {time.perf_counter() - start:.0f} s", flush=True)
     noise = " / ".join(f"{100 * v:.1f}" for v in measurement_noise(TreeTable.from_records(h200)).values())
+    on_other = other_device(records, data.parent / OTHER_DEVICE)
     left_out = {name: unmeasured_kinds(predictor, trees, targets[0])
                 for name, trees, targets in (("synthetic", synthetic_trees, TARGETS),
                                              ("h200", h200, H200_TARGETS))}
@@ -166,6 +184,7 @@ def section(argv: list[str] | None = None) -> str:
         "",
         *real,
         "",
+        *on_other,
         "**Trained on the H200's own trees** instead (what measuring the device yourself gives): the default",
         "predictor and the log-ridge cross-validated over the built-in splits (section 8 of *Predictor on",
         "device_1*) on the eleven trees, all of 2,048 tokens but BERT's and GPT-2's at 32 × 256.  Its Dropout",

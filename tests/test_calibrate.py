@@ -3,6 +3,7 @@ shared with the benchmark): per-kind energy factors, an idle power over shorter 
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from irene_core.predictor import artifacts
 from irene_core.predictor.calibration import calibrate
 from irene_core.predictor.predictor import Predictor, load_reference_predictor
 from irene_core.tree.jsonl import record_to_dict, write_records
-from irene_core.tree.schema import TreeRecord
+from irene_core.tree.schema import Node, TreeRecord
 from irene_core.tree.table import TreeTable
 
 MODELS = ("bert-base-uncased", "distilbert-base-uncased", "gpt2")
@@ -255,3 +256,48 @@ def test_a_kind_the_calibration_did_not_measure_is_as_uncertain_as_the_kinds_dif
     # measured: 100 % of each kind's nodes inside, but MatMul's 27 % (0.6×, farthest from the other
     # kinds: 1.0 log units below the level's correction, its margin 0.81); without the margin 0–62 %
     assert sum(share >= 0.9 for share in coverage.values()) >= 4, coverage
+
+
+def _own_work_scaled(records: list[TreeRecord], module_type: str, factor: float) -> list[TreeRecord]:
+    """Copies of ``records`` where every ``module_type`` module spends ``factor`` times its own work (its
+    energy beyond its children's), and its ancestors the difference too: trees that still add up."""
+
+    def scaled(node: Node) -> float:  # the energy added to ``node``
+        own = (node.ground_truth_energy or 0.0) - sum(c.ground_truth_energy or 0.0 for c in node.children)
+        added = sum(scaled(c) for c in node.children)
+        if node.children and node.type == module_type:
+            added += (factor - 1) * max(own, 0.0)
+        if node.ground_truth_energy:
+            node.ground_truth_energy += added
+        return added
+
+    out = [r.model_copy(deep=True) for r in records]
+    for record in out:
+        scaled(record.root)
+    return out
+
+
+def test_a_module_structure_keeps_its_own_correction(setting: dict) -> None:
+    """On a device where GPT-2's attention modules spend 3× their own work (the synthetic device's other
+    modules 1.5×), calibrated on a BERT and a GPT-2 tree, the attention modules of GPT-2's other trees
+    take their structure's correction, not one for every module; calibrated on the BERT tree alone, whose
+    structures GPT-2's modules do not share, they take the level's and are widened by how far the
+    measured structures lay from it."""
+    target = _own_work_scaled(setting["target"], "Attention", 3.0)
+    assert [r.model_name for r in target] == ["bert-base-uncased", "gpt2"]
+    rest = _own_work_scaled([r for r in setting["rest"] if r.model_name == "gpt2"][::3], "Attention", 3.0)
+    calibrated = calibrate(setting["predictor"], target)
+    assert "module Attention" in calibrated.training_["calibration"]["groups"]
+    table = TreeTable.from_records(calibrated.predict(rest))
+    attention = (table.type == "Attention") & (table.truth > 0)
+    energies = np.array([n.predicted_energy for n in table.nodes])
+    error = np.median(np.abs(np.log(table.truth[attention] / energies[attention])))
+    assert error < 0.08, error  # measured: 0.039; one correction for every module: 0.215
+
+    bert_only = calibrate(setting["predictor"], target[:1])
+    margin = bert_only.training_["calibration"]["unmeasured_structure_widening"]["module"]
+    unwidened = copy.deepcopy(bert_only)
+    unwidened.calibration_.unmeasured_structure = {}
+    high, narrower = (np.array([n.predicted_high for r in p.predict(rest) for n in r.nodes()])[attention]
+                      for p in (bert_only, unwidened))
+    assert margin > 0.05 and np.all(np.log(high / narrower) >= 0.99 * margin), margin  # measured: 0.107

@@ -54,6 +54,9 @@ def calibrate_cmd(predictor: str, target: Path, output: Path, device: str | None
                           highlight=False)
     err_console.print(f"  a primitive kind the target trees lack: its intervals widen "
                       f"×{math.exp(report['unmeasured_kind_widening']):.2f} each way", highlight=False)
+    for level, margin in report["unmeasured_structure_widening"].items():
+        err_console.print(f"  a {level} of a structure the target trees lack (its level's scale): its intervals "
+                          f"widen ×{math.exp(margin):.2f} each way", highlight=False)
     console.print(
         f"calibrated predictor → {output} (from {len(records)} tree(s): {', '.join(report['trees'])}; "
         f"hardware: {calibrated.hardware})"

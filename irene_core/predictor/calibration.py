@@ -4,7 +4,10 @@ On the target trees, every node's log residual ``r = log(gt) − log(raw)`` (``r
 predictor's estimate before the tree is made to add up) is fitted as ``r ≈ a + b·(log raw − c)``
 (``c``: the group's mean log estimate) per group — each primitive kind at ml level, the module
 level, the model level — shrunk towards its level's fit, which is shrunk towards one fit over all
-nodes (each level weighing the same).  The prior weighs ``m = σ²/τ²`` pseudo-nodes (empirical
+nodes (each level weighing the same); a module's or model's *structure* (its level and its children's
+kinds, :func:`~irene_core.predictor.novelty.structure_keys`) shifts its level's line by its own
+shrunk mean residual (its own ops need not scale as the leaves do; one or two sizes cannot show a
+structure's own slope).  The prior weighs ``m = σ²/τ²`` pseudo-nodes (empirical
 Bayes, :func:`prior_strength`, at most :data:`PRIOR_NODES`): groups that differ clearly keep
 their own scale, groups that look alike pool.  The scale ``a``
 absorbs a per-kind speed or power difference, the slope ``b`` an idle-power share that weighs more
@@ -35,7 +38,9 @@ out is outside the others' sizes; the nodes the calibration serves mostly lie be
 A primitive kind the calibration trees did not measure (nor one of its computation) takes the ml
 level's correction, and its intervals widen by a 90 % prediction interval for a new kind's
 correction, ``t₀.₉₅,ₖ₋₁·τ·√(1 + 1/k)``, τ the spread of the k measured kinds' corrections
-(:func:`~irene_core.predictor.uncertainty.variance_components`).
+(:func:`~irene_core.predictor.uncertainty.variance_components`).  A structure they did not measure
+takes its level's line, widened by the larger of that interval for a new structure's shift and the
+90 % quantile of how far the measured structures' nodes lay from the line.
 """
 
 from __future__ import annotations
@@ -75,6 +80,10 @@ class Fit:
 
     def at(self, x: np.ndarray | float) -> np.ndarray:
         return np.asarray(self.a + self.b * (np.asarray(x, float) - self.c))
+
+    def shifted(self, by: float) -> Fit:
+        """The same line ``by`` higher."""
+        return Fit(self.a + by, self.b, self.c)
 
     @classmethod
     def shrunk(cls, x: np.ndarray, r: np.ndarray, w: np.ndarray, prior: Fit | None, m: float = PRIOR_NODES) -> Fit:
@@ -123,13 +132,16 @@ class DeviceCalibration:
     ranges: Ranges | None = None
     #: Log margin of a primitive kind the calibration trees did not measure (``new_group_margin``).
     unmeasured: float = 0.0
+    #: Per inner level, the log margin of a structure the calibration trees did not measure.
+    unmeasured_structure: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, raw: np.ndarray, truth: np.ndarray, levels: np.ndarray, groups: np.ndarray,
             trees: Sequence[str], kinds: Iterable[str] = ()) -> DeviceCalibration:
         """The calibration of the raw estimates ``raw`` to the measured ``truth`` (NaN: not measured);
         a primitive of ``kinds`` that the target trees lack takes the fit of one they have that performs
-        the same computation (``Conv1D`` ≅ ``Linear``)."""
+        the same computation (``Conv1D`` ≅ ``Linear``).  ``groups``: a leaf's kind, an inner node's
+        structure (:meth:`~irene_core.predictor.predictor.Predictor.calibration_groups`)."""
         ok = (raw > 0) & (truth > 0)
         if not ok.any():
             raise IreneError("the target trees have no node with a positive measured energy to calibrate on")
@@ -158,7 +170,22 @@ class DeviceCalibration:
             calibration.fits[group] = Fit.shrunk(x[rows], r[rows], weight[rows], calibration.fits["ml"], m)
         for kind, mate in same_computation(sorted(set(groups[ml])), kinds).items():
             calibration.fits[kind] = calibration.fits[mate]
+        for level in LEVELS[1:]:  # the inner levels
+            at = levels == level
+            if at.any():
+                calibration._fit_structures(level, x[at], r[at], groups[at])
         return calibration
+
+    def _fit_structures(self, level: str, x: np.ndarray, r: np.ndarray, structures: np.ndarray) -> None:
+        """Each inner-node structure's fit at ``level``: its level's line shifted by the structure's mean
+        residual from it, shrunk (empirical Bayes); and the margin of a structure not measured."""
+        off = r - self.fits[level].at(x)
+        m = prior_strength(off, structures)
+        self.unmeasured_structure[level] = max(new_group_margin(variance_components(off, structures)),
+                                               float(np.quantile(np.abs(off), COVERAGE)))
+        for structure in sorted(set(structures)):
+            rows = structures == structure
+            self.fits[structure] = self.fits[level].shifted(float(off[rows].sum()) / (rows.sum() + m))
 
     def _fit_for(self, level: str, group: str) -> Fit:
         return self.fits.get(group) or self.fits.get(level) or self.fits[_ALL]
@@ -183,19 +210,23 @@ class DeviceCalibration:
         """Widening per log unit beyond the calibration trees' sizes at ``level``: ``|b|`` of its fit."""
         return abs(self._fit_for(level, level).b)
 
-    def widening(self, levels: np.ndarray, distance: np.ndarray, kinds: np.ndarray | None = None) -> np.ndarray:
+    def widening(self, levels: np.ndarray, distance: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
         """Log widening of nodes beyond the calibration data: at log distances ``(above, below)`` outside
-        it, its level's :meth:`trend` per log unit; a leaf of a primitive kind of ``kinds`` that the
-        calibration trees did not measure, :attr:`unmeasured` (see the module docstring)."""
+        it, its level's :meth:`trend` per log unit; a node of ``groups`` (a leaf's kind, an inner node's
+        structure) that the calibration trees did not measure, :attr:`unmeasured` or its level's
+        :attr:`unmeasured_structure` (see the module docstring)."""
         slope = {lv: self.trend(lv) for lv in set(levels)}
         out: np.ndarray = np.array([slope[lv] for lv in levels]) * distance.sum(axis=1)
-        if kinds is not None:
-            out[(levels == "ml") & ~self.measured(kinds)] += self.unmeasured
+        if groups is not None:
+            unmeasured = ~self.measured(groups)
+            for level, margin in [("ml", self.unmeasured), *self.unmeasured_structure.items()]:
+                out[(levels == level) & unmeasured] += margin
         return out
 
-    def measured(self, kinds: np.ndarray) -> np.ndarray:
-        """Whether the calibration trees measured each primitive kind (or one of its computation)."""
-        found: np.ndarray = np.isin(kinds.astype(str), [*self.fits, *self.free])
+    def measured(self, groups: np.ndarray) -> np.ndarray:
+        """Whether the calibration trees measured each group: a primitive kind (or one of its
+        computation), an inner node's structure."""
+        found: np.ndarray = np.isin(groups.astype(str), [*self.fits, *self.free])
         return found
 
     def apply(self, raw: np.ndarray, levels: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -208,15 +239,17 @@ class DeviceCalibration:
             out[~positive & (levels == "ml") & (groups == group)] = energy
         return out
 
-    def report(self) -> dict[str, Any]:
-        """What the calibration was fitted on and its scale per group (for the training report)."""
+    def report(self, labels: Mapping[str, str]) -> dict[str, Any]:
+        """What the calibration was fitted on and its scale per group (for the training report), a
+        structure named by its ``labels`` (the node types that had it)."""
         return {
             "trees": self.trees,
-            "groups": {g: {"scale": round(float(np.exp(f.a)), 4), "slope": round(f.b, 4)}
-                       for g, f in sorted(self.fits.items())},
+            "groups": dict(sorted((labels.get(g, g), {"scale": round(float(np.exp(f.a)), 4), "slope": round(f.b, 4)})
+                                  for g, f in self.fits.items())),
             "free_groups_j": {g: float(f"{e:.4g}") for g, e in sorted(self.free.items())},
             "widening_per_log_unit": {lv: round(self.trend(lv), 4) for lv in LEVELS},
             "unmeasured_kind_widening": round(self.unmeasured, 4),
+            "unmeasured_structure_widening": {lv: round(v, 4) for lv, v in self.unmeasured_structure.items()},
         }
 
     def get_state(self) -> dict[str, Any]:
@@ -229,6 +262,7 @@ class DeviceCalibration:
             "free_energy": np.array([self.free[g] for g in sorted(self.free)], float),
             **({} if self.ranges is None else {"ranges": self.ranges.get_state()}),
             "unmeasured": self.unmeasured,
+            "unmeasured_structure": self.unmeasured_structure,
         }
 
     @classmethod
@@ -242,11 +276,13 @@ class DeviceCalibration:
         free = np.asarray(state.get("free_energy", []), float)  # absent: saved before free groups
         ranges = state.get("ranges")  # absent, as the margin of unmeasured kinds: saved before them
         unmeasured = float(state.get("unmeasured", 0.0))
-        if not np.isfinite(unmeasured) or unmeasured < 0:
-            raise ValueError(f"calibration margin of unmeasured kinds must be finite and >= 0, got {unmeasured}")
+        structures = {str(lv): float(v) for lv, v in state.get("unmeasured_structure", {}).items()}  # absent: before
+        for margin in (unmeasured, *structures.values()):
+            if not np.isfinite(margin) or margin < 0:
+                raise ValueError(f"calibration margins of unmeasured groups must be finite and >= 0, got {margin}")
         return cls({g: Fit(*map(float, fits[i])) for i, g in enumerate(names)}, list(state["trees"]),
                    dict(zip(state.get("free_groups", []), map(float, free), strict=True)),
-                   None if ranges is None else Ranges.from_state(ranges), unmeasured)
+                   None if ranges is None else Ranges.from_state(ranges), unmeasured, structures)
 
 
 def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
@@ -270,7 +306,7 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
     new.calibration_ = None
     raw = new.raw_estimates(table)
     node_kinds = new._kinds(table)
-    groups = new._groups(table, node_kinds)
+    groups = new.calibration_groups(table, node_kinds)
     trees = [r.key.describe() for r in records]
     assert new.leaves_ is not None  # fitted
     kinds = sorted(new.leaves_.entries)
@@ -293,8 +329,10 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
         for kind, mate in same_computation(sorted(widening), kinds).items():
             widening[kind] = widening[mate]
         new.intervals_ = new.intervals_.widened(widening)
+    labels = {g: f"{level} {', '.join(sorted(set(table.type[groups == g])))}"
+              for level in LEVELS[1:] for g in set(groups[table.level == level])}
     new.training_ = {**predictor.training_, "calibration": {
-        **new.calibration_.report(), "devices": devices,  # the settings the calibrated predictor stands for:
+        **new.calibration_.report(labels), "devices": devices,  # the settings the calibrated predictor stands for:
         "dtypes": sorted({r.dtype for r in records}), "phases": sorted({r.phase for r in records}),
         "measurement_noise": {level: round(value, 4) for level, value in noise.items()},
     }}
@@ -307,7 +345,7 @@ def _with(predictor: Predictor, calibration: DeviceCalibration) -> Predictor:
     """A shallow copy of ``predictor`` with ``calibration``, less its widening beyond its data (the
     conformal margin is measured without it: see the module docstring)."""
     out = copy.copy(predictor)
-    out.calibration_ = dataclasses.replace(calibration, ranges=None, unmeasured=0.0)
+    out.calibration_ = dataclasses.replace(calibration, ranges=None, unmeasured=0.0, unmeasured_structure={})
     return out
 
 

@@ -385,7 +385,7 @@ class Predictor:
         leaves = self._leaf_estimates(table, X)
         raw = self.aggregator_.predict(data, leaves if leaf_factors is None else leaves * leaf_factors)
         if self.calibration_ is not None:
-            raw = self.calibration_.apply(raw, table.level, self._groups(table, data.kinds))
+            raw = self.calibration_.apply(raw, table.level, self.calibration_groups(table, data.kinds))
         return raw
 
     def _stands_for(self) -> tuple[str, list[str], list[str], list[str]]:
@@ -417,6 +417,14 @@ class Predictor:
     @staticmethod
     def _groups(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
         return np.array([interval_group(lv, k) for lv, k in zip(table.level, kinds, strict=True)], dtype=object)
+
+    def calibration_groups(self, table: TreeTable, kinds: np.ndarray) -> np.ndarray:
+        """The group of each node's device correction: its kind at ml level, else its level and structure."""
+        groups = self._groups(table, kinds)
+        inner = ~table.is_leaf
+        keys = self._structure_keys(table)
+        groups[inner] = [f"{lv}:{k}" for lv, k in zip(table.level[inner], keys[inner], strict=True)]
+        return groups
 
     def annotate(self, table: TreeTable, energies: np.ndarray, own: np.ndarray) -> Annotations:
         """Intervals, extrapolation flags and notices for the predictions ``(energies, own)`` of ``table``."""
@@ -458,7 +466,8 @@ class Predictor:
             beyond = np.zeros((2, len(table)))  # widening beyond a calibration's data, nodes then own ops
             if self.calibration_ is not None:
                 calibration_distance = self.calibration_.outside(table, kinds)
-                beyond = np.stack([self.calibration_.widening(table.level, calibration_distance, kinds),
+                beyond = np.stack([self.calibration_.widening(table.level, calibration_distance,
+                                                              self.calibration_groups(table, kinds)),
                                    self.calibration_.widening(own_levels, calibration_distance)])
                 beyond_calibration = leaf & (calibration_distance > 0).any(axis=1)
                 generic &= ~self.calibration_.measured(kinds)  # a kind the target measured: bounded by that
