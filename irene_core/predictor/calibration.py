@@ -40,7 +40,7 @@ level's correction, and its intervals widen by a 90 % prediction interval for a 
 correction, ``t₀.₉₅,ₖ₋₁·τ·√(1 + 1/k)``, τ the spread of the k measured kinds' corrections
 (:func:`~irene_core.predictor.uncertainty.variance_components`).  A structure they did not measure
 takes its level's line, widened by the larger of that interval for a new structure's shift and the
-90 % quantile of how far the measured structures' nodes lay from the line.
+90 % quantile of how far the measured structures' nodes lay from the line; the nodes above it too.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ import numpy as np
 
 from irene_core.errors import IreneError
 from irene_core.predictor.leaf_models import computation, computations
-from irene_core.predictor.training_ranges import Ranges
+from irene_core.predictor.training_ranges import Ranges, propagate_up
 from irene_core.predictor.uncertainty import COVERAGE, Z90, measurement_noise, new_group_margin, variance_components
 from irene_core.tree.schema import LEVELS, TreeRecord
 from irene_core.tree.table import TreeTable
@@ -210,17 +210,25 @@ class DeviceCalibration:
         """Widening per log unit beyond the calibration trees' sizes at ``level``: ``|b|`` of its fit."""
         return abs(self._fit_for(level, level).b)
 
-    def widening(self, levels: np.ndarray, distance: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    def widening(self, levels: np.ndarray, distance: np.ndarray, kinds: np.ndarray | None = None) -> np.ndarray:
         """Log widening of nodes beyond the calibration data: at log distances ``(above, below)`` outside
-        it, its level's :meth:`trend` per log unit; a node of ``groups`` (a leaf's kind, an inner node's
-        structure) that the calibration trees did not measure, :attr:`unmeasured` or its level's
-        :attr:`unmeasured_structure` (see the module docstring)."""
+        it, its level's :meth:`trend` per log unit; a leaf of a primitive kind of ``kinds`` that the
+        calibration trees did not measure, :attr:`unmeasured` (see the module docstring)."""
         slope = {lv: self.trend(lv) for lv in set(levels)}
         out: np.ndarray = np.array([slope[lv] for lv in levels]) * distance.sum(axis=1)
-        if groups is not None:
-            unmeasured = ~self.measured(groups)
-            for level, margin in [("ml", self.unmeasured), *self.unmeasured_structure.items()]:
-                out[(levels == level) & unmeasured] += margin
+        if kinds is not None:
+            out[(levels == "ml") & ~self.measured(kinds)] += self.unmeasured
+        return out
+
+    def unmeasured_structures(self, table: TreeTable, groups: np.ndarray) -> np.ndarray:
+        """Per node, the largest :attr:`unmeasured_structure` margin of the inner nodes at or below it whose
+        structure (``groups``) the calibration trees did not measure: they share one error, which a sum
+        of them does not average out; 0 for the rest."""
+        margins = np.zeros(len(table))
+        unmeasured = ~self.measured(groups)
+        for level, margin in self.unmeasured_structure.items():
+            margins[(table.level == level) & unmeasured] = margin
+        out: np.ndarray = propagate_up(table, margins)
         return out
 
     def measured(self, groups: np.ndarray) -> np.ndarray:

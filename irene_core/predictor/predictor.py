@@ -466,9 +466,9 @@ class Predictor:
             beyond = np.zeros((2, len(table)))  # widening beyond a calibration's data, nodes then own ops
             if self.calibration_ is not None:
                 calibration_distance = self.calibration_.outside(table, kinds)
-                beyond = np.stack([self.calibration_.widening(table.level, calibration_distance,
-                                                              self.calibration_groups(table, kinds)),
+                beyond = np.stack([self.calibration_.widening(table.level, calibration_distance, kinds),
                                    self.calibration_.widening(own_levels, calibration_distance)])
+                beyond[0] += self.calibration_.unmeasured_structures(table, self.calibration_groups(table, kinds))
                 beyond_calibration = leaf & (calibration_distance > 0).any(axis=1)
                 generic &= ~self.calibration_.measured(kinds)  # a kind the target measured: bounded by that
             beyond[0, generic] += self.intervals_.unseen_kind
