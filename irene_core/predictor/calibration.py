@@ -55,7 +55,7 @@ import numpy as np
 
 from irene_core.errors import IreneError
 from irene_core.predictor.leaf_models import computation, computations
-from irene_core.predictor.training_ranges import Ranges, propagate_up
+from irene_core.predictor.training_ranges import Ranges
 from irene_core.predictor.uncertainty import COVERAGE, Z90, measurement_noise, new_group_margin, variance_components
 from irene_core.tree.schema import LEVELS, TreeRecord
 from irene_core.tree.table import TreeTable
@@ -220,16 +220,14 @@ class DeviceCalibration:
             out[(levels == "ml") & ~self.measured(kinds)] += self.unmeasured
         return out
 
-    def unmeasured_structures(self, table: TreeTable, groups: np.ndarray) -> np.ndarray:
-        """Per node, the largest :attr:`unmeasured_structure` margin of the inner nodes at or below it whose
-        structure (``groups``) the calibration trees did not measure: they share one error, which a sum
-        of them does not average out; 0 for the rest."""
-        margins = np.zeros(len(table))
+    def unmeasured_structures(self, levels: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """Per node, its level's :attr:`unmeasured_structure` margin where the calibration trees did not
+        measure its structure (``groups``); 0 for the rest, leaves included."""
+        margins = np.zeros(len(levels))
         unmeasured = ~self.measured(groups)
         for level, margin in self.unmeasured_structure.items():
-            margins[(table.level == level) & unmeasured] = margin
-        out: np.ndarray = propagate_up(table, margins)
-        return out
+            margins[(levels == level) & unmeasured] = margin
+        return margins
 
     def measured(self, groups: np.ndarray) -> np.ndarray:
         """Whether the calibration trees measured each group: a primitive kind (or one of its

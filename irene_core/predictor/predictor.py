@@ -446,6 +446,7 @@ class Predictor:
         foreign = np.zeros(len(table), dtype=bool)  # novel inner nodes of a structure training lacks
         new_family = np.zeros(len(table), dtype=bool)  # novel nodes of a family training lacks
         beyond_calibration = np.zeros(len(table), dtype=bool)  # leaves outside a calibration's sizes
+        uncalibrated = np.zeros(len(table), dtype=bool)  # inner nodes of a structure a calibration lacks
         widening = np.zeros(len(table), dtype=bool)  # leaves of a kind whose guess widens the nodes above them
         new_product = np.zeros(len(table), dtype=bool)  # leaves of a product no training leaf had
         if self.intervals_ is None:  # a predictor saved before intervals existed: no interval
@@ -468,7 +469,11 @@ class Predictor:
                 calibration_distance = self.calibration_.outside(table, kinds)
                 beyond = np.stack([self.calibration_.widening(table.level, calibration_distance, kinds),
                                    self.calibration_.widening(own_levels, calibration_distance)])
-                beyond[0] += self.calibration_.unmeasured_structures(table, self.calibration_groups(table, kinds))
+                structure_margins = self.calibration_.unmeasured_structures(table.level,
+                                                                            self.calibration_groups(table, kinds))
+                uncalibrated = structure_margins > 0
+                # the modules of one such structure share one error, which the nodes above them do not average out
+                beyond[0] += propagate_up(table, structure_margins)
                 beyond_calibration = leaf & (calibration_distance > 0).any(axis=1)
                 generic &= ~self.calibration_.measured(kinds)  # a kind the target measured: bounded by that
             beyond[0, generic] += self.intervals_.unseen_kind
@@ -529,6 +534,11 @@ class Predictor:
         _notify(notices, table, beyond_calibration, lambda rows: (
             f"{len(rows)} leaf node(s) outside the sizes of the device calibration's trees "
             f"({describe_extrapolation(kinds[rows])}): intervals widened"
+        ))
+        _notify(notices, table, uncalibrated, lambda rows: (
+            f"{len(rows)} inner node(s) of a structure the device calibration's trees lack "
+            f"({describe_extrapolation(table.type[rows])}): their level's correction, intervals widened, the nodes "
+            "above too"
         ))
         _notify(notices, table, foreign, lambda rows: (
             f"{len(rows)} module(s) of a structure no training tree had ({describe_extrapolation(table.type[rows])}): "
