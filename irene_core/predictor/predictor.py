@@ -529,7 +529,8 @@ class Predictor:
         ))
         _notify(notices, table, new_product, lambda rows: (
             f"{len(rows)} leaf node(s) of a product no training leaf had ({describe_extrapolation(kinds[rows])}, "
-            "another width): intervals widened by how the kind erred on products held out, the nodes above too"
+            "another width, or another work per token): intervals widened by how the kind erred on products held out, "
+            "the nodes above too"
         ))
         _notify(notices, table, beyond_calibration, lambda rows: (
             f"{len(rows)} leaf node(s) outside the sizes of the device calibration's trees "
