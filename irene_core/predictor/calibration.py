@@ -312,7 +312,7 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
     new.calibration_ = None
     raw = new.raw_estimates(table)
     node_kinds = new._kinds(table)
-    groups = new.calibration_groups(table, node_kinds)
+    groups = new.calibration_groups(table, node_kinds, new._structure_keys(table))
     trees = [r.key.describe() for r in records]
     assert new.leaves_ is not None  # fitted
     kinds = sorted(new.leaves_.entries)

@@ -385,7 +385,8 @@ class Predictor:
         leaves = self._leaf_estimates(table, X)
         raw = self.aggregator_.predict(data, leaves if leaf_factors is None else leaves * leaf_factors)
         if self.calibration_ is not None:
-            raw = self.calibration_.apply(raw, table.level, self.calibration_groups(table, data.kinds))
+            raw = self.calibration_.apply(raw, table.level, self.calibration_groups(table, data.kinds,
+                                                                                  self._structure_keys(table)))
         return raw
 
     def _stands_for(self) -> tuple[str, list[str], list[str], list[str]]:
@@ -418,12 +419,12 @@ class Predictor:
     def _groups(table: TreeTable, kinds: np.ndarray) -> np.ndarray:
         return np.array([interval_group(lv, k) for lv, k in zip(table.level, kinds, strict=True)], dtype=object)
 
-    def calibration_groups(self, table: TreeTable, kinds: np.ndarray) -> np.ndarray:
-        """The group of each node's device correction: its kind at ml level, else its level and structure."""
+    def calibration_groups(self, table: TreeTable, kinds: np.ndarray, structures: np.ndarray) -> np.ndarray:
+        """The group of each node's device correction: its kind at ml level, else its level and its structure
+        (``structures``: :meth:`_structure_keys`)."""
         groups = self._groups(table, kinds)
         inner = ~table.is_leaf
-        keys = self._structure_keys(table)
-        groups[inner] = [f"{lv}:{k}" for lv, k in zip(table.level[inner], keys[inner], strict=True)]
+        groups[inner] = [f"{lv}:{k}" for lv, k in zip(table.level[inner], structures[inner], strict=True)]
         return groups
 
     def annotate(self, table: TreeTable, energies: np.ndarray, own: np.ndarray) -> Annotations:
@@ -454,7 +455,8 @@ class Predictor:
         else:
             sources = self.intervals_.sources_of(shape_keys(table, own_kind))
             novel = layered(table, sources == 0)
-            foreign = novel & self.intervals_.foreign(self._structure_keys(table), table.level)
+            structures = self._structure_keys(table)
+            foreign = novel & self.intervals_.foreign(structures, table.level)
             # a novel node that costs its children's sum errs as they do: as a structure training lacks
             # where they mostly are one
             summed = novel & self.intervals_.measures_foreign(table.level) & self.aggregator_.sums_children(
@@ -469,8 +471,8 @@ class Predictor:
                 calibration_distance = self.calibration_.outside(table, kinds)
                 beyond = np.stack([self.calibration_.widening(table.level, calibration_distance, kinds),
                                    self.calibration_.widening(own_levels, calibration_distance)])
-                structure_margins = self.calibration_.unmeasured_structures(table.level,
-                                                                            self.calibration_groups(table, kinds))
+                structure_margins = self.calibration_.unmeasured_structures(
+                    table.level, self.calibration_groups(table, kinds, structures))
                 uncalibrated = structure_margins > 0
                 # the modules of one such structure share one error, which the nodes above them do not average out
                 beyond[0] += propagate_up(table, structure_margins)
