@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.synthetic_device import DEVICE, synthetic_device
 from irene_core.predictor import artifacts
-from irene_core.predictor.calibration import calibrate
+from irene_core.predictor.calibration import _ALL, DeviceCalibration, Fit, calibrate
 from irene_core.predictor.predictor import Predictor, load_reference_predictor
 from irene_core.tree.jsonl import record_to_dict, write_records
 from irene_core.tree.schema import Node, TreeRecord
@@ -309,3 +309,15 @@ def test_a_module_structure_keeps_its_own_correction(setting: dict) -> None:
                for n in notices), notices
     assert not any("device calibration's trees lack" in n.message
                    for r in calibrated.predict(rest[:1]) for n in r.notices)
+
+
+def test_the_report_keeps_every_structure_when_two_share_their_node_types() -> None:
+    """A structure is named in the report by the node types that had it; two structures of one level with
+    the same types (a class whose instances have different children) both keep their scale (the report
+    had raised a TypeError, sorting two entries of one name)."""
+    fits = {_ALL: Fit(0.0, 0.0, 0.0), "ml": Fit(0.0, 0.0, 0.0), "module": Fit(0.1, 0.0, 0.0),
+            "module:1": Fit(0.2, 0.0, 0.0), "module:2": Fit(-0.2, 0.0, 0.0)}
+    report = DeviceCalibration(fits, ["t"]).report({"module:1": "module Block", "module:2": "module Block"})
+    assert report["groups"]["module Block"]["scale"] == pytest.approx(np.exp(0.2), abs=1e-4)
+    assert report["groups"]["module Block (module:2)"]["scale"] == pytest.approx(np.exp(-0.2), abs=1e-4)
+    assert set(report["groups"]) == {_ALL, "ml", "module", "module Block", "module Block (module:2)"}

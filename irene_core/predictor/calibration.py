@@ -247,11 +247,16 @@ class DeviceCalibration:
 
     def report(self, labels: Mapping[str, str]) -> dict[str, Any]:
         """What the calibration was fitted on and its scale per group (for the training report), a
-        structure named by its ``labels`` (the node types that had it)."""
+        structure named by its ``labels`` (the node types that had it; with its key as well where another
+        structure had the same types)."""
+        groups: dict[str, dict[str, float]] = {}
+        for group, fit in sorted(self.fits.items()):
+            name = labels.get(group, group)
+            groups[f"{name} ({group})" if name in groups else name] = {
+                "scale": round(float(np.exp(fit.a)), 4), "slope": round(fit.b, 4)}
         return {
             "trees": self.trees,
-            "groups": dict(sorted((labels.get(g, g), {"scale": round(float(np.exp(f.a)), 4), "slope": round(f.b, 4)})
-                                  for g, f in self.fits.items())),
+            "groups": dict(sorted(groups.items())),
             "free_groups_j": {g: float(f"{e:.4g}") for g, e in sorted(self.free.items())},
             "widening_per_log_unit": {lv: round(self.trend(lv), 4) for lv in LEVELS},
             "unmeasured_kind_widening": round(self.unmeasured, 4),
