@@ -14,6 +14,7 @@ from benchmarks.synthetic_device import DEVICE, synthetic_device
 from irene_core.predictor import artifacts
 from irene_core.predictor.calibration import _ALL, DeviceCalibration, Fit, calibrate
 from irene_core.predictor.predictor import Predictor, load_reference_predictor
+from irene_core.predictor.uncertainty import IntervalModel
 from irene_core.tree.jsonl import record_to_dict, write_records
 from irene_core.tree.schema import Node, TreeRecord
 from irene_core.tree.table import TreeTable
@@ -321,3 +322,30 @@ def test_the_report_keeps_every_structure_when_two_share_their_node_types() -> N
     assert report["groups"]["module Block"]["scale"] == pytest.approx(np.exp(0.2), abs=1e-4)
     assert report["groups"]["module Block (module:2)"]["scale"] == pytest.approx(np.exp(-0.2), abs=1e-4)
     assert set(report["groups"]) == {_ALL, "ml", "module", "module Block", "module Block (module:2)"}
+
+
+def test_one_tree_without_rounds_widens_by_how_much_training_trees_differed(setting: dict) -> None:
+    """A tree of the paper's release has no round-to-round spread, and one tree scored on itself cannot show
+    how much another run of a node differs: its least margin is how much a node measured in two of the
+    predictor's training trees differed (a saved predictor keeps it); a predictor saved before has none."""
+    predictor: Predictor = setting["predictor"]
+    replicates = predictor.intervals_.replicates
+    assert 0.005 < replicates["ml"] < 0.05 and set(replicates) == {"ml", "module", "model"}
+    target = [r for r in setting["rest"] if (r.model_name, r.batch_size, r.seq_len) == ("gpt2", 16, 128)]
+    assert all(n.spread_pct is None for r in target for n in r.nodes())
+    calibrated = calibrate(predictor, target)
+    assert calibrated.training_["calibration"]["measurement_noise"] == {
+        level: round(value, 4) for level, value in replicates.items()}
+
+    state = predictor.intervals_.get_state()
+    assert IntervalModel.from_state(state).replicates == replicates
+    older = copy.deepcopy(predictor)
+    older.intervals_ = IntervalModel.from_state({k: v for k, v in state.items() if k != "replicates"})
+    assert older.intervals_.replicates == {}
+    bare = calibrate(older, target)
+    assert set(bare.training_["calibration"]["measurement_noise"].values()) == {0.0}
+    rest = [r for r in setting["rest"] if r not in target][:20]
+    width, bare_width = ([np.log(n.predicted_high / n.predicted_low) for r in p.predict(rest) for n in r.nodes()
+                          if n.predicted_low] for p in (calibrated, bare))
+    wider = np.array(width) > np.array(bare_width) + 1e-9
+    assert np.all(np.array(width) >= np.array(bare_width) - 1e-9) and wider.mean() > 0.25  # measured: 35 %

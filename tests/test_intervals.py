@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from irene_core.predictor.novelty import shape_sources, source_counts
+from irene_core.predictor.novelty import shape_keys, shape_sources, source_counts
 from irene_core.predictor.predictor import Predictor, _held_out_folds, load_reference_predictor
 from irene_core.predictor.training_ranges import Ranges
 from irene_core.predictor.uncertainty import (
@@ -17,6 +17,7 @@ from irene_core.predictor.uncertainty import (
     interval_groups,
     measurement_noise,
     offset_caps,
+    replicate_noise,
     spanning_readings,
     spanning_unseen_kinds,
 )
@@ -796,3 +797,27 @@ def test_no_interval_is_narrower_than_one_more_measurement_may_differ(h200_recor
     assert older.base(levels, groups)[0].tolist() == pytest.approx([-0.01, -0.3])
     with pytest.raises(ValueError, match="measurement noise"):
         IntervalModel.from_state({**model.get_state(), "noise": {"module": -0.1}})
+    with pytest.raises(ValueError, match="replicate noise"):
+        IntervalModel.from_state({**model.get_state(), "replicates": {"ml": float("nan")}})
+
+
+def test_replicate_noise_is_how_much_one_shape_differs_between_trees(device1_records: list[TreeRecord]) -> None:
+    """A shape measured in two trees 10 % apart (its nodes of one tree counted once) differs by
+    log(1.1)/√2 on the pooled standard deviation (of the log energy here, a prediction's log residual in
+    a predictor); a level whose shapes no two trees share takes the level below's; one tree alone has none."""
+
+    def noise(table: TreeTable) -> dict[str, float]:
+        log_energy = np.log(np.where(table.truth > 0, table.truth, np.nan))
+        return replicate_noise(table, shape_keys(table, table.type), log_energy)
+
+    first = device1_records[0]
+    second = first.model_copy(deep=True)
+    for node in second.nodes():
+        if node.level == "ml" and node.ground_truth_energy:
+            node.ground_truth_energy *= 1.1
+    second.root.features["flops"] = 2 * second.root.features["flops"]  # another root: no model-level replicate
+    table = TreeTable.from_records([first, second])
+    both = noise(table)
+    assert both["ml"] == pytest.approx(np.log(1.1) / np.sqrt(2))
+    assert both["module"] == pytest.approx(0.0, abs=1e-12) and both["model"] == both["module"]
+    assert noise(TreeTable.from_records([first])) == {}

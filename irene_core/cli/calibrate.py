@@ -50,8 +50,9 @@ def calibrate_cmd(predictor: str, target: Path, output: Path, device: str | None
         highlight=False,
     )
     if any(report["measurement_noise"].values()):
-        err_console.print(f"  one tree: intervals widen at least {noise_floor_text(report['measurement_noise'])}",
-                          highlight=False)
+        spread = noise_floor_text(report["measurement_noise"], "the larger of its nodes' round-to-round spread and "
+                                  "how much the predictor's error on one node differed between training trees")
+        err_console.print(f"  one tree: intervals widen at least {spread}", highlight=False)
     err_console.print(f"  a primitive kind the target trees lack: its intervals widen "
                       f"×{math.exp(report['unmeasured_kind_widening']):.2f} each way", highlight=False)
     for level, margin in report["unmeasured_structure_widening"].items():

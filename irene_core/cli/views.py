@@ -53,14 +53,14 @@ def interval_text(node: Node) -> str:
     return f" [dim][90 %: {1e3 * node.predicted_low:.3f}–{1e3 * node.predicted_high:.3f} mJ][/]"
 
 
-def noise_floor_text(noise: Mapping[str, float]) -> str:
+def noise_floor_text(noise: Mapping[str, float], what: str = "the nodes' round-to-round spread") -> str:
     """``×1.17 / ×1.16 / ×1.12 (ml / module / model) each way (…spread: 9.5 / 8.9 / 6.8 %)``: the least
-    widening of a 90 % interval that a level's measurement ``noise`` (relative, per level) sets."""
+    widening of a 90 % interval that a level's measurement ``noise`` (relative, per level), ``what`` it is, sets."""
     from irene_core.predictor.uncertainty import Z90  # lazily: scipy stays out of `irene --help`
 
     widening = " / ".join(f"×{math.exp(Z90 * noise.get(lv, 0.0)):.2f}" for lv in LEVELS)
     spread = " / ".join(f"{100 * noise.get(lv, 0.0):.1f}" for lv in LEVELS)
-    return f"{widening} (ml / module / model) each way (the nodes' round-to-round spread: {spread} %)"
+    return f"{widening} (ml / module / model) each way ({what}: {spread} %)"
 
 
 def notice_lines(records: Iterable[TreeRecord]) -> list[str]:

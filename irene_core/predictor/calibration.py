@@ -24,7 +24,8 @@ from two target trees on, each tree predicted by the calibration fitted on the o
 margin measures the transfer to other models and sizes; from one tree, the tree itself), and
 ``z₉₀·σ/√n``, σ the spread of the log residuals and n the number of target trees: what a scale
 estimated from n trees can still be off; from one tree, at least ``z₉₀·`` its level's measurement
-noise (:func:`measurement_noise`), which a tree scored on itself cannot show.
+noise, which a tree scored on itself cannot show (:func:`_one_tree_noise`: its round-to-round spread, or
+how much the predictor's error on one node differed between training trees, the larger).
 
 Beyond the calibration trees' sizes (a leaf's log distance outside the batch, sequence, flops and
 bytes of its computation's calibration leaves; an inner node's largest below it, not weighted by
@@ -327,7 +328,7 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
 
     new.calibration_ = fitted(np.ones(len(table), dtype=bool))
     new.calibration_.ranges = Ranges.fit(table, table.is_leaf & (table.truth > 0), computations(node_kinds))
-    noise = measurement_noise(table) if len(records) == 1 else {}  # a tree held out shows it itself
+    noise = _one_tree_noise(predictor, table) if len(records) == 1 else {}  # a tree held out shows it itself
     if predictor.intervals_ is not None:
         new.intervals_ = copy.deepcopy(predictor.intervals_)
         new.intervals_.extra = {}  # an earlier calibration's widening goes with it
@@ -350,6 +351,16 @@ def calibrate(predictor: Predictor, records: Sequence[TreeRecord]) -> Predictor:
     if devices:
         new.hardware_ = f"{devices[0]} (calibrated from {predictor.hardware})"
     return new
+
+
+def _one_tree_noise(predictor: Predictor, table: TreeTable) -> dict[str, float]:
+    """Per level, how much another measurement of a node may differ, which one target tree scored on itself
+    cannot show: the larger of its nodes' round-to-round spread (:func:`measurement_noise`) and how much the
+    predictor's error on one node differed between its training trees
+    (:func:`~irene_core.predictor.uncertainty.replicate_noise`: runs differ more than one run's rounds,
+    and a tree of the paper's release has no rounds)."""
+    replicates = {} if predictor.intervals_ is None else predictor.intervals_.replicates
+    return {level: max(spread, replicates.get(level, 0.0)) for level, spread in measurement_noise(table).items()}
 
 
 def _with(predictor: Predictor, calibration: DeviceCalibration) -> Predictor:

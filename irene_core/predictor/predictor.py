@@ -56,6 +56,7 @@ from irene_core.predictor.uncertainty import (
     interval_groups,
     measurement_noise,
     offset_caps,
+    replicate_noise,
     spanning_readings,
     spanning_unseen_kinds,
 )
@@ -238,6 +239,7 @@ class Predictor:
                 table.model_name[usable]),
             powers=powers,
             product_values={str(k): values[(kinds[usable] == k) & np.isfinite(values)] for k in powers},
+            replicates=replicate_noise(table, keys, self._log_residuals(table)),
         )
         self.training_["intervals"] = {
             "folds": folds,
@@ -247,10 +249,19 @@ class Predictor:
             "new_product_widening": {k: round(v, 4) for k, v in sorted(self.intervals_.new_product.items())},
             "new_product_reach": {k: round(v, 4) for k, v in sorted(self.intervals_.product_reach.items())},
             "measurement_noise": {level: round(v, 4) for level, v in self.intervals_.noise.items()},
+            "replicate_noise": {level: round(v, 4) for level, v in self.intervals_.replicates.items()},
             "groups": sorted(self.intervals_.quantiles),
             "seconds": round(time.perf_counter() - start, 3),
         }
         return self
+
+    def _log_residuals(self, table: TreeTable) -> np.ndarray:
+        """``log(truth / prediction)`` of every node of ``table`` (NaN where either is not positive)."""
+        energies, _ = self.predict_table(table)
+        ok = (table.truth > 0) & (energies > 0)
+        out = np.full(len(table), np.nan)
+        out[ok] = np.log(table.truth[ok] / energies[ok])
+        return out
 
     @staticmethod
     def _interval_novelty(table: TreeTable, novel: np.ndarray, distance: np.ndarray) -> np.ndarray:

@@ -160,6 +160,33 @@ def measurement_noise(table: TreeTable) -> dict[str, float]:
             for level in LEVELS for rows in [measured & (table.level == level)]}
 
 
+def replicate_noise(table: TreeTable, keys: np.ndarray, residuals: np.ndarray) -> dict[str, float]:
+    """Per level, how much a prediction's error on one node differs from one tree to another (another run,
+    another model around it): the pooled standard deviation of the log ``residuals`` (NaN: not measured) of
+    one shape (``keys``: :func:`~irene_core.predictor.novelty.shape_keys`) across the trees that measured
+    it, one value per tree and shape (their mean).  With features that do not read a run it is how much the
+    measurements differ; a predictor that reads the run's times follows part of it.  A level without a
+    shape measured in two trees takes the nearest level below that has one (a model's replicate would be
+    the same model at the same size measured twice); none where no level has."""
+    measured = np.isfinite(residuals)
+    pairs, index = np.unique(np.column_stack([keys[measured], table.record_index[measured]]), axis=0,
+                             return_inverse=True)
+    index = index.ravel()
+    means = np.bincount(index, weights=residuals[measured]) / np.bincount(index)
+    levels = np.empty(len(pairs), dtype=object)
+    levels[index] = table.level[measured]
+    out: dict[str, float] = {}
+    for level in LEVELS:
+        rows = levels == level
+        _, counts = np.unique(pairs[rows, 0], return_counts=True)
+        components = variance_components(means[rows], pairs[rows, 0]) if (counts > 1).any() else None
+        if components is not None:
+            out[level] = float(np.sqrt(components[0]))
+        elif out:
+            out[level] = out[LEVELS[LEVELS.index(level) - 1]]
+    return out
+
+
 def variance_components(r: np.ndarray, groups: np.ndarray) -> tuple[float, float, int] | None:
     """``(σ², τ², k)``: the pooled variance of ``r`` within the k groups, and the variance of the group
     means less their sampling variance σ²/n (None with fewer than two groups or no node to spare)."""
@@ -399,6 +426,9 @@ class IntervalModel:
     #: (:func:`~irene_core.predictor.novelty.product_values`), how far a new product lies from them.
     product_reach: dict[str, float] = field(default_factory=dict)
     product_values: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Per level, how much the error on one node differed between training trees (:func:`replicate_noise`): what
+    #: one tree of a device calibration cannot show (none: an older save).
+    replicates: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -418,6 +448,7 @@ class IntervalModel:
         new_product: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
         powers: Mapping[str, int] | None = None,
         product_values: Mapping[str, np.ndarray] | None = None,
+        replicates: Mapping[str, float] | None = None,
     ) -> IntervalModel:
         """Quantiles from the folds by model (known and novel nodes apart; novel leaves also from the size
         folds, ``by_size`` and ``by_both``: new sizes inside their fold's ranges) and, for novel nodes of an
@@ -432,7 +463,7 @@ class IntervalModel:
         sequence length apart, whose widening is a second measurement (:data:`AXIS`); ``new_product``: the
         kinds' regressors' residuals on products held out (residuals, kinds, product keys, distances),
         ``powers`` the training leaves' kinds' powers of the sequence length and ``product_values`` their log
-        products per kind."""
+        products per kind; ``replicates``: the training trees' :func:`replicate_noise`."""
         r, levels, groups, folds = _with_novel_leaves(by_model, by_size, by_both)
         quantiles: dict[str, tuple[float, float]] = {}
         tiers = np.array([next((t for t in _OWN_TIERS if g.startswith(t)), "") for g in groups], dtype=object)
@@ -472,6 +503,7 @@ class IntervalModel:
                     structures=np.unique(np.zeros(0, np.int64) if structures is None else structures),
                     unseen_kind=0.0 if unseen_kind is None else new_kind_margin(unseen_kind),
                     noise={level: value for level, value in (noise or {}).items() if value > 0},
+                    replicates={level: value for level, value in (replicates or {}).items() if value > 0},
                     powers=dict(powers or {}),
                     product_values={k: np.unique(v) for k, v in (product_values or {}).items()})
         if new_product is not None:
@@ -702,6 +734,7 @@ class IntervalModel:
             "families": list(self.families),
             "reach": dict(sorted(self.reach.items())),
             "noise": dict(sorted(self.noise.items())),
+            "replicates": dict(sorted(self.replicates.items())),
             "offset": dict(sorted(self.offset.items())),
             "new_product": dict(sorted(self.new_product.items())),
             "products": self.products,
@@ -721,6 +754,7 @@ class IntervalModel:
         slope, extra = ({str(k): float(v) for k, v in dict(state[key]).items()} for key in ("slope", "extra"))
         reach = {str(k): float(v) for k, v in dict(state.get("reach", {})).items()}  # older saves: unbounded
         noise = {str(k): float(v) for k, v in dict(state.get("noise", {})).items()}  # older saves: none
+        replicates = {str(k): float(v) for k, v in dict(state.get("replicates", {})).items()}  # older: none
         offset = {str(k): float(v) for k, v in dict(state.get("offset", {})).items()}  # older saves: none
         new_product = {str(k): float(v) for k, v in dict(state.get("new_product", {})).items()}  # older: none
         powers = {str(k): int(v) for k, v in dict(state.get("powers", {})).items()}
@@ -730,9 +764,9 @@ class IntervalModel:
         unseen_kind = float(state.get("unseen_kind", 0.0))  # older saves: no such widening
         if any(not np.isfinite(v) or v < 0
                for v in [*slope.values(), *offset.values(), *extra.values(), *reach.values(), *noise.values(),
-                         *new_product.values(), *product_reach.values(), unseen_kind]):
-            raise ValueError("interval slopes, their offsets and reach, widening, measurement noise and new "
-                             "products' widths and reach must be finite and >= 0")
+                         *replicates.values(), *new_product.values(), *product_reach.values(), unseen_kind]):
+            raise ValueError("interval slopes, their offsets and reach, widening, measurement noise, replicate "
+                             "noise and new products' widths and reach must be finite and >= 0")
         saved_known, structures = (np.asarray(state.get(key, np.zeros(0)), dtype=np.int64)
                                    for key in ("known", "structures"))
         known, structures = np.unique(saved_known), np.unique(structures)
@@ -745,4 +779,4 @@ class IntervalModel:
                    Ranges.from_state(state["ranges"]), extra, known, sources, structures, unseen_kind, families,
                    reach, noise, offset, new_product,
                    np.unique(np.asarray(state.get("products", np.zeros(0)), dtype=np.int64)), powers,
-                   product_reach, product_values)
+                   product_reach, product_values, replicates)
