@@ -326,8 +326,9 @@ def test_the_report_keeps_every_structure_when_two_share_their_node_types() -> N
 
 def test_one_tree_without_rounds_widens_by_how_much_training_trees_differed(setting: dict) -> None:
     """A tree of the paper's release has no round-to-round spread, and one tree scored on itself cannot show
-    how much another run of a node differs: its least margin is how much a node measured in two of the
-    predictor's training trees differed (a saved predictor keeps it); a predictor saved before has none."""
+    how much another run of a node differs: its least margin is how much the predictor's error on one node
+    differed between its training trees (a saved predictor keeps it; one saved before has none), and the
+    records it predicts say what one tree cannot show."""
     predictor: Predictor = setting["predictor"]
     replicates = predictor.intervals_.replicates
     assert 0.005 < replicates["ml"] < 0.05 and set(replicates) == {"ml", "module", "model"}
@@ -336,6 +337,12 @@ def test_one_tree_without_rounds_widens_by_how_much_training_trees_differed(sett
     calibrated = calibrate(predictor, target)
     assert calibrated.training_["calibration"]["measurement_noise"] == {
         level: round(value, 4) for level, value in replicates.items()}
+    # and each record but the calibration tree's says how little one tree shows; two trees do not
+    message = "calibrated on one tree (gpt2 b16 s128"
+    assert [[n.source for n in r.notices if message in n.message] for r in calibrated.predict(
+        target + setting["rest"][:2])] == [[], ["predictor"], ["predictor"]]
+    assert not any("calibrated on one tree" in n.message
+                   for r in calibrate(predictor, setting["target"]).predict(setting["rest"][:2]) for n in r.notices)
 
     state = predictor.intervals_.get_state()
     assert IntervalModel.from_state(state).replicates == replicates

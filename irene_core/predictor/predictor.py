@@ -570,6 +570,14 @@ class Predictor:
                     message=f"trained on one model ({trained[0]}): the intervals hold how its own runs varied, "
                     "not how another model differs from it",
                 ))
+        if self.calibration_ is not None and len(self.calibration_.trees) == 1:
+            tree = self.calibration_.trees[0]
+            for r in (r for r, record in enumerate(table.records) if record.key.describe() != tree):
+                notices[r].append(Notice(
+                    source=NOTICE_SOURCE,
+                    message=f"calibrated on one tree ({tree}): the intervals hold how its nodes lay and how much the "
+                    "training trees' runs differed, not how much this device's do (calibrate on 2–3 trees)",
+                ))
         return Annotations(low, high, own_low, own_high, extrapolated, notices)
 
     def _bias_shifts(self, table: TreeTable, energies: np.ndarray,
