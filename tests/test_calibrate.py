@@ -327,8 +327,8 @@ def test_the_report_keeps_every_structure_when_two_share_their_node_types() -> N
 def test_one_tree_without_rounds_widens_by_how_much_training_trees_differed(setting: dict) -> None:
     """A tree of the paper's release has no round-to-round spread, and one tree scored on itself cannot show
     how much another run of a node differs: its least margin is how much the predictor's error on one node
-    differed between its training trees (a saved predictor keeps it; one saved before has none), and the
-    records it predicts say what one tree cannot show."""
+    differed between its training trees (a saved predictor keeps it; one saved before has none); a kind it
+    measured at one shape takes its level's margin; and the records it predicts say what one tree cannot show."""
     predictor: Predictor = setting["predictor"]
     replicates = predictor.intervals_.replicates
     assert 0.005 < replicates["ml"] < 0.05 and set(replicates) == {"ml", "module", "model"}
@@ -337,6 +337,9 @@ def test_one_tree_without_rounds_widens_by_how_much_training_trees_differed(sett
     calibrated = calibrate(predictor, target)
     assert calibrated.training_["calibration"]["measurement_noise"] == {
         level: round(value, 4) for level, value in replicates.items()}
+    # a kind measured at one shape (its nodes are copies of one measurement) shows no spread of its own: it
+    # takes its level's margin; a kind of several shapes has its own
+    assert "LayerNorm" not in calibrated.intervals_.extra and "Conv1D" in calibrated.intervals_.extra
     # and each record but the calibration tree's says how little one tree shows; two trees do not
     message = "calibrated on one tree (gpt2 b16 s128"
     assert [[n.source for n in r.notices if message in n.message] for r in calibrated.predict(

@@ -377,8 +377,10 @@ def _widening(scored: Sequence[tuple[Predictor, TreeTable]], n_trees: int, noise
     predictors ``scored`` on their measured trees: the largest of the 90 % conformal quantile of how far
     the nodes lie outside their intervals, ``z₉₀·σ/√n_trees`` (σ: spread of the log residuals) and
     ``z₉₀·`` the measurement ``noise`` of their level (what one more measurement of a node may differ
-    by, which a tree scored on itself cannot show; a tree held out shows it)."""
-    outside, residual, levels, groups = [], [], [], []
+    by, which a tree scored on itself cannot show; a tree held out shows it).  A kind or level measured at
+    one shape only (its nodes one measurement) shows no spread of its own: it takes its level's (the level,
+    the pooled one)."""
+    outside, residual, levels, groups, shapes = [], [], [], [], []
     for predictor, table in scored:
         energies, own = predictor.predict_table(table)
         bounds = predictor.annotate(table, energies, own)
@@ -388,7 +390,8 @@ def _widening(scored: Sequence[tuple[Predictor, TreeTable]], n_trees: int, noise
         residual.append(truth - np.log(energies[ok]))
         levels.append(table.level[ok])
         groups.append(predictor._groups(table, predictor._kinds(table))[ok])
-    out, res, lv, gr = map(np.concatenate, (outside, residual, levels, groups))
+        shapes.append(predictor._shape_keys(table)[ok])
+    out, res, lv, gr, shape = map(np.concatenate, (outside, residual, levels, groups, shapes))
 
     def margin(rows: np.ndarray) -> float:
         n = int(rows.sum())
@@ -396,10 +399,10 @@ def _widening(scored: Sequence[tuple[Predictor, TreeTable]], n_trees: int, noise
         floor = Z90 * max(noise.get(level, 0.0) for level in set(lv[rows]))
         return max(conformal, Z90 * float(np.std(res[rows])) / float(np.sqrt(n_trees)), floor)
 
-    pooled = margin(np.ones(len(lv), dtype=bool))  # a level with one measured node cannot tell its own
+    pooled = margin(np.ones(len(lv), dtype=bool))  # a level with one measured shape cannot tell its own
     widening: dict[str, float] = {level: pooled for level in LEVELS}
     for group in sorted(set(gr) | set(lv)):
         rows = (gr == group) | (lv == group)
-        if rows.sum() >= 2:
+        if len(np.unique(shape[rows])) >= 2:  # nodes of one shape: one measurement (copies, in the release)
             widening[group] = margin(rows)
     return widening
