@@ -69,18 +69,22 @@ FUNCTIONAL_OP_NAMES: dict[str, str] = {
     "torch.nn.functional.linear": "Linear",
     "torch.nn.functional.layer_norm": "LayerNorm",
     "torch.nn.functional.embedding": "Embedding",
+    "torch.nn.functional.grouped_mm": "GroupedMatMul",
+    "torch._grouped_mm": "GroupedMatMul",
 }
 
 
 @cache
 def functional_leaves() -> dict[Callable[..., Any], str]:
-    """The torch function objects a TorchFunctionMode sees for :data:`FUNCTIONAL_OP_NAMES`."""
+    """The torch function objects a TorchFunctionMode sees for :data:`FUNCTIONAL_OP_NAMES` (those this
+    torch has: the grouped product came with 2.8)."""
     import torch
 
     out: dict[Callable[..., Any], str] = {}
     for qualified, op in FUNCTIONAL_OP_NAMES.items():
         obj: Any = torch
         for part in qualified.split(".")[1:]:
-            obj = getattr(obj, part)
-        out[obj] = op
+            obj = getattr(obj, part, None)
+        if obj is not None:
+            out[obj] = op
     return out

@@ -2,15 +2,17 @@
 
 Flops have two parts (docs/torch-tracer.md lists every cost):
 - *matmul flops*: the formulas of ``torch.utils.flop_counter`` (mm, addmm, bmm, baddbmm,
-  convolution, fused attention), plus the CPU flash-attention kernel that it leaves at zero;
+  convolution, fused attention), plus the CPU flash-attention kernel and the grouped product of
+  mixture-of-experts layers (``_grouped_mm``) that it leaves at zero;
 - *other flops*: elementwise arithmetic (1 per output element), transcendental activations,
   softmax (5 per element), layer norm (8 per element), reductions, and the bias add of
   addmm/baddbmm: the conventions of the paper's data, so LayerNorm, Softmax, Tanh and GELU
   leaves have non-zero flops as in the CSV release.
 *Bytes moved* (the ``mem_bytes_moved`` feature) are what each op reads plus what it writes (inputs,
 outputs, parameters); views move no data, gathers (embedding, index_select) read only the rows they
-return, scatters (index_copy_: a KV-cache update) write only the rows they are given, and a broadcast
-input (stride 0) is read once.  The ``mem_bytes`` feature follows the
+return, scatters (index_copy_: a KV-cache update) write only the rows they are given, a broadcast
+input (stride 0) is read once, and a grouped product reads the weights of the experts its rows
+are expected to reach (:func:`experts_reached`).  The ``mem_bytes`` feature follows the
 paper's byte model instead, per torch function call (:mod:`irene_framework_torch.paper_bytes`).
 """
 
@@ -55,10 +57,24 @@ def _cpu_flash_attention_flop(query: Any, key: Any, value: Any, *args: Any, out_
     return sdpa_flop_count(query.shape, key.shape, value.shape)
 
 
+def _grouped_mm_flop(mat_a: Any, mat_b: Any, *args: Any, out_val: Any = None, **kwargs: Any) -> int:
+    """2 per multiply–add of a grouped product: each group's rows through its own weights (the
+    experts of a mixture-of-experts layer).  Every row counts: on the meta device the offsets have no
+    values, and rows past the last offset (expert-parallel sentinels) are the only ones the kernel skips."""
+    shared = mat_a.shape[-1]
+    per_group = out_val.numel()
+    if mat_a.dim() == 2 and mat_b.dim() == 2:  # the groups split the shared dimension: out is (groups, m, n)
+        per_group //= out_val.shape[0]
+    return int(2 * per_group * shared)
+
+
+#: The grouped product (torch ≥ 2.8; None before).
+GROUPED_MM = getattr(aten, "_grouped_mm", None)
 #: aten op packet → matmul-flop formula (called with the op's arguments and ``out_val``).
 MATMUL_FORMULAS: dict[Any, Callable[..., int]] = {
     **flop_registry,
     aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flop,
+    **({GROUPED_MM: _grouped_mm_flop} if GROUPED_MM is not None else {}),
 }
 
 #: Flops per output element (elementwise ops; in-place variants share their entry).
@@ -119,6 +135,19 @@ _METADATA_OPS = frozenset({
     aten.dim.default,
     torch.ops.prim.layout.default,
 })
+
+
+def experts_reached(mat_a: torch.Tensor, mat_b: torch.Tensor) -> float:
+    """Share of a grouped product's weight groups its rows use: for rows ``(S, k)`` against one
+    weight matrix per expert ``(G, k, n)``, the experts that ``S`` token–expert pairs routed uniformly
+    at random are expected to reach, ``G·(1 − (1 − 1/G)^S)``, over ``G`` (a decode step of a few tokens
+    reads a few experts' weights, a prompt all of them); 1 for the other layouts, whose groups all run.
+    Expected rather than counted, so that meta and real traces agree and the routing of random
+    weights does not set it."""
+    if mat_a.dim() != 2 or mat_b.dim() != 3:
+        return 1.0
+    groups, rows = mat_b.shape[0], mat_a.shape[0]
+    return float(1.0 - (1.0 - 1.0 / groups) ** rows) if groups else 1.0
 
 
 def stored_bytes(t: torch.Tensor) -> int:
@@ -191,6 +220,9 @@ def op_bytes(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[st
         return 2 * written + sum(stored_bytes(t) for t in inputs[1:])
     if name in SCATTERS and len(inputs) > 1:  # reads the indices and the source, writes the source's rows
         return sum(stored_bytes(t) for t in inputs[1:]) + stored_bytes(inputs[-1])
+    if name == "_grouped_mm":  # reads the weights of the experts its rows reach
+        weights = stored_bytes(inputs[1])
+        return written + sum(stored_bytes(t) for t in inputs) - weights + round(weights * experts_reached(*inputs[:2]))
     return written + sum(stored_bytes(t) for t in inputs)
 
 
@@ -202,6 +234,15 @@ def _written_arguments(func: torch._ops.OpOverload) -> tuple[tuple[int, str], ..
         for i, a in enumerate(func._schema.arguments)
         if a.alias_info is not None and a.alias_info.is_write
     )
+
+
+def _meta_grouped_mm(mat_a: torch.Tensor, mat_b: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    """A grouped product's output on the meta device, whose kernel takes bfloat16 only (the CPU's takes
+    float32 too): the same product of bfloat16 stand-ins, in the dtype the real kernel returns."""
+    dtype = kwargs.pop("out_dtype", None) or mat_a.dtype
+    bf16 = [a.to(torch.bfloat16) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+    out: torch.Tensor = aten._grouped_mm(mat_a.to(torch.bfloat16), mat_b.to(torch.bfloat16), *bf16, **kwargs)
+    return out.to(dtype)
 
 
 class OpCounter(TorchDispatchMode):
@@ -228,6 +269,8 @@ class OpCounter(TorchDispatchMode):
         if func is aten.scaled_dot_product_attention.default and args[0].is_meta:
             return self._meta_attention(*args, **kwargs)
         with torch._C.DisableTorchFunction():  # Python kernels' torch calls are not the model's calls
+            if func._overloadpacket is GROUPED_MM and args[0].is_meta and args[0].dtype != torch.bfloat16:
+                return self._count(func, args, kwargs, _meta_grouped_mm(*args, **kwargs))
             if func is not torch.ops.prim.device.default:
                 with self:
                     decomposed = func.decompose(*args, **kwargs)
@@ -241,6 +284,10 @@ class OpCounter(TorchDispatchMode):
                     if isinstance(target, torch.Tensor):
                         self.before_write(target)
             out = func(*args, **kwargs)
+        return self._count(func, args, kwargs, out)
+
+    def _count(self, func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> Any:
+        """Adds one op's flops and bytes to the node running now; returns its output ``out``."""
         totals = self.sink()
         formula = MATMUL_FORMULAS.get(func._overloadpacket)
         if formula is not None:

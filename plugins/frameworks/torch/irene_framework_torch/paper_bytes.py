@@ -7,6 +7,8 @@ and element sizes, with fixed per-op factors (docs/torch-tracer.md has the table
   product of the batch dimensions, so a 3-D × 2-D product counts the weight once per batch element;
   ``F.linear`` is charged as torch 1.7 ran it: ``addmm`` for a 2-D input, else ``matmul`` plus an
   in-place bias add;
+- grouped products (a mixture-of-experts layer's experts, beyond the paper): each expert's product,
+  ``m·k + m·n + k·n`` elements for its ``m`` rows, over the experts the rows are expected to reach;
 - embedding: the indices plus the output;
 - unary and normalisation ops: input elements × a factor (relu, gelu 2; layer_norm 4; softmax 3;
   tanh, rsqrt, abs, max, min, mean, sum and the other elementwise maths 1);
@@ -26,7 +28,7 @@ from typing import Any
 
 import torch
 
-from irene_framework_torch.op_counter import tensor_arguments
+from irene_framework_torch.op_counter import experts_reached, tensor_arguments
 
 #: Elements moved per input element (unary, normalisation and reduction ops).
 PER_INPUT_ELEMENT: dict[str, int] = {
@@ -95,6 +97,17 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, ou
     return elements * x.element_size()
 
 
+def _grouped(a: torch.Tensor, b: torch.Tensor) -> int:
+    """A grouped product as its groups' products: rows ``(s, k)`` against one ``(k, n)`` matrix per
+    expert, ``s·k + s·n`` plus ``k·n`` per expert reached (:func:`experts_reached`); other layouts as
+    one batched product."""
+    if a.dim() != 2 or b.dim() != 3:
+        return product_elements(a.shape, b.shape) * a.element_size()
+    rows, shared, width = a.shape[0], a.shape[1], b.shape[-1]
+    weights = b.shape[0] * experts_reached(a, b) * shared * width
+    return round(rows * (shared + width) + weights) * a.element_size()
+
+
 def _embedding(args: tuple[Any, ...], out: torch.Tensor) -> int:
     """Indices plus output (``F.embedding(ids, table)`` and ``torch.embedding(table, ids)`` alike)."""
     ids = next(t for t in args[:2] if isinstance(t, torch.Tensor) and not t.is_floating_point())
@@ -130,6 +143,8 @@ def call_bytes(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
                        _argument(args, kwargs, 2, "bias"), out)
     if name == "embedding":
         return _embedding(args, out)
+    if name in ("grouped_mm", "_grouped_mm"):
+        return _grouped(*list(tensor_arguments(args))[:2])
     if name == "clone":
         return 2 * _size(args[0])
     if name == "copy":

@@ -1,5 +1,6 @@
 """Modern decoder LLMs by name, from their published hyperparameters (the ``config.json`` of each hub
-release, transcribed): built offline with random weights, bf16 by default.
+release, transcribed): built offline with random weights, bf16 by default.  Two are mixtures of
+experts (Mixtral 8×7B: 8 experts, 2 per token; Qwen3-30B-A3B: 128, 8 per token).
 
 Parameter counts (of the causal-LM model, embeddings tied where the release ties them) are checked
 in the tests against the published sizes.
@@ -50,6 +51,17 @@ LLM_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "mistral-7b-v0.3": ("mistral", {"vocab_size": 32768, "hidden_size": 4096, "intermediate_size": 14336,
                                     "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
                                     "max_position_embeddings": 32768, "sliding_window": None, "rms_norm_eps": 1e-5,
+                                    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}}),
+    "mixtral-8x7b": ("mixtral", {"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 14336,
+                                 "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+                                 "num_local_experts": 8, "num_experts_per_tok": 2, "max_position_embeddings": 32768,
+                                 "sliding_window": None, "rms_norm_eps": 1e-5,
+                                 "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}}),
+    "qwen3-30b-a3b": ("qwen3_moe", {**_QWEN, "hidden_size": 2048, "intermediate_size": 6144,
+                                    "moe_intermediate_size": 768, "num_hidden_layers": 48, "num_attention_heads": 32,
+                                    "num_key_value_heads": 4, "head_dim": 128, "num_experts": 128,
+                                    "num_experts_per_tok": 8, "norm_topk_prob": True, "max_position_embeddings": 40960,
+                                    "tie_word_embeddings": False,
                                     "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}}),
     "gemma-2-2b": ("gemma2", {**_GEMMA2, "hidden_size": 2304, "intermediate_size": 9216, "num_hidden_layers": 26,
                               "num_attention_heads": 8, "num_key_value_heads": 4}),

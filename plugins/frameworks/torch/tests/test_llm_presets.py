@@ -18,6 +18,7 @@ PUBLISHED_B = {
     "llama-3.2-1b": 1.24, "llama-3.2-3b": 3.21, "llama-3.1-8b": 8.03, "llama-3.1-70b": 70.6,
     "qwen2.5-0.5b": 0.494, "qwen2.5-7b": 7.62, "qwen3-0.6b": 0.596, "qwen3-8b": 8.19,
     "mistral-7b-v0.3": 7.25, "gemma-2-2b": 2.61, "gemma-2-9b": 9.24, "phi-3-mini-4k": 3.82,
+    "mixtral-8x7b": 46.7, "qwen3-30b-a3b": 30.5,
 }
 def test_the_presets_are_the_published_decoders_in_bfloat16(framework):
     assert set(PUBLISHED_B) == set(LLM_PRESETS) <= set(framework.presets())

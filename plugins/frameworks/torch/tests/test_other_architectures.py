@@ -3,7 +3,8 @@
 The tree is complete (every module the forward pass calls is a node, unless it runs inside a
 primitive leaf) and the root's matmul flops equal ``torch.utils.flop_counter.FlopCounterMode``'s
 total over the same forward pass (with its formula for fused attention applied to the CPU's
-flash kernel, which it otherwise counts as zero).
+flash kernel, and the experts' grouped product counted expert by expert, which it otherwise counts
+as zero).
 """
 
 from __future__ import annotations
@@ -29,12 +30,29 @@ def _configs() -> dict[str, object]:
         "bart": t.BartConfig(encoder_layers=2, decoder_layers=2, d_model=128, encoder_attention_heads=4,
                              decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256, vocab_size=1000),
         "llama": t.LlamaConfig(num_hidden_layers=2, num_key_value_heads=2, **small),
+        # mixtures of experts: 4 experts, 2 per token; 8 experts, 2 per token
+        "mixtral": t.MixtralConfig(num_hidden_layers=2, num_key_value_heads=2, num_local_experts=4,
+                                   num_experts_per_tok=2, **small),
+        "qwen3_moe": t.Qwen3MoeConfig(num_hidden_layers=2, num_key_value_heads=2, head_dim=32, num_experts=8,
+                                      num_experts_per_tok=2, moe_intermediate_size=64, **small),
     }
 
 
-ARCHITECTURES = ("albert", "electra", "t5", "bart", "llama")
-CPU_FLASH = {
-    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *a, **kw: sdpa_flop_count(q, k, v)
+ARCHITECTURES = ("albert", "electra", "t5", "bart", "llama", "mixtral", "qwen3_moe")
+
+
+def _grouped_mm_flops(rows: torch.Tensor, weights: torch.Tensor, offsets: torch.Tensor, *args, out_val=None,
+                      **kwargs) -> int:
+    """A grouped product's flops, expert by expert: each expert's rows (from the offsets) × its matrix."""
+    per_expert = torch.diff(offsets, prepend=offsets.new_zeros(1))
+    return sum(2 * int(m) * weights.shape[1] * weights.shape[2] for m in per_expert)
+
+
+_grouped_mm_flops._get_raw = True  # type: ignore[attr-defined]  # FlopCounterMode: tensors, not shapes
+#: What FlopCounterMode leaves at zero: the CPU's flash-attention kernel and the experts' grouped product.
+UNCOUNTED = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: lambda q, k, v, *a, **kw: sdpa_flop_count(q, k, v),
+    torch.ops.aten._grouped_mm: _grouped_mm_flops,
 }
 
 
@@ -71,7 +89,7 @@ def test_complete_tree_and_flops_equal_torch_counter(framework, model_dir, arch,
     record = traced.record
     inputs = example_inputs(traced.model, B, S, torch.device("cpu"))
     assert {n.scope for n in record.nodes()} >= _called_module_scopes(traced.model, inputs)
-    with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=CPU_FLASH) as counter:
+    with torch.inference_mode(), FlopCounterMode(display=False, custom_mapping=UNCOUNTED) as counter:
         traced.model(**inputs)
     root = traced.op_totals[record.root.id]
     assert root.matmul_flops == counter.get_total_flops() > 0
@@ -89,3 +107,28 @@ def test_shared_layers_are_one_node_per_call(framework, model_dir):
     calls = [n for n in record.nodes() if n.scope == layer]
     assert [n.id for n in calls] == [f"{layer}:AlbertLayer", f"{layer}:AlbertLayer#2", f"{layer}:AlbertLayer#3"]
     assert len({n.features["flops"] for n in calls}) == 1
+
+
+def test_mixture_of_experts_reads_the_experts_its_tokens_reach(framework, model_dir):
+    """One token of a decode reaches 2 of Mixtral's 4 experts, a prompt all of them: the experts'
+    grouped products read that share of the weights, and each runs its tokens' rows alone."""
+    config = _configs()["mixtral"]
+    experts = "layers.0.mlp.experts"
+
+    def grouped(batch: int, seq: int) -> list:
+        record = framework.trace(model_dir("mixtral", config), batch, seq, meta=True).record
+        return [n for n in record.nodes() if n.scope == experts and n.type == "GroupedMatMul"]
+
+    one, prompt = grouped(1, 1)[0], grouped(2, 64)[0]
+    hidden, inner, experts_n = config.hidden_size, config.intermediate_size, config.num_local_experts
+    weights = experts_n * hidden * 2 * inner * 4  # gate and up projections of every expert, float32 bytes
+
+    def moved(pairs: int, reached: float) -> float:  # MiB: rows in and out, the offsets, the weights reached
+        return (pairs * (hidden + 2 * inner) * 4 + experts_n * 4 + weights * reached) / 2**20
+
+    assert one.features["mem_bytes_moved"] == pytest.approx(moved(2, 1 - (3 / 4) ** 2), rel=1e-4)  # 1.75 of 4
+    assert prompt.features["mem_bytes_moved"] == pytest.approx(moved(256, 1 - (3 / 4) ** 256), rel=1e-4)  # all
+    assert one.features["flops"] == pytest.approx(2 * 2 * hidden * 2 * inner / 1e6)  # 2 pairs × its product
+    # the paper's byte model: each expert's product, m·k + m·n + k·n elements, over the experts reached
+    paper = 2 * (hidden + 2 * inner) + experts_n * (1 - (3 / 4) ** 2) * hidden * 2 * inner
+    assert one.features["mem_bytes"] == pytest.approx(paper * 4 / 2**20, rel=1e-4)

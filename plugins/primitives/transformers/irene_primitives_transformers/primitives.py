@@ -35,13 +35,13 @@ PRIMITIVES: tuple[Primitive, ...] = (
     Primitive(
         "RMSNorm",
         ("rms_norm", "LlamaRMSNorm", "T5LayerNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "MistralRMSNorm", "Gemma2RMSNorm",
-         "Phi3RMSNorm"),
+         "Phi3RMSNorm", "MixtralRMSNorm", "Qwen3MoeRMSNorm"),
         "root-mean-square normalisation",
     ),
     Primitive(
         "RotaryEmbedding",
         ("LlamaRotaryEmbedding", "Qwen2RotaryEmbedding", "Qwen3RotaryEmbedding", "MistralRotaryEmbedding",
-         "Gemma2RotaryEmbedding", "Phi3RotaryEmbedding"),
+         "Gemma2RotaryEmbedding", "Phi3RotaryEmbedding", "MixtralRotaryEmbedding", "Qwen3MoeRotaryEmbedding"),
         "rotary position embedding: the cos/sin tables of the positions",
     ),
     Primitive("KVCacheUpdate", (), "writes one step's keys and values into the KV cache (prefill, decode)"),
@@ -50,6 +50,12 @@ PRIMITIVES: tuple[Primitive, ...] = (
         "MatMul",
         ("matmul", "bmm", "BMM", "mm", "baddbmm", "addmm"),
         "functional matrix product (attention scores, context)",
+    ),
+    Primitive(
+        "GroupedMatMul",
+        ("grouped_mm", "_grouped_mm"),
+        "grouped matrix product: each expert's tokens through its own weights (a mixture-of-experts layer)",
+        computes_as="Linear",
     ),
     Primitive("Einsum", ("einsum",), "functional einsum"),
     Primitive("Softmax", ("softmax",), "softmax"),
