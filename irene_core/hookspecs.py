@@ -76,8 +76,8 @@ def irene_feature_extractors() -> list[FeatureExtractor]:
 def irene_primitive_regressors() -> list[RegressorSpec]:
     """Per-primitive energy regressors (kind ``primitive``), one spec per primitive type
     (``Linear``, ``MatMul``…).  A spec with ``replaces=True`` takes over a name (and the replaced
-    spec's aliases) whatever the load order; two specs for one name, or two replacements of it, are a
-    conflict.  Core contributes ``generic``, the fallback for types no plugin knows.
+    spec's aliases and suffixes) whatever the load order; two specs for one name, or two replacements
+    of it, are a conflict.  Core contributes ``generic``, the fallback for types no plugin knows.
     See :class:`irene_core.predictor.regressor.RegressorSpec`."""
 
 

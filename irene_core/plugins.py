@@ -151,9 +151,10 @@ def _breach(kind: str, obj: Any) -> str | None:
     name = getattr(obj, "name", None)
     if not isinstance(name, str) or not name:
         return f"an item ({type(obj).__name__}) has no string 'name'"
-    aliases = getattr(obj, "aliases", ())
-    if not isinstance(aliases, (list, tuple)) or not all(isinstance(a, str) for a in aliases):
-        return f"the {kind} '{name}' has aliases that are not a list of strings"
+    for field_name in ("aliases", "suffixes"):
+        values = getattr(obj, field_name, ())
+        if not isinstance(values, (list, tuple)) or not all(isinstance(a, str) and a for a in values):
+            return f"the {kind} '{name}' has {field_name} that are not a list of strings"
     spec = KINDS[kind]
     contract = getattr(importlib.import_module(spec.module), spec.contract)
     if spec.factories:
@@ -276,12 +277,29 @@ class PluginRegistry:
         return sorted(n for n, c in table.items() if c.name == n)
 
     def find(self, kind: str, name: str) -> Contribution | None:
-        """The contribution ``name`` (or alias) of ``kind``; None when none has that name, an
-        :class:`IreneError` when it is in conflict or broken."""
+        """The contribution ``name`` (or alias) of ``kind``, else the one whose ``suffixes`` end ``name``
+        (case aside; the longest ending, when one contribution alone has it: a model family's own class,
+        ``OlmoeRMSNorm``, is an ``RMSNorm``); None when none matches, an :class:`IreneError` when the
+        name is in conflict or broken."""
         table = self._table(kind)
         if name in table.unusable:
             raise IreneError(table.unusable[name])
-        return table.usable.get(name)
+        found = table.usable.get(name)
+        return found if found is not None else self._by_suffix(table, name)
+
+    @staticmethod
+    def _by_suffix(table: _Table, name: str) -> Contribution | None:
+        """The usable contribution with the longest of the ``suffixes`` that end ``name`` (case aside; a
+        replaced spec's suffixes, like its aliases, name its replacement), or None where there is none or
+        several contributions have endings that long."""
+        lowered = name.lower()
+        ends = {(len(end), id(winner)): winner for c in table.offered if (winner := table.usable.get(c.name))
+                for end in getattr(c.obj, "suffixes", ()) if lowered.endswith(end.lower())}
+        if not ends:
+            return None
+        longest = max(length for length, _ in ends)
+        found = [c for (length, _), c in ends.items() if length == longest]
+        return found[0] if len(found) == 1 else None
 
     def lookup(self, kind: str, name: str) -> Contribution:
         """Like :meth:`find`, but unknown names fail with the installed names and the install hint."""

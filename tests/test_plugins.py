@@ -159,6 +159,9 @@ BROKEN = {
     "bad_aliases": (HOOK_PLUGIN.format(name="x", hook="irene_primitive_regressors",
                                        body="return [RegressorSpec(name='Op', factory=dict, aliases='op')]"),
                     "irene_primitive_regressors: the primitive 'Op' has aliases that are not a list of strings"),
+    "bad_suffixes": (HOOK_PLUGIN.format(name="x", hook="irene_primitive_regressors",
+                                        body="return [RegressorSpec(name='Op', factory=dict, suffixes=('',))]"),
+                     "irene_primitive_regressors: the primitive 'Op' has suffixes that are not a list of strings"),
 }
 
 
@@ -256,22 +259,26 @@ from irene_core.predictor.regressor import RegressorSpec
 
 @hookimpl
 def irene_primitive_regressors():
-    return [RegressorSpec(name={name!r}, factory=leaf_regressor, aliases={aliases!r}, replaces={replaces})]
+    return [RegressorSpec(name={name!r}, factory=leaf_regressor, aliases={aliases!r}, replaces={replaces},
+                          suffixes={suffixes!r})]
 """
 
 
-def rotary(site: Path, dist: str, module: str, replaces: bool, aliases: tuple[str, ...] = ()) -> list[md.EntryPoint]:
+def rotary(site: Path, dist: str, module: str, replaces: bool, aliases: tuple[str, ...] = (),
+           suffixes: tuple[str, ...] = ()) -> list[md.EntryPoint]:
     """A distribution whose plugin ``module`` contributes the primitive ``Rotary``."""
-    return make_dist(site, dist, {module: SPEC_PLUGIN.format(name="Rotary", aliases=aliases, replaces=replaces)})
+    return make_dist(site, dist, {module: SPEC_PLUGIN.format(name="Rotary", aliases=aliases, replaces=replaces,
+                                                             suffixes=suffixes)})
 
 
 @pytest.mark.parametrize("original, replacement", [("a_rotary", "z_rotary"), ("z_rotary", "a_rotary")])
 def test_a_replacement_wins_whatever_the_load_order(site, original, replacement):
-    eps = rotary(site, "irene-original", original, replaces=False, aliases=("rope",))
+    eps = rotary(site, "irene-original", original, replaces=False, aliases=("rope",), suffixes=("RotaryEmbedding",))
     eps += rotary(site, "irene-better", replacement, replaces=True)
     reg = PluginRegistry(entry_points=eps)
     assert reg.lookup("primitive", "Rotary").distribution == "irene-better"
     assert reg.lookup("primitive", "rope").distribution == "irene-better"  # the replaced spec's alias follows
+    assert reg.lookup("primitive", "AcmeRotaryEmbedding").distribution == "irene-better"  # and its suffixes
     rows = {p.name: p.status for p in reg.listing()}
     assert rows[original] == rows[replacement] == "ok"
 
@@ -287,6 +294,31 @@ def test_two_replacements_of_one_name_are_a_conflict_naming_both(site):
             reg.get("primitive", name)
     rows = {p.name: (p.status, p.error) for p in reg.listing()}
     assert rows["best"] == rows["better"] == ("conflict", why) and rows["orig"] == ("ok", "")
+
+
+SUFFIX_PLUGIN = """
+from irene_core.default_plugins.generic_regressor import leaf_regressor
+from irene_core.hookspecs import hookimpl
+from irene_core.predictor.regressor import RegressorSpec
+
+@hookimpl
+def irene_primitive_regressors():
+    return [RegressorSpec(name={name!r}, factory=leaf_regressor, suffixes={suffixes!r})]
+"""
+
+
+def test_a_leaf_type_takes_the_spec_of_its_longest_ending_unless_two_share_it(site):
+    eps = make_dist(site, "irene-rotary", {"rot": SUFFIX_PLUGIN.format(name="Rotary", suffixes=("RotaryEmbedding",))})
+    eps += make_dist(site, "irene-lookup", {"look": SUFFIX_PLUGIN.format(name="Lookup", suffixes=("Embedding",))})
+    eps += make_dist(site, "irene-table", {"table": SUFFIX_PLUGIN.format(name="Table", suffixes=("wordembedding",))})
+    reg = PluginRegistry(entry_points=eps)
+    assert reg.lookup("primitive", "AcmeRotaryEmbedding").name == "Rotary"  # over the shorter "Embedding"
+    assert reg.lookup("primitive", "AcmePositionEmbedding").name == "Lookup"
+    assert reg.lookup("primitive", "ACMEWORDEMBEDDING").name == "Table"  # case aside
+    eps += make_dist(site, "irene-other", {"other": SUFFIX_PLUGIN.format(name="Other", suffixes=("RotaryEmbedding",))})
+    tied = PluginRegistry(entry_points=eps)
+    assert tied.find("primitive", "AcmeRotaryEmbedding") is None  # two specs claim the same ending: neither
+    assert tied.find("primitive", "AcmePositionEmbedding").name == "Lookup"
 
 
 # -- core's default plugin ------------------------------------------------------------------------

@@ -63,6 +63,9 @@ class RegressorSpec:
     which runs no kernel in inference: 0 J until training measures its dispatch).  ``computes_as``
     names a primitive that performs the same computation (``Conv1D`` → ``Linear``): a predictor
     without training leaves of this one predicts, counts and bounds its leaves as that one's.
+    ``suffixes`` are class-name endings that name this primitive in any model family (``RMSNorm``:
+    ``OlmoeRMSNorm``, ``GptOssRMSNorm``), matched, case aside, when no name or alias is the leaf
+    type; the longest ending wins (``…RotaryEmbedding`` over ``…Embedding``).
     """
 
     kind: ClassVar[str] = "primitive"
@@ -73,6 +76,7 @@ class RegressorSpec:
     replaces: bool = False
     needs_data: bool = True
     computes_as: str | None = None
+    suffixes: tuple[str, ...] = ()
 
 
 def make_regressor(

@@ -15,6 +15,7 @@ def irene_primitive_regressors() -> list[RegressorSpec]:
             description=p.description,
             needs_data=not p.free_in_inference,
             computes_as=p.computes_as,
+            suffixes=p.suffixes,
         )
         for p in PRIMITIVES
     ]

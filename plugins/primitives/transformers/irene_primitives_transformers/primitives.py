@@ -7,6 +7,9 @@ classes, the torch dropout variants).  Every name here gets its own regressor, t
 primitive's leaves.  ``computes_as`` names a primitive that performs the same computation
 (``Conv1D`` → ``Linear``): without training leaves of its own, a primitive is predicted as that
 one; with neither, by the generic regressor (marked extrapolated) until data for it exists.
+``suffixes`` name a primitive in model families this list never names: transformers gives each family
+its own class (``OlmoeRMSNorm``, ``GPTNeoXRotaryEmbedding``, ``OPTLearnedPositionalEmbedding``,
+``BloomGelu``), and the longest ending, case aside, says which primitive it is.
 """
 
 from __future__ import annotations
@@ -21,31 +24,32 @@ class Primitive:
     description: str = ""
     free_in_inference: bool = False
     computes_as: str | None = None
+    suffixes: tuple[str, ...] = ()
 
 
 PRIMITIVES: tuple[Primitive, ...] = (
-    Primitive("Linear", ("linear", "NonDynamicallyQuantizableLinear"), "dense layer x·Wᵀ + b"),
+    Primitive("Linear", ("linear",), "dense layer x·Wᵀ + b", suffixes=("Linear",)),
     Primitive(
         "Conv1D",
         (),
         "transformers' GPT-2 Conv1D: a dense layer with transposed weights",
         computes_as="Linear",
     ),
-    Primitive("LayerNorm", ("layernorm", "layer_norm", "FusedLayerNorm", "BertLayerNorm"), "layer normalisation"),
+    Primitive("LayerNorm", ("layer_norm",), "layer normalisation", suffixes=("LayerNorm",)),
     Primitive(
         "RMSNorm",
-        ("rms_norm", "LlamaRMSNorm", "T5LayerNorm", "Qwen2RMSNorm", "Qwen3RMSNorm", "MistralRMSNorm", "Gemma2RMSNorm",
-         "Phi3RMSNorm", "MixtralRMSNorm", "Qwen3MoeRMSNorm"),
+        ("rms_norm", "T5LayerNorm"),  # T5's layer norm is a root-mean-square one
         "root-mean-square normalisation",
+        suffixes=("RMSNorm",),
     ),
     Primitive(
         "RotaryEmbedding",
-        ("LlamaRotaryEmbedding", "Qwen2RotaryEmbedding", "Qwen3RotaryEmbedding", "MistralRotaryEmbedding",
-         "Gemma2RotaryEmbedding", "Phi3RotaryEmbedding", "MixtralRotaryEmbedding", "Qwen3MoeRotaryEmbedding"),
+        (),
         "rotary position embedding: the cos/sin tables of the positions",
+        suffixes=("RotaryEmbedding",),
     ),
     Primitive("KVCacheUpdate", (), "writes one step's keys and values into the KV cache (prefill, decode)"),
-    Primitive("Embedding", ("embedding", "Gemma2TextScaledWordEmbedding"), "table lookup (gemma's scaled by √hidden)"),
+    Primitive("Embedding", (), "table lookup (learnt positions; gemma's scaled by √hidden)", suffixes=("Embedding",)),
     Primitive(
         "MatMul",
         ("matmul", "bmm", "BMM", "mm", "baddbmm", "addmm"),
@@ -63,26 +67,19 @@ PRIMITIVES: tuple[Primitive, ...] = (
     Primitive("Tanh", ("tanh",), "tanh activation"),
     Primitive(
         "GELU",
-        (
-            "gelu",
-            "GELUActivation",
-            "NewGELUActivation",
-            "FastGELUActivation",
-            "QuickGELUActivation",
-            "GELUTanh",
-            "PytorchGELUTanh",
-            "AccurateGELUActivation",
-        ),
+        (),
         "GELU activations (exact and tanh approximations)",
+        suffixes=("GELU", "GELUActivation", "GELUTanh"),
     ),
     Primitive("ReLU", ("relu",), "ReLU activation"),
-    Primitive("SiLU", ("silu", "SiLUActivation", "Swish"), "SiLU / swish activation"),
+    Primitive("SiLU", ("Swish",), "SiLU / swish activation", suffixes=("SiLU", "SiLUActivation")),
     Primitive("Sigmoid", ("sigmoid",), "sigmoid activation"),
     Primitive(
         "Dropout",
-        ("dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout", "StableDropout"),
+        ("Dropout1d", "Dropout2d", "Dropout3d"),
         "identity in inference (no kernel runs): its dispatch only",
         free_in_inference=True,
+        suffixes=("Dropout",),
     ),
     Primitive("Identity", (), "no-op: its dispatch only", free_in_inference=True),
 )

@@ -21,11 +21,28 @@ def test_every_primitive_is_registered_with_its_aliases():
         found = table[primitive.name]
         assert found.distribution == "irene-primitives-transformers"
         assert all(table[alias].name == primitive.name for alias in primitive.aliases)
-    assert (
-        table["bmm"].name == "MatMul"
-        and table["NewGELUActivation"].name == "GELU"
-        and table["Dropout2d"].name == "Dropout"
-    )
+    assert table["bmm"].name == "MatMul" and table["Dropout2d"].name == "Dropout"
+
+
+@pytest.mark.parametrize("leaf_type, primitive", [
+    # model families this plugin never names, by the ending of their class's name
+    ("OlmoeRMSNorm", "RMSNorm"), ("GptOssRMSNorm", "RMSNorm"), ("GPTNeoXRotaryEmbedding", "RotaryEmbedding"),
+    ("OPTLearnedPositionalEmbedding", "Embedding"), ("BartScaledWordEmbedding", "Embedding"),
+    ("embedding", "Embedding"),
+    ("BloomGelu", "GELU"), ("NewGELUActivation", "GELU"), ("PytorchGELUTanh", "GELU"), ("SiLUActivation", "SiLU"),
+    ("FusedLayerNorm", "LayerNorm"), ("NonDynamicallyQuantizableLinear", "Linear"), ("StableDropout", "Dropout"),
+    # a name or alias first, whatever its ending: T5's layer norm is a root-mean-square one
+    ("T5LayerNorm", "RMSNorm"), ("Conv1D", "Conv1D"),
+])
+def test_a_family_class_is_the_primitive_its_name_ends_with(leaf_type, primitive):
+    found = get_registry().find("primitive", leaf_type)
+    assert found is not None and found.name == primitive
+
+
+def test_a_name_no_ending_matches_is_unknown():
+    """MobileBERT's NoNorm is an elementwise affine map, no normalisation: the generic regressor's."""
+    assert get_registry().find("primitive", "NoNorm") is None
+    assert leaf_models.computation("NoNorm") == "NoNorm"
 
 
 def test_regressors_follow_the_contract():
