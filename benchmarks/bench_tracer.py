@@ -8,9 +8,11 @@ model family's lazy imports, "second trace" is the steady state:
   node, minus the measuring window).
 - ``meta``: a Llama-style 1.03B-parameter config (TinyLlama's shape) on the meta device at batch
   8, seq 512: trace times and peak RSS of the process.
-- ``decode_8b``, ``decode_70b``: the ``llama-3.1-8b`` / ``llama-3.1-70b`` presets on the meta device in
-  decode (batch 8, context 4096, bf16): trace time, peak RSS, nodes and classes (nodes with the same
-  type, flops and mem_bytes, the paper's measurement cache key).
+- ``decode_8b``, ``decode_70b``, ``decode_mixtral``, ``decode_qwen3_moe``: the ``llama-3.1-8b`` /
+  ``llama-3.1-70b`` presets and the mixtures of experts ``mixtral-8x7b`` / ``qwen3-30b-a3b`` on the meta
+  device in decode (batch 8, context 4096, bf16): trace time, peak RSS, nodes and classes (nodes with
+  the same type, flops and mem_bytes, the paper's measurement cache key), flops per token (twice the
+  parameters a token runs through) and the share of them in the experts' grouped products.
 - ``decode_run``: ``irene run --model llama-3.2-1b --phase decode --context 1024 -b 8 --dtype bfloat16``
   on the CPU without a meter, end to end (a fresh ``irene`` process), and its per-token figures.
 The machine's load average is printed too: on shared cores the wall times scale with it.
@@ -120,7 +122,10 @@ def _decode_meta(name: str) -> dict[str, float | int]:
     traced = time.perf_counter()
     nodes = list(record.nodes())
     classes = {(n.type, n.features["flops"], n.features["mem_bytes"]) for n in nodes}
+    flops = record.root.features["flops"]
     return {
+        "gflops_per_token": flops / 1e3 / 8,
+        "experts_share": sum(n.features["flops"] for n in nodes if n.type == "GroupedMatMul") / flops,
         "import_s": imported - start,
         "trace_s": traced - imported,
         "parameters": int(record.root.features["num_parameters"]),
@@ -139,6 +144,14 @@ def case_decode_70b() -> dict[str, float | int]:
     return _decode_meta("llama-3.1-70b")
 
 
+def case_decode_mixtral() -> dict[str, float | int]:
+    return _decode_meta("mixtral-8x7b")
+
+
+def case_decode_qwen3_moe() -> dict[str, float | int]:
+    return _decode_meta("qwen3-30b-a3b")
+
+
 DECODE_RUN = ["--model", "llama-3.2-1b", "--phase", "decode", "--context", "1024", "-b", "8", "--dtype", "bfloat16"]
 
 
@@ -154,6 +167,7 @@ def case_decode_run() -> dict[str, float | int | str]:
 
 
 CASES = {"bert": case_bert, "meta": case_meta, "decode_8b": case_decode_8b, "decode_70b": case_decode_70b,
+         "decode_mixtral": case_decode_mixtral, "decode_qwen3_moe": case_decode_qwen3_moe,
          "decode_run": case_decode_run}
 
 
@@ -177,7 +191,8 @@ def section(argv: list[str] | None = None) -> str:
 
 
 def _llm(out: Section) -> None:
-    for case, name in (("decode_8b", "llama-3.1-8b"), ("decode_70b", "llama-3.1-70b")):
+    for case, name in (("decode_8b", "llama-3.1-8b"), ("decode_70b", "llama-3.1-70b"),
+                       ("decode_mixtral", "mixtral-8x7b"), ("decode_qwen3_moe", "qwen3-30b-a3b")):
         r = run_case(case)
         out.print(f"{name} ({r['parameters'] / 1e9:.2f}B) decode on the meta device, b8, context 4096, bf16:")
         out.print(f"  trace + features                      {r['trace_s']:6.2f} s   (target ≤ 10 s; import "
@@ -185,6 +200,8 @@ def _llm(out: Section) -> None:
         out.print(f"  peak RSS of the process               {r['peak_rss_mib']:6.0f} MiB (target < 1024 MiB)")
         out.print(f"  nodes / classes (type, flops, bytes)  {r['nodes']:6d} / {r['classes']}")
         out.print(f"  KV cache it stands for                {r['kv_cache_gib']:6.2f} GiB")
+        out.print(f"  GFLOPs per token                      {r['gflops_per_token']:6.2f}   "
+                  f"(experts' grouped products {100 * r['experts_share']:.1f} %)")
     r = run_case("decode_run")
     out.print(f"irene run {' '.join(DECODE_RUN)} (CPU, no meter), end to end:")
     out.print(f"  wall time                             {r['wall_s']:6.1f} s   (target ≤ 60 s)")
