@@ -144,7 +144,7 @@ def call_bytes(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     if name == "embedding":
         return _embedding(args, out)
     if name in ("grouped_mm", "_grouped_mm"):
-        return _grouped(*list(tensor_arguments(args))[:2])
+        return _grouped(*[*tensor_arguments(args), *tensor_arguments(kwargs.values())][:2])
     if name == "clone":
         return 2 * _size(args[0])
     if name == "copy":
