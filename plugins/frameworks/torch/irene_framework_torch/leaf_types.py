@@ -15,6 +15,7 @@ the calling module's scope, like the paper's ``encoder.layer.0.attention.self:Ma
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -71,14 +72,19 @@ FUNCTIONAL_OP_NAMES: dict[str, str] = {
     "torch.nn.functional.embedding": "Embedding",
     "torch.nn.functional.grouped_mm": "GroupedMatMul",
     "torch._grouped_mm": "GroupedMatMul",
+    "torch.ops.transformers.grouped_mm_fallback": "GroupedMatMul",
 }
 
 
 @cache
 def functional_leaves() -> dict[Callable[..., Any], str]:
     """The torch function objects a TorchFunctionMode sees for :data:`FUNCTIONAL_OP_NAMES` (those this
-    torch has: the grouped product came with 2.8)."""
+    torch and transformers have: the grouped product came with torch 2.8; transformers registers its
+    fallback op when its mixture-of-experts code is imported)."""
     import torch
+
+    with contextlib.suppress(ImportError):  # a transformers without mixture-of-experts kernels
+        import transformers.integrations.moe  # noqa: F401  (registers torch.ops.transformers.grouped_mm_fallback)
 
     out: dict[Callable[..., Any], str] = {}
     for qualified, op in FUNCTIONAL_OP_NAMES.items():

@@ -3,7 +3,8 @@
 Flops have two parts (docs/torch-tracer.md lists every cost):
 - *matmul flops*: the formulas of ``torch.utils.flop_counter`` (mm, addmm, bmm, baddbmm,
   convolution, fused attention), plus the CPU flash-attention kernel and the grouped product of
-  mixture-of-experts layers (``_grouped_mm``) that it leaves at zero;
+  mixture-of-experts layers (``_grouped_mm``, and transformers' loop over the experts where the
+  device has no grouped kernel, ``grouped_mm_fallback``) that it leaves at zero;
 - *other flops*: elementwise arithmetic (1 per output element), transcendental activations,
   softmax (5 per element), layer norm (8 per element), reductions, and the bias add of
   addmm/baddbmm: the conventions of the paper's data, so LayerNorm, Softmax, Tanh and GELU
@@ -70,11 +71,14 @@ def _grouped_mm_flop(mat_a: Any, mat_b: Any, *args: Any, out_val: Any = None, **
 
 #: The grouped product (torch ≥ 2.8; None before).
 GROUPED_MM = getattr(aten, "_grouped_mm", None)
+#: Grouped products by op name: torch's kernel, and the custom op transformers runs instead where the
+#: device has none (a GPU before compute capability 8.0, torch before 2.8 on the CPU): one ``mm`` per
+#: expert inside, which no dispatch mode sees.
+GROUPED_PRODUCTS = frozenset({"_grouped_mm", "grouped_mm_fallback"})
 #: aten op packet → matmul-flop formula (called with the op's arguments and ``out_val``).
 MATMUL_FORMULAS: dict[Any, Callable[..., int]] = {
     **flop_registry,
     aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flop,
-    **({GROUPED_MM: _grouped_mm_flop} if GROUPED_MM is not None else {}),
 }
 
 #: Flops per output element (elementwise ops; in-place variants share their entry).
@@ -220,7 +224,7 @@ def op_bytes(func: torch._ops.OpOverload, args: tuple[Any, ...], kwargs: dict[st
         return 2 * written + sum(stored_bytes(t) for t in inputs[1:])
     if name in SCATTERS and len(inputs) > 1:  # reads the indices and the source, writes the source's rows
         return sum(stored_bytes(t) for t in inputs[1:]) + stored_bytes(inputs[-1])
-    if name == "_grouped_mm":  # reads the weights of the experts its rows reach
+    if name in GROUPED_PRODUCTS:  # reads the weights of the experts its rows reach
         weights = stored_bytes(inputs[1])
         return written + sum(stored_bytes(t) for t in inputs) - weights + round(weights * experts_reached(*inputs[:2]))
     return written + sum(stored_bytes(t) for t in inputs)
@@ -290,6 +294,8 @@ class OpCounter(TorchDispatchMode):
         """Adds one op's flops and bytes to the node running now; returns its output ``out``."""
         totals = self.sink()
         formula = MATMUL_FORMULAS.get(func._overloadpacket)
+        if formula is None and _base_name(func) in GROUPED_PRODUCTS:
+            formula = _grouped_mm_flop
         if formula is not None:
             totals.matmul_flops += formula(*args, **kwargs, out_val=out)
         totals.other_flops += other_flops(func, args, kwargs, out)

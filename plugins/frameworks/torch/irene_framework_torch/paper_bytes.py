@@ -143,7 +143,7 @@ def call_bytes(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
                        _argument(args, kwargs, 2, "bias"), out)
     if name == "embedding":
         return _embedding(args, out)
-    if name in ("grouped_mm", "_grouped_mm"):
+    if name in ("grouped_mm", "_grouped_mm", "grouped_mm_fallback"):
         return _grouped(*[*tensor_arguments(args), *tensor_arguments(kwargs.values())][:2])
     if name == "clone":
         return 2 * _size(args[0])

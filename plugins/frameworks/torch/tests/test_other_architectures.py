@@ -132,3 +132,17 @@ def test_mixture_of_experts_reads_the_experts_its_tokens_reach(framework, model_
     # the paper's byte model: each expert's product, m·k + m·n + k·n elements, over the experts reached
     paper = 2 * (hidden + 2 * inner) + experts_n * (1 - (3 / 4) ** 2) * hidden * 2 * inner
     assert one.features["mem_bytes"] == pytest.approx(paper * 4 / 2**20, rel=1e-4)
+
+
+def test_experts_looped_where_the_device_has_no_grouped_kernel_count_alike(framework, model_dir, monkeypatch):
+    """On a GPU before compute capability 8.0 (or torch before 2.8 on the CPU) transformers runs the experts
+    as its own op, one product per expert inside: the same leaves, flops and bytes as the grouped kernel."""
+    import transformers.integrations.moe as moe
+
+    directory = model_dir("mixtral", _configs()["mixtral"])
+    grouped = framework.trace(directory, B, S).record
+    monkeypatch.setattr(moe, "_can_use_grouped_mm", lambda *args: False)
+    looped = framework.trace(directory, B, S)
+    assert any(n.type == "GroupedMatMul" for n in looped.record.nodes())
+    assert [(n.id, n.features) for n in looped.record.nodes()] == [(n.id, n.features) for n in grouped.nodes()]
+    assert looped.op_totals[looped.record.root.id].matmul_flops > 0
