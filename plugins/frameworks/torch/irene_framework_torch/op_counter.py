@@ -119,6 +119,9 @@ SCATTERS = frozenset({"index_copy", "index_put", "scatter", "slice_scatter", "in
 #: Non-view ops that move no data.
 NO_DATA = frozenset({"_unsafe_view", "_reshape_alias", "detach", "alias", "lift_fresh", "_local_scalar_dense"})
 
+#: Ops whose output's shape depends on tensor values: no meta kernel can say it.
+_VALUE_SHAPED = frozenset({aten.nonzero.default, aten.masked_select.default, aten._unique2.default,
+                           aten.unique_consecutive.default})
 #: Dropouts: torch's Python decomposition clones in eval mode where the C++ kernel returns its input.
 _DROPOUTS = frozenset({aten.dropout.default, aten.feature_dropout.default, aten.alpha_dropout.default,
                        aten.feature_alpha_dropout.default})
@@ -255,7 +258,8 @@ class OpCounter(TorchDispatchMode):
     ``before_write(tensor)`` is called before an op writes ``tensor`` in place (the replay store
     uses it to keep captured inputs intact).  On the meta device, a data-dependent boolean check
     (``bool(mask.all())``) answers True, the answer real all-ones masks and unpacked inputs give;
-    any other read of tensor values fails with an IreneError; fused attention takes the kernel the
+    any other read of tensor values, or an op whose output's shape depends on them (``nonzero``),
+    fails with an IreneError; fused attention takes the kernel the
     CPU would take, so meta and CPU traces agree.
     """
 
@@ -272,6 +276,12 @@ class OpCounter(TorchDispatchMode):
             return args[0]
         if func is aten.scaled_dot_product_attention.default and args[0].is_meta:
             return self._meta_attention(*args, **kwargs)
+        if func in _VALUE_SHAPED and args[0].is_meta:
+            raise IreneError(
+                f"meta mode: the model's {func._overloadpacket.__name__} returns a shape that depends on tensor "
+                "values (e.g. a mixture of experts' eager loop over the experts its tokens chose); trace it "
+                "without --meta"
+            )
         with torch._C.DisableTorchFunction():  # Python kernels' torch calls are not the model's calls
             if func._overloadpacket is GROUPED_MM and args[0].is_meta and args[0].dtype != torch.bfloat16:
                 return self._count(func, args, kwargs, _meta_grouped_mm(*args, **kwargs))

@@ -223,6 +223,21 @@ class _Branches(nn.Module):
         return self.when_true(x) if bool((x > -1).all()) else self.when_false(x)
 
 
+class _Chosen(nn.Module):
+    """Runs only the rows its mask chose, as a mixture of experts' eager loop runs each expert's tokens."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[(x > 0).any(dim=-1).nonzero()[:, 0]]
+
+
+def test_meta_mode_refuses_a_shape_that_depends_on_values_in_one_line():
+    meta = torch.device("meta")
+    with pytest.raises(IreneError, match=r"^meta mode: the model's nonzero returns a shape that depends on tensor "
+                                         r"values .* trace it without --meta in \(model\):_Chosen$"):
+        trace_module(_Chosen(), {"x": torch.ones(2, 4, device=meta)}, model_name="chosen", batch_size=2, seq_len=4,
+                     device=torch.device("cpu"), meta=True)
+
+
 def test_meta_mode_answers_boolean_checks_like_real_inputs_and_refuses_other_reads():
     meta = torch.device("meta")
     traced = trace_module(_Branches(read_int=False).to(meta), {"x": torch.ones(2, 4, device=meta)},
