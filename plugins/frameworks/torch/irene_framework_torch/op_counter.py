@@ -259,8 +259,8 @@ class OpCounter(TorchDispatchMode):
     uses it to keep captured inputs intact).  On the meta device, a data-dependent boolean check
     (``bool(mask.all())``) answers True, the answer real all-ones masks and unpacked inputs give;
     any other read of tensor values, or an op whose output's shape depends on them (``nonzero``),
-    fails with an IreneError; fused attention takes the kernel the
-    CPU would take, so meta and CPU traces agree.
+    fails with an IreneError; fused attention takes the kernel the CPU would take, and a float32
+    grouped product a bfloat16 stand-in, so meta and CPU traces agree.
     """
 
     def __init__(self, sink: Callable[[], OpTotals], before_write: Callable[[torch.Tensor], None] | None = None):
