@@ -69,12 +69,10 @@ def _grouped_mm_flop(mat_a: Any, mat_b: Any, *args: Any, out_val: Any = None, **
     return int(2 * per_group * shared)
 
 
-#: The grouped product (torch ≥ 2.8; None before).
-GROUPED_MM = getattr(aten, "_grouped_mm", None)
-#: Grouped products by op name: torch's kernel, and the custom op transformers runs instead where the
-#: device has none (a GPU before compute capability 8.0, torch before 2.8 on the CPU): one ``mm`` per
-#: expert inside, which no dispatch mode sees.
-GROUPED_PRODUCTS = frozenset({"_grouped_mm", "grouped_mm_fallback"})
+#: Grouped products by op name (torch ≥ 2.8): the torch function, its kernel, and the custom op transformers
+#: runs instead where the device has none (a GPU before compute capability 8.0, torch before 2.8 on the
+#: CPU): one ``mm`` per expert inside, which no dispatch mode sees.
+GROUPED_PRODUCTS = frozenset({"grouped_mm", "_grouped_mm", "grouped_mm_fallback"})
 #: aten op packet → matmul-flop formula (called with the op's arguments and ``out_val``).
 MATMUL_FORMULAS: dict[Any, Callable[..., int]] = {
     **flop_registry,
@@ -283,7 +281,7 @@ class OpCounter(TorchDispatchMode):
                 "without --meta"
             )
         with torch._C.DisableTorchFunction():  # Python kernels' torch calls are not the model's calls
-            if func._overloadpacket is GROUPED_MM and args[0].is_meta and args[0].dtype != torch.bfloat16:
+            if _base_name(func) == "_grouped_mm" and args[0].is_meta and args[0].dtype != torch.bfloat16:
                 return self._count(func, args, kwargs, _meta_grouped_mm(*args, **kwargs))
             if func is not torch.ops.prim.device.default:
                 with self:

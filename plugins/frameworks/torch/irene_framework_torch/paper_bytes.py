@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from irene_framework_torch.op_counter import experts_reached, tensor_arguments
+from irene_framework_torch.op_counter import GROUPED_PRODUCTS, experts_reached, tensor_arguments
 
 #: Elements moved per input element (unary, normalisation and reduction ops).
 PER_INPUT_ELEMENT: dict[str, int] = {
@@ -143,7 +143,7 @@ def call_bytes(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
                        _argument(args, kwargs, 2, "bias"), out)
     if name == "embedding":
         return _embedding(args, out)
-    if name in ("grouped_mm", "_grouped_mm", "grouped_mm_fallback"):
+    if name in GROUPED_PRODUCTS:
         return _grouped(*[*tensor_arguments(args), *tensor_arguments(kwargs.values())][:2])
     if name == "clone":
         return 2 * _size(args[0])
